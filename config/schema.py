@@ -1,0 +1,673 @@
+"""The config schema: everything a user may vary, with its default, in one place.
+
+Models here check what people write. They are frozen and reject unknown keys. Cross-field
+rules report every problem they find, each with its own key path and fix (see ``problems``).
+Nothing in this file imports cdktf or the AWS provider, so a bad config fails in well under
+a second.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from config.naming import ResourceNames
+from config.problems import Problem, raise_if_any
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Constants AWS imposes (data, not logic).
+# ---------------------------------------------------------------------------------------------
+
+#: Valid Fargate task sizes: cpu units -> allowed memory (MiB).
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+#: CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+#: CodeDeploy's predefined ECS deployment configurations.
+ECS_DEPLOYMENT_CONFIGS = (
+    "CodeDeployDefault.ECSAllAtOnce",
+    "CodeDeployDefault.ECSCanary10Percent5Minutes",
+    "CodeDeployDefault.ECSCanary10Percent15Minutes",
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+)
+
+_SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|ACCESS_KEY|API_KEY", re.I)
+_ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REGION = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+_ACM_ARN = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$"
+_CONNECTION_ARN = r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
+_WAF_ARN = r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+$"
+_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _log_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        nearest = min(LOG_RETENTION_DAYS, key=lambda allowed: abs(allowed - value))
+        raise ValueError(
+            f"CloudWatch Logs does not accept this retention; use {nearest} "
+            f"(or another of {', '.join(map(str, LOG_RETENTION_DAYS))})"
+        )
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+
+
+class NetworkingConfig(Section):
+    """The VPC: public subnets (ALB, NAT), private subnets (tasks), database subnets (no route out)."""
+
+    vpc_cidr: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("10.0.0.0/16"), description="VPC address range; /16 to /24."
+    )
+    az_count: int = Field(3, ge=2, le=6, description="Availability zones to spread over; production needs 3.")
+    nat_mode: Literal["per_az", "single"] = Field(
+        "per_az",
+        description="per_az: one NAT gateway per AZ (survives an AZ loss); single: one NAT for the VPC (cheaper).",
+    )
+    subnet_prefix_length: int = Field(
+        20, ge=16, le=28, description="Size of each automatically carved subnet (a /20 holds 4,091 addresses)."
+    )
+    public_subnets: tuple[ipaddress.IPv4Network, ...] | None = Field(
+        None, description="Explicit public subnet CIDRs, one per AZ; default: carved from vpc_cidr."
+    )
+    private_subnets: tuple[ipaddress.IPv4Network, ...] | None = Field(
+        None, description="Explicit private (task) subnet CIDRs, one per AZ; default: carved from vpc_cidr."
+    )
+    database_subnets: tuple[ipaddress.IPv4Network, ...] | None = Field(
+        None, description="Explicit database subnet CIDRs, one per AZ; default: carved from vpc_cidr."
+    )
+    availability_zones: tuple[str, ...] | None = Field(
+        None,
+        description="AZ names to use, az_count of them; default: the region's a, b, c... zones. Set it in regions whose zone letters differ (e.g. ap-northeast-1).",  # noqa: E501
+    )
+    interface_endpoints: bool = Field(
+        True,
+        description="Interface endpoints for ECR, CloudWatch Logs, Secrets Manager and KMS (tasks reach them without NAT).",
+    )
+    flow_log_retention_days: int = Field(365, description="Retention of VPC flow logs in CloudWatch Logs.")
+
+    _check_retention = field_validator("flow_log_retention_days")(_log_retention)
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_size(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 16 <= value.prefixlen <= 24:
+            raise ValueError("AWS allows VPC ranges from /16 to /24; choose a prefix length in that range")
+        if not value.is_private:
+            raise ValueError("use a private (RFC 1918) range such as 10.0.0.0/16")
+        return value
+
+    @cached_property
+    def tiers(self) -> dict[str, tuple[ipaddress.IPv4Network, ...]]:
+        """Subnets of each tier ('public', 'private', 'database'), one per AZ, explicit or carved."""
+        carved = self.vpc_cidr.subnets(new_prefix=self.subnet_prefix_length)
+        result: dict[str, tuple[ipaddress.IPv4Network, ...]] = {}
+        for tier in ("public", "private", "database"):
+            explicit = getattr(self, f"{tier}_subnets")
+            result[tier] = explicit if explicit is not None else tuple(next(carved) for _ in range(self.az_count))
+        return result
+
+    @model_validator(mode="after")
+    def _subnets_fit(self) -> NetworkingConfig:
+        problems: list[Problem] = []
+        needed = 3 * self.az_count
+        available = (
+            2 ** (self.subnet_prefix_length - self.vpc_cidr.prefixlen)
+            if self.subnet_prefix_length >= self.vpc_cidr.prefixlen
+            else 0
+        )
+        explicit_tiers = sum(getattr(self, f"{t}_subnets") is not None for t in ("public", "private", "database"))
+        if available < (3 - explicit_tiers) * self.az_count:
+            problems.append(
+                Problem(
+                    ("subnet_prefix_length",),
+                    f"{self.vpc_cidr} holds {available} subnets of /{self.subnet_prefix_length}, but {needed} are needed (3 tiers x {self.az_count} AZs)",  # noqa: E501
+                    f"use a longer prefix (e.g. /{self.vpc_cidr.prefixlen + 4}) or a larger vpc_cidr",
+                    self.subnet_prefix_length,
+                )
+            )
+            raise_if_any(problems)
+        seen: list[tuple[str, int, ipaddress.IPv4Network]] = []
+        for tier, subnets in self.tiers.items():
+            if len(subnets) != self.az_count:
+                problems.append(
+                    Problem(
+                        (f"{tier}_subnets",),
+                        f"needs one subnet per AZ ({self.az_count})",
+                        f"list exactly {self.az_count} CIDRs or remove the key to carve them automatically",
+                        len(subnets),
+                    )
+                )
+            for index, subnet in enumerate(subnets):
+                if not subnet.subnet_of(self.vpc_cidr):
+                    problems.append(
+                        Problem(
+                            (f"{tier}_subnets", index),
+                            f"is outside vpc_cidr {self.vpc_cidr}",
+                            "choose a range inside vpc_cidr",
+                            str(subnet),
+                        )
+                    )
+                for other_tier, other_index, other in seen:
+                    if subnet.overlaps(other):
+                        problems.append(
+                            Problem(
+                                (f"{tier}_subnets", index),
+                                f"overlaps {other_tier}_subnets[{other_index}] ({other})",
+                                "give every subnet its own, non-overlapping range",
+                                str(subnet),
+                            )
+                        )
+                seen.append((tier, index, subnet))
+        raise_if_any(problems)
+        return self
+
+
+class ServerlessV2Capacity(Section):
+    min_acu: float = Field(0.5, ge=0, le=256, description="Minimum Aurora capacity units.")
+    max_acu: float = Field(4, ge=1, le=256, description="Maximum Aurora capacity units.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ServerlessV2Capacity:
+        if self.max_acu < self.min_acu:
+            raise_if_any(
+                [Problem(("max_acu",), f"is below min_acu ({self.min_acu})", "set max_acu >= min_acu", self.max_acu)]
+            )
+        return self
+
+
+class DatabaseConfig(Section):
+    """Aurora PostgreSQL. The master password is created and rotated by Secrets Manager (never in code or state)."""
+
+    engine_version: str = Field("16.4", pattern=r"^\d+\.\d+$", description="Aurora PostgreSQL engine version.")
+    instance_class: str = Field(
+        "db.r6g.large",
+        pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$|^db\.serverless$",
+        description="Instance class; db.serverless when serverless_v2 is set.",
+    )
+    serverless_v2: ServerlessV2Capacity | None = Field(
+        None, description="Aurora Serverless v2 capacity; when set, instances are db.serverless."
+    )
+    instance_count: int = Field(2, ge=1, le=15, description="Writer plus readers, spread over the AZs.")
+    database_name: str = Field("app", pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Initial database.")
+    master_username: str = Field("app_admin", pattern=r"^[a-z][a-z0-9_]{0,15}$", description="Master user name.")
+    backup_retention_days: int = Field(7, ge=1, le=35, description="Automated backup retention.")
+    preferred_backup_window: str = Field("03:00-04:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    preferred_maintenance_window: str = Field(
+        "sun:04:30-sun:05:30", pattern=r"^[a-z]{3}:\d{2}:\d{2}-[a-z]{3}:\d{2}:\d{2}$"
+    )
+    deletion_protection: bool = Field(True, description="Block deleting the cluster; production requires it.")
+    skip_final_snapshot: bool = Field(False, description="Skip the snapshot taken when the cluster is deleted.")
+    monitoring_interval_seconds: Literal[0, 1, 5, 10, 15, 30, 60] = Field(
+        60, description="Enhanced Monitoring interval; 0 turns it off."
+    )
+    performance_insights: bool = Field(True, description="Performance Insights, encrypted with the database key.")
+    log_retention_days: int = Field(365, description="Retention of the exported PostgreSQL log.")
+
+    _check_retention = field_validator("log_retention_days")(_log_retention)
+
+    @property
+    def effective_instance_class(self) -> str:
+        return "db.serverless" if self.serverless_v2 is not None else self.instance_class
+
+    @model_validator(mode="after")
+    def _capacity_mode(self) -> DatabaseConfig:
+        if (
+            self.serverless_v2 is not None
+            and "instance_class" in self.model_fields_set
+            and self.instance_class != "db.serverless"
+        ):
+            raise_if_any(
+                [
+                    Problem(
+                        ("instance_class",),
+                        "conflicts with serverless_v2",
+                        "remove instance_class (Serverless v2 instances are db.serverless) or remove serverless_v2",
+                        self.instance_class,
+                    )
+                ]
+            )
+        if self.serverless_v2 is None and self.instance_class == "db.serverless":
+            raise_if_any(
+                [
+                    Problem(
+                        ("serverless_v2",),
+                        "is required when instance_class is db.serverless",
+                        "add serverless_v2: {min_acu: 0.5, max_acu: 4}",
+                        None,
+                    )
+                ]
+            )
+        return self
+
+
+class ServiceConfig(Section):
+    """The Fargate service the pipeline deploys."""
+
+    container_name: str = Field(
+        "app",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}$",
+        description="Container name in the task definition and appspec.",
+    )
+    container_port: Port = Field(8080, description="Port the container listens on.")
+    cpu: int = Field(512, description="Task CPU units; with memory, a valid Fargate pair.")
+    memory: int = Field(1024, description="Task memory (MiB); with cpu, a valid Fargate pair.")
+    cpu_architecture: Literal["X86_64", "ARM64"] = Field(
+        "X86_64", description="Task CPU architecture; the build image matches it."
+    )
+    desired_count: int = Field(2, ge=0, le=1000, description="Tasks to run.")
+    health_check_path: str = Field(
+        "/ready", pattern=r"^/[\x21-\x7e]*$", description="Path the target groups probe (readiness)."
+    )
+    health_check_grace_period_seconds: int = Field(60, ge=0, le=2147483647)
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="Plain environment variables; secrets belong in Secrets Manager."
+    )
+    stop_timeout_seconds: int = Field(30, ge=2, le=120, description="Grace between SIGTERM and SIGKILL.")
+    readonly_root_filesystem: bool = Field(True, description="Mount the container's root filesystem read-only.")
+    initial_image_tag: str = Field(
+        "bootstrap",
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="Image tag of the first task definition, before the pipeline's first deployment replaces it.",
+    )
+    log_retention_days: int = Field(365, description="Retention of the container logs.")
+
+    _check_retention = field_validator("log_retention_days")(_log_retention)
+
+    @field_validator("environment")
+    @classmethod
+    def _no_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_VAR_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name; use letters, digits and _")
+            if _SECRET_LOOKING.search(name):
+                raise ValueError(f"{name!r} looks like a secret; store it in Secrets Manager, never in config")
+        return value
+
+    @model_validator(mode="after")
+    def _fargate_pair(self) -> ServiceConfig:
+        if self.cpu not in FARGATE_SIZES:
+            raise_if_any(
+                [
+                    Problem(
+                        ("cpu",),
+                        "is not a Fargate CPU size",
+                        f"use one of {', '.join(map(str, FARGATE_SIZES))}",
+                        self.cpu,
+                    )
+                ]
+            )
+        allowed = FARGATE_SIZES[self.cpu]
+        if self.memory not in allowed:
+            raise_if_any(
+                [
+                    Problem(
+                        ("memory",),
+                        f"is not valid with cpu {self.cpu} on Fargate",
+                        f"use {allowed[0]}..{allowed[-1]} MiB in steps of {allowed[1] - allowed[0]}",
+                        self.memory,
+                    )
+                ]
+            )
+        return self
+
+
+class LoadBalancerConfig(Section):
+    """Public ALB with a production listener, a test listener and blue/green target groups."""
+
+    certificate_arn: str | None = Field(
+        None, pattern=_ACM_ARN, description="ACM certificate; when set, both listeners are HTTPS and port 80 redirects."
+    )
+    prod_listener_port: Port | None = Field(
+        None, description="Production listener port; default 443 with a certificate, else 80."
+    )
+    test_listener_port: Port = Field(
+        8443, description="Test listener port; green is reachable here before traffic shifts."
+    )
+    ssl_policy: str = Field("ELBSecurityPolicy-TLS13-1-2-2021-06", description="TLS policy of HTTPS listeners.")
+    ingress_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
+        (ipaddress.IPv4Network("0.0.0.0/0"),), description="Who may reach the production listener."
+    )
+    test_ingress_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
+        (), description="Who besides the VPC may reach the test listener (e.g. an office range); default: VPC only."
+    )
+    health_check_interval_seconds: int = Field(10, ge=5, le=300)
+    health_check_timeout_seconds: int = Field(5, ge=2, le=120)
+    healthy_threshold: int = Field(2, ge=2, le=10)
+    unhealthy_threshold: int = Field(3, ge=2, le=10)
+    deregistration_delay_seconds: int = Field(30, ge=0, le=3600, description="Connection draining on deregistration.")
+    idle_timeout_seconds: int = Field(60, ge=1, le=4000)
+    deletion_protection: bool = Field(True, description="Block deleting the ALB; production requires it.")
+    waf_web_acl_arn: str | None = Field(
+        None, pattern=_WAF_ARN, description="Existing regional WAFv2 web ACL to associate instead of the managed one."
+    )
+    managed_waf: bool = Field(
+        True, description="Without waf_web_acl_arn: create a web ACL with AWS managed rules and a per-IP rate limit."
+    )
+    waf_rate_limit_per_5_minutes: int = Field(
+        2000,
+        ge=100,
+        le=2_000_000_000,
+        description="Requests per client IP per 5 minutes before the managed WAF blocks it.",
+    )
+    waf_log_retention_days: int = Field(365, description="Retention of the managed WAF's logs.")
+    access_log_retention_days: int = Field(90, ge=1, le=3650, description="Days ALB and S3 access logs are kept in S3.")
+
+    _check_retention = field_validator("waf_log_retention_days")(_log_retention)
+
+    @property
+    def https(self) -> bool:
+        return self.certificate_arn is not None
+
+    @property
+    def effective_prod_port(self) -> int:
+        if self.prod_listener_port is not None:
+            return self.prod_listener_port
+        return 443 if self.https else 80
+
+    @model_validator(mode="after")
+    def _ports_and_timing(self) -> LoadBalancerConfig:
+        problems = []
+        if self.test_listener_port == self.effective_prod_port:
+            problems.append(
+                Problem(
+                    ("test_listener_port",),
+                    "equals the production listener port",
+                    "choose a different port (e.g. 8443) so test traffic never reaches production",
+                    self.test_listener_port,
+                )
+            )
+        if self.https and self.test_listener_port == 80:
+            problems.append(
+                Problem(("test_listener_port",), "is the HTTP redirect port", "choose another port (e.g. 8443)", 80)
+            )
+        if self.health_check_timeout_seconds >= self.health_check_interval_seconds:
+            problems.append(
+                Problem(
+                    ("health_check_timeout_seconds",),
+                    f"must be shorter than health_check_interval_seconds ({self.health_check_interval_seconds})",
+                    "lower the timeout or raise the interval",
+                    self.health_check_timeout_seconds,
+                )
+            )
+        raise_if_any(problems)
+        return self
+
+
+class PipelineConfig(Section):
+    """Source (CodeConnections) -> CodeBuild -> CodeDeploy blue/green."""
+
+    source_provider: Literal["GitHub", "GitLab", "Bitbucket", "GitHubEnterpriseServer", "GitLabSelfManaged"] = Field(
+        "GitLab", description="Where the application repository lives."
+    )
+    repository: str = Field(
+        ..., pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$", description="Full repository id, e.g. group/app."
+    )
+    branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]+$", description="Branch that triggers the pipeline.")
+    connection_arn: str | None = Field(
+        None,
+        pattern=_CONNECTION_ARN,
+        description="Existing CodeConnections connection; default: one is created (someone must approve it once in the console).",  # noqa: E501
+    )
+    app_path: str = Field(
+        "app", pattern=r"^[A-Za-z0-9_./-]+$", description="Folder of the Dockerfile in the repository."
+    )
+    build_compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
+        "BUILD_GENERAL1_SMALL"
+    )
+    build_timeout_minutes: int = Field(20, ge=5, le=480)
+    artifact_retention_days: int = Field(30, ge=1, le=3650, description="Days pipeline artifacts are kept.")
+    build_log_retention_days: int = Field(365, description="Retention of CodeBuild logs.")
+
+    _check_retention = field_validator("build_log_retention_days")(_log_retention)
+
+
+class DeploymentConfig(Section):
+    """How CodeDeploy shifts traffic from blue to green."""
+
+    config_name: Literal[ECS_DEPLOYMENT_CONFIGS] = Field(  # type: ignore[valid-type]
+        "CodeDeployDefault.ECSAllAtOnce", description="Traffic shifting: all at once, canary or linear."
+    )
+    termination_wait_minutes: int = Field(
+        5, ge=0, le=2880, description="How long blue keeps running after the shift; rollback is instant meanwhile."
+    )
+    auto_rollback: bool = Field(True, description="Roll back on deployment failure and on alarm.")
+    alarm_5xx_threshold: int = Field(
+        10, ge=1, description="Target 5xx responses per minute that stop and roll back a deployment."
+    )
+
+
+class StateBackendConfig(Section):
+    """Remote Terraform state in S3, locked with S3's native lock file."""
+
+    bucket: str = Field(..., pattern=_BUCKET, description="Existing S3 bucket for state.")
+    key: str | None = Field(None, description="Object key; default <project>/<environment>/terraform.tfstate.")
+    region: str | None = Field(None, pattern=_REGION, description="Bucket region; default: the stack's region.")
+    use_lockfile: bool = Field(True, description="S3 native state locking (Terraform >= 1.10).")
+    kms_key_id: str | None = Field(None, description="KMS key for state objects; default: the bucket's encryption.")
+
+
+class EnvironmentConfig(Section):
+    """One deployment environment: one config file, one Terraform stack."""
+
+    project: str = Field(
+        ..., pattern=r"^[a-z][a-z0-9-]{1,19}$", description="Short project name; prefixes every resource name."
+    )
+    environment: str = Field(
+        ..., pattern=r"^[a-z][a-z0-9]{1,9}$", description="Environment name, e.g. dev, staging, prod."
+    )
+    production: bool = Field(False, description="Enforce production safety rules.")
+    account_id: str = Field(
+        ..., pattern=r"^\d{12}$", description="AWS account the stack may deploy into (provider allowed_account_ids)."
+    )
+    region: str = Field("eu-west-1", pattern=_REGION, description="AWS region.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every resource.")
+    networking: NetworkingConfig = Field(default_factory=NetworkingConfig)  # type: ignore[arg-type]
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)  # type: ignore[arg-type]
+    service: ServiceConfig = Field(default_factory=ServiceConfig)  # type: ignore[arg-type]
+    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)  # type: ignore[arg-type]
+    pipeline: PipelineConfig
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)  # type: ignore[arg-type]
+    state: StateBackendConfig | None = Field(None, description="Remote state; default: local state (not for teams).")
+
+    @property
+    def names(self) -> ResourceNames:
+        return ResourceNames(self.project, self.environment, self.account_id)
+
+    @property
+    def availability_zones(self) -> tuple[str, ...]:
+        if self.networking.availability_zones is not None:
+            return self.networking.availability_zones
+        return tuple(f"{self.region}{letter}" for letter in "abcdef"[: self.networking.az_count])
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if "-gov-" in self.region:
+            return "aws-us-gov"
+        return "aws"
+
+    @property
+    def state_key(self) -> str:
+        if self.state is not None and self.state.key:
+            return self.state.key
+        return f"{self.project}/{self.environment}/terraform.tfstate"
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag_value in value.items():
+            if key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r} uses the reserved aws: prefix; rename it")
+            if not 1 <= len(key) <= 128 or len(tag_value) > 256:
+                raise ValueError(f"tag {key!r} is too long (keys <= 128, values <= 256 characters); shorten it")
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> EnvironmentConfig:
+        raise_if_any([*self._name_limits(), *self._zone_rules(), *self._production_rules()])
+        return self
+
+    def _zone_rules(self) -> Iterator[Problem]:
+        zones = self.networking.availability_zones
+        if zones is None:
+            return
+        if len(zones) != self.networking.az_count or len(set(zones)) != len(zones):
+            yield Problem(
+                ("networking", "availability_zones"),
+                f"must list {self.networking.az_count} distinct zones (networking.az_count)",
+                "list one zone per AZ, or remove the key",
+                list(zones),
+            )
+        for index, zone in enumerate(zones):
+            if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
+                yield Problem(
+                    ("networking", "availability_zones", index),
+                    f"is not a zone of region {self.region}",
+                    f"use a name like {self.region}a",
+                    zone,
+                )
+
+    def _name_limits(self) -> Iterator[Problem]:
+        for what, name, limit in self.names.limits():
+            if len(name) > limit:
+                yield Problem(
+                    ("project",),
+                    f"makes the {what} {name!r} {len(name)} characters long, over AWS's {limit}",
+                    f"shorten project or environment by {len(name) - limit} characters",
+                    self.project,
+                )
+
+    def _production_rules(self) -> Iterator[Problem]:
+        if self.environment.startswith("prod") and not self.production:
+            yield Problem(
+                ("production",),
+                f"is false for environment {self.environment!r}",
+                "set production: true (production safety rules then apply)",
+                False,
+            )
+        if not self.production:
+            return
+        rules: list[tuple[tuple[str, ...], bool, object, str, str]] = [
+            (
+                ("database", "deletion_protection"),
+                self.database.deletion_protection,
+                self.database.deletion_protection,
+                "must be true in production",
+                "set database.deletion_protection: true",
+            ),
+            (
+                ("database", "skip_final_snapshot"),
+                not self.database.skip_final_snapshot,
+                self.database.skip_final_snapshot,
+                "must be false in production",
+                "set database.skip_final_snapshot: false",
+            ),
+            (
+                ("database", "instance_count"),
+                self.database.instance_count >= 2,
+                self.database.instance_count,
+                "must be at least 2 in production (a standby in another AZ)",
+                "set database.instance_count: 2 or more",
+            ),
+            (
+                ("database", "backup_retention_days"),
+                self.database.backup_retention_days >= 7,
+                self.database.backup_retention_days,
+                "must be at least 7 in production",
+                "set database.backup_retention_days: 7 or more",
+            ),
+            (
+                ("networking", "az_count"),
+                self.networking.az_count >= 3,
+                self.networking.az_count,
+                "must be at least 3 in production",
+                "set networking.az_count: 3",
+            ),
+            (
+                ("networking", "nat_mode"),
+                self.networking.nat_mode == "per_az",
+                self.networking.nat_mode,
+                "must be per_az in production (a single NAT is a single point of failure)",
+                "set networking.nat_mode: per_az",
+            ),
+            (
+                ("load_balancer", "certificate_arn"),
+                self.load_balancer.https,
+                self.load_balancer.certificate_arn,
+                "is required in production (HTTPS only)",
+                "set load_balancer.certificate_arn to an ACM certificate ARN",
+            ),
+            (
+                ("load_balancer", "deletion_protection"),
+                self.load_balancer.deletion_protection,
+                self.load_balancer.deletion_protection,
+                "must be true in production",
+                "set load_balancer.deletion_protection: true",
+            ),
+            (
+                ("deployment", "auto_rollback"),
+                self.deployment.auto_rollback,
+                self.deployment.auto_rollback,
+                "must be true in production",
+                "set deployment.auto_rollback: true",
+            ),
+            (
+                ("state",),
+                self.state is not None,
+                None,
+                "is required in production (shared, locked remote state)",
+                "add state: {bucket: <your-state-bucket>}",
+            ),
+        ]
+        for path, holds, got, message, fix in rules:
+            if not holds:
+                yield Problem(path, message, fix, got)

@@ -1,0 +1,395 @@
+"""The delivery pipeline: source (CodeConnections) -> CodeBuild -> CodeDeploy blue/green on ECS.
+
+Also owns what the pipeline needs around it: the KMS-encrypted artifact bucket, the build's
+log group, the CodeDeploy application and deployment group, and the alarms that roll back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.codebuild_project import (
+    CodebuildProject,
+    CodebuildProjectArtifacts,
+    CodebuildProjectEnvironment,
+    CodebuildProjectEnvironmentEnvironmentVariable,
+    CodebuildProjectLogsConfig,
+    CodebuildProjectLogsConfigCloudwatchLogs,
+    CodebuildProjectLogsConfigS3Logs,
+    CodebuildProjectSource,
+)
+from cdktf_cdktf_provider_aws.codeconnections_connection import CodeconnectionsConnection
+from cdktf_cdktf_provider_aws.codedeploy_app import CodedeployApp
+from cdktf_cdktf_provider_aws.codedeploy_deployment_group import (
+    CodedeployDeploymentGroup,
+    CodedeployDeploymentGroupAlarmConfiguration,
+    CodedeployDeploymentGroupAutoRollbackConfiguration,
+    CodedeployDeploymentGroupBlueGreenDeploymentConfig,
+    CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption,
+    CodedeployDeploymentGroupBlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccess,
+    CodedeployDeploymentGroupDeploymentStyle,
+    CodedeployDeploymentGroupEcsService,
+    CodedeployDeploymentGroupLoadBalancerInfo,
+    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfo,
+    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRoute,
+    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroup,
+    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRoute,
+)
+from cdktf_cdktf_provider_aws.codepipeline import (
+    Codepipeline,
+    CodepipelineArtifactStore,
+    CodepipelineArtifactStoreEncryptionKey,
+    CodepipelineStage,
+    CodepipelineStageAction,
+    CodepipelineTrigger,
+    CodepipelineTriggerGitConfiguration,
+    CodepipelineTriggerGitConfigurationPush,
+    CodepipelineTriggerGitConfigurationPushBranches,
+)
+from constructs import Construct
+
+from modules import deploy_specs
+from modules.s3 import SecureBucket, SecureBucketProps
+
+#: CodeBuild images that can build a container for each task CPU architecture.
+BUILD_IMAGES = {
+    "X86_64": ("LINUX_CONTAINER", "aws/codebuild/amazonlinux-x86_64-standard:5.0"),
+    "ARM64": ("ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0"),
+}
+#: A failed deployment and an alarm during one both return traffic to blue.
+ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+SOURCE_ARTIFACT = "source"
+BUILD_ARTIFACT = "build"
+
+
+@dataclass(frozen=True)
+class CodePipelineProps:
+    name_prefix: str
+    pipeline_name: str
+    artifact_bucket_name: str
+    artifact_retention_days: int
+    #: (bucket, prefix) receiving the artifact bucket's S3 server access logs.
+    artifact_access_log_target: tuple[str, str]
+    artifacts_kms_key_arn: str
+    logs_kms_key_arn: str
+    # source
+    source_provider: str
+    repository: str
+    branch: str
+    #: An existing CodeConnections connection; None creates one (pending until approved once).
+    existing_connection_arn: str | None
+    connection_name: str
+    # build
+    build_project_name: str
+    build_log_group_name: str
+    build_log_retention_days: int
+    build_compute_type: str
+    build_timeout_minutes: int
+    cpu_architecture: str
+    app_path: str
+    ecr_repository_url: str
+    task: deploy_specs.TaskSpec
+    codebuild_role_arn: str
+    codepipeline_role_arn: str
+    # deploy
+    codedeploy_app_name: str
+    deployment_group_name: str
+    codedeploy_role_arn: str
+    deployment_config_name: str
+    termination_wait_minutes: int
+    auto_rollback: bool
+    ecs_cluster_name: str
+    ecs_service_name: str
+    prod_listener_arn: str
+    test_listener_arn: str
+    blue_target_group_name: str
+    green_target_group_name: str
+    # alarms
+    alb_arn_suffix: str
+    target_group_arn_suffixes: Sequence[tuple[str, str]]
+    alarm_5xx_threshold: int
+
+
+@dataclass(frozen=True)
+class CodePipelineOutputs:
+    pipeline_arn: str
+    pipeline_name: str
+    artifact_bucket_arn: str
+    artifact_bucket_name: str
+    connection_arn: str
+    build_project_arn: str
+    build_project_name: str
+    build_log_group_arn: str
+    codedeploy_app_arn: str
+    codedeploy_app_name: str
+    deployment_group_arn: str
+    deployment_group_name: str
+    alarm_arns: list[str]
+    alarm_names: list[str]
+
+
+class CodePipeline(Construct):
+    def __init__(self, scope: Construct, id: str, props: CodePipelineProps) -> None:
+        super().__init__(scope, id)
+        p = props
+        artifacts = SecureBucket(
+            self,
+            "artifacts",
+            SecureBucketProps(
+                bucket_name=p.artifact_bucket_name,
+                expiration_days=p.artifact_retention_days,
+                kms_key_arn=p.artifacts_kms_key_arn,
+                server_access_log_target=p.artifact_access_log_target,
+            ),
+        ).outputs
+
+        connection_arn = (
+            p.existing_connection_arn
+            or CodeconnectionsConnection(
+                self, "connection", name=p.connection_name, provider_type=p.source_provider
+            ).arn
+        )
+
+        build_log_group = CloudwatchLogGroup(
+            self,
+            "build_log_group",
+            name=p.build_log_group_name,
+            retention_in_days=p.build_log_retention_days,
+            kms_key_id=p.logs_kms_key_arn,
+        )
+        build = self._build_project(p, build_log_group)
+        app = CodedeployApp(self, "codedeploy_app", name=p.codedeploy_app_name, compute_platform="ECS")
+        alarms = self._rollback_alarms(p)
+        group = self._deployment_group(p, app, alarms)
+        pipeline = self._pipeline(p, artifacts.bucket_name, connection_arn, build, app, group)
+
+        self.outputs = CodePipelineOutputs(
+            pipeline_arn=pipeline.arn,
+            pipeline_name=pipeline.name,
+            artifact_bucket_arn=artifacts.bucket_arn,
+            artifact_bucket_name=artifacts.bucket_name,
+            connection_arn=connection_arn,
+            build_project_arn=build.arn,
+            build_project_name=build.name,
+            build_log_group_arn=build_log_group.arn,
+            codedeploy_app_arn=app.arn,
+            codedeploy_app_name=app.name,
+            deployment_group_arn=group.arn,
+            deployment_group_name=group.deployment_group_name,
+            alarm_arns=[a.arn for a in alarms],
+            alarm_names=[a.alarm_name for a in alarms],
+        )
+
+    def _build_project(self, p: CodePipelineProps, log_group: CloudwatchLogGroup) -> CodebuildProject:
+        environment_type, image = BUILD_IMAGES[p.cpu_architecture]
+        variables = {
+            "REPOSITORY_URI": p.ecr_repository_url,
+            "TASKDEF_TEMPLATE": deploy_specs.taskdef_template(p.task),
+            "APPSPEC_YAML": deploy_specs.to_yaml(deploy_specs.appspec(p.task.container.name, p.task.container.port)),
+        }
+        return CodebuildProject(
+            self,
+            "build",
+            name=p.build_project_name,
+            description="Builds the service image, pushes it to ECR, emits taskdef.json and appspec.yaml",
+            service_role=p.codebuild_role_arn,
+            encryption_key=p.artifacts_kms_key_arn,
+            build_timeout=p.build_timeout_minutes,
+            queued_timeout=60,
+            source=CodebuildProjectSource(
+                type="CODEPIPELINE", buildspec=deploy_specs.to_yaml(deploy_specs.buildspec(p.app_path))
+            ),
+            artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
+            environment=CodebuildProjectEnvironment(
+                compute_type=p.build_compute_type,
+                image=image,
+                type=environment_type,
+                image_pull_credentials_type="CODEBUILD",
+                # Building a container image needs the Docker daemon, which needs privileged mode.
+                privileged_mode=True,
+                environment_variable=[
+                    CodebuildProjectEnvironmentEnvironmentVariable(name=k, value=v, type="PLAINTEXT")
+                    for k, v in variables.items()
+                ],
+            ),
+            logs_config=CodebuildProjectLogsConfig(
+                cloudwatch_logs=CodebuildProjectLogsConfigCloudwatchLogs(status="ENABLED", group_name=log_group.name),
+                s3_logs=CodebuildProjectLogsConfigS3Logs(status="DISABLED"),
+            ),
+        )
+
+    def _rollback_alarms(self, p: CodePipelineProps) -> list[CloudwatchMetricAlarm]:
+        """Per target group: 5xx responses from the targets, and unhealthy targets."""
+        alarms = []
+        for colour, suffix in p.target_group_arn_suffixes:
+            dimensions = {"LoadBalancer": p.alb_arn_suffix, "TargetGroup": suffix}
+            alarms.append(
+                CloudwatchMetricAlarm(
+                    self,
+                    f"{colour}_5xx",
+                    alarm_name=f"{p.name_prefix}-{colour}-target-5xx",
+                    alarm_description=f"5xx responses from {colour} targets; stops and rolls back a deployment",
+                    namespace="AWS/ApplicationELB",
+                    metric_name="HTTPCode_Target_5XX_Count",
+                    dimensions=dimensions,
+                    statistic="Sum",
+                    period=60,
+                    evaluation_periods=1,
+                    threshold=p.alarm_5xx_threshold,
+                    comparison_operator="GreaterThanOrEqualToThreshold",
+                    treat_missing_data="notBreaching",
+                )
+            )
+            alarms.append(
+                CloudwatchMetricAlarm(
+                    self,
+                    f"{colour}_unhealthy",
+                    alarm_name=f"{p.name_prefix}-{colour}-unhealthy-hosts",
+                    alarm_description=f"Unhealthy {colour} targets for two minutes; stops and rolls back a deployment",
+                    namespace="AWS/ApplicationELB",
+                    metric_name="UnHealthyHostCount",
+                    dimensions=dimensions,
+                    statistic="Maximum",
+                    period=60,
+                    evaluation_periods=2,
+                    threshold=1,
+                    comparison_operator="GreaterThanOrEqualToThreshold",
+                    treat_missing_data="notBreaching",
+                )
+            )
+        return alarms
+
+    def _deployment_group(
+        self, p: CodePipelineProps, app: CodedeployApp, alarms: list[CloudwatchMetricAlarm]
+    ) -> CodedeployDeploymentGroup:
+        return CodedeployDeploymentGroup(
+            self,
+            "deployment_group",
+            app_name=app.name,
+            deployment_group_name=p.deployment_group_name,
+            service_role_arn=p.codedeploy_role_arn,
+            deployment_config_name=p.deployment_config_name,
+            deployment_style=CodedeployDeploymentGroupDeploymentStyle(
+                deployment_type="BLUE_GREEN", deployment_option="WITH_TRAFFIC_CONTROL"
+            ),
+            blue_green_deployment_config=CodedeployDeploymentGroupBlueGreenDeploymentConfig(
+                deployment_ready_option=CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
+                    action_on_timeout="CONTINUE_DEPLOYMENT"
+                ),
+                terminate_blue_instances_on_deployment_success=CodedeployDeploymentGroupBlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccess(
+                    action="TERMINATE", termination_wait_time_in_minutes=p.termination_wait_minutes
+                ),
+            ),
+            ecs_service=CodedeployDeploymentGroupEcsService(
+                cluster_name=p.ecs_cluster_name, service_name=p.ecs_service_name
+            ),
+            load_balancer_info=CodedeployDeploymentGroupLoadBalancerInfo(
+                target_group_pair_info=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfo(
+                    prod_traffic_route=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRoute(
+                        listener_arns=[p.prod_listener_arn]
+                    ),
+                    test_traffic_route=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRoute(
+                        listener_arns=[p.test_listener_arn]
+                    ),
+                    target_group=[
+                        CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroup(name=name)
+                        for name in (p.blue_target_group_name, p.green_target_group_name)
+                    ],
+                )
+            ),
+            auto_rollback_configuration=CodedeployDeploymentGroupAutoRollbackConfiguration(
+                enabled=p.auto_rollback, events=ROLLBACK_EVENTS if p.auto_rollback else []
+            ),
+            alarm_configuration=CodedeployDeploymentGroupAlarmConfiguration(
+                enabled=True, alarms=[a.alarm_name for a in alarms]
+            ),
+        )
+
+    def _pipeline(
+        self,
+        p: CodePipelineProps,
+        bucket_name: str,
+        connection_arn: str,
+        build: CodebuildProject,
+        app: CodedeployApp,
+        group: CodedeployDeploymentGroup,
+    ) -> Codepipeline:
+        source = CodepipelineStageAction(
+            name="Source",
+            category="Source",
+            owner="AWS",
+            provider="CodeStarSourceConnection",
+            version="1",
+            output_artifacts=[SOURCE_ARTIFACT],
+            configuration={
+                "ConnectionArn": connection_arn,
+                "FullRepositoryId": p.repository,
+                "BranchName": p.branch,
+                "OutputArtifactFormat": "CODE_ZIP",
+                "DetectChanges": "true",
+            },
+        )
+        build_action = CodepipelineStageAction(
+            name="Build",
+            category="Build",
+            owner="AWS",
+            provider="CodeBuild",
+            version="1",
+            input_artifacts=[SOURCE_ARTIFACT],
+            output_artifacts=[BUILD_ARTIFACT],
+            configuration={"ProjectName": build.name},
+        )
+        deploy = CodepipelineStageAction(
+            name="BlueGreenDeploy",
+            category="Deploy",
+            owner="AWS",
+            provider="CodeDeployToECS",
+            version="1",
+            input_artifacts=[BUILD_ARTIFACT],
+            configuration={
+                "ApplicationName": app.name,
+                "DeploymentGroupName": group.deployment_group_name,
+                "TaskDefinitionTemplateArtifact": BUILD_ARTIFACT,
+                "TaskDefinitionTemplatePath": deploy_specs.TASKDEF_FILE,
+                "AppSpecTemplateArtifact": BUILD_ARTIFACT,
+                "AppSpecTemplatePath": deploy_specs.APPSPEC_FILE,
+                "Image1ArtifactName": BUILD_ARTIFACT,
+                "Image1ContainerName": "IMAGE1_NAME",
+            },
+        )
+        return Codepipeline(
+            self,
+            "pipeline",
+            name=p.pipeline_name,
+            pipeline_type="V2",
+            execution_mode="QUEUED",
+            role_arn=p.codepipeline_role_arn,
+            artifact_store=[
+                CodepipelineArtifactStore(
+                    location=bucket_name,
+                    type="S3",
+                    encryption_key=CodepipelineArtifactStoreEncryptionKey(id=p.artifacts_kms_key_arn, type="KMS"),
+                )
+            ],
+            stage=[
+                CodepipelineStage(name="Source", action=[source]),
+                CodepipelineStage(name="Build", action=[build_action]),
+                CodepipelineStage(name="Deploy", action=[deploy]),
+            ],
+            trigger=[
+                CodepipelineTrigger(
+                    provider_type="CodeStarSourceConnection",
+                    git_configuration=CodepipelineTriggerGitConfiguration(
+                        source_action_name="Source",
+                        push=[
+                            CodepipelineTriggerGitConfigurationPush(
+                                branches=CodepipelineTriggerGitConfigurationPushBranches(includes=[p.branch])
+                            )
+                        ],
+                    ),
+                )
+            ],
+        )

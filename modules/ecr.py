@@ -1,0 +1,87 @@
+"""The image registry: immutable tags, scan on push, KMS encryption, a lifecycle policy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.ecr_lifecycle_policy import EcrLifecyclePolicy
+from cdktf_cdktf_provider_aws.ecr_repository import (
+    EcrRepository,
+    EcrRepositoryEncryptionConfiguration,
+    EcrRepositoryImageScanningConfiguration,
+)
+from constructs import Construct
+
+
+@dataclass(frozen=True)
+class EcrProps:
+    repository_name: str
+    kms_key_arn: str
+    #: Tagged images kept; older ones expire (a rollback needs the previous few, not hundreds).
+    keep_tagged_images: int = 50
+    untagged_expiry_days: int = 7
+
+
+@dataclass(frozen=True)
+class EcrOutputs:
+    repository_arn: str
+    repository_name: str
+    repository_url: str
+
+
+def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int) -> str:
+    """Expire untagged layers quickly and keep the newest tagged images."""
+    return json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"Expire untagged images after {untagged_expiry_days} days",
+                    "selection": {
+                        "tagStatus": "untagged",
+                        "countType": "sinceImagePushed",
+                        "countUnit": "days",
+                        "countNumber": untagged_expiry_days,
+                    },
+                    "action": {"type": "expire"},
+                },
+                {
+                    "rulePriority": 2,
+                    "description": f"Keep the newest {keep_tagged_images} tagged images",
+                    "selection": {
+                        "tagStatus": "any",
+                        "countType": "imageCountMoreThan",
+                        "countNumber": keep_tagged_images,
+                    },
+                    "action": {"type": "expire"},
+                },
+            ]
+        },
+        indent=2,
+    )
+
+
+class Ecr(Construct):
+    def __init__(self, scope: Construct, id: str, props: EcrProps) -> None:
+        super().__init__(scope, id)
+        repository = EcrRepository(
+            self,
+            "repository",
+            name=props.repository_name,
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration=EcrRepositoryImageScanningConfiguration(scan_on_push=True),
+            encryption_configuration=[
+                EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=props.kms_key_arn)
+            ],
+            force_delete=False,
+        )
+        EcrLifecyclePolicy(
+            self,
+            "lifecycle",
+            repository=repository.name,
+            policy=lifecycle_policy(props.keep_tagged_images, props.untagged_expiry_days),
+        )
+        self.outputs = EcrOutputs(
+            repository_arn=repository.arn, repository_name=repository.name, repository_url=repository.repository_url
+        )

@@ -1,0 +1,126 @@
+"""The Fargate cluster and the service whose deployments CodeDeploy controls (blue/green)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
+from cdktf_cdktf_provider_aws.ecs_service import (
+    EcsService,
+    EcsServiceDeploymentController,
+    EcsServiceLoadBalancer,
+    EcsServiceNetworkConfiguration,
+)
+from cdktf_cdktf_provider_aws.ecs_task_definition import (
+    EcsTaskDefinition,
+    EcsTaskDefinitionRuntimePlatform,
+    EcsTaskDefinitionVolume,
+)
+from constructs import Construct
+
+from modules import deploy_specs
+
+#: After creation CodeDeploy registers task definitions and moves the service between target
+#: groups; Terraform must leave both alone or the next apply would undo a deployment.
+CODEDEPLOY_OWNED_SERVICE_FIELDS = ["task_definition", "load_balancer"]
+
+
+@dataclass(frozen=True)
+class EcsProps:
+    cluster_name: str
+    service_name: str
+    task: deploy_specs.TaskSpec
+    #: Image of the first task definition, before the pipeline's first deployment replaces it.
+    initial_image: str
+    desired_count: int
+    #: When autoscaling owns the task count, Terraform must not reset it on every apply.
+    autoscaling_owns_desired_count: bool
+    private_subnet_ids: Sequence[str]
+    security_group_id: str
+    blue_target_group_arn: str
+    health_check_grace_period_seconds: int
+    log_retention_days: int
+    logs_kms_key_arn: str
+
+
+@dataclass(frozen=True)
+class EcsOutputs:
+    cluster_arn: str
+    cluster_name: str
+    service_arn: str
+    service_name: str
+    task_definition_arn: str
+    task_family: str
+    log_group_arn: str
+
+
+class Ecs(Construct):
+    def __init__(self, scope: Construct, id: str, props: EcsProps) -> None:
+        super().__init__(scope, id)
+        p = props
+        task = p.task
+        cluster = EcsCluster(
+            self, "cluster", name=p.cluster_name, setting=[EcsClusterSetting(name="containerInsights", value="enabled")]
+        )
+        log_group = CloudwatchLogGroup(
+            self,
+            "log_group",
+            name=task.container.log_group_name,
+            retention_in_days=p.log_retention_days,
+            kms_key_id=p.logs_kms_key_arn,
+        )
+        task_definition = EcsTaskDefinition(
+            self,
+            "task_definition",
+            family=task.family,
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu=str(task.cpu),
+            memory=str(task.memory),
+            execution_role_arn=task.execution_role_arn,
+            task_role_arn=task.task_role_arn,
+            runtime_platform=EcsTaskDefinitionRuntimePlatform(
+                operating_system_family="LINUX", cpu_architecture=task.cpu_architecture
+            ),
+            container_definitions=deploy_specs.container_definitions_json(task.container, p.initial_image),
+            volume=[EcsTaskDefinitionVolume(name=deploy_specs.TMP_VOLUME)],
+        )
+        ignored = CODEDEPLOY_OWNED_SERVICE_FIELDS + (["desired_count"] if p.autoscaling_owns_desired_count else [])
+        service = EcsService(
+            self,
+            "service",
+            name=p.service_name,
+            cluster=cluster.arn,
+            task_definition=task_definition.arn,
+            desired_count=p.desired_count,
+            launch_type="FARGATE",
+            platform_version="LATEST",
+            deployment_controller=EcsServiceDeploymentController(type="CODE_DEPLOY"),
+            load_balancer=[
+                EcsServiceLoadBalancer(
+                    target_group_arn=p.blue_target_group_arn,
+                    container_name=task.container.name,
+                    container_port=task.container.port,
+                )
+            ],
+            network_configuration=EcsServiceNetworkConfiguration(
+                subnets=list(p.private_subnet_ids), security_groups=[p.security_group_id], assign_public_ip=False
+            ),
+            health_check_grace_period_seconds=p.health_check_grace_period_seconds,
+            enable_ecs_managed_tags=True,
+            propagate_tags="SERVICE",
+            lifecycle=TerraformResourceLifecycle(ignore_changes=ignored),
+            depends_on=[log_group],
+        )
+        self.outputs = EcsOutputs(
+            cluster_arn=cluster.arn,
+            cluster_name=cluster.name,
+            service_arn=service.id,
+            service_name=service.name,
+            task_definition_arn=task_definition.arn,
+            task_family=task_definition.family,
+            log_group_arn=log_group.arn,
+        )

@@ -1,0 +1,159 @@
+"""The ALB: a production listener, a test listener, and the blue and green target groups.
+
+CodeDeploy owns the listeners' default actions after creation (it swaps them between the
+target groups), so Terraform ignores changes to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
+from cdktf_cdktf_provider_aws.lb_listener import (
+    LbListener,
+    LbListenerDefaultAction,
+    LbListenerDefaultActionRedirect,
+)
+from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
+from cdktf_cdktf_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssociation
+from constructs import Construct
+
+from modules.access_logs import ACCESS_LOG_PREFIX
+
+#: CodeDeploy swaps these between blue and green; Terraform must not swap them back.
+CODEDEPLOY_OWNED_LISTENER_FIELDS = ["default_action"]
+
+
+@dataclass(frozen=True)
+class LoadBalancerProps:
+    alb_name: str
+    blue_target_group_name: str
+    green_target_group_name: str
+    vpc_id: str
+    public_subnet_ids: Sequence[str]
+    security_group_id: str
+    access_log_bucket_name: str
+    container_port: int
+    health_check_path: str
+    health_check_interval_seconds: int
+    health_check_timeout_seconds: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+    deregistration_delay_seconds: int
+    idle_timeout_seconds: int
+    deletion_protection: bool
+    prod_listener_port: int
+    test_listener_port: int
+    #: ACM certificate; with it both listeners are HTTPS and port 80 redirects to the production port.
+    certificate_arn: str | None
+    ssl_policy: str
+    waf_web_acl_arn: str | None
+
+
+@dataclass(frozen=True)
+class LoadBalancerOutputs:
+    alb_arn: str
+    alb_arn_suffix: str
+    alb_dns_name: str
+    prod_listener_arn: str
+    test_listener_arn: str
+    blue_target_group_arn: str
+    blue_target_group_name: str
+    blue_target_group_arn_suffix: str
+    green_target_group_arn: str
+    green_target_group_name: str
+    green_target_group_arn_suffix: str
+
+
+class LoadBalancer(Construct):
+    def __init__(self, scope: Construct, id: str, props: LoadBalancerProps) -> None:
+        super().__init__(scope, id)
+        p = props
+        alb = Lb(
+            self,
+            "alb",
+            name=p.alb_name,
+            load_balancer_type="application",
+            internal=False,
+            subnets=list(p.public_subnet_ids),
+            security_groups=[p.security_group_id],
+            drop_invalid_header_fields=True,
+            desync_mitigation_mode="strictest",
+            enable_deletion_protection=p.deletion_protection,
+            idle_timeout=p.idle_timeout_seconds,
+            access_logs=LbAccessLogs(bucket=p.access_log_bucket_name, enabled=True, prefix=ACCESS_LOG_PREFIX),
+        )
+        blue = self._target_group("blue", p.blue_target_group_name, p)
+        green = self._target_group("green", p.green_target_group_name, p)
+        prod = self._listener("prod_listener", alb, p.prod_listener_port, blue, p)
+        test = self._listener("test_listener", alb, p.test_listener_port, green, p)
+        if p.certificate_arn:
+            LbListener(
+                self,
+                "http_redirect",
+                load_balancer_arn=alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_action=[
+                    LbListenerDefaultAction(
+                        type="redirect",
+                        redirect=LbListenerDefaultActionRedirect(
+                            port=str(p.prod_listener_port), protocol="HTTPS", status_code="HTTP_301"
+                        ),
+                    )
+                ],
+            )
+        if p.waf_web_acl_arn:
+            Wafv2WebAclAssociation(self, "waf", resource_arn=alb.arn, web_acl_arn=p.waf_web_acl_arn)
+        self.outputs = LoadBalancerOutputs(
+            alb_arn=alb.arn,
+            alb_arn_suffix=alb.arn_suffix,
+            alb_dns_name=alb.dns_name,
+            prod_listener_arn=prod.arn,
+            test_listener_arn=test.arn,
+            blue_target_group_arn=blue.arn,
+            blue_target_group_name=blue.name,
+            blue_target_group_arn_suffix=blue.arn_suffix,
+            green_target_group_arn=green.arn,
+            green_target_group_name=green.name,
+            green_target_group_arn_suffix=green.arn_suffix,
+        )
+
+    def _target_group(self, colour: str, name: str, p: LoadBalancerProps) -> LbTargetGroup:
+        return LbTargetGroup(
+            self,
+            colour,
+            name=name,
+            port=p.container_port,
+            protocol="HTTP",
+            target_type="ip",  # Fargate tasks register by IP (awsvpc networking).
+            vpc_id=p.vpc_id,
+            deregistration_delay=str(p.deregistration_delay_seconds),
+            health_check=LbTargetGroupHealthCheck(
+                enabled=True,
+                path=p.health_check_path,
+                matcher="200",
+                protocol="HTTP",
+                interval=p.health_check_interval_seconds,
+                timeout=p.health_check_timeout_seconds,
+                healthy_threshold=p.healthy_threshold,
+                unhealthy_threshold=p.unhealthy_threshold,
+            ),
+            tags={"colour": colour},
+        )
+
+    def _listener(self, id: str, alb: Lb, port: int, target: LbTargetGroup, p: LoadBalancerProps) -> LbListener:
+        https = p.certificate_arn is not None
+        return LbListener(
+            self,
+            id,
+            load_balancer_arn=alb.arn,
+            port=port,
+            protocol="HTTPS" if https else "HTTP",
+            certificate_arn=p.certificate_arn,
+            ssl_policy=p.ssl_policy if https else None,
+            default_action=[LbListenerDefaultAction(type="forward", target_group_arn=target.arn)],
+            lifecycle=TerraformResourceLifecycle(ignore_changes=CODEDEPLOY_OWNED_LISTENER_FIELDS),
+        )

@@ -1,0 +1,26 @@
+"""Security: IAM roles, KMS keys, security groups and the permission policies of the roles.
+
+Built in two steps because the wiring demands it: roles (trust only), keys and security groups
+come first, since every other module needs them; the roles' permission policies come last, once
+every ARN they are scoped to exists. Terraform orders the real API calls from the references.
+"""
+
+from modules.security.keys import EncryptionKeys, EncryptionKeysOutputs, EncryptionKeysProps
+from modules.security.policies import RolePolicies, RolePoliciesProps
+from modules.security.roles import RoleOutputs, ServiceRoles, ServiceRolesOutputs, ServiceRolesProps
+from modules.security.security_groups import SecurityGroups, SecurityGroupsOutputs, SecurityGroupsProps
+
+__all__ = [
+    "EncryptionKeys",
+    "EncryptionKeysOutputs",
+    "EncryptionKeysProps",
+    "RoleOutputs",
+    "RolePolicies",
+    "RolePoliciesProps",
+    "SecurityGroups",
+    "SecurityGroupsOutputs",
+    "SecurityGroupsProps",
+    "ServiceRoles",
+    "ServiceRolesOutputs",
+    "ServiceRolesProps",
+]

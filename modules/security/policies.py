@@ -1,0 +1,195 @@
+"""The roles' permission policies, each scoped to the exact ARNs it needs.
+
+``*`` appears as a resource only for actions AWS does not scope to a resource
+(ecr:GetAuthorizationToken, ecs:RegisterTaskDefinition, elasticloadbalancing:Describe*);
+``tests/test_security.py`` holds that list and fails on anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from constructs import Construct
+
+from modules import iam
+from modules.security.keys import KEY_USER_ACTIONS
+from modules.security.roles import ServiceRolesOutputs
+
+ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+ECR_PUSH = ("ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart")
+LOG_WRITE = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+@dataclass(frozen=True)
+class RolePoliciesProps:
+    roles: ServiceRolesOutputs
+    partition: str
+    region: str
+    account_id: str
+    ecr_repository_arn: str
+    database_secret_arn: str
+    data_key_arn: str
+    artifacts_key_arn: str
+    artifact_bucket_arn: str
+    app_log_group_arn: str
+    build_log_group_arn: str
+    flow_log_group_arn: str
+    source_connection_arn: str
+    build_project_arn: str
+    codedeploy_app_arn: str
+    deployment_group_arn: str
+    deployment_config_name: str
+    ecs_cluster_name: str
+    ecs_service_arn: str
+    ecs_service_name: str
+    task_family: str
+    listener_arns: Sequence[str]
+    alarm_arns: Sequence[str]
+
+
+class RolePolicies(Construct):
+    def __init__(self, scope: Construct, id: str, props: RolePoliciesProps) -> None:
+        super().__init__(scope, id)
+        p = props
+        arn = f"arn:{p.partition}"
+        pass_task_roles = iam.statement(
+            "PassTaskRolesToEcs",
+            ["iam:PassRole"],
+            [p.roles.task_execution.role_arn, p.roles.task.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        )
+        artifacts_rw = iam.statement(
+            "ReadWriteArtifacts",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            [f"{p.artifact_bucket_arn}/*"],
+        )
+        artifacts_bucket = iam.statement(
+            "LocateArtifactBucket", ["s3:GetBucketLocation", "s3:GetBucketVersioning"], [p.artifact_bucket_arn]
+        )
+        artifacts_key = iam.statement("UseArtifactsKey", KEY_USER_ACTIONS, [p.artifacts_key_arn])
+        ecr_login = iam.statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"])
+
+        self._attach(
+            "task_execution",
+            p.roles.task_execution.role_name,
+            [
+                ecr_login,
+                iam.statement("PullImages", ECR_PULL, [p.ecr_repository_arn]),
+                iam.statement("WriteContainerLogs", LOG_WRITE, [f"{p.app_log_group_arn}:*"]),
+                iam.statement("ReadDatabaseSecret", ["secretsmanager:GetSecretValue"], [p.database_secret_arn]),
+                iam.statement(
+                    "DecryptDatabaseSecret",
+                    ["kms:Decrypt"],
+                    [p.data_key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{p.region}.amazonaws.com"}},
+                ),
+            ],
+        )
+
+        self._attach(
+            "codebuild",
+            p.roles.codebuild.role_name,
+            [
+                iam.statement("WriteBuildLogs", LOG_WRITE, [p.build_log_group_arn, f"{p.build_log_group_arn}:*"]),
+                artifacts_rw,
+                artifacts_bucket,
+                artifacts_key,
+                ecr_login,
+                iam.statement("PushImages", ECR_PULL + ECR_PUSH, [p.ecr_repository_arn]),
+            ],
+        )
+
+        codedeploy = f"{arn}:codedeploy:{p.region}:{p.account_id}"
+        self._attach(
+            "codepipeline",
+            p.roles.codepipeline.role_name,
+            [
+                artifacts_rw,
+                artifacts_bucket,
+                artifacts_key,
+                iam.statement(
+                    "UseSourceConnection",
+                    ["codeconnections:UseConnection", "codestar-connections:UseConnection"],
+                    [p.source_connection_arn],
+                ),
+                iam.statement("RunBuild", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [p.build_project_arn]),
+                iam.statement(
+                    "StartDeployment",
+                    ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"],
+                    [p.deployment_group_arn],
+                ),
+                iam.statement(
+                    "RegisterRevision",
+                    [
+                        "codedeploy:GetApplication",
+                        "codedeploy:GetApplicationRevision",
+                        "codedeploy:RegisterApplicationRevision",
+                    ],
+                    [p.codedeploy_app_arn],
+                ),
+                iam.statement(
+                    "ReadDeploymentConfig",
+                    ["codedeploy:GetDeploymentConfig"],
+                    [f"{codedeploy}:deploymentconfig:{p.deployment_config_name}"],
+                ),
+                # RegisterTaskDefinition cannot be scoped to a resource; tagging the new revision can.
+                iam.statement("RegisterTaskDefinition", ["ecs:RegisterTaskDefinition"], ["*"]),
+                iam.statement(
+                    "TagTaskDefinition",
+                    ["ecs:TagResource"],
+                    [f"{arn}:ecs:{p.region}:{p.account_id}:task-definition/{p.task_family}:*"],
+                ),
+                pass_task_roles,
+            ],
+        )
+
+        ecs = f"{arn}:ecs:{p.region}:{p.account_id}"
+        self._attach(
+            "codedeploy",
+            p.roles.codedeploy.role_name,
+            [
+                iam.statement(
+                    "ShiftServiceTaskSets",
+                    [
+                        "ecs:DescribeServices",
+                        "ecs:CreateTaskSet",
+                        "ecs:UpdateServicePrimaryTaskSet",
+                        "ecs:DeleteTaskSet",
+                        "ecs:TagResource",
+                    ],
+                    [p.ecs_service_arn, f"{ecs}:task-set/{p.ecs_cluster_name}/{p.ecs_service_name}/*"],
+                ),
+                iam.statement(
+                    "DescribeLoadBalancing",
+                    [
+                        "elasticloadbalancing:DescribeTargetGroups",
+                        "elasticloadbalancing:DescribeListeners",
+                        "elasticloadbalancing:DescribeRules",
+                        "elasticloadbalancing:DescribeTargetHealth",
+                    ],
+                    ["*"],
+                ),
+                iam.statement("SwapListeners", ["elasticloadbalancing:ModifyListener"], list(p.listener_arns)),
+                iam.statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(p.alarm_arns)),
+                pass_task_roles,
+            ],
+        )
+
+        self._attach(
+            "flow_logs",
+            p.roles.flow_logs.role_name,
+            [
+                iam.statement(
+                    "DeliverFlowLogs",
+                    [*LOG_WRITE, "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+                    [p.flow_log_group_arn, f"{p.flow_log_group_arn}:*"],
+                ),
+            ],
+        )
+        # The task role (the application's own identity) deliberately has no permissions: the
+        # sample app needs none. Grant what your service needs here, scoped to its resources.
+
+    def _attach(self, purpose: str, role_name: str, statements: list[iam.Statement]) -> None:
+        IamRolePolicy(self, purpose, name=f"{purpose}-permissions", role=role_name, policy=iam.document(*statements))

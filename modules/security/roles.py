@@ -1,0 +1,69 @@
+"""IAM roles with their trust policies only; permissions are attached by ``RolePolicies``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from constructs import Construct
+
+from modules import iam
+
+#: Role purpose -> the AWS service that assumes it.
+ROLE_SERVICES = {
+    "task_execution": "ecs-tasks.amazonaws.com",
+    "task": "ecs-tasks.amazonaws.com",
+    "codebuild": "codebuild.amazonaws.com",
+    "codepipeline": "codepipeline.amazonaws.com",
+    "codedeploy": "codedeploy.amazonaws.com",
+    "flow_logs": "vpc-flow-logs.amazonaws.com",
+    "rds_monitoring": "monitoring.rds.amazonaws.com",
+}
+
+
+@dataclass(frozen=True)
+class ServiceRolesProps:
+    name_prefix: str
+    account_id: str
+    partition: str
+
+
+@dataclass(frozen=True)
+class RoleOutputs:
+    role_arn: str
+    role_name: str
+
+
+@dataclass(frozen=True)
+class ServiceRolesOutputs:
+    task_execution: RoleOutputs
+    task: RoleOutputs
+    codebuild: RoleOutputs
+    codepipeline: RoleOutputs
+    codedeploy: RoleOutputs
+    flow_logs: RoleOutputs
+    rds_monitoring: RoleOutputs
+
+
+class ServiceRoles(Construct):
+    def __init__(self, scope: Construct, id: str, props: ServiceRolesProps) -> None:
+        super().__init__(scope, id)
+        roles: dict[str, RoleOutputs] = {}
+        for purpose, service in ROLE_SERVICES.items():
+            role = IamRole(
+                self,
+                purpose,
+                name=f"{props.name_prefix}-{purpose.replace('_', '-')}",
+                assume_role_policy=iam.service_trust(service, props.account_id),
+                max_session_duration=3600,
+            )
+            roles[purpose] = RoleOutputs(role_arn=role.arn, role_name=role.name)
+        # Enhanced Monitoring publishes OS metrics; AWS maintains this narrowly scoped policy.
+        IamRolePolicyAttachment(
+            self,
+            "rds_monitoring_policy",
+            role=roles["rds_monitoring"].role_name,
+            policy_arn=f"arn:{props.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+        )
+        self.outputs = ServiceRolesOutputs(**roles)

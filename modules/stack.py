@@ -1,0 +1,354 @@
+"""One environment's stack: the only place modules are connected, each by explicit ARNs/ids.
+
+Order of construction (Terraform orders the API calls itself, from the references):
+roles (trust only) -> keys -> networking -> security groups -> ecr -> database -> load balancer
+-> ecs -> codepipeline -> the roles' permission policies, scoped to everything above.
+"""
+
+from __future__ import annotations
+
+from cdktf import S3Backend, TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from constructs import Construct
+
+from config import EnvironmentConfig
+from modules import access_logs, deploy_specs
+from modules.codepipeline import CodePipeline, CodePipelineProps
+from modules.database import Database, DatabaseProps
+from modules.ecr import Ecr, EcrProps
+from modules.ecs import Ecs, EcsProps
+from modules.load_balancer import LoadBalancer, LoadBalancerProps
+from modules.networking import Networking, NetworkingProps
+from modules.s3 import SecureBucket, SecureBucketProps
+from modules.security import (
+    EncryptionKeys,
+    EncryptionKeysProps,
+    RolePolicies,
+    RolePoliciesProps,
+    SecurityGroups,
+    SecurityGroupsProps,
+    ServiceRoles,
+    ServiceRolesProps,
+)
+from modules.waf import Waf, WafProps
+
+#: The secret RDS manages is JSON; ECS injects it whole, the app reads username and password.
+DB_SECRET_ENV = "DB_SECRET"  # noqa: S105 - a variable name, not a secret
+
+
+def stack_name(config: EnvironmentConfig) -> str:
+    return config.names.prefix
+
+
+class BlueGreenStack(TerraformStack):
+    def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
+        super().__init__(scope, stack_name(config))
+        c = config
+        names = c.names
+        self._provider_and_backend(c)
+
+        roles = ServiceRoles(
+            self, "roles", ServiceRolesProps(name_prefix=names.prefix, account_id=c.account_id, partition=c.partition)
+        ).outputs
+        keys = EncryptionKeys(
+            self,
+            "keys",
+            EncryptionKeysProps(
+                name_prefix=names.prefix,
+                account_id=c.account_id,
+                partition=c.partition,
+                region=c.region,
+                pipeline_role_arns=(roles.codepipeline.role_arn, roles.codebuild.role_arn),
+                secret_reader_role_arn=roles.task_execution.role_arn,
+            ),
+        ).outputs
+
+        net = c.networking
+        network = Networking(
+            self,
+            "networking",
+            NetworkingProps(
+                name_prefix=names.prefix,
+                region=c.region,
+                vpc_cidr=str(net.vpc_cidr),
+                availability_zones=c.availability_zones,
+                public_subnet_cidrs=[str(s) for s in net.tiers["public"]],
+                private_subnet_cidrs=[str(s) for s in net.tiers["private"]],
+                database_subnet_cidrs=[str(s) for s in net.tiers["database"]],
+                nat_mode=net.nat_mode,
+                interface_endpoints=net.interface_endpoints,
+                flow_log_group_name=names.flow_log_group,
+                flow_log_retention_days=net.flow_log_retention_days,
+                flow_log_role_arn=roles.flow_logs.role_arn,
+                logs_kms_key_arn=keys.logs_key_arn,
+            ),
+        ).outputs
+
+        lb = c.load_balancer
+        groups = SecurityGroups(
+            self,
+            "security_groups",
+            SecurityGroupsProps(
+                name_prefix=names.prefix,
+                vpc_id=network.vpc_id,
+                vpc_cidr=str(net.vpc_cidr),
+                prod_listener_port=lb.effective_prod_port,
+                http_redirect=lb.https,
+                test_listener_port=lb.test_listener_port,
+                ingress_cidrs=[str(n) for n in lb.ingress_cidrs],
+                test_ingress_cidrs=[str(n) for n in lb.test_ingress_cidrs],
+                container_port=c.service.container_port,
+            ),
+        ).outputs
+
+        ecr = Ecr(
+            self, "ecr", EcrProps(repository_name=names.ecr_repository, kms_key_arn=keys.artifacts_key_arn)
+        ).outputs
+
+        db = c.database
+        database = Database(
+            self,
+            "database",
+            DatabaseProps(
+                cluster_identifier=names.db_cluster,
+                engine_version=db.engine_version,
+                instance_class=db.effective_instance_class,
+                instance_count=db.instance_count,
+                serverless_capacity=(db.serverless_v2.min_acu, db.serverless_v2.max_acu) if db.serverless_v2 else None,
+                database_name=db.database_name,
+                master_username=db.master_username,
+                subnet_ids=network.database_subnet_ids,
+                availability_zones=c.availability_zones,
+                security_group_id=groups.database_security_group_id,
+                kms_key_arn=keys.data_key_arn,
+                logs_kms_key_arn=keys.logs_key_arn,
+                backup_retention_days=db.backup_retention_days,
+                preferred_backup_window=db.preferred_backup_window,
+                preferred_maintenance_window=db.preferred_maintenance_window,
+                deletion_protection=db.deletion_protection,
+                skip_final_snapshot=db.skip_final_snapshot,
+                monitoring_interval_seconds=db.monitoring_interval_seconds,
+                monitoring_role_arn=roles.rds_monitoring.role_arn,
+                performance_insights=db.performance_insights,
+                log_retention_days=db.log_retention_days,
+            ),
+        ).outputs
+
+        log_bucket = SecureBucket(
+            self,
+            "access_logs",
+            SecureBucketProps(
+                bucket_name=names.access_log_bucket,
+                expiration_days=lb.access_log_retention_days,
+                kms_key_arn=None,  # ALB log delivery supports SSE-S3 only.
+                extra_statements=(
+                    access_logs.delivery_statement(names.access_log_bucket, c.region, c.account_id, c.partition),
+                    access_logs.s3_server_log_statement(names.access_log_bucket, c.account_id, c.partition),
+                ),
+            ),
+        ).outputs
+        web_acl_arn = lb.waf_web_acl_arn
+        if web_acl_arn is None and lb.managed_waf:
+            web_acl_arn = Waf(
+                self,
+                "waf",
+                WafProps(
+                    name=names.prefix,
+                    rate_limit_per_5_minutes=lb.waf_rate_limit_per_5_minutes,
+                    log_retention_days=lb.waf_log_retention_days,
+                    logs_kms_key_arn=keys.logs_key_arn,
+                ),
+            ).outputs.web_acl_arn
+        balancer = LoadBalancer(
+            self,
+            "load_balancer",
+            LoadBalancerProps(
+                alb_name=names.alb,
+                blue_target_group_name=names.target_group_blue,
+                green_target_group_name=names.target_group_green,
+                vpc_id=network.vpc_id,
+                public_subnet_ids=network.public_subnet_ids,
+                security_group_id=groups.alb_security_group_id,
+                access_log_bucket_name=log_bucket.bucket_name,
+                container_port=c.service.container_port,
+                health_check_path=c.service.health_check_path,
+                health_check_interval_seconds=lb.health_check_interval_seconds,
+                health_check_timeout_seconds=lb.health_check_timeout_seconds,
+                healthy_threshold=lb.healthy_threshold,
+                unhealthy_threshold=lb.unhealthy_threshold,
+                deregistration_delay_seconds=lb.deregistration_delay_seconds,
+                idle_timeout_seconds=lb.idle_timeout_seconds,
+                deletion_protection=lb.deletion_protection,
+                prod_listener_port=lb.effective_prod_port,
+                test_listener_port=lb.test_listener_port,
+                certificate_arn=lb.certificate_arn,
+                ssl_policy=lb.ssl_policy,
+                waf_web_acl_arn=web_acl_arn,
+            ),
+        ).outputs
+
+        svc = c.service
+        task = deploy_specs.TaskSpec(
+            family=names.task_family,
+            cpu=svc.cpu,
+            memory=svc.memory,
+            cpu_architecture=svc.cpu_architecture,
+            execution_role_arn=roles.task_execution.role_arn,
+            task_role_arn=roles.task.role_arn,
+            container=deploy_specs.ContainerSpec(
+                name=svc.container_name,
+                port=svc.container_port,
+                environment={
+                    **svc.environment,
+                    "PORT": str(svc.container_port),
+                    "DB_HOST": database.writer_endpoint,
+                    "DB_PORT": str(database.port),
+                    "DB_NAME": database.database_name,
+                },
+                secrets={DB_SECRET_ENV: database.master_secret_arn},
+                log_group_name=names.app_log_group,
+                region=c.region,
+                stop_timeout_seconds=svc.stop_timeout_seconds,
+                readonly_root_filesystem=svc.readonly_root_filesystem,
+            ),
+        )
+        ecs = Ecs(
+            self,
+            "ecs",
+            EcsProps(
+                cluster_name=names.cluster,
+                service_name=names.service,
+                task=task,
+                initial_image=f"{ecr.repository_url}:{svc.initial_image_tag}",
+                desired_count=svc.desired_count,
+                autoscaling_owns_desired_count=False,
+                private_subnet_ids=network.private_subnet_ids,
+                security_group_id=groups.tasks_security_group_id,
+                blue_target_group_arn=balancer.blue_target_group_arn,
+                health_check_grace_period_seconds=svc.health_check_grace_period_seconds,
+                log_retention_days=svc.log_retention_days,
+                logs_kms_key_arn=keys.logs_key_arn,
+            ),
+        ).outputs
+
+        pl, dep = c.pipeline, c.deployment
+        pipeline = CodePipeline(
+            self,
+            "codepipeline",
+            CodePipelineProps(
+                name_prefix=names.prefix,
+                pipeline_name=names.pipeline,
+                artifact_bucket_name=names.artifact_bucket,
+                artifact_retention_days=pl.artifact_retention_days,
+                artifact_access_log_target=(log_bucket.bucket_name, f"{access_logs.S3_ACCESS_LOG_PREFIX}/artifacts/"),
+                artifacts_kms_key_arn=keys.artifacts_key_arn,
+                logs_kms_key_arn=keys.logs_key_arn,
+                source_provider=pl.source_provider,
+                repository=pl.repository,
+                branch=pl.branch,
+                existing_connection_arn=pl.connection_arn,
+                connection_name=names.connection,
+                build_project_name=names.build_project,
+                build_log_group_name=names.build_log_group,
+                build_log_retention_days=pl.build_log_retention_days,
+                build_compute_type=pl.build_compute_type,
+                build_timeout_minutes=pl.build_timeout_minutes,
+                cpu_architecture=svc.cpu_architecture,
+                app_path=pl.app_path,
+                ecr_repository_url=ecr.repository_url,
+                task=task,
+                codebuild_role_arn=roles.codebuild.role_arn,
+                codepipeline_role_arn=roles.codepipeline.role_arn,
+                codedeploy_app_name=names.codedeploy_app,
+                deployment_group_name=names.deployment_group,
+                codedeploy_role_arn=roles.codedeploy.role_arn,
+                deployment_config_name=dep.config_name,
+                termination_wait_minutes=dep.termination_wait_minutes,
+                auto_rollback=dep.auto_rollback,
+                ecs_cluster_name=ecs.cluster_name,
+                ecs_service_name=ecs.service_name,
+                prod_listener_arn=balancer.prod_listener_arn,
+                test_listener_arn=balancer.test_listener_arn,
+                blue_target_group_name=balancer.blue_target_group_name,
+                green_target_group_name=balancer.green_target_group_name,
+                alb_arn_suffix=balancer.alb_arn_suffix,
+                target_group_arn_suffixes=[
+                    ("blue", balancer.blue_target_group_arn_suffix),
+                    ("green", balancer.green_target_group_arn_suffix),
+                ],
+                alarm_5xx_threshold=dep.alarm_5xx_threshold,
+            ),
+        ).outputs
+
+        RolePolicies(
+            self,
+            "role_policies",
+            RolePoliciesProps(
+                roles=roles,
+                partition=c.partition,
+                region=c.region,
+                account_id=c.account_id,
+                ecr_repository_arn=ecr.repository_arn,
+                database_secret_arn=database.master_secret_arn,
+                data_key_arn=keys.data_key_arn,
+                artifacts_key_arn=keys.artifacts_key_arn,
+                artifact_bucket_arn=pipeline.artifact_bucket_arn,
+                app_log_group_arn=ecs.log_group_arn,
+                build_log_group_arn=pipeline.build_log_group_arn,
+                flow_log_group_arn=f"arn:{c.partition}:logs:{c.region}:{c.account_id}:log-group:{names.flow_log_group}",
+                source_connection_arn=pipeline.connection_arn,
+                build_project_arn=pipeline.build_project_arn,
+                codedeploy_app_arn=pipeline.codedeploy_app_arn,
+                deployment_group_arn=pipeline.deployment_group_arn,
+                deployment_config_name=dep.config_name,
+                ecs_cluster_name=ecs.cluster_name,
+                ecs_service_arn=ecs.service_arn,
+                ecs_service_name=ecs.service_name,
+                task_family=ecs.task_family,
+                listener_arns=[balancer.prod_listener_arn, balancer.test_listener_arn],
+                alarm_arns=pipeline.alarm_arns,
+            ),
+        )
+
+        scheme = "https" if lb.https else "http"
+        outputs = {
+            "alb_dns_name": balancer.alb_dns_name,
+            "prod_url": f"{scheme}://{balancer.alb_dns_name}:{lb.effective_prod_port}",
+            "test_url": f"{scheme}://{balancer.alb_dns_name}:{lb.test_listener_port}",
+            "ecr_repository_url": ecr.repository_url,
+            "ecs_cluster_name": ecs.cluster_name,
+            "ecs_service_name": ecs.service_name,
+            "pipeline_name": pipeline.pipeline_name,
+            "source_connection_arn": pipeline.connection_arn,
+            "codedeploy_app_name": pipeline.codedeploy_app_name,
+            "deployment_group_name": pipeline.deployment_group_name,
+            "database_writer_endpoint": database.writer_endpoint,
+            "database_secret_arn": database.master_secret_arn,
+        }
+        for name, value in outputs.items():
+            TerraformOutput(self, name, value=value)
+
+    def _provider_and_backend(self, c: EnvironmentConfig) -> None:
+        AwsProvider(
+            self,
+            "aws",
+            region=c.region,
+            # A stack can only ever be applied to the account its config names.
+            allowed_account_ids=[c.account_id],
+            default_tags=[
+                AwsProviderDefaultTags(
+                    tags={"project": c.project, "environment": c.environment, "managed-by": "bluegreen", **c.tags}
+                )
+            ],
+        )
+        if c.state is not None:
+            backend = S3Backend(
+                self,
+                bucket=c.state.bucket,
+                key=c.state_key,
+                region=c.state.region or c.region,
+                encrypt=True,
+                kms_key_id=c.state.kms_key_id,
+            )
+            # cdktf 0.21's S3Backend predates S3-native locking; the argument is plain Terraform.
+            backend.add_override("use_lockfile", c.state.use_lockfile)
