@@ -129,7 +129,7 @@ class NetworkingConfig(Section):
     )
     interface_endpoints: bool = Field(
         True,
-        description="Interface endpoints for ECR, CloudWatch Logs, Secrets Manager and KMS (tasks reach them without NAT).",
+        description="Interface endpoints for ECR, CloudWatch Logs, Secrets Manager and KMS (no NAT traffic for them).",
     )
     flow_log_retention_days: int = Field(365, description="Retention of VPC flow logs in CloudWatch Logs.")
 
@@ -509,12 +509,16 @@ class EnvironmentConfig(Section):
     )
     region: str = Field("eu-west-1", pattern=_REGION, description="AWS region.")
     tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every resource.")
-    networking: NetworkingConfig = Field(default_factory=NetworkingConfig)  # type: ignore[arg-type]
-    database: DatabaseConfig = Field(default_factory=DatabaseConfig)  # type: ignore[arg-type]
-    service: ServiceConfig = Field(default_factory=ServiceConfig)  # type: ignore[arg-type]
-    load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)  # type: ignore[arg-type]
-    pipeline: PipelineConfig
-    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)  # type: ignore[arg-type]
+    networking: NetworkingConfig = Field(default_factory=NetworkingConfig, description="The VPC and its subnets.")
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Aurora PostgreSQL.")
+    service: ServiceConfig = Field(default_factory=ServiceConfig, description="The Fargate service.")
+    load_balancer: LoadBalancerConfig = Field(
+        default_factory=LoadBalancerConfig, description="The ALB, its listeners and the WAF."
+    )
+    pipeline: PipelineConfig = Field(..., description="Source, build and deploy pipeline.")
+    deployment: DeploymentConfig = Field(
+        default_factory=DeploymentConfig, description="How CodeDeploy shifts traffic and rolls back."
+    )
     state: StateBackendConfig | None = Field(None, description="Remote state; default: local state (not for teams).")
 
     @property

@@ -1,0 +1,99 @@
+"""Shared fixtures: every shipped environment synthesized once per test session, in one process."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config import EnvironmentConfig, load_config, shipped_environments
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_]+)\.([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    id: str
+    body: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        """Construct path below the stack, e.g. 'load_balancer/blue'."""
+        return str(self.body["//"]["metadata"]["path"]).split("/", 1)[1]
+
+    def ref(self, attribute: str) -> str:
+        return f"${{{self.type}.{self.id}.{attribute}}}"
+
+
+@dataclass(frozen=True)
+class SynthesizedStack:
+    """One environment's cdk.tf.json, with lookups that read like the infrastructure."""
+
+    env: str
+    config: EnvironmentConfig
+    json: dict[str, Any]
+    file: Path
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        return [Resource(resource_type, k, v) for k, v in self.json.get("resource", {}).get(resource_type, {}).items()]
+
+    def one(self, resource_type: str, path: str | None = None) -> Resource:
+        found = [r for r in self.of_type(resource_type) if path is None or r.path == path]
+        assert len(found) == 1, f"expected one {resource_type} {path or ''}, found {[r.path for r in found]}"
+        return found[0]
+
+    def all_resources(self) -> Iterator[Resource]:
+        for resource_type in self.json.get("resource", {}):
+            yield from self.of_type(resource_type)
+
+    def resolve(self, reference: str) -> Resource:
+        """The resource a '${type.id.attr}' reference points at."""
+        match = REFERENCE.fullmatch(reference)
+        assert match, f"not a plain reference: {reference!r}"
+        return Resource(match[1], match[2], self.json["resource"][match[1]][match[2]])
+
+
+def _synthesize(outdir: Path) -> dict[str, SynthesizedStack]:
+    import main
+
+    configs = {env: load_config(ROOT / "config" / f"{env}.yaml") for env in shipped_environments()}
+    main.synthesize(list(configs.values()), str(outdir))
+    stacks = {}
+    for env, config in configs.items():
+        file = outdir / "stacks" / config.names.prefix / "cdk.tf.json"
+        stacks[env] = SynthesizedStack(env, config, json.loads(file.read_text()), file)
+    return stacks
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SynthesizedStack]:
+    return _synthesize(tmp_path_factory.mktemp("cdktf.out"))
+
+
+@pytest.fixture(params=shipped_environments())
+def stack(request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    return synthesized[request.param]
+
+
+@pytest.fixture
+def prod(synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    return synthesized["prod"]
+
+
+def policy(text: str) -> dict[str, Any]:
+    """A policy document as data, whatever its statements' shape."""
+    document: dict[str, Any] = json.loads(text)
+    statements = document["Statement"]
+    document["Statement"] = statements if isinstance(statements, list) else [statements]
+    return document
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

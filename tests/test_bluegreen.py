@@ -1,0 +1,226 @@
+"""What AWS requires of a CodeDeploy blue/green ECS deployment, checked on every environment's JSON.
+
+Each test names one requirement from DESIGN.md ("Blue/Green on AWS: what must hold").
+"""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from modules import deploy_specs
+from tests.conftest import SynthesizedStack, as_list, policy
+
+
+def test_service_is_fargate_and_controlled_by_codedeploy(stack: SynthesizedStack) -> None:
+    service = stack.one("aws_ecs_service").body
+    assert service["deployment_controller"] == {"type": "CODE_DEPLOY"}
+    assert service["launch_type"] == "FARGATE"
+    assert service["desired_count"] == stack.config.service.desired_count
+
+
+def test_codedeploy_owned_service_fields_are_ignored_by_terraform(stack: SynthesizedStack) -> None:
+    ignored = stack.one("aws_ecs_service").body["lifecycle"]["ignore_changes"]
+    assert {"task_definition", "load_balancer"} <= set(ignored)
+
+
+def test_listeners_default_actions_are_ignored_because_codedeploy_swaps_them(stack: SynthesizedStack) -> None:
+    for path in ("load_balancer/prod_listener", "load_balancer/test_listener"):
+        assert stack.one("aws_lb_listener", path).body["lifecycle"]["ignore_changes"] == ["default_action"]
+
+
+def test_prod_listener_starts_on_blue_and_test_listener_on_green(stack: SynthesizedStack) -> None:
+    blue = stack.one("aws_lb_target_group", "load_balancer/blue")
+    green = stack.one("aws_lb_target_group", "load_balancer/green")
+    prod = stack.one("aws_lb_listener", "load_balancer/prod_listener").body
+    test = stack.one("aws_lb_listener", "load_balancer/test_listener").body
+    assert prod["default_action"][0]["target_group_arn"] == blue.ref("arn")
+    assert test["default_action"][0]["target_group_arn"] == green.ref("arn")
+    assert prod["port"] == stack.config.load_balancer.effective_prod_port
+    assert test["port"] == stack.config.load_balancer.test_listener_port != prod["port"]
+    service = stack.one("aws_ecs_service").body
+    assert service["load_balancer"][0]["target_group_arn"] == blue.ref("arn")
+
+
+def test_target_groups_register_fargate_tasks_by_ip_and_probe_readiness(stack: SynthesizedStack) -> None:
+    lb = stack.config.load_balancer
+    for colour in ("blue", "green"):
+        group = stack.one("aws_lb_target_group", f"load_balancer/{colour}").body
+        assert group["target_type"] == "ip"
+        assert group["port"] == stack.config.service.container_port
+        assert group["health_check"]["path"] == stack.config.service.health_check_path
+        assert group["health_check"]["interval"] == lb.health_check_interval_seconds
+        assert group["deregistration_delay"] == str(lb.deregistration_delay_seconds)
+        assert len(group["name"]) <= 32
+
+
+def test_https_listeners_and_http_redirect_when_a_certificate_is_configured(stack: SynthesizedStack) -> None:
+    assert stack.config.load_balancer.certificate_arn  # every shipped environment has one
+    for path in ("load_balancer/prod_listener", "load_balancer/test_listener"):
+        listener = stack.one("aws_lb_listener", path).body
+        assert listener["protocol"] == "HTTPS"
+        assert listener["certificate_arn"] == stack.config.load_balancer.certificate_arn
+        assert listener["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
+    redirect = stack.one("aws_lb_listener", "load_balancer/http_redirect").body
+    assert redirect["port"] == 80
+    assert redirect["default_action"] == [
+        {"type": "redirect", "redirect": {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}}
+    ]
+
+
+def test_deployment_group_is_ecs_blue_green_with_traffic_control(stack: SynthesizedStack) -> None:
+    app = stack.one("aws_codedeploy_app").body
+    group = stack.one("aws_codedeploy_deployment_group").body
+    assert app["compute_platform"] == "ECS"
+    assert group["deployment_style"] == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
+    assert group["deployment_config_name"] == stack.config.deployment.config_name
+    assert group["ecs_service"]["service_name"] == stack.one("aws_ecs_service").ref("name")
+
+
+def test_deployment_group_names_both_target_groups_and_both_listeners(stack: SynthesizedStack) -> None:
+    pair = stack.one("aws_codedeploy_deployment_group").body["load_balancer_info"]["target_group_pair_info"]
+    assert [t["name"] for t in pair["target_group"]] == [
+        stack.one("aws_lb_target_group", "load_balancer/blue").ref("name"),
+        stack.one("aws_lb_target_group", "load_balancer/green").ref("name"),
+    ]
+    assert pair["prod_traffic_route"]["listener_arns"] == [
+        stack.one("aws_lb_listener", "load_balancer/prod_listener").ref("arn")
+    ]
+    assert pair["test_traffic_route"]["listener_arns"] == [
+        stack.one("aws_lb_listener", "load_balancer/test_listener").ref("arn")
+    ]
+
+
+def test_blue_is_terminated_after_the_configured_wait(stack: SynthesizedStack) -> None:
+    config = stack.one("aws_codedeploy_deployment_group").body["blue_green_deployment_config"]
+    assert config["terminate_blue_instances_on_deployment_success"] == {
+        "action": "TERMINATE",
+        "termination_wait_time_in_minutes": stack.config.deployment.termination_wait_minutes,
+    }
+
+
+def test_rollback_is_automatic_on_failure_and_on_alarm(stack: SynthesizedStack) -> None:
+    group = stack.one("aws_codedeploy_deployment_group").body
+    assert group["auto_rollback_configuration"] == {
+        "enabled": True,
+        "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+    }
+    alarms = {a.ref("alarm_name"): a.body for a in stack.of_type("aws_cloudwatch_metric_alarm")}
+    assert group["alarm_configuration"]["enabled"] is True
+    assert set(group["alarm_configuration"]["alarms"]) == set(alarms)
+    metrics = {(a["metric_name"], a["dimensions"]["TargetGroup"]) for a in alarms.values()}
+    for colour in ("blue", "green"):
+        suffix = stack.one("aws_lb_target_group", f"load_balancer/{colour}").ref("arn_suffix")
+        assert ("HTTPCode_Target_5XX_Count", suffix) in metrics
+        assert ("UnHealthyHostCount", suffix) in metrics
+
+
+def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(stack: SynthesizedStack) -> None:
+    pipeline = stack.one("aws_codepipeline").body
+    stages = [(s["name"], [a["provider"] for a in s["action"]]) for s in pipeline["stage"]]
+    assert stages == [
+        ("Source", ["CodeStarSourceConnection"]),
+        ("Build", ["CodeBuild"]),
+        ("Deploy", ["CodeDeployToECS"]),
+    ]
+    source = pipeline["stage"][0]["action"][0]["configuration"]
+    assert source["FullRepositoryId"] == stack.config.pipeline.repository
+    assert source["BranchName"] == stack.config.pipeline.branch
+    assert source["ConnectionArn"] == stack.one("aws_codeconnections_connection").ref("arn")
+
+
+def test_deploy_action_reads_taskdef_appspec_and_image_from_the_build(stack: SynthesizedStack) -> None:
+    deploy = stack.one("aws_codepipeline").body["stage"][2]["action"][0]
+    build = stack.one("aws_codepipeline").body["stage"][1]["action"][0]
+    config = deploy["configuration"]
+    assert deploy["input_artifacts"] == build["output_artifacts"]
+    artifact = build["output_artifacts"][0]
+    assert config["TaskDefinitionTemplateArtifact"] == config["AppSpecTemplateArtifact"] == artifact
+    assert config["TaskDefinitionTemplatePath"] == "taskdef.json"
+    assert config["AppSpecTemplatePath"] == "appspec.yaml"
+    assert config["Image1ArtifactName"] == artifact
+    assert config["Image1ContainerName"] == "IMAGE1_NAME"
+    assert config["ApplicationName"] == stack.one("aws_codedeploy_app").ref("name")
+
+
+def build_environment(stack: SynthesizedStack) -> dict[str, str]:
+    project = stack.one("aws_codebuild_project").body
+    return {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
+
+
+def test_buildspec_is_yaml_that_emits_the_three_files_codedeploy_needs(stack: SynthesizedStack) -> None:
+    project = stack.one("aws_codebuild_project").body
+    spec = yaml.safe_load(project["source"]["buildspec"])
+    assert spec["artifacts"]["files"] == ["imageDetail.json", "taskdef.json", "appspec.yaml"]
+    commands = " ".join(c for phase in spec["phases"].values() for c in phase["commands"])
+    assert "docker push" in commands and "imageDetail.json" in commands
+    assert project["environment"]["privileged_mode"] is True
+    assert build_environment(stack)["REPOSITORY_URI"] == stack.one("aws_ecr_repository").ref("repository_url")
+
+
+def test_taskdef_template_has_the_image_placeholder_and_matches_the_live_task(stack: SynthesizedStack) -> None:
+    template = json.loads(build_environment(stack)["TASKDEF_TEMPLATE"])
+    live = stack.one("aws_ecs_task_definition").body
+    (container,) = template["containerDefinitions"]
+    assert container["image"] == "<IMAGE1_NAME>"
+    (live_container,) = json.loads(live["container_definitions"])
+    assert {**live_container, "image": "<IMAGE1_NAME>"} == container
+    assert template["family"] == live["family"]
+    assert (template["cpu"], template["memory"]) == (live["cpu"], live["memory"])
+    assert template["executionRoleArn"] == live["execution_role_arn"]
+    assert template["taskRoleArn"] == live["task_role_arn"]
+    assert template["requiresCompatibilities"] == ["FARGATE"] and template["networkMode"] == "awsvpc"
+
+
+def test_appspec_targets_the_service_container_with_the_task_definition_placeholder(stack: SynthesizedStack) -> None:
+    appspec = yaml.safe_load(build_environment(stack)["APPSPEC_YAML"])
+    target = appspec["Resources"][0]["TargetService"]
+    assert target["Type"] == "AWS::ECS::Service"
+    assert target["Properties"]["TaskDefinition"] == "<TASK_DEFINITION>"
+    service_lb = stack.one("aws_ecs_service").body["load_balancer"][0]
+    assert target["Properties"]["LoadBalancerInfo"] == {
+        "ContainerName": service_lb["container_name"],
+        "ContainerPort": service_lb["container_port"],
+    }
+
+
+def test_every_role_touching_artifacts_can_use_the_artifact_key_by_iam_and_key_policy(stack: SynthesizedStack) -> None:
+    artifact_key = stack.one("aws_kms_key", "keys/artifacts_key")
+    store = as_list(stack.one("aws_codepipeline").body["artifact_store"])[0]
+    assert store["encryption_key"] == {"id": artifact_key.ref("arn"), "type": "KMS"}
+    assert stack.one("aws_codebuild_project").body["encryption_key"] == artifact_key.ref("arn")
+    key_principals = {
+        arn
+        for s in policy(artifact_key.body["policy"])["Statement"]
+        if "kms:Decrypt" in as_list(s["Action"])
+        for arn in as_list(s["Principal"].get("AWS", []))
+    }
+    for role in ("codepipeline", "codebuild"):
+        assert stack.one("aws_iam_role", f"roles/{role}").ref("arn") in key_principals
+        granted = policy(stack.one("aws_iam_role_policy", f"role_policies/{role}").body["policy"])
+        assert any(
+            artifact_key.ref("arn") in s["Resource"] and "kms:Decrypt" in s["Action"] for s in granted["Statement"]
+        ), f"{role} role cannot decrypt artifacts"
+
+
+def test_artifact_bucket_is_encrypted_with_the_artifact_key(stack: SynthesizedStack) -> None:
+    encryption = stack.one("aws_s3_bucket_server_side_encryption_configuration", "codepipeline/artifacts/encryption")
+    default = encryption.body["rule"][0]["apply_server_side_encryption_by_default"]
+    assert default == {
+        "sse_algorithm": "aws:kms",
+        "kms_master_key_id": stack.one("aws_kms_key", "keys/artifacts_key").ref("arn"),
+    }
+
+
+def test_traffic_shifting_matches_each_environment(synthesized: dict[str, SynthesizedStack]) -> None:
+    configs = {
+        env: s.one("aws_codedeploy_deployment_group").body["deployment_config_name"] for env, s in synthesized.items()
+    }
+    assert configs["dev"] == "CodeDeployDefault.ECSAllAtOnce"
+    assert configs["prod"] == "CodeDeployDefault.ECSCanary10Percent5Minutes"
+
+
+def test_deploy_spec_constants_are_the_aws_defined_names() -> None:
+    assert deploy_specs.IMAGE_PLACEHOLDER == "<IMAGE1_NAME>"
+    assert deploy_specs.TASK_DEFINITION_PLACEHOLDER == "<TASK_DEFINITION>"

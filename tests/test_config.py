@@ -1,0 +1,334 @@
+"""The config schema: shipped files are valid; every bad config is refused with key path, value and fix."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from config import ConfigError, load_config, shipped_environments
+from config.schema import FARGATE_SIZES, EnvironmentConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def base() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
+    return data
+
+
+def prod_base() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())
+    return data
+
+
+def problems_for(tmp_path: Path, data: Any, *, raw: str | None = None) -> str:
+    file = tmp_path / "env.yaml"
+    file.write_text(raw if raw is not None else yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    return caught.value.render()
+
+
+def with_(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    result = copy.deepcopy(data)
+    *parents, leaf = path.split(".")
+    node = result
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+    return result
+
+
+def without(data: dict[str, Any], path: str) -> dict[str, Any]:
+    result = copy.deepcopy(data)
+    *parents, leaf = path.split(".")
+    node = result
+    for key in parents:
+        node = node[key]
+    del node[leaf]
+    return result
+
+
+@pytest.mark.parametrize("env", shipped_environments())
+def test_shipped_configs_are_valid(env: str) -> None:
+    config = load_config(ROOT / "config" / f"{env}.yaml")
+    assert config.environment == env
+
+
+def test_there_are_dev_staging_and_prod() -> None:
+    assert {"dev", "staging", "prod"} <= set(shipped_environments())
+
+
+# (case id, mutation, expected substrings of the one-line message)
+BAD_CONFIGS = [
+    (
+        "unknown top-level key",
+        lambda d: with_(d, "colour", "blue"),
+        ["env.yaml: colour: is not a known key (got 'blue'); remove it or use one of: project, environment"],
+    ),
+    (
+        "misspelt key gets a suggestion",
+        lambda d: with_(d, "networking.nat_mod", "single"),
+        ["networking.nat_mod: is not a known key", "did you mean 'nat_mode'?"],
+    ),
+    (
+        "wrong type",
+        lambda d: with_(d, "service.desired_count", "many"),
+        ["service.desired_count:", "(got 'many')", "write a whole number"],
+    ),
+    (
+        "missing required key",
+        lambda d: without(d, "pipeline.repository"),
+        ["pipeline.repository: is required", "add it"],
+    ),
+    (
+        "bad CIDR",
+        lambda d: with_(d, "networking.vpc_cidr", "10.0.0.300/16"),
+        ["networking.vpc_cidr:", "(got '10.0.0.300/16')", "write a CIDR such as 10.0.0.0/16"],
+    ),
+    (
+        "VPC too large",
+        lambda d: with_(d, "networking.vpc_cidr", "10.0.0.0/8"),
+        ["networking.vpc_cidr: AWS allows VPC ranges from /16 to /24 (got '10.0.0.0/8')", "choose a prefix length"],
+    ),
+    (
+        "public VPC range",
+        lambda d: with_(d, "networking.vpc_cidr", "8.8.0.0/16"),
+        ["networking.vpc_cidr:", "use a private (RFC 1918) range"],
+    ),
+    (
+        "overlapping subnets",
+        lambda d: with_(
+            with_(d, "networking.public_subnets", ["10.10.0.0/20", "10.10.16.0/20", "10.10.32.0/20"]),
+            "networking.private_subnets",
+            ["10.10.32.0/20", "10.10.48.0/20", "10.10.64.0/20"],
+        ),
+        [
+            "networking.private_subnets.0: overlaps public_subnets[2] (10.10.32.0/20) (got '10.10.32.0/20')",
+            "non-overlapping",
+        ],
+    ),
+    (
+        "subnet outside the VPC",
+        lambda d: with_(d, "networking.public_subnets", ["10.10.0.0/20", "10.10.16.0/20", "192.168.0.0/24"]),
+        ["networking.public_subnets.2: is outside vpc_cidr 10.10.0.0/16 (got '192.168.0.0/24')"],
+    ),
+    (
+        "wrong number of subnets",
+        lambda d: with_(d, "networking.public_subnets", ["10.10.0.0/20"]),
+        ["networking.public_subnets: needs one subnet per AZ (3) (got 1)"],
+    ),
+    (
+        "subnets do not fit",
+        lambda d: with_(with_(d, "networking.vpc_cidr", "10.10.0.0/24"), "networking.subnet_prefix_length", 25),
+        ["networking.subnet_prefix_length:", "but 9 are needed", "(got 25)"],
+    ),
+    (
+        "too many AZs",
+        lambda d: with_(d, "networking.az_count", 7),
+        ["networking.az_count: must be less than or equal to 6 (got 7)"],
+    ),
+    (
+        "unknown NAT mode",
+        lambda d: with_(d, "networking.nat_mode", "none"),
+        ["networking.nat_mode: must be 'per_az' or 'single' (got 'none')"],
+    ),
+    (
+        "invalid Fargate pair",
+        lambda d: with_(with_(d, "service.cpu", 256), "service.memory", 4096),
+        ["service.memory: is not valid with cpu 256 on Fargate (got 4096)", "use 512..2048 MiB"],
+    ),
+    (
+        "invalid Fargate cpu",
+        lambda d: with_(d, "service.cpu", 300),
+        ["service.cpu: is not a Fargate CPU size (got 300)", "use one of 256, 512"],
+    ),
+    (
+        "test port equals prod port",
+        lambda d: with_(d, "load_balancer.test_listener_port", 443),
+        ["load_balancer.test_listener_port: equals the production listener port (got 443)", "choose a different port"],
+    ),
+    (
+        "port out of range",
+        lambda d: with_(d, "service.container_port", 70000),
+        ["service.container_port: must be less than or equal to 65535 (got 70000)"],
+    ),
+    (
+        "names too long for an ALB",
+        lambda d: with_(with_(d, "project", "averyveryverylongproj"), "environment", "stagingxx"),
+        ["project: has an invalid format"],
+    ),
+    (
+        "target group name over 32 characters",
+        lambda d: with_(with_(d, "project", "a-very-long-project"), "environment", "preprod123"),
+        [
+            "project: makes the green target group name 'a-very-long-project-preprod123-green' 36 characters long, over AWS's 32",  # noqa: E501
+            "shorten project or environment by 4 characters",
+        ],
+    ),
+    (
+        "secret in environment variables",
+        lambda d: with_(d, "service.environment", {"DB_PASSWORD": "hunter2"}),
+        ["service.environment: 'DB_PASSWORD' looks like a secret", "store it in Secrets Manager"],
+    ),
+    (
+        "bad environment variable name",
+        lambda d: with_(d, "service.environment", {"1BAD": "x"}),
+        ["service.environment: '1BAD' is not a valid environment variable name"],
+    ),
+    (
+        "invalid log retention",
+        lambda d: with_(d, "service.log_retention_days", 100),
+        ["service.log_retention_days: CloudWatch Logs does not accept this retention (got 100); use 90"],
+    ),
+    (
+        "bad certificate ARN",
+        lambda d: with_(d, "load_balancer.certificate_arn", "arn:aws:iam::1:server-certificate/x"),
+        ["load_balancer.certificate_arn: has an invalid format", "use a value matching"],
+    ),
+    (
+        "account id not 12 digits",
+        lambda d: with_(d, "account_id", "12345"),
+        ["account_id: has an invalid format (got '12345')"],
+    ),
+    (
+        "unknown deployment config",
+        lambda d: with_(d, "deployment.config_name", "CodeDeployDefault.AllAtOnce"),
+        ["deployment.config_name: must be", "CodeDeployDefault.ECSAllAtOnce", "use one of the values listed"],
+    ),
+    (
+        "serverless and instance class together",
+        lambda d: with_(d, "database.instance_class", "db.r6g.large"),
+        ["database.instance_class: conflicts with serverless_v2 (got 'db.r6g.large')"],
+    ),
+    (
+        "health check timeout not below interval",
+        lambda d: with_(d, "load_balancer.health_check_timeout_seconds", 10),
+        [
+            "load_balancer.health_check_timeout_seconds: must be shorter than health_check_interval_seconds (10) (got 10)"  # noqa: E501
+        ],
+    ),
+    (
+        "zone of another region",
+        lambda d: with_(d, "networking.availability_zones", ["eu-west-1a", "eu-west-1b", "us-east-1a"]),
+        ["networking.availability_zones.2: is not a zone of region eu-west-1 (got 'us-east-1a')"],
+    ),
+    (
+        "section is not a mapping",
+        lambda d: with_(d, "database", ["x"]),
+        ["database: must be a valid dictionary or instance of DatabaseConfig", "write a mapping"],
+    ),
+    (
+        "prod-looking environment without production rules",
+        lambda d: with_(d, "environment", "prod"),
+        ["production: is false for environment 'prod' (got False); set production: true"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS])
+def test_bad_config_is_refused_with_path_value_and_fix(tmp_path: Path, mutate: Any, expected: list[str]) -> None:
+    message = problems_for(tmp_path, mutate(base()))
+    for fragment in expected:
+        assert fragment in message, f"{fragment!r} not in:\n{message}"
+    for line in message.splitlines():
+        assert line.startswith(f"{tmp_path / 'env.yaml'}: ") or line.startswith("env.yaml: ") or ": " in line
+        assert "; " in line, f"no fix given: {line}"
+
+
+def test_at_least_twenty_bad_configs_are_covered() -> None:
+    assert len(BAD_CONFIGS) >= 20
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", "the file is empty; start from a copy of config/dev.yaml"),
+        ("# only a comment\n", "the file is empty"),
+        ("- a\n- b\n", "the top level must be a mapping of sections, not a list"),
+        ("just a string\n", "the top level must be a mapping of sections, not a str"),
+        ("project: [unclosed\n", "is not valid YAML: line 2"),
+        ("project: a\nproject: b\n", "duplicate key 'project': keep only one"),
+    ],
+    ids=["empty", "comment only", "list", "scalar", "syntax error", "duplicate key"],
+)
+def test_unreadable_files_are_refused(tmp_path: Path, raw: str, expected: str) -> None:
+    assert expected in problems_for(tmp_path, None, raw=raw)
+
+
+def test_missing_file_names_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.yaml")
+    assert "file not found; create it or pick one of: dev, prod, staging" in caught.value.render()
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    data = with_(with_(with_(base(), "colour", 1), "service.desired_count", -1), "networking.az_count", 1)
+    lines = problems_for(tmp_path, data).splitlines()
+    assert len(lines) == 3
+    assert {line.split(": ")[1] for line in lines} == {"colour", "service.desired_count", "networking.az_count"}
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("database.deletion_protection", False, "database.deletion_protection: must be true in production (got False)"),
+        ("database.instance_count", 1, "database.instance_count: must be at least 2 in production"),
+        ("networking.az_count", 2, "networking.az_count: must be at least 3 in production (got 2)"),
+        (
+            "networking.nat_mode",
+            "single",
+            "networking.nat_mode: must be per_az in production (a single NAT is a single point of failure) (got 'single')",  # noqa: E501
+        ),
+        ("load_balancer.certificate_arn", None, "load_balancer.certificate_arn: is required in production"),
+        ("database.skip_final_snapshot", True, "database.skip_final_snapshot: must be false in production"),
+        ("deployment.auto_rollback", False, "deployment.auto_rollback: must be true in production"),
+        ("state", None, "state: is required in production"),
+    ],
+)
+def test_production_safety_rules(tmp_path: Path, path: str, value: Any, expected: str) -> None:
+    assert expected in problems_for(tmp_path, with_(prod_base(), path, value))
+
+
+def test_defaults_fill_everything_but_the_essentials() -> None:
+    config = EnvironmentConfig.model_validate(
+        {"project": "shop", "environment": "qa", "account_id": "123456789012", "pipeline": {"repository": "g/shop"}}
+    )
+    assert config.networking.az_count == 3
+    assert config.load_balancer.effective_prod_port == 80
+    assert config.service.health_check_path == "/ready"
+    assert config.deployment.config_name == "CodeDeployDefault.ECSAllAtOnce"
+    assert config.availability_zones == ("eu-west-1a", "eu-west-1b", "eu-west-1c")
+
+
+def test_every_field_documents_itself() -> None:
+    """A user reads defaults from the schema: every section field has a description or is self-evident."""
+    undocumented = []
+    for model in {
+        EnvironmentConfig,
+        *(f.annotation for f in EnvironmentConfig.model_fields.values() if isinstance(f.annotation, type)),
+    }:
+        for name, info in getattr(model, "model_fields", {}).items():
+            if not info.description and not name.startswith(
+                ("health_check", "healthy", "unhealthy", "preferred", "idle", "build_compute", "build_timeout")
+            ):
+                undocumented.append(f"{model.__name__}.{name}")
+    assert undocumented == []
+
+
+def test_subnets_are_carved_without_overlap() -> None:
+    config = load_config(ROOT / "config" / "prod.yaml")
+    subnets = [s for tier in config.networking.tiers.values() for s in tier]
+    assert len(subnets) == 9
+    assert all(a == b or not a.overlaps(b) for a in subnets for b in subnets)
+    assert all(s.subnet_of(config.networking.vpc_cidr) for s in subnets)
+
+
+def test_fargate_table_matches_aws_limits() -> None:
+    assert FARGATE_SIZES[256] == (512, 1024, 2048)
+    assert FARGATE_SIZES[1024][0] == 2048 and FARGATE_SIZES[1024][-1] == 8192
+    assert FARGATE_SIZES[16384][-1] == 122880

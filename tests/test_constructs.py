@@ -1,0 +1,84 @@
+"""Each construct on its own, wired with fake ARNs: what it takes in is what it emits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cdktf import TerraformStack, Testing
+
+import modules  # noqa: F401  (installs the lazy provider loader first)
+from modules.ecr import Ecr, EcrProps
+from modules.security import SecurityGroups, SecurityGroupsProps
+from modules.security.keys import EncryptionKeys, EncryptionKeysProps
+
+FAKE_KEY = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000000"
+
+
+def synth(build: Any) -> dict[str, Any]:
+    stack = TerraformStack(Testing.app(), "unit")
+    build(stack)
+    document: dict[str, Any] = json.loads(Testing.synth(stack))
+    return document
+
+
+def test_ecr_uses_the_key_it_is_given() -> None:
+    out = synth(lambda s: Ecr(s, "ecr", EcrProps(repository_name="team/app", kms_key_arn=FAKE_KEY)))
+    (repository,) = out["resource"]["aws_ecr_repository"].values()
+    assert repository["name"] == "team/app"
+    assert repository["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": FAKE_KEY}]
+
+
+def test_security_groups_open_port_80_only_for_the_https_redirect() -> None:
+    def build(s: TerraformStack, redirect: bool) -> None:
+        SecurityGroups(
+            s,
+            "sg",
+            SecurityGroupsProps(
+                name_prefix="t",
+                vpc_id="vpc-123",
+                vpc_cidr="10.0.0.0/16",
+                prod_listener_port=443,
+                http_redirect=redirect,
+                test_listener_port=8443,
+                ingress_cidrs=["0.0.0.0/0"],
+                test_ingress_cidrs=["192.0.2.0/24"],
+                container_port=8080,
+            ),
+        )
+
+    for redirect in (True, False):
+        out = synth(lambda s, r=redirect: build(s, r))  # type: ignore[misc]
+        ports = sorted(
+            (r["from_port"], r.get("cidr_ipv4"))
+            for r in out["resource"]["aws_vpc_security_group_ingress_rule"].values()
+            if r.get("cidr_ipv4")
+        )
+        expected = [(443, "0.0.0.0/0"), (8443, "10.0.0.0/16"), (8443, "192.0.2.0/24")]
+        assert ports == sorted(expected + ([(80, "0.0.0.0/0")] if redirect else []))
+
+
+def test_key_policies_name_exactly_the_roles_they_are_given() -> None:
+    pipeline_roles = ("arn:aws:iam::123456789012:role/p", "arn:aws:iam::123456789012:role/b")
+    out = synth(
+        lambda s: EncryptionKeys(
+            s,
+            "keys",
+            EncryptionKeysProps(
+                name_prefix="t",
+                account_id="123456789012",
+                partition="aws",
+                region="eu-west-1",
+                pipeline_role_arns=pipeline_roles,
+                secret_reader_role_arn="arn:aws:iam::123456789012:role/x",
+            ),
+        )
+    )
+    policies = {k.split("_")[1]: json.loads(v["policy"]) for k, v in out["resource"]["aws_kms_key"].items()}
+    artifacts = {s["Sid"]: s for s in policies["artifacts"]["Statement"]}
+    assert artifacts["PipelineRolesUseKey"]["Principal"] == {"AWS": list(pipeline_roles)}
+    data = {s["Sid"]: s for s in policies["data"]["Statement"]}
+    assert data["TaskExecutionReadsDatabaseSecret"]["Principal"] == {"AWS": ["arn:aws:iam::123456789012:role/x"]}
+    assert data["TaskExecutionReadsDatabaseSecret"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
+    }

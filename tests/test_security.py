@@ -1,0 +1,244 @@
+"""What a security reviewer checks, on every environment's synthesized JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.conftest import SynthesizedStack, as_list, policy
+
+#: Actions AWS does not let a policy scope to a resource: the only ones allowed on "*".
+UNSCOPABLE_ACTIONS = {
+    "ecr:GetAuthorizationToken",
+    "ecs:RegisterTaskDefinition",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetHealth",
+}
+
+
+def role_policies(stack: SynthesizedStack) -> dict[str, dict[str, object]]:
+    return {r.path: policy(r.body["policy"]) for r in stack.of_type("aws_iam_role_policy")}
+
+
+def test_no_iam_policy_grants_every_action(stack: SynthesizedStack) -> None:
+    for path, document in role_policies(stack).items():
+        for statement in document["Statement"]:  # type: ignore[attr-defined]
+            for action in as_list(statement["Action"]):
+                assert action != "*" and not action.endswith(":*"), f"{path}: {action}"
+
+
+def test_star_resources_only_for_actions_aws_cannot_scope(stack: SynthesizedStack) -> None:
+    for path, document in role_policies(stack).items():
+        for statement in document["Statement"]:  # type: ignore[attr-defined]
+            if "*" in as_list(statement["Resource"]):
+                assert set(as_list(statement["Action"])) <= UNSCOPABLE_ACTIONS, f"{path}: {statement}"
+
+
+def test_kms_wildcards_only_for_the_account_root_in_key_policies(stack: SynthesizedStack) -> None:
+    root = f"arn:aws:iam::{stack.config.account_id}:root"
+    for key in stack.of_type("aws_kms_key"):
+        for statement in policy(key.body["policy"])["Statement"]:
+            if "kms:*" in as_list(statement["Action"]):
+                assert statement["Principal"] == {"AWS": root}, key.path
+            assert statement["Principal"] != "*" and statement["Principal"] != {"AWS": "*"}
+
+
+def test_every_key_rotates_and_has_an_explicit_policy(stack: SynthesizedStack) -> None:
+    keys = stack.of_type("aws_kms_key")
+    assert {k.path for k in keys} == {"keys/logs_key", "keys/data_key", "keys/artifacts_key"}
+    for key in keys:
+        assert key.body["enable_key_rotation"] is True
+        assert key.body["deletion_window_in_days"] == 30
+        assert policy(key.body["policy"])["Statement"]
+
+
+def test_service_roles_trust_only_their_service_in_this_account(stack: SynthesizedStack) -> None:
+    for role in stack.of_type("aws_iam_role"):
+        (statement,) = policy(role.body["assume_role_policy"])["Statement"]
+        assert set(statement["Principal"]) == {"Service"}
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": stack.config.account_id}}
+
+
+def test_roles_are_scoped_to_their_own_resources(stack: SynthesizedStack) -> None:
+    policies = role_policies(stack)
+    ecr = stack.one("aws_ecr_repository").ref("arn")
+    secret = stack.one("aws_rds_cluster").ref("master_user_secret[0].secret_arn")
+    execution = {s["Sid"]: s for s in policies["role_policies/task_execution"]["Statement"]}  # type: ignore[index]
+    assert execution["PullImages"]["Resource"] == [ecr]
+    assert execution["ReadDatabaseSecret"]["Resource"] == [secret]
+    codedeploy = {s["Sid"]: s for s in policies["role_policies/codedeploy"]["Statement"]}  # type: ignore[index]
+    assert set(codedeploy["SwapListeners"]["Resource"]) == {
+        stack.one("aws_lb_listener", "load_balancer/prod_listener").ref("arn"),
+        stack.one("aws_lb_listener", "load_balancer/test_listener").ref("arn"),
+    }
+    for passing in ("codedeploy", "codepipeline"):
+        statement = {s["Sid"]: s for s in policies[f"role_policies/{passing}"]["Statement"]}["PassTaskRolesToEcs"]  # type: ignore[index]
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+
+
+def test_the_application_task_role_has_no_permissions(stack: SynthesizedStack) -> None:
+    assert "role_policies/task" not in role_policies(stack)
+    task_role = stack.one("aws_iam_role", "roles/task").ref("name")
+    assert all(a.body["role"] != task_role for a in stack.of_type("aws_iam_role_policy_attachment"))
+
+
+def test_only_alb_listeners_are_open_to_the_internet(stack: SynthesizedStack) -> None:
+    lb = stack.config.load_balancer
+    alb_sg = stack.one("aws_security_group", "security_groups/alb_sg").ref("id")
+    for rule in stack.of_type("aws_vpc_security_group_ingress_rule"):
+        if rule.body.get("cidr_ipv4") == "0.0.0.0/0":
+            assert rule.body["security_group_id"] == alb_sg
+            assert rule.body["from_port"] == rule.body["to_port"] in {lb.effective_prod_port, 80}
+    assert not stack.of_type("aws_security_group_rule")
+
+
+def test_test_listener_is_reachable_from_the_vpc_only(stack: SynthesizedStack) -> None:
+    port = stack.config.load_balancer.test_listener_port
+    sources = {
+        r.body.get("cidr_ipv4")
+        for r in stack.of_type("aws_vpc_security_group_ingress_rule")
+        if r.body["from_port"] == port
+    }
+    assert sources == {str(stack.config.networking.vpc_cidr)}
+
+
+def test_security_groups_chain_alb_to_tasks_to_database(stack: SynthesizedStack) -> None:
+    sg = {
+        name: stack.one("aws_security_group", f"security_groups/{name}_sg").ref("id")
+        for name in ("alb", "tasks", "database")
+    }
+    ingress = {
+        r.path.split("/")[1]: r.body
+        for r in stack.of_type("aws_vpc_security_group_ingress_rule")
+        if r.path.startswith("security_groups/")
+    }
+    tasks_in = [b for b in ingress.values() if b["security_group_id"] == sg["tasks"]]
+    db_in = [b for b in ingress.values() if b["security_group_id"] == sg["database"]]
+    assert [(b["referenced_security_group_id"], b["from_port"]) for b in tasks_in] == [
+        (sg["alb"], stack.config.service.container_port)
+    ]
+    assert [(b["referenced_security_group_id"], b["from_port"]) for b in db_in] == [(sg["tasks"], 5432)]
+    for rule in list(stack.of_type("aws_vpc_security_group_ingress_rule")) + list(
+        stack.of_type("aws_vpc_security_group_egress_rule")
+    ):
+        assert rule.body["ip_protocol"] != "-1", f"{rule.path} allows every protocol"
+        assert rule.body.get("description"), f"{rule.path} has no description"
+
+
+def test_default_security_group_allows_nothing(stack: SynthesizedStack) -> None:
+    default = stack.one("aws_default_security_group").body
+    assert default["ingress"] == [] and default["egress"] == []
+
+
+def test_tasks_and_database_live_in_private_subnets(stack: SynthesizedStack) -> None:
+    service = stack.one("aws_ecs_service").body["network_configuration"]
+    assert service["assign_public_ip"] is False
+    assert all("networking_private_" in s for s in service["subnets"])
+    group = stack.one("aws_db_subnet_group").body
+    assert all("networking_database_" in s for s in group["subnet_ids"])
+    for instance in stack.of_type("aws_rds_cluster_instance"):
+        assert instance.body["publicly_accessible"] is False
+    for subnet in stack.of_type("aws_subnet"):
+        assert subnet.body["map_public_ip_on_launch"] is False
+
+
+def test_database_subnets_have_no_route_out(stack: SynthesizedStack) -> None:
+    table = stack.one("aws_route_table", "networking/database_rt").ref("id")
+    assert all(route.body["route_table_id"] != table for route in stack.of_type("aws_route"))
+
+
+def test_no_secret_is_written_into_code_or_state(stack: SynthesizedStack) -> None:
+    cluster = stack.one("aws_rds_cluster").body
+    assert cluster["manage_master_user_password"] is True
+    assert "master_password" not in cluster and "master_password_wo" not in cluster
+    text = stack.file.read_text()
+    assert not re.search(r'"(master_)?password"\s*:', text, re.I)
+    assert not re.search(r"AKIA[0-9A-Z]{16}", text)
+    (container,) = json.loads(stack.one("aws_ecs_task_definition").body["container_definitions"])
+    assert [s["valueFrom"] for s in container["secrets"]] == [
+        stack.one("aws_rds_cluster").ref("master_user_secret[0].secret_arn")
+    ]
+    assert not any(re.search("PASSWORD|SECRET", e["name"]) for e in container["environment"])
+
+
+def test_everything_that_stores_data_is_encrypted_with_a_customer_key(stack: SynthesizedStack) -> None:
+    keys = {k.path: k.ref("arn") for k in stack.of_type("aws_kms_key")}
+    cluster = stack.one("aws_rds_cluster").body
+    assert cluster["storage_encrypted"] is True and cluster["kms_key_id"] == keys["keys/data_key"]
+    assert cluster["master_user_secret_kms_key_id"] == keys["keys/data_key"]
+    ecr = stack.one("aws_ecr_repository").body
+    assert ecr["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": keys["keys/artifacts_key"]}]
+    for group in stack.of_type("aws_cloudwatch_log_group"):
+        assert group.body["kms_key_id"] == keys["keys/logs_key"], group.path
+    for instance in stack.of_type("aws_rds_cluster_instance"):
+        assert instance.body["performance_insights_kms_key_id"] == keys["keys/data_key"]
+
+
+def test_buckets_are_private_versioned_and_tls_only(stack: SynthesizedStack) -> None:
+    buckets = stack.of_type("aws_s3_bucket")
+    assert len(buckets) == 2
+    for block in stack.of_type("aws_s3_bucket_public_access_block"):
+        assert all(
+            block.body[k] is True
+            for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        )
+    assert len(stack.of_type("aws_s3_bucket_public_access_block")) == len(buckets)
+    for versioning in stack.of_type("aws_s3_bucket_versioning"):
+        assert versioning.body["versioning_configuration"]["status"] == "Enabled"
+    for bucket_policy in stack.of_type("aws_s3_bucket_policy"):
+        deny = policy(bucket_policy.body["policy"])["Statement"][0]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_ecr_is_immutable_scanned_and_pruned(stack: SynthesizedStack) -> None:
+    repository = stack.one("aws_ecr_repository").body
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert repository["image_scanning_configuration"] == {"scan_on_push": True}
+    rules = json.loads(stack.one("aws_ecr_lifecycle_policy").body["policy"])["rules"]
+    assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "any"]
+
+
+def test_public_alb_is_hardened_and_behind_waf(stack: SynthesizedStack) -> None:
+    alb = stack.one("aws_lb").body
+    assert alb["drop_invalid_header_fields"] is True
+    assert alb["access_logs"]["enabled"] is True
+    association = stack.one("aws_wafv2_web_acl_association").body
+    assert association["resource_arn"] == stack.one("aws_lb").ref("arn")
+    rules = [
+        r["statement"]["managed_rule_group_statement"]["name"]
+        for r in stack.one("aws_wafv2_web_acl").body["rule"]
+        if "managed_rule_group_statement" in r["statement"]
+    ]
+    assert "AWSManagedRulesKnownBadInputsRuleSet" in rules
+
+
+def test_vpc_flow_logs_capture_all_traffic(stack: SynthesizedStack) -> None:
+    flow = stack.one("aws_flow_log").body
+    assert flow["traffic_type"] == "ALL"
+    assert flow["vpc_id"] == stack.one("aws_vpc").ref("id")
+
+
+def test_stack_can_only_be_applied_to_its_own_account(stack: SynthesizedStack) -> None:
+    (provider,) = stack.json["provider"]["aws"]
+    assert provider["allowed_account_ids"] == [stack.config.account_id]
+    assert provider["default_tags"][0]["tags"]["environment"] == stack.env
+
+
+def test_state_is_remote_encrypted_and_locked(stack: SynthesizedStack) -> None:
+    backend = stack.json["terraform"]["backend"]["s3"]
+    assert backend["encrypt"] is True and backend["use_lockfile"] is True
+    assert backend["key"] == f"bluegreen/{stack.env}/terraform.tfstate"
+
+
+def test_production_data_survives_mistakes(prod: SynthesizedStack) -> None:
+    cluster = prod.one("aws_rds_cluster").body
+    assert cluster["deletion_protection"] is True
+    assert cluster["skip_final_snapshot"] is False and cluster["final_snapshot_identifier"]
+    assert cluster["backup_retention_period"] >= 7
+    instances = prod.of_type("aws_rds_cluster_instance")
+    assert len(instances) >= 2
+    assert len({i.body["availability_zone"] for i in instances}) == len(instances), "instances share an AZ"
+    assert prod.one("aws_lb").body["enable_deletion_protection"] is True
+    assert len(prod.of_type("aws_nat_gateway")) == 3
