@@ -62,6 +62,13 @@ BUILD_IMAGES = {
 #: A failed deployment and an alarm during one both return traffic to blue.
 ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
 SOURCE_ARTIFACT = "source"
+
+
+def terraform_literal(text: str) -> str:
+    """Escape Terraform's template markers, so shell forms like ${VAR%%/*} reach CodeBuild as written."""
+    return text.replace("${", "$${").replace("%{", "%%{")
+
+
 BUILD_ARTIFACT = "build"
 
 
@@ -200,7 +207,8 @@ class CodePipeline(Construct):
             build_timeout=p.build_timeout_minutes,
             queued_timeout=60,
             source=CodebuildProjectSource(
-                type="CODEPIPELINE", buildspec=deploy_specs.to_yaml(deploy_specs.buildspec(p.app_path))
+                type="CODEPIPELINE",
+                buildspec=terraform_literal(deploy_specs.to_yaml(deploy_specs.buildspec(p.app_path))),
             ),
             artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
             environment=CodebuildProjectEnvironment(

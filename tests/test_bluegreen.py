@@ -151,10 +151,13 @@ def build_environment(stack: SynthesizedStack) -> dict[str, str]:
 
 def test_buildspec_is_yaml_that_emits_the_three_files_codedeploy_needs(stack: SynthesizedStack) -> None:
     project = stack.one("aws_codebuild_project").body
-    spec = yaml.safe_load(project["source"]["buildspec"])
+    text = project["source"]["buildspec"]
+    assert "${" not in text.replace("$${", ""), "unescaped ${ would be a Terraform interpolation"
+    spec = yaml.safe_load(text.replace("$${", "${"))
     assert spec["artifacts"]["files"] == ["imageDetail.json", "taskdef.json", "appspec.yaml"]
     commands = " ".join(c for phase in spec["phases"].values() for c in phase["commands"])
     assert "docker push" in commands and "imageDetail.json" in commands
+    assert '--password-stdin "${REPOSITORY_URI%%/*}"' in commands
     assert project["environment"]["privileged_mode"] is True
     assert build_environment(stack)["REPOSITORY_URI"] == stack.one("aws_ecr_repository").ref("repository_url")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cdktf import TerraformStack, Testing
+from cdktf import TerraformStack
+from cdktf import Testing as CdktfTesting
 
 import modules  # noqa: F401  (installs the lazy provider loader first)
 from modules.ecr import Ecr, EcrProps
@@ -16,9 +17,9 @@ FAKE_KEY = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-00000
 
 
 def synth(build: Any) -> dict[str, Any]:
-    stack = TerraformStack(Testing.app(), "unit")
+    stack = TerraformStack(CdktfTesting.app(), "unit")
     build(stack)
-    document: dict[str, Any] = json.loads(Testing.synth(stack))
+    document: dict[str, Any] = json.loads(CdktfTesting.synth(stack))
     return document
 
 
