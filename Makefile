@@ -16,7 +16,7 @@ CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/c
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
+.PHONY: bench help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -81,3 +81,6 @@ clean: ## remove synthesized output and caches
 
 distclean: clean ## also remove .venv and node_modules
 	rm -rf $(VENV) node_modules
+
+bench: venv ## benchmark validation, synthesis and peak memory (NAIVE=1 adds the provider import comparison)
+	$(BIN)/python benchmarks/bench_synth.py $(if $(NAIVE),--naive)
