@@ -65,29 +65,20 @@ def main() -> None:
     args = parser.parse_args()
     python = sys.executable
     with tempfile.TemporaryDirectory() as out:
-        check = report(
-            "validate all configs (main.py --check)",
-            [measure([python, "main.py", "--check"]) for _ in range(args.runs)],
-        )  # noqa: E501
-        synth = report(
-            "synthesize all environments (main.py)",
-            [measure([python, "main.py", "--outdir", out]) for _ in range(args.runs)],
-        )  # noqa: E501
-        one = report(
-            "synthesize one environment (--env prod)",
-            [measure([python, "main.py", "--env", "prod", "--outdir", out]) for _ in range(args.runs)],
-        )  # noqa: E501
-        print(f"ratio all/one environment: {synth / one:.2f}   ratio synth/validate: {synth / check:.0f}")
+        cases = {
+            "validate all configs (main.py --check)": [python, "main.py", "--check"],
+            "synthesize all environments (main.py)": [python, "main.py", "--outdir", out],
+            "synthesize one environment (--env prod)": [python, "main.py", "--env", "prod", "--outdir", out],
+        }
         if args.naive:
-            lazy = report(
-                "import provider lazily (modules.stack)",
-                [measure([python, "-c", "import modules.stack"]) for _ in range(args.runs)],
-            )  # noqa: E501
-            naive = report(
-                "import provider package whole (naive)",
-                [measure([python, "-c", "import cdktf_cdktf_provider_aws"]) for _ in range(args.runs)],
-            )  # noqa: E501
-            print(f"ratio naive/lazy provider import: {naive / lazy:.1f}")
+            cases["import provider lazily (modules.stack)"] = [python, "-c", "import modules.stack"]
+            cases["import provider package whole (naive)"] = [python, "-c", "import cdktf_cdktf_provider_aws"]
+        seconds = {name: report(name, [measure(command) for _ in range(args.runs)]) for name, command in cases.items()}
+    check, synth, one = (seconds[name] for name in list(cases)[:3])
+    print(f"ratio all/one environment: {synth / one:.2f}   ratio synth/validate: {synth / check:.0f}")
+    if args.naive:
+        lazy, naive = (seconds[name] for name in list(cases)[3:])
+        print(f"ratio naive/lazy provider import: {naive / lazy:.1f}")
 
 
 if __name__ == "__main__":

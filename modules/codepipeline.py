@@ -231,44 +231,31 @@ class CodePipeline(Construct):
 
     def _rollback_alarms(self, p: CodePipelineProps) -> list[CloudwatchMetricAlarm]:
         """Per target group: 5xx responses from the targets, and unhealthy targets."""
-        alarms = []
-        for colour, suffix in p.target_group_arn_suffixes:
-            dimensions = {"LoadBalancer": p.alb_arn_suffix, "TargetGroup": suffix}
-            alarms.append(
-                CloudwatchMetricAlarm(
-                    self,
-                    f"{colour}_5xx",
-                    alarm_name=f"{p.name_prefix}-{colour}-target-5xx",
-                    alarm_description=f"5xx responses from {colour} targets; stops and rolls back a deployment",
-                    namespace="AWS/ApplicationELB",
-                    metric_name="HTTPCode_Target_5XX_Count",
-                    dimensions=dimensions,
-                    statistic="Sum",
-                    period=60,
-                    evaluation_periods=1,
-                    threshold=p.alarm_5xx_threshold,
-                    comparison_operator="GreaterThanOrEqualToThreshold",
-                    treat_missing_data="notBreaching",
-                )
+        # (id suffix, metric, statistic, evaluation periods, threshold, what it means)
+        kinds = [
+            ("5xx", "HTTPCode_Target_5XX_Count", "Sum", 1, p.alarm_5xx_threshold, "5xx responses from {} targets"),
+            ("unhealthy", "UnHealthyHostCount", "Maximum", 2, 1, "Unhealthy {} targets for two minutes"),
+        ]
+        names = {"5xx": "target-5xx", "unhealthy": "unhealthy-hosts"}
+        return [
+            CloudwatchMetricAlarm(
+                self,
+                f"{colour}_{kind}",
+                alarm_name=f"{p.name_prefix}-{colour}-{names[kind]}",
+                alarm_description=f"{meaning.format(colour)}; stops and rolls back a deployment",
+                namespace="AWS/ApplicationELB",
+                metric_name=metric,
+                dimensions={"LoadBalancer": p.alb_arn_suffix, "TargetGroup": suffix},
+                statistic=statistic,
+                period=60,
+                evaluation_periods=periods,
+                threshold=threshold,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
             )
-            alarms.append(
-                CloudwatchMetricAlarm(
-                    self,
-                    f"{colour}_unhealthy",
-                    alarm_name=f"{p.name_prefix}-{colour}-unhealthy-hosts",
-                    alarm_description=f"Unhealthy {colour} targets for two minutes; stops and rolls back a deployment",
-                    namespace="AWS/ApplicationELB",
-                    metric_name="UnHealthyHostCount",
-                    dimensions=dimensions,
-                    statistic="Maximum",
-                    period=60,
-                    evaluation_periods=2,
-                    threshold=1,
-                    comparison_operator="GreaterThanOrEqualToThreshold",
-                    treat_missing_data="notBreaching",
-                )
-            )
-        return alarms
+            for colour, suffix in p.target_group_arn_suffixes
+            for kind, metric, statistic, periods, threshold, meaning in kinds
+        ]
 
     def _deployment_group(
         self, p: CodePipelineProps, app: CodedeployApp, alarms: list[CloudwatchMetricAlarm]

@@ -63,26 +63,21 @@ def test_terraform_validate_accepts_the_stack(
 ) -> None:
     binary, env, version = terraform
     offline_copy(stack, tmp_path, version)
-    init = subprocess.run(
-        [binary, "init", "-backend=false", "-input=false", "-no-color"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary, *args, "-no-color"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    init = run("init", "-backend=false", "-input=false")
     assert init.returncode == 0, init.stderr[-3000:]
-    validate = subprocess.run(
-        [binary, "validate", "-json", "-no-color"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    report = json.loads(validate.stdout)
+    report = json.loads(run("validate", "-json").stdout)
     problems = [f"{d['severity']}: {d['summary']}: {d.get('detail', '')[:300]}" for d in report["diagnostics"]]
     assert report["valid"] is True, "\n".join(problems)
     assert [p for p in problems if p.startswith("error")] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
@@ -68,31 +69,16 @@ class SecurityGroups(Construct):
             self, f"{purpose}_sg", name=f"{p.name_prefix}-{purpose}", description=description, vpc_id=p.vpc_id
         )
 
-    def _ingress(
-        self,
-        target: SecurityGroup,
-        id: str,
-        port: int,
-        description: str,
-        *,
-        cidr: str | None = None,
-        group: SecurityGroup | None = None,
-    ) -> None:
-        VpcSecurityGroupIngressRule(
-            self,
-            _safe(id),
-            security_group_id=target.id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            description=description,
-            cidr_ipv4=cidr,
-            referenced_security_group_id=group.id if group else None,
-        )
+    def _ingress(self, target: SecurityGroup, id: str, port: int, description: str, **peer: Any) -> None:
+        self._rule(VpcSecurityGroupIngressRule, target, id, port, description, **peer)
 
-    def _egress(
+    def _egress(self, source: SecurityGroup, id: str, port: int, description: str, **peer: Any) -> None:
+        self._rule(VpcSecurityGroupEgressRule, source, id, port, description, **peer)
+
+    def _rule(
         self,
-        source: SecurityGroup,
+        kind: type[VpcSecurityGroupIngressRule] | type[VpcSecurityGroupEgressRule],
+        owner: SecurityGroup,
         id: str,
         port: int,
         description: str,
@@ -100,10 +86,11 @@ class SecurityGroups(Construct):
         cidr: str | None = None,
         group: SecurityGroup | None = None,
     ) -> None:
-        VpcSecurityGroupEgressRule(
+        """One TCP port, to or from one peer: a CIDR or another security group."""
+        kind(
             self,
             _safe(id),
-            security_group_id=source.id,
+            security_group_id=owner.id,
             ip_protocol="tcp",
             from_port=port,
             to_port=port,
