@@ -16,7 +16,7 @@ CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/c
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: bench help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
+.PHONY: bench validate plan-local help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ test: venv ## the whole test suite, checkov gate included (what CI runs)
 
 test-fast: venv ## the suite without the slow external-tool tests
 	$(BIN)/python -m pytest -m "not slow"
+
+validate: venv ## terraform validate every environment offline (provider from the local mirror)
+	$(BIN)/python -m tools.terraform_offline validate $(ENV_ARG)
+
+plan-local: venv ## terraform plan every environment offline, with dummy credentials (no AWS called)
+	$(BIN)/python -m tools.terraform_offline plan $(ENV_ARG)
 
 checkov: synth ## run the checkov gate over the synthesized stacks
 	$(BIN)/checkov --config-file .checkov.yaml --directory $(OUT)/stacks

@@ -1,83 +1,85 @@
-"""Terraform itself accepts every environment: `terraform validate` against the real AWS provider.
+"""Terraform itself on every environment, offline: validate, plan (count matches), checkov on the plan.
 
-Runs offline: the provider comes from a local filesystem mirror (hashicorp/aws 5.100.0 on these
-machines; the bindings pin 6.25.0, so a scratch copy is pointed at the mirrored version and at a
-local backend). The product's own output is never modified. Skipped, with the reason shown, where
-Terraform or the mirror is absent.
+The provider comes from a local filesystem mirror (hashicorp/aws 5.100.0 on these machines; the
+bindings pin 6.25.0), so the harness (tools/terraform_offline.py) points a scratch copy at the
+mirrored version and a local backend. The product's own output is never modified. Skipped, with
+the reason shown, where Terraform or the mirror is absent.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import SynthesizedStack
+from tests.conftest import ROOT, SynthesizedStack
+from tools.terraform_offline import Toolchain, Workspace, find_toolchain, offline_document, resource_count
 
-MIRROR_CANDIDATES = [os.environ.get("BLUEGREEN_TF_MIRROR", ""), "/opt/tf-plugins", "/usr/share/terraform/plugins"]
-PROVIDER = Path("registry.terraform.io/hashicorp/aws")
+pytestmark = pytest.mark.slow
 
-
-def find_mirror() -> tuple[Path, str] | None:
-    for candidate in filter(None, MIRROR_CANDIDATES):
-        versions = sorted((Path(candidate) / PROVIDER).glob("*/linux_amd64"))
-        if versions:
-            return Path(candidate), versions[-1].parent.name
-    return None
+CHECKOV = Path(sys.executable).parent / "checkov"
 
 
 @pytest.fixture(scope="session")
-def terraform(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str], str]:
-    binary = shutil.which("terraform")
-    mirror = find_mirror()
-    if binary is None:
-        pytest.skip("terraform is not on PATH")
-    if mirror is None:
-        pytest.skip(f"no filesystem mirror of hashicorp/aws in {[c for c in MIRROR_CANDIDATES if c]}")
-    path, version = mirror
-    rc = tmp_path_factory.mktemp("tf") / "cli.tfrc"
-    rc.write_text(
-        "provider_installation {\n"
-        f'  filesystem_mirror {{\n    path = "{path}"\n    include = ["registry.terraform.io/hashicorp/aws"]\n  }}\n'
-        '  direct { exclude = ["registry.terraform.io/hashicorp/aws"] }\n}\n'
-    )
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
-    return binary, env, version
+def toolchain() -> Toolchain:
+    found = find_toolchain()
+    if isinstance(found, str):
+        pytest.skip(f"Terraform tests need Terraform and a provider mirror: {found}")
+    return found
 
 
-def offline_copy(stack: SynthesizedStack, folder: Path, provider_version: str) -> None:
-    """Scratch copy: only the provider version and the backend change."""
-    document = json.loads(stack.file.read_text())
-    document["terraform"].pop("backend", None)
-    document["terraform"]["required_providers"]["aws"]["version"] = provider_version
-    (folder / "main.tf.json").write_text(json.dumps(document))
+@pytest.fixture(scope="session")
+def planned(
+    synthesized: dict[str, SynthesizedStack], toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Workspace, dict[str, Any]]]:
+    """Each environment initialised, and planned with dummy credentials (no AWS is called)."""
+    result = {}
+    for env, stack in synthesized.items():
+        workspace = Workspace(toolchain, tmp_path_factory.mktemp(f"tf-{env}"))
+        workspace.write(offline_document(stack.json, toolchain.provider_version, plan=True))
+        init = workspace.init()
+        assert init.returncode == 0, init.stderr[-3000:]
+        plan = workspace.plan()
+        assert plan.returncode == 0, plan.stderr[-3000:]
+        result[env] = (workspace, workspace.show_plan())
+    return result
 
 
-@pytest.mark.slow
 def test_terraform_validate_accepts_the_stack(
-    stack: SynthesizedStack, terraform: tuple[str, dict[str, str], str], tmp_path: Path
+    stack: SynthesizedStack, planned: dict[str, tuple[Workspace, dict[str, Any]]]
 ) -> None:
-    binary, env, version = terraform
-    offline_copy(stack, tmp_path, version)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [binary, *args, "-no-color"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-
-    init = run("init", "-backend=false", "-input=false")
-    assert init.returncode == 0, init.stderr[-3000:]
-    report = json.loads(run("validate", "-json").stdout)
+    workspace, _ = planned[stack.env]
+    report = workspace.validate()
     problems = [f"{d['severity']}: {d['summary']}: {d.get('detail', '')[:300]}" for d in report["diagnostics"]]
     assert report["valid"] is True, "\n".join(problems)
     assert [p for p in problems if p.startswith("error")] == []
+
+
+def test_plan_creates_exactly_the_synthesized_resources(
+    stack: SynthesizedStack, planned: dict[str, tuple[Workspace, dict[str, Any]]]
+) -> None:
+    _, plan = planned[stack.env]
+    actions = [change["change"]["actions"] for change in plan["resource_changes"]]
+    assert all(a == ["create"] for a in actions)
+    assert len(actions) == resource_count(stack.json)
+
+
+def test_checkov_on_the_plan_reports_no_failed_check(planned: dict[str, tuple[Workspace, dict[str, Any]]]) -> None:
+    """A second gate on real addresses and resolved references, with the same skip list."""
+    files = []
+    for env, (workspace, plan) in planned.items():
+        file = workspace.folder / f"{env}.plan.json"
+        file.write_text(json.dumps(plan))
+        files += ["-f", str(file)]
+    args = [str(CHECKOV), "--config-file", str(ROOT / ".checkov.yaml"), "--framework", "terraform_plan", "-o", "json"]
+    result = subprocess.run([*args, *files], capture_output=True, text=True, timeout=600, check=False)
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    assert [r["check_type"] for r in reports] == ["terraform_plan"]
+    failed = [f"{c['check_id']} {c['resource']}" for r in reports for c in r["results"]["failed_checks"]]
+    assert failed == [], "\n".join(failed)
+    assert sum(r["summary"]["passed"] for r in reports) > 500

@@ -1,0 +1,38 @@
+"""Start moto's server on loopback, with the few fixes that make it answer like AWS for our stacks.
+
+    python -m tools.aws_emulator --port 4566 [--account-id 123456789012]
+
+Each patch is tiny, named after the AWS behaviour it restores, and applied only here: the
+product never changes to please the emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def apply_patches() -> list[str]:
+    """Apply every patch; return their names (printed at start-up, listed in the test output)."""
+    from tools import emulator_patches
+
+    return emulator_patches.apply_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--account-id", default="123456789012")
+    args = parser.parse_args()
+    os.environ["MOTO_ACCOUNT_ID"] = args.account_id
+    # AWS-managed policies (e.g. AmazonRDSEnhancedMonitoringRole) exist in every real account.
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    applied = apply_patches()
+    print(f"emulator patches: {', '.join(applied) or 'none'}", flush=True)
+    from moto import server
+
+    server.main(["--host", "127.0.0.1", "--port", str(args.port)])
+
+
+if __name__ == "__main__":
+    main()
