@@ -310,7 +310,9 @@ class ServiceConfig(Section):
     environment: dict[str, str] = Field(
         default_factory=dict, description="Plain environment variables; secrets belong in Secrets Manager."
     )
-    stop_timeout_seconds: int = Field(30, ge=2, le=120, description="Grace between SIGTERM and SIGKILL.")
+    stop_timeout_seconds: int = Field(
+        30, ge=10, le=120, description="Grace between SIGTERM and SIGKILL; the app drains and stops inside it."
+    )
     readonly_root_filesystem: bool = Field(True, description="Mount the container's root filesystem read-only.")
     initial_image_tag: str = Field(
         "bootstrap",

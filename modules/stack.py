@@ -36,6 +36,18 @@ from modules.waf import Waf, WafProps
 DB_SECRET_ENV = "DB_SECRET"  # noqa: S105 - a variable name, not a secret
 
 
+#: After SIGTERM the app keeps serving this long (readiness failing), then finishes in-flight work.
+APP_DRAIN_SECONDS = 2
+#: Left between the app's own deadline and ECS's SIGKILL, for closing the pool and exiting.
+APP_EXIT_MARGIN_SECONDS = 3
+
+
+def app_shutdown_budget(stop_timeout_seconds: int) -> dict[str, str]:
+    """The app's drain and shutdown deadlines, derived so they always fit the ECS stop timeout."""
+    shutdown = stop_timeout_seconds - APP_DRAIN_SECONDS - APP_EXIT_MARGIN_SECONDS
+    return {"DRAIN_SECONDS": str(APP_DRAIN_SECONDS), "SHUTDOWN_TIMEOUT_SECONDS": str(shutdown)}
+
+
 def stack_name(config: EnvironmentConfig) -> str:
     return config.names.prefix
 
@@ -201,6 +213,7 @@ class BlueGreenStack(TerraformStack):
                 environment={
                     **svc.environment,
                     "PORT": str(svc.container_port),
+                    **app_shutdown_budget(svc.stop_timeout_seconds),
                     "DB_HOST": database.writer_endpoint,
                     "DB_PORT": str(database.port),
                     "DB_NAME": database.database_name,

@@ -14,6 +14,7 @@ import pytest
 from config import EnvironmentConfig, load_config, shipped_environments
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.app_support"]
 REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_]+)\.([a-z_]+)\}")
 
 

