@@ -6,7 +6,7 @@ import difflib
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -20,6 +20,7 @@ CONFIG_DIR = Path(__file__).resolve().parent
 _FIXES = {
     "missing": "add it (config/dev.yaml shows every section)",
     "literal_error": "use one of the values listed",
+    "union_tag_invalid": "use one of the expected types",
     "int_parsing": "write a whole number",
     "int_type": "write a whole number",
     "int_from_float": "write a whole number",
@@ -124,12 +125,13 @@ def _parse(text: str, source: str) -> dict[str, Any]:
 
 def _problems(error: ValidationError) -> Iterator[Problem]:
     for detail in error.errors(include_url=False):
-        loc = tuple(detail["loc"])
+        raw = tuple(detail["loc"])
+        loc, _ = _walk(raw)
         if detail["type"] == RULE_ERROR_TYPE:
             for problem in detail.get("ctx", {})["problems"]:
                 yield problem.under(loc)
         elif detail["type"] == "extra_forbidden":
-            yield _unknown_key(loc, detail)
+            yield _unknown_key(raw, detail)
         elif detail["type"] == "missing":
             yield Problem(loc, "is required", _FIXES["missing"])
         else:
@@ -137,8 +139,10 @@ def _problems(error: ValidationError) -> Iterator[Problem]:
             yield Problem(loc, message, fix, detail.get("input"))
 
 
-def _unknown_key(loc: tuple[str | int, ...], detail: ErrorDetails) -> Problem:
-    allowed = _allowed_keys(loc[:-1])
+def _unknown_key(raw: tuple[str | int, ...], detail: ErrorDetails) -> Problem:
+    loc, _ = _walk(raw)
+    _, parent = _walk(raw[:-1])
+    allowed = list(parent.model_fields) if parent is not None else []
     close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return Problem(
@@ -146,16 +150,37 @@ def _unknown_key(loc: tuple[str | int, ...], detail: ErrorDetails) -> Problem:
     )
 
 
-def _allowed_keys(parent: tuple[str | int, ...]) -> list[str]:
-    model: type[BaseModel] = EnvironmentConfig
-    for part in parent:
-        annotation = model.model_fields[str(part)].annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        if not nested:
-            return []
-        model = nested[0]
-    return list(model.model_fields)
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation can hold (through Optional, unions and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _tag(model: type[BaseModel]) -> object:
+    field = model.model_fields.get("type")
+    return get_args(field.annotation)[0] if field is not None and get_args(field.annotation) else None
+
+
+def _walk(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], type[BaseModel] | None]:
+    """The path as the user wrote it (without Pydantic's union tags), and the model it ends in."""
+    model: type[BaseModel] | None = EnvironmentConfig
+    shown: list[str | int] = []
+    index = 0
+    while index < len(loc):
+        part = loc[index]
+        shown.append(part)
+        index += 1
+        if model is None or str(part) not in model.model_fields:
+            model = None
+            continue
+        members = _models_in(model.model_fields[str(part)].annotation)
+        tagged = [m for m in members if index < len(loc) and _tag(m) == loc[index]]
+        if len(members) > 1 and tagged:
+            model, index = tagged[0], index + 1  # skip the tag Pydantic inserts into the path
+        else:
+            model = members[0] if len(members) == 1 else None
+    return tuple(shown), model
 
 
 def _message_and_fix(detail: ErrorDetails) -> tuple[str, str]:

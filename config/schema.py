@@ -65,14 +65,6 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 
-#: CodeDeploy's predefined ECS deployment configurations.
-ECS_DEPLOYMENT_CONFIGS = (
-    "CodeDeployDefault.ECSAllAtOnce",
-    "CodeDeployDefault.ECSCanary10Percent5Minutes",
-    "CodeDeployDefault.ECSCanary10Percent15Minutes",
-    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
-    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
-)
 
 _SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|ACCESS_KEY|API_KEY", re.I)
 _ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -471,14 +463,48 @@ class PipelineConfig(Section):
     _check_retention = field_validator("build_log_retention_days")(_log_retention)
 
 
-class DeploymentConfig(Section):
-    """How CodeDeploy shifts traffic from blue to green."""
+class AllAtOnce(Section):
+    """Shift all production traffic to green in one step."""
 
-    config_name: Literal[ECS_DEPLOYMENT_CONFIGS] = Field(  # type: ignore[valid-type]
-        "CodeDeployDefault.ECSAllAtOnce", description="Traffic shifting: all at once, canary or linear."
+    type: Literal["all_at_once"] = "all_at_once"
+
+
+class Canary(Section):
+    """Shift ``percent`` first, then the rest after ``minutes``."""
+
+    type: Literal["canary"]
+    percent: int = Field(10, ge=1, le=99, description="Share of traffic in the first step.")
+    minutes: int = Field(5, ge=1, le=2880, description="Wait before shifting the rest.")
+
+
+class Linear(Section):
+    """Shift ``percent`` more every ``every_minutes`` until all traffic is on green."""
+
+    type: Literal["linear"]
+    percent: int = Field(10, ge=1, le=99, description="Share of traffic added at each step.")
+    every_minutes: int = Field(1, ge=1, le=2880, description="Minutes between steps.")
+
+
+Traffic = Annotated[AllAtOnce | Canary | Linear, Field(discriminator="type")]
+
+
+class DeploymentConfig(Section):
+    """How CodeDeploy shifts traffic from blue to green, and when it gives up."""
+
+    traffic: Traffic = Field(
+        default_factory=AllAtOnce,
+        description="all_at_once, canary (percent, minutes) or linear (percent, every_minutes); CodeDeploy's "
+        "predefined configs are used when they match, otherwise the stack creates one.",
     )
     termination_wait_minutes: int = Field(
         5, ge=0, le=2880, description="How long blue keeps running after the shift; rollback is instant meanwhile."
+    )
+    approval_timeout_minutes: int | None = Field(
+        None,
+        ge=1,
+        le=2880,
+        description="Hold green (tested, no production traffic) until someone continues the deployment; "
+        "stop it after this many minutes. Default: shift as soon as green is ready.",
     )
     auto_rollback: bool = Field(True, description="Roll back on deployment failure and on alarm.")
     alarm_5xx_threshold: int = Field(

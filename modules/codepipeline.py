@@ -53,6 +53,7 @@ from constructs import Construct
 
 from modules import deploy_specs
 from modules.s3 import SecureBucket, SecureBucketProps
+from modules.traffic import TrafficShifting, deployment_config_name
 
 #: CodeBuild images that can build a container for each task CPU architecture.
 BUILD_IMAGES = {
@@ -105,7 +106,9 @@ class CodePipelineProps:
     codedeploy_app_name: str
     deployment_group_name: str
     codedeploy_role_arn: str
-    deployment_config_name: str
+    traffic: TrafficShifting
+    #: None: shift as soon as green passes its tests; N: wait up to N minutes for an operator.
+    approval_timeout_minutes: int | None
     termination_wait_minutes: int
     auto_rollback: bool
     ecs_cluster_name: str
@@ -134,6 +137,7 @@ class CodePipelineOutputs:
     codedeploy_app_name: str
     deployment_group_arn: str
     deployment_group_name: str
+    deployment_config_name: str
     alarm_arns: list[str]
     alarm_names: list[str]
 
@@ -186,6 +190,7 @@ class CodePipeline(Construct):
             codedeploy_app_name=app.name,
             deployment_group_arn=group.arn,
             deployment_group_name=group.deployment_group_name,
+            deployment_config_name=group.deployment_config_name,
             alarm_arns=[a.arn for a in alarms],
             alarm_names=[a.alarm_name for a in alarms],
         )
@@ -266,13 +271,19 @@ class CodePipeline(Construct):
             app_name=app.name,
             deployment_group_name=p.deployment_group_name,
             service_role_arn=p.codedeploy_role_arn,
-            deployment_config_name=p.deployment_config_name,
+            deployment_config_name=deployment_config_name(self, p.name_prefix, p.traffic),
             deployment_style=CodedeployDeploymentGroupDeploymentStyle(
                 deployment_type="BLUE_GREEN", deployment_option="WITH_TRAFFIC_CONTROL"
             ),
             blue_green_deployment_config=CodedeployDeploymentGroupBlueGreenDeploymentConfig(
-                deployment_ready_option=CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
-                    action_on_timeout="CONTINUE_DEPLOYMENT"
+                deployment_ready_option=(
+                    CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
+                        action_on_timeout="CONTINUE_DEPLOYMENT"
+                    )
+                    if p.approval_timeout_minutes is None
+                    else CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
+                        action_on_timeout="STOP_DEPLOYMENT", wait_time_in_minutes=p.approval_timeout_minutes
+                    )
                 ),
                 terminate_blue_instances_on_deployment_success=CodedeployDeploymentGroupBlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccess(
                     action="TERMINATE", termination_wait_time_in_minutes=p.termination_wait_minutes

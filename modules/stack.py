@@ -12,6 +12,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from config import EnvironmentConfig
+from config.schema import Canary, Linear, Traffic
 from modules import access_logs, deploy_specs
 from modules.codepipeline import CodePipeline, CodePipelineProps
 from modules.database import Database, DatabaseProps
@@ -30,6 +31,7 @@ from modules.security import (
     ServiceRoles,
     ServiceRolesProps,
 )
+from modules.traffic import TrafficShifting
 from modules.waf import Waf, WafProps
 
 #: The secret RDS manages is JSON; ECS injects it whole, the app reads username and password.
@@ -46,6 +48,14 @@ def app_shutdown_budget(stop_timeout_seconds: int) -> dict[str, str]:
     """The app's drain and shutdown deadlines, derived so they always fit the ECS stop timeout."""
     shutdown = stop_timeout_seconds - APP_DRAIN_SECONDS - APP_EXIT_MARGIN_SECONDS
     return {"DRAIN_SECONDS": str(APP_DRAIN_SECONDS), "SHUTDOWN_TIMEOUT_SECONDS": str(shutdown)}
+
+
+def traffic_shifting(traffic: Traffic) -> TrafficShifting:
+    if isinstance(traffic, Canary):
+        return TrafficShifting("canary", traffic.percent, traffic.minutes)
+    if isinstance(traffic, Linear):
+        return TrafficShifting("linear", traffic.percent, traffic.every_minutes)
+    return TrafficShifting("all_at_once")
 
 
 def stack_name(config: EnvironmentConfig) -> str:
@@ -275,7 +285,8 @@ class BlueGreenStack(TerraformStack):
                 codedeploy_app_name=names.codedeploy_app,
                 deployment_group_name=names.deployment_group,
                 codedeploy_role_arn=roles.codedeploy.role_arn,
-                deployment_config_name=dep.config_name,
+                traffic=traffic_shifting(dep.traffic),
+                approval_timeout_minutes=dep.approval_timeout_minutes,
                 termination_wait_minutes=dep.termination_wait_minutes,
                 auto_rollback=dep.auto_rollback,
                 ecs_cluster_name=ecs.cluster_name,
@@ -313,7 +324,7 @@ class BlueGreenStack(TerraformStack):
                 build_project_arn=pipeline.build_project_arn,
                 codedeploy_app_arn=pipeline.codedeploy_app_arn,
                 deployment_group_arn=pipeline.deployment_group_arn,
-                deployment_config_name=dep.config_name,
+                deployment_config_name=pipeline.deployment_config_name,
                 ecs_cluster_name=ecs.cluster_name,
                 ecs_service_arn=ecs.service_arn,
                 ecs_service_name=ecs.service_name,

@@ -74,7 +74,10 @@ def test_deployment_group_is_ecs_blue_green_with_traffic_control(stack: Synthesi
     group = stack.one("aws_codedeploy_deployment_group").body
     assert app["compute_platform"] == "ECS"
     assert group["deployment_style"] == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
-    assert group["deployment_config_name"] == stack.config.deployment.config_name
+    assert group["deployment_config_name"] in {
+        "CodeDeployDefault.ECSAllAtOnce",
+        "CodeDeployDefault.ECSCanary10Percent5Minutes",
+    } or group["deployment_config_name"] == stack.one("aws_codedeploy_deployment_config").ref("deployment_config_name")
     assert group["ecs_service"]["service_name"] == stack.one("aws_ecs_service").ref("name")
 
 
@@ -220,8 +223,31 @@ def test_traffic_shifting_matches_each_environment(synthesized: dict[str, Synthe
     configs = {
         env: s.one("aws_codedeploy_deployment_group").body["deployment_config_name"] for env, s in synthesized.items()
     }
+    # Predefined configs where the config matches one: no extra resource.
     assert configs["dev"] == "CodeDeployDefault.ECSAllAtOnce"
     assert configs["prod"] == "CodeDeployDefault.ECSCanary10Percent5Minutes"
+    assert not synthesized["prod"].of_type("aws_codedeploy_deployment_config")
+    # staging shifts 20% every 2 minutes, which no predefined config does: the stack creates it.
+    custom = synthesized["staging"].one("aws_codedeploy_deployment_config")
+    assert configs["staging"] == custom.ref("deployment_config_name")
+    assert custom.body["compute_platform"] == "ECS"
+    assert custom.body["traffic_routing_config"] == {
+        "type": "TimeBasedLinear",
+        "time_based_linear": {"percentage": 20, "interval": 2},
+    }
+
+
+def test_green_waits_for_an_operator_only_where_configured(synthesized: dict[str, SynthesizedStack]) -> None:
+    for env, stack in synthesized.items():
+        ready = stack.one("aws_codedeploy_deployment_group").body["blue_green_deployment_config"]
+        timeout = stack.config.deployment.approval_timeout_minutes
+        expected = (
+            {"action_on_timeout": "CONTINUE_DEPLOYMENT"}
+            if timeout is None
+            else {"action_on_timeout": "STOP_DEPLOYMENT", "wait_time_in_minutes": timeout}
+        )
+        assert ready["deployment_ready_option"] == expected, env
+    assert synthesized["prod"].config.deployment.approval_timeout_minutes == 60
 
 
 def test_deploy_spec_constants_are_the_aws_defined_names() -> None:

@@ -196,9 +196,26 @@ BAD_CONFIGS = [
         ["account_id: has an invalid format (got '12345')"],
     ),
     (
-        "unknown deployment config",
-        lambda d: with_(d, "deployment.config_name", "CodeDeployDefault.AllAtOnce"),
-        ["deployment.config_name: must be", "CodeDeployDefault.ECSAllAtOnce", "use one of the values listed"],
+        "unknown traffic shifting",
+        lambda d: with_(d, "deployment.traffic", {"type": "gradual"}),
+        [
+            "deployment.traffic: value tag 'gradual'",
+            "'all_at_once', 'canary', 'linear'",
+            "use one of the expected types",
+        ],
+    ),
+    (
+        "canary share out of range",
+        lambda d: with_(d, "deployment.traffic", {"type": "canary", "percent": 100}),
+        ["deployment.traffic.percent: must be less than or equal to 99 (got 100)"],
+    ),
+    (
+        "linear key on a canary",
+        lambda d: with_(d, "deployment.traffic", {"type": "canary", "every_minutes": 2}),
+        [
+            "deployment.traffic.every_minutes: is not a known key (got 2); did you mean 'minutes'? "
+            "remove it or use one of: type, percent, minutes"
+        ],
     ),
     (
         "serverless and instance class together",
@@ -301,7 +318,8 @@ def test_defaults_fill_everything_but_the_essentials() -> None:
     assert config.networking.az_count == 3
     assert config.load_balancer.effective_prod_port == 80
     assert config.service.health_check_path == "/ready"
-    assert config.deployment.config_name == "CodeDeployDefault.ECSAllAtOnce"
+    assert config.deployment.traffic.type == "all_at_once"
+    assert config.deployment.approval_timeout_minutes is None
     assert config.availability_zones == ("eu-west-1a", "eu-west-1b", "eu-west-1c")
 
 

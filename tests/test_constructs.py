@@ -83,3 +83,23 @@ def test_key_policies_name_exactly_the_roles_they_are_given() -> None:
     assert data["TaskExecutionReadsDatabaseSecret"]["Condition"] == {
         "StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
     }
+
+
+def test_traffic_shifting_uses_predefined_configs_and_creates_the_rest() -> None:
+    from modules.traffic import PREDEFINED, TrafficShifting, deployment_config_name
+
+    assert PREDEFINED[TrafficShifting("canary", 10, 15)] == "CodeDeployDefault.ECSCanary10Percent15Minutes"
+    names: dict[str, str] = {}
+
+    def build(s: TerraformStack) -> None:
+        names["predefined"] = deployment_config_name(s, "t", TrafficShifting("linear", 10, 3))
+        names["custom"] = deployment_config_name(s, "t", TrafficShifting("canary", 25, 10))
+
+    out = synth(build)
+    assert names["predefined"] == "CodeDeployDefault.ECSLinear10PercentEvery3Minutes"
+    (config,) = out["resource"]["aws_codedeploy_deployment_config"].values()
+    assert config["deployment_config_name"] == "t-canary-25pct-10min"
+    assert config["traffic_routing_config"] == {
+        "type": "TimeBasedCanary",
+        "time_based_canary": {"percentage": 25, "interval": 10},
+    }
