@@ -370,7 +370,8 @@ class LoadBalancerConfig(Section):
         (ipaddress.IPv4Network("0.0.0.0/0"),), description="Who may reach the production listener."
     )
     test_ingress_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
-        (), description="Who besides the VPC may reach the test listener (e.g. an office range); default: VPC only."
+        (),
+        description="Who besides the VPC (through its NAT gateways) may reach the test listener, e.g. an office range.",
     )
     health_check_interval_seconds: int = Field(10, ge=5, le=300)
     health_check_timeout_seconds: int = Field(5, ge=2, le=120)

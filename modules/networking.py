@@ -50,6 +50,8 @@ class NetworkingOutputs:
     public_subnet_ids: list[str]
     private_subnet_ids: list[str]
     database_subnet_ids: list[str]
+    #: Public addresses (as /32 CIDRs) that private-subnet traffic to the internet leaves from.
+    nat_public_cidrs: list[str]
 
 
 class Networking(Construct):
@@ -80,9 +82,10 @@ class Networking(Construct):
             RouteTableAssociation(self, f"public_rta_{index}", subnet_id=subnet.id, route_table_id=public_rt.id)
 
         nat_count = len(public) if p.nat_mode == "per_az" else 1
-        nats = []
+        nats, eips = [], []
         for index in range(nat_count):
             eip = Eip(self, f"nat_eip_{index}", domain="vpc", tags={"Name": f"{p.name_prefix}-nat-{index}"})
+            eips.append(eip)
             nats.append(
                 NatGateway(
                     self,
@@ -150,6 +153,7 @@ class Networking(Construct):
             public_subnet_ids=[s.id for s in public],
             private_subnet_ids=[s.id for s in private],
             database_subnet_ids=[s.id for s in database],
+            nat_public_cidrs=[f"{eip.public_ip}/32" for eip in eips],
         )
 
     def _subnets(self, vpc: Vpc, tier: str, cidrs: Sequence[str], p: NetworkingProps) -> list[Subnet]:

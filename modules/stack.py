@@ -113,7 +113,7 @@ class BlueGreenStack(TerraformStack):
             SecurityGroupsProps(
                 name_prefix=names.prefix,
                 vpc_id=network.vpc_id,
-                vpc_cidr=str(net.vpc_cidr),
+                nat_public_cidrs=network.nat_public_cidrs,
                 prod_listener_port=lb.effective_prod_port,
                 http_redirect=lb.https,
                 test_listener_port=lb.test_listener_port,

@@ -38,7 +38,7 @@ def test_security_groups_open_port_80_only_for_the_https_redirect() -> None:
             SecurityGroupsProps(
                 name_prefix="t",
                 vpc_id="vpc-123",
-                vpc_cidr="10.0.0.0/16",
+                nat_public_cidrs=["198.51.100.7/32"],
                 prod_listener_port=443,
                 http_redirect=redirect,
                 test_listener_port=8443,
@@ -55,7 +55,7 @@ def test_security_groups_open_port_80_only_for_the_https_redirect() -> None:
             for r in out["resource"]["aws_vpc_security_group_ingress_rule"].values()
             if r.get("cidr_ipv4")
         )
-        expected = [(443, "0.0.0.0/0"), (8443, "10.0.0.0/16"), (8443, "192.0.2.0/24")]
+        expected = [(443, "0.0.0.0/0"), (8443, "198.51.100.7/32"), (8443, "192.0.2.0/24")]
         assert ports == sorted(expected + ([(80, "0.0.0.0/0")] if redirect else []))
 
 

@@ -95,13 +95,16 @@ def test_only_alb_listeners_are_open_to_the_internet(stack: SynthesizedStack) ->
 
 
 def test_test_listener_is_reachable_from_the_vpc_only(stack: SynthesizedStack) -> None:
+    """In-VPC callers reach the internet-facing ALB through NAT: the ALB sees the NAT's address."""
     port = stack.config.load_balancer.test_listener_port
     sources = {
         r.body.get("cidr_ipv4")
         for r in stack.of_type("aws_vpc_security_group_ingress_rule")
         if r.body["from_port"] == port
     }
-    assert sources == {str(stack.config.networking.vpc_cidr)}
+    nat_addresses = {f"{eip.ref('public_ip')}/32" for eip in stack.of_type("aws_eip")}
+    assert sources == nat_addresses
+    assert len(nat_addresses) == len(stack.of_type("aws_nat_gateway"))
 
 
 def test_security_groups_chain_alb_to_tasks_to_database(stack: SynthesizedStack) -> None:

@@ -18,7 +18,9 @@ POSTGRES_PORT = 5432
 class SecurityGroupsProps:
     name_prefix: str
     vpc_id: str
-    vpc_cidr: str
+    #: Where tests inside the VPC (hooks, integration tests) reach the internet-facing ALB from:
+    #: the NAT gateways' public addresses, since that is the source the ALB sees.
+    nat_public_cidrs: Sequence[str]
     prod_listener_port: int
     #: Port 80 is opened too, only to redirect to HTTPS.
     http_redirect: bool
@@ -49,7 +51,11 @@ class SecurityGroups(Construct):
         for cidr in p.ingress_cidrs:
             for port in prod_ports:
                 self._ingress(alb, f"alb_in_{port}_{cidr}", port, f"Production listener {port} from {cidr}", cidr=cidr)
-        for cidr in [p.vpc_cidr, *p.test_ingress_cidrs]:
+        for index, cidr in enumerate(p.nat_public_cidrs):
+            self._ingress(
+                alb, f"alb_in_test_nat_{index}", p.test_listener_port, "Test listener from the VPC (NAT)", cidr=cidr
+            )
+        for cidr in p.test_ingress_cidrs:
             self._ingress(alb, f"alb_in_test_{cidr}", p.test_listener_port, f"Test listener from {cidr}", cidr=cidr)
         self._egress(alb, "alb_out_tasks", p.container_port, "To the tasks' container port", group=tasks)
 
