@@ -507,6 +507,11 @@ class DeploymentConfig(Section):
         description="Hold green (tested, no production traffic) until someone continues the deployment; "
         "stop it after this many minutes. Default: shift as soon as green is ready.",
     )
+    test_hook: bool = Field(
+        True,
+        description="Run the test-traffic Lambda (hooks/test_traffic.py) on AfterAllowTestTraffic: green must "
+        "pass readiness, version and an API smoke test through the test listener before production moves.",
+    )
     auto_rollback: bool = Field(True, description="Roll back on deployment failure and on alarm.")
     alarm_5xx_threshold: int = Field(
         10, ge=1, description="Target 5xx responses per minute that stop and roll back a deployment."

@@ -107,6 +107,8 @@ class CodePipelineProps:
     deployment_group_name: str
     codedeploy_role_arn: str
     traffic: TrafficShifting
+    #: Lambda run on AfterAllowTestTraffic (named in the appspec); None runs no hook.
+    test_hook_function_arn: str | None
     #: None: shift as soon as green passes its tests; N: wait up to N minutes for an operator.
     approval_timeout_minutes: int | None
     termination_wait_minutes: int
@@ -200,7 +202,9 @@ class CodePipeline(Construct):
         variables = {
             "REPOSITORY_URI": p.ecr_repository_url,
             "TASKDEF_TEMPLATE": deploy_specs.taskdef_template(p.task),
-            "APPSPEC_YAML": deploy_specs.to_yaml(deploy_specs.appspec(p.task.container.name, p.task.container.port)),
+            "APPSPEC_YAML": deploy_specs.to_yaml(
+                deploy_specs.appspec(p.task.container.name, p.task.container.port, p.test_hook_function_arn)
+            ),
         }
         return CodebuildProject(
             self,

@@ -100,9 +100,13 @@ def taskdef_template(spec: TaskSpec) -> str:
     return json.dumps(document, indent=2)
 
 
-def appspec(container_name: str, container_port: int) -> dict[str, Any]:
-    """The ECS appspec: CodeDeploy substitutes the task definition it registers from taskdef.json."""
-    return {
+def appspec(container_name: str, container_port: int, after_allow_test_traffic: str | None = None) -> dict[str, Any]:
+    """The ECS appspec: CodeDeploy substitutes the task definition it registers from taskdef.json.
+
+    ``after_allow_test_traffic`` is the ARN of the Lambda that tests green through the test
+    listener before any production traffic moves.
+    """
+    document: dict[str, Any] = {
         "version": 0.0,
         "Resources": [
             {
@@ -117,6 +121,9 @@ def appspec(container_name: str, container_port: int) -> dict[str, Any]:
             }
         ],
     }
+    if after_allow_test_traffic:
+        document["Hooks"] = [{"AfterAllowTestTraffic": after_allow_test_traffic}]
+    return document
 
 
 def buildspec(app_path: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from config.schema import Canary, Linear, Traffic
 from modules import access_logs, deploy_specs
 from modules.codepipeline import CodePipeline, CodePipelineProps
 from modules.database import Database, DatabaseProps
+from modules.deployment_hooks import DeploymentHooks, DeploymentHooksProps
 from modules.ecr import Ecr, EcrProps
 from modules.ecs import Ecs, EcsProps
 from modules.load_balancer import LoadBalancer, LoadBalancerProps
@@ -209,6 +210,27 @@ class BlueGreenStack(TerraformStack):
             ),
         ).outputs
 
+        scheme = "https" if lb.https else "http"
+        test_url = f"{scheme}://{balancer.alb_dns_name}:{lb.test_listener_port}"
+        hook = (
+            DeploymentHooks(
+                self,
+                "deployment_hooks",
+                DeploymentHooksProps(
+                    function_name=f"{names.prefix}-test-traffic-hook",
+                    role_arn=roles.test_hook.role_arn,
+                    test_url=test_url,
+                    private_subnet_ids=network.private_subnet_ids,
+                    security_group_id=groups.test_hook_security_group_id,
+                    kms_key_arn=keys.artifacts_key_arn,
+                    logs_kms_key_arn=keys.logs_key_arn,
+                    log_retention_days=c.service.log_retention_days,
+                ),
+            ).outputs
+            if c.deployment.test_hook
+            else None
+        )
+
         svc = c.service
         task = deploy_specs.TaskSpec(
             family=names.task_family,
@@ -286,6 +308,7 @@ class BlueGreenStack(TerraformStack):
                 deployment_group_name=names.deployment_group,
                 codedeploy_role_arn=roles.codedeploy.role_arn,
                 traffic=traffic_shifting(dep.traffic),
+                test_hook_function_arn=hook.function_arn if hook else None,
                 approval_timeout_minutes=dep.approval_timeout_minutes,
                 termination_wait_minutes=dep.termination_wait_minutes,
                 auto_rollback=dep.auto_rollback,
@@ -331,14 +354,15 @@ class BlueGreenStack(TerraformStack):
                 task_family=ecs.task_family,
                 listener_arns=[balancer.prod_listener_arn, balancer.test_listener_arn],
                 alarm_arns=pipeline.alarm_arns,
+                test_hook_function_arn=hook.function_arn if hook else None,
+                test_hook_log_group_arn=hook.log_group_arn if hook else None,
             ),
         )
 
-        scheme = "https" if lb.https else "http"
         outputs = {
             "alb_dns_name": balancer.alb_dns_name,
             "prod_url": f"{scheme}://{balancer.alb_dns_name}:{lb.effective_prod_port}",
-            "test_url": f"{scheme}://{balancer.alb_dns_name}:{lb.test_listener_port}",
+            "test_url": test_url,
             "ecr_repository_url": ecr.repository_url,
             "ecs_cluster_name": ecs.cluster_name,
             "ecs_service_name": ecs.service_name,

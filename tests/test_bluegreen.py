@@ -253,3 +253,50 @@ def test_green_waits_for_an_operator_only_where_configured(synthesized: dict[str
 def test_deploy_spec_constants_are_the_aws_defined_names() -> None:
     assert deploy_specs.IMAGE_PLACEHOLDER == "<IMAGE1_NAME>"
     assert deploy_specs.TASK_DEFINITION_PLACEHOLDER == "<TASK_DEFINITION>"
+
+
+def test_green_is_tested_through_the_test_listener_before_production_moves(stack: SynthesizedStack) -> None:
+    hook = stack.one("aws_lambda_function")
+    appspec = yaml.safe_load(build_environment(stack)["APPSPEC_YAML"])
+    assert appspec["Hooks"] == [{"AfterAllowTestTraffic": hook.ref("arn")}]
+    dns = stack.one("aws_lb").ref("dns_name")
+    assert (
+        hook.body["environment"]["variables"]["TEST_URL"]
+        == f"https://{dns}:{stack.config.load_balancer.test_listener_port}"
+    )
+    assert hook.body["handler"] == "test_traffic.handler" and hook.body["runtime"].startswith("python3.")
+
+
+def test_hook_package_is_the_handler_alone(stack: SynthesizedStack) -> None:
+    import zipfile
+
+    hook = stack.one("aws_lambda_function").body
+    with zipfile.ZipFile(stack.file.parent / hook["filename"]) as archive:
+        assert archive.namelist() == ["test_traffic.py"]
+        packaged = archive.read("test_traffic.py")
+    from tests.conftest import ROOT
+
+    assert packaged == (ROOT / "hooks" / "test_traffic.py").read_bytes()
+
+
+def test_hook_runs_privately_and_can_do_exactly_its_job(stack: SynthesizedStack) -> None:
+    hook = stack.one("aws_lambda_function")
+    vpc = hook.body["vpc_config"]
+    assert all("networking_private_" in s for s in vpc["subnet_ids"])
+    hook_sg = stack.one("aws_security_group", "security_groups/test_hook_sg").ref("id")
+    assert vpc["security_group_ids"] == [hook_sg]
+    egress = sorted(
+        r.body["from_port"]
+        for r in stack.of_type("aws_vpc_security_group_egress_rule")
+        if r.body["security_group_id"] == hook_sg
+    )
+    assert egress == sorted([443, stack.config.load_balancer.test_listener_port])
+    assert not [
+        r for r in stack.of_type("aws_vpc_security_group_ingress_rule") if r.body["security_group_id"] == hook_sg
+    ]
+    hook_policy = policy(stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
+    report = next(s for s in hook_policy["Statement"] if s["Sid"] == "ReportHookResult")
+    assert report["Resource"] == [stack.one("aws_codedeploy_deployment_group").ref("arn")]
+    codedeploy = policy(stack.one("aws_iam_role_policy", "role_policies/codedeploy").body["policy"])
+    invoke = next(s for s in codedeploy["Statement"] if s["Sid"] == "RunTestHook")
+    assert invoke["Action"] == ["lambda:InvokeFunction"] and invoke["Resource"] == [hook.ref("arn")]

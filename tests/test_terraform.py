@@ -40,7 +40,7 @@ def planned(
     result = {}
     for env, stack in synthesized.items():
         workspace = Workspace(toolchain, tmp_path_factory.mktemp(f"tf-{env}"))
-        workspace.write(offline_document(stack.json, toolchain.provider_version, plan=True))
+        workspace.write(offline_document(stack.json, toolchain.provider_version, plan=True), stack.file.parent)
         init = workspace.init()
         assert init.returncode == 0, init.stderr[-3000:]
         plan = workspace.plan()

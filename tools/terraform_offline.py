@@ -131,8 +131,11 @@ class Workspace:
             "TF_DATA_DIR": str(folder / ".terraform"),
         }
 
-    def write(self, document: dict[str, Any]) -> None:
+    def write(self, document: dict[str, Any], stack_folder: Path | None = None) -> None:
+        """Write the rewritten stack; copy its cdktf assets (e.g. Lambda archives) from ``stack_folder``."""
         (self.folder / "main.tf.json").write_text(json.dumps(document, indent=1))
+        if stack_folder is not None and (stack_folder / "assets").is_dir():
+            shutil.copytree(stack_folder / "assets", self.folder / "assets", dirs_exist_ok=True)
 
     def run(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -183,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, file in stack_files(args.env).items():
         document = json.loads(file.read_text())
         workspace = Workspace(toolchain, Path(tempfile.mkdtemp(prefix=f"{name}-")))
-        workspace.write(offline_document(document, toolchain.provider_version, plan=args.command == "plan"))
+        workspace.write(
+            offline_document(document, toolchain.provider_version, plan=args.command == "plan"), file.parent
+        )
         init = workspace.init()
         if init.returncode != 0:
             print(f"{name}: terraform init failed\n{init.stderr}", file=sys.stderr)

@@ -47,6 +47,9 @@ class RolePoliciesProps:
     task_family: str
     listener_arns: Sequence[str]
     alarm_arns: Sequence[str]
+    #: The AfterAllowTestTraffic Lambda and its log group; None when no hook runs.
+    test_hook_function_arn: str | None
+    test_hook_log_group_arn: str | None
 
 
 class RolePolicies(Construct):
@@ -174,6 +177,7 @@ class RolePolicies(Construct):
                 iam.statement("SwapListeners", ["elasticloadbalancing:ModifyListener"], list(p.listener_arns)),
                 iam.statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(p.alarm_arns)),
                 pass_task_roles,
+                *self._invoke_hook(p),
             ],
         )
 
@@ -188,8 +192,40 @@ class RolePolicies(Construct):
                 ),
             ],
         )
+        if p.test_hook_log_group_arn:
+            self._attach(
+                "test_hook",
+                p.roles.test_hook.role_name,
+                [
+                    iam.statement(
+                        "ReportHookResult",
+                        ["codedeploy:PutLifecycleEventHookExecutionStatus"],
+                        [p.deployment_group_arn],
+                    ),
+                    iam.statement("WriteHookLogs", LOG_WRITE, [f"{p.test_hook_log_group_arn}:*"]),
+                    # A Lambda in a VPC manages its own network interfaces; AWS scopes none of these.
+                    iam.statement(
+                        "AttachToVpc",
+                        [
+                            "ec2:CreateNetworkInterface",
+                            "ec2:DescribeNetworkInterfaces",
+                            "ec2:DeleteNetworkInterface",
+                            "ec2:AssignPrivateIpAddresses",
+                            "ec2:UnassignPrivateIpAddresses",
+                        ],
+                        ["*"],
+                    ),
+                    iam.statement("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
+                ],
+            )
         # The task role (the application's own identity) deliberately has no permissions: the
         # sample app needs none. Grant what your service needs here, scoped to its resources.
+
+    @staticmethod
+    def _invoke_hook(p: RolePoliciesProps) -> list[iam.Statement]:
+        if p.test_hook_function_arn is None:
+            return []
+        return [iam.statement("RunTestHook", ["lambda:InvokeFunction"], [p.test_hook_function_arn])]
 
     def _attach(self, purpose: str, role_name: str, statements: list[iam.Statement]) -> None:
         IamRolePolicy(self, purpose, name=f"{purpose}-permissions", role=role_name, policy=iam.document(*statements))

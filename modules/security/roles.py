@@ -19,6 +19,7 @@ ROLE_SERVICES = {
     "codedeploy": "codedeploy.amazonaws.com",
     "flow_logs": "vpc-flow-logs.amazonaws.com",
     "rds_monitoring": "monitoring.rds.amazonaws.com",
+    "test_hook": "lambda.amazonaws.com",
 }
 
 
@@ -44,6 +45,7 @@ class ServiceRolesOutputs:
     codedeploy: RoleOutputs
     flow_logs: RoleOutputs
     rds_monitoring: RoleOutputs
+    test_hook: RoleOutputs
 
 
 class ServiceRoles(Construct):

@@ -37,6 +37,7 @@ class SecurityGroupsOutputs:
     alb_security_group_id: str
     tasks_security_group_id: str
     database_security_group_id: str
+    test_hook_security_group_id: str
 
 
 class SecurityGroups(Construct):
@@ -66,8 +67,16 @@ class SecurityGroups(Construct):
 
         self._ingress(database, "db_in_tasks", POSTGRES_PORT, "PostgreSQL from the tasks", group=tasks)
 
+        # The test hook calls the ALB's public test listener (through NAT) and CodeDeploy's API.
+        hook = self._group("test_hook", "Deployment test hook: the test listener and AWS APIs only", p)
+        self._egress(hook, "hook_out_test_listener", p.test_listener_port, "The ALB test listener", cidr="0.0.0.0/0")
+        self._egress(hook, "hook_out_https", 443, "HTTPS to the CodeDeploy API", cidr="0.0.0.0/0")
+
         self.outputs = SecurityGroupsOutputs(
-            alb_security_group_id=alb.id, tasks_security_group_id=tasks.id, database_security_group_id=database.id
+            alb_security_group_id=alb.id,
+            tasks_security_group_id=tasks.id,
+            database_security_group_id=database.id,
+            test_hook_security_group_id=hook.id,
         )
 
     def _group(self, purpose: str, description: str, p: SecurityGroupsProps) -> SecurityGroup:

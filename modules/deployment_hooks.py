@@ -1,0 +1,102 @@
+"""The Lambda CodeDeploy runs on AfterAllowTestTraffic: it tests green before production moves.
+
+Its code (hooks/test_traffic.py) is packaged by cdktf's asset support at synth time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdktf import AssetType, TerraformAsset
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.lambda_function import (
+    LambdaFunction,
+    LambdaFunctionEnvironment,
+    LambdaFunctionLoggingConfig,
+    LambdaFunctionTracingConfig,
+    LambdaFunctionVpcConfig,
+)
+from constructs import Construct
+
+HOOK_FILE = Path(__file__).resolve().parent.parent / "hooks" / "test_traffic.py"
+HANDLER = "test_traffic.handler"
+RUNTIME = "python3.12"
+
+
+def staged_source() -> Path:
+    """A folder holding only the handler, so caches beside it (__pycache__) never change the asset.
+
+    cdktf hashes the folder's content; the folder is named by that content, so synthesis stays
+    byte-identical and repeated runs reuse it.
+    """
+    content = HOOK_FILE.read_bytes()
+    folder = Path(tempfile.gettempdir()) / f"bluegreen-hook-{hashlib.sha256(content).hexdigest()[:16]}"
+    if not (folder / HOOK_FILE.name).exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / HOOK_FILE.name).write_bytes(content)
+    return folder
+
+
+@dataclass(frozen=True)
+class DeploymentHooksProps:
+    function_name: str
+    role_arn: str
+    test_url: str
+    private_subnet_ids: Sequence[str]
+    security_group_id: str
+    kms_key_arn: str
+    logs_kms_key_arn: str
+    log_retention_days: int
+    #: CodeDeploy waits at most an hour for a hook; the checks take seconds.
+    timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class DeploymentHooksOutputs:
+    function_arn: str
+    function_name: str
+    log_group_arn: str
+
+
+class DeploymentHooks(Construct):
+    def __init__(self, scope: Construct, id: str, props: DeploymentHooksProps) -> None:
+        super().__init__(scope, id)
+        p = props
+        code = TerraformAsset(self, "code", path=str(staged_source()), type=AssetType.ARCHIVE)
+        log_group = CloudwatchLogGroup(
+            self,
+            "log_group",
+            name=f"/aws/lambda/{p.function_name}",
+            retention_in_days=p.log_retention_days,
+            kms_key_id=p.logs_kms_key_arn,
+        )
+        function = LambdaFunction(
+            self,
+            "test_traffic",
+            function_name=p.function_name,
+            description="Tests green through the ALB test listener before production traffic shifts",
+            role=p.role_arn,
+            runtime=RUNTIME,
+            handler=HANDLER,
+            filename=code.path,
+            source_code_hash=code.asset_hash,
+            timeout=p.timeout_seconds,
+            memory_size=256,
+            # One deployment at a time per group; a small cap keeps a runaway loop cheap.
+            reserved_concurrent_executions=5,
+            environment=LambdaFunctionEnvironment(variables={"TEST_URL": p.test_url, "CHECK_TIMEOUT_SECONDS": "5"}),
+            kms_key_arn=p.kms_key_arn,
+            vpc_config=LambdaFunctionVpcConfig(
+                subnet_ids=list(p.private_subnet_ids), security_group_ids=[p.security_group_id]
+            ),
+            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
+            logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
+            depends_on=[log_group],
+        )
+        self.outputs = DeploymentHooksOutputs(
+            function_arn=function.arn, function_name=function.function_name, log_group_arn=log_group.arn
+        )
