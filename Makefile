@@ -16,7 +16,7 @@ CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/c
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: bench validate plan-local help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
+.PHONY: bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,13 @@ validate: venv ## terraform validate every environment offline (provider from th
 
 plan-local: venv ## terraform plan every environment offline, with dummy credentials (no AWS called)
 	$(BIN)/python -m tools.terraform_offline plan $(ENV_ARG)
+
+timeline: require-env ## the phases of one release and their worst-case durations, from the synthesized ENV
+	$(MAKE) --no-print-directory synth ENV=$(ENV) > /dev/null
+	$(BIN)/python -m tools.timeline $(OUT)/stacks/$$($(BIN)/python main.py --env $(ENV) --list-stacks)/cdk.tf.json
+
+rollback: venv require-env ## stop the in-flight deployment with rollback, or redeploy the previous revision (AWS credentials)
+	$(BIN)/python -m tools.rollback --env $(ENV) $(ARGS)
 
 checkov: synth ## run the checkov gate over the synthesized stacks
 	$(BIN)/checkov --config-file .checkov.yaml --directory $(OUT)/stacks

@@ -1,0 +1,97 @@
+"""make rollback: each branch driven through botocore's Stubber (no AWS)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from tools import rollback
+
+APP, GROUP = "bluegreen-prod-app", "bluegreen-prod-app"
+REVISION = {"revisionType": "AppSpecContent", "appSpecContent": {"content": "version: 0.0", "sha256": "0" * 64}}
+
+
+@pytest.fixture
+def client() -> Iterator[tuple[object, Stubber]]:
+    codedeploy = boto3.client("codedeploy", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(codedeploy) as stubber:
+        yield codedeploy, stubber
+        stubber.assert_no_pending_responses()
+
+
+def listed(stubber: Stubber, statuses: list[str], ids: list[str]) -> None:
+    stubber.add_response(
+        "list_deployments",
+        {"deployments": ids},
+        {"applicationName": APP, "deploymentGroupName": GROUP, "includeOnlyStatuses": statuses},
+    )
+
+
+def test_in_flight_deployment_is_stopped_with_rollback(
+    client: tuple[object, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    codedeploy, stubber = client
+    listed(stubber, rollback.IN_FLIGHT, ["d-INFLIGHT"])
+    stubber.add_response(
+        "stop_deployment", {"status": "Pending"}, {"deploymentId": "d-INFLIGHT", "autoRollbackEnabled": True}
+    )
+    assert rollback.main(["--env", "prod", "--yes"], client=codedeploy) == 0
+    assert "stopped deployment d-INFLIGHT with automatic rollback" in capsys.readouterr().out
+
+
+def test_without_one_in_flight_the_previous_success_is_redeployed(
+    client: tuple[object, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    codedeploy, stubber = client
+    listed(stubber, rollback.IN_FLIGHT, [])
+    listed(stubber, ["Succeeded"], ["d-NEW", "d-OLD"])
+    now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    stubber.add_response(
+        "batch_get_deployments",
+        {"deploymentsInfo": [
+            {"deploymentId": "d-OLD", "createTime": now - dt.timedelta(days=1), "revision": REVISION},
+            {"deploymentId": "d-NEW", "createTime": now, "revision": {**REVISION, "appSpecContent": {"content": "new", "sha256": "1" * 64}}},  # noqa: E501
+        ]},
+        {"deploymentIds": ["d-NEW", "d-OLD"]},
+    )  # fmt: skip
+    stubber.add_response(
+        "create_deployment",
+        {"deploymentId": "d-ROLLBACK"},
+        {"applicationName": APP, "deploymentGroupName": GROUP, "revision": REVISION, "description": ANY},
+    )
+    assert rollback.main(["--env", "prod", "--yes"], client=codedeploy) == 0
+    assert "redeploying the revision of d-OLD as deployment d-ROLLBACK" in capsys.readouterr().out
+
+
+def test_nothing_to_return_to_changes_nothing(
+    client: tuple[object, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    codedeploy, stubber = client
+    listed(stubber, rollback.IN_FLIGHT, [])
+    listed(stubber, ["Succeeded"], ["d-ONLY"])
+    assert rollback.main(["--env", "prod", "--yes"], client=codedeploy) == 1
+    assert "no earlier successful deployment" in capsys.readouterr().err
+
+
+def test_declining_the_confirmation_changes_nothing(
+    client: tuple[object, Stubber], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    codedeploy, stubber = client
+    listed(stubber, rollback.IN_FLIGHT, ["d-INFLIGHT"])
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert rollback.main(["--env", "prod"], client=codedeploy) == 1
+    assert "cancelled; nothing was changed" in capsys.readouterr().err
+
+
+def test_missing_credentials_fail_clearly(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert rollback.main(["--env", "prod", "--yes"]) == 2
+    assert "no AWS credentials: set AWS_PROFILE or AWS_* for account 333333333333" in capsys.readouterr().err

@@ -1,0 +1,115 @@
+"""Instant rollback of an environment's service: ``make rollback ENV=prod`` (add ``ARGS=--yes``).
+
+- A deployment in flight is stopped with automatic rollback: CodeDeploy moves production
+  traffic back to blue at once (blue is still running until the termination wait ends).
+- With none in flight, the previous successful revision is deployed again through CodeDeploy
+  (a normal blue/green deployment of the older task definition), and the tool says so.
+
+Needs AWS credentials for the environment's account (the usual AWS_PROFILE / AWS_* variables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from config import ConfigError, config_path, load_config
+
+IN_FLIGHT = ["Created", "Queued", "InProgress", "Baking", "Ready"]
+
+
+@dataclass(frozen=True)
+class Target:
+    application: str
+    group: str
+    region: str
+
+
+class RollbackError(Exception):
+    pass
+
+
+def in_flight_deployment(client: Any, target: Target) -> str | None:
+    listed = client.list_deployments(
+        applicationName=target.application, deploymentGroupName=target.group, includeOnlyStatuses=IN_FLIGHT
+    )
+    ids: list[str] = listed.get("deployments", [])
+    return ids[0] if ids else None
+
+
+def previous_successful_revision(client: Any, target: Target) -> tuple[str, dict[str, Any]]:
+    """(deployment id, revision) of the last success before the current one."""
+    listed = client.list_deployments(
+        applicationName=target.application, deploymentGroupName=target.group, includeOnlyStatuses=["Succeeded"]
+    )
+    ids: list[str] = listed.get("deployments", [])
+    if len(ids) < 2:
+        raise RollbackError("no earlier successful deployment to return to; nothing was changed")
+    infos = client.batch_get_deployments(deploymentIds=ids)["deploymentsInfo"]
+    newest_first = sorted(infos, key=lambda info: info["createTime"], reverse=True)
+    previous = newest_first[1]
+    return previous["deploymentId"], previous["revision"]
+
+
+def rollback(client: Any, target: Target, confirm: Callable[[str], bool], say: Callable[[str], None]) -> str:
+    """Roll back; return the id of the deployment acted on or started."""
+    current = in_flight_deployment(client, target)
+    if current is not None:
+        if not confirm(f"Stop deployment {current} of {target.group} and return production traffic to blue?"):
+            raise RollbackError("cancelled; nothing was changed")
+        client.stop_deployment(deploymentId=current, autoRollbackEnabled=True)
+        say(f"stopped deployment {current} with automatic rollback: production traffic returns to blue now")
+        return current
+    previous_id, revision = previous_successful_revision(client, target)
+    if not confirm(f"No deployment in flight. Redeploy the revision of {previous_id} to {target.group}?"):
+        raise RollbackError("cancelled; nothing was changed")
+    started = client.create_deployment(
+        applicationName=target.application,
+        deploymentGroupName=target.group,
+        revision=revision,
+        description=f"rollback: redeploy the revision of {previous_id}",
+    )["deploymentId"]
+    say(f"no deployment was in flight; redeploying the revision of {previous_id} as deployment {started}")
+    return str(started)
+
+
+def main(argv: list[str] | None = None, client: Any = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, help="environment name (config/<env>.yaml)")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(config_path(args.env))
+    except ConfigError as error:
+        print(error.render(), file=sys.stderr)
+        return 2
+    target = Target(config.names.codedeploy_app, config.names.deployment_group, config.region)
+    if client is None:
+        import boto3
+
+        client = boto3.client("codedeploy", region_name=target.region)
+
+    def confirm(question: str) -> bool:
+        return args.yes or input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        rollback(client, target, confirm, print)
+    except NoCredentialsError:
+        print(f"no AWS credentials: set AWS_PROFILE or AWS_* for account {config.account_id}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"CodeDeploy refused: {error}", file=sys.stderr)
+        return 1
+    except RollbackError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
