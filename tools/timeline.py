@@ -40,7 +40,8 @@ def _only(document: dict[str, Any], resource_type: str, suffix: str = "") -> dic
     ]
     if len(matches) != 1:
         raise ValueError(f"expected one {resource_type}{' ' + suffix if suffix else ''}, found {len(matches)}")
-    return matches[0]
+    only: dict[str, Any] = matches[0]
+    return only
 
 
 def shifting(document: dict[str, Any]) -> tuple[str, int, int]:
