@@ -464,6 +464,23 @@ class PipelineConfig(Section):
     _check_retention = field_validator("build_log_retention_days")(_log_retention)
 
 
+class RollbackAlarms(Section):
+    """Alarms on each colour's target group and on the app's own errors; any of them rolls back."""
+
+    target_5xx_per_minute: int = Field(10, ge=1, description="5xx responses from the targets, per minute.")
+    p99_latency_ms: int = Field(2000, ge=10, le=120_000, description="p99 target response time over a minute.")
+    unhealthy_hosts: int = Field(1, ge=1, description="Unhealthy targets, for two consecutive minutes.")
+    app_5xx_per_minute: int = Field(5, ge=1, description="5xx responses the app itself logged, per minute.")
+
+
+class NotificationsConfig(Section):
+    """Pipeline and deployment events (failed, rolled back, succeeded, approval needed) to an SNS topic."""
+
+    email_subscribers: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = Field(
+        (), description="E-mail addresses subscribed to the topic (each confirms once by e-mail)."
+    )
+
+
 class AllAtOnce(Section):
     """Shift all production traffic to green in one step."""
 
@@ -513,8 +530,12 @@ class DeploymentConfig(Section):
         "pass readiness, version and an API smoke test through the test listener before production moves.",
     )
     auto_rollback: bool = Field(True, description="Roll back on deployment failure and on alarm.")
-    alarm_5xx_threshold: int = Field(
-        10, ge=1, description="Target 5xx responses per minute that stop and roll back a deployment."
+    alarms: RollbackAlarms = Field(
+        default_factory=RollbackAlarms, description="Thresholds of the alarms that stop and roll back a deployment."
+    )
+    approval_stage: bool | None = Field(
+        None,
+        description="A manual approval stage in the pipeline before the deploy stage; default: on in production.",
     )
 
 
@@ -553,6 +574,9 @@ class EnvironmentConfig(Section):
     deployment: DeploymentConfig = Field(
         default_factory=DeploymentConfig, description="How CodeDeploy shifts traffic and rolls back."
     )
+    notifications: NotificationsConfig = Field(
+        default_factory=NotificationsConfig, description="Where pipeline and deployment events go."
+    )
     state: StateBackendConfig | None = Field(None, description="Remote state; default: local state (not for teams).")
 
     @property
@@ -572,6 +596,11 @@ class EnvironmentConfig(Section):
         if "-gov-" in self.region:
             return "aws-us-gov"
         return "aws"
+
+    @property
+    def approval_stage(self) -> bool:
+        explicit = self.deployment.approval_stage
+        return self.production if explicit is None else explicit
 
     @property
     def state_key(self) -> str:

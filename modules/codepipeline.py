@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import (
+    CloudwatchLogMetricFilter,
+    CloudwatchLogMetricFilterMetricTransformation,
+)
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProject,
@@ -74,6 +79,14 @@ BUILD_ARTIFACT = "build"
 
 
 @dataclass(frozen=True)
+class AlarmThresholds:
+    target_5xx_per_minute: int
+    p99_latency_ms: int
+    unhealthy_hosts: int
+    app_5xx_per_minute: int
+
+
+@dataclass(frozen=True)
 class CodePipelineProps:
     name_prefix: str
     pipeline_name: str
@@ -122,7 +135,11 @@ class CodePipelineProps:
     # alarms
     alb_arn_suffix: str
     target_group_arn_suffixes: Sequence[tuple[str, str]]
-    alarm_5xx_threshold: int
+    alarms: AlarmThresholds
+    app_log_group_name: str
+    notification_topic_arn: str
+    #: A manual approval stage before the deploy stage (notifies the topic).
+    approval_stage: bool
 
 
 @dataclass(frozen=True)
@@ -239,32 +256,72 @@ class CodePipeline(Construct):
         )
 
     def _rollback_alarms(self, p: CodePipelineProps) -> list[CloudwatchMetricAlarm]:
-        """Per target group: 5xx responses from the targets, and unhealthy targets."""
-        # (id suffix, metric, statistic, evaluation periods, threshold, what it means)
+        """Per colour: target 5xx, p99 latency, unhealthy targets; and the app's own logged 5xx."""
+        a = p.alarms
+        # (id suffix, name suffix, metric, statistic or percentile, periods, threshold, what it means)
         kinds = [
-            ("5xx", "HTTPCode_Target_5XX_Count", "Sum", 1, p.alarm_5xx_threshold, "5xx responses from {} targets"),
-            ("unhealthy", "UnHealthyHostCount", "Maximum", 2, 1, "Unhealthy {} targets for two minutes"),
-        ]
-        names = {"5xx": "target-5xx", "unhealthy": "unhealthy-hosts"}
-        return [
-            CloudwatchMetricAlarm(
-                self,
+            ("5xx", "target-5xx", "HTTPCode_Target_5XX_Count", "Sum", 1, a.target_5xx_per_minute, "5xx responses from {} targets"),  # noqa: E501
+            ("p99", "p99-latency", "TargetResponseTime", "p99", 2, a.p99_latency_ms / 1000, "p99 response time of {} targets"),  # noqa: E501
+            ("unhealthy", "unhealthy-hosts", "UnHealthyHostCount", "Maximum", 2, a.unhealthy_hosts, "Unhealthy {} targets for two minutes"),  # noqa: E501
+        ]  # fmt: skip
+        alarms = [
+            self._alarm(
                 f"{colour}_{kind}",
-                alarm_name=f"{p.name_prefix}-{colour}-{names[kind]}",
-                alarm_description=f"{meaning.format(colour)}; stops and rolls back a deployment",
+                f"{p.name_prefix}-{colour}-{name}",
+                f"{meaning.format(colour)}; stops and rolls back a deployment",
+                p,
                 namespace="AWS/ApplicationELB",
                 metric_name=metric,
                 dimensions={"LoadBalancer": p.alb_arn_suffix, "TargetGroup": suffix},
-                statistic=statistic,
-                period=60,
+                statistic=None if statistic.startswith("p") else statistic,
+                extended_statistic=statistic if statistic.startswith("p") else None,
                 evaluation_periods=periods,
                 threshold=threshold,
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                treat_missing_data="notBreaching",
             )
             for colour, suffix in p.target_group_arn_suffixes
-            for kind, metric, statistic, periods, threshold, meaning in kinds
+            for kind, name, metric, statistic, periods, threshold, meaning in kinds
         ]
+        # The app logs every response as JSON; a metric filter counts its own 5xx, whichever colour.
+        namespace = f"bluegreen/{p.name_prefix}"
+        CloudwatchLogMetricFilter(
+            self,
+            "app_5xx_filter",
+            name=f"{p.name_prefix}-app-5xx",
+            log_group_name=p.app_log_group_name,
+            pattern="{ $.status >= 500 }",
+            metric_transformation=CloudwatchLogMetricFilterMetricTransformation(
+                name="App5xx", namespace=namespace, value="1", default_value="0"
+            ),
+        )
+        alarms.append(
+            self._alarm(
+                "app_5xx",
+                f"{p.name_prefix}-app-5xx",
+                "5xx responses the app logged; stops and rolls back a deployment",
+                p,
+                namespace=namespace,
+                metric_name="App5xx",
+                statistic="Sum",
+                evaluation_periods=1,
+                threshold=a.app_5xx_per_minute,
+            )
+        )
+        return alarms
+
+    def _alarm(
+        self, id: str, name: str, description: str, p: CodePipelineProps, **metric: Any
+    ) -> CloudwatchMetricAlarm:
+        return CloudwatchMetricAlarm(
+            self,
+            id,
+            alarm_name=name,
+            alarm_description=description,
+            period=60,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[p.notification_topic_arn],
+            **metric,
+        )
 
     def _deployment_group(
         self, p: CodePipelineProps, app: CodedeployApp, alarms: list[CloudwatchMetricAlarm]
@@ -316,6 +373,25 @@ class CodePipeline(Construct):
             alarm_configuration=CodedeployDeploymentGroupAlarmConfiguration(
                 enabled=True, alarms=[a.alarm_name for a in alarms]
             ),
+        )
+
+    @staticmethod
+    def _approval_stage(p: CodePipelineProps) -> CodepipelineStage:
+        return CodepipelineStage(
+            name="Approve",
+            action=[
+                CodepipelineStageAction(
+                    name="ApproveRelease",
+                    category="Approval",
+                    owner="AWS",
+                    provider="Manual",
+                    version="1",
+                    configuration={
+                        "NotificationArn": p.notification_topic_arn,
+                        "CustomData": f"Approve to deploy this build of {p.repository}@{p.branch} (blue/green).",
+                    },
+                )
+            ],
         )
 
     def _pipeline(
@@ -387,6 +463,7 @@ class CodePipeline(Construct):
             stage=[
                 CodepipelineStage(name="Source", action=[source]),
                 CodepipelineStage(name="Build", action=[build_action]),
+                *([self._approval_stage(p)] if p.approval_stage else []),
                 CodepipelineStage(name="Deploy", action=[deploy]),
             ],
             trigger=[

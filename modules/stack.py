@@ -14,13 +14,14 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.schema import Canary, Linear, Traffic
 from modules import access_logs, deploy_specs
-from modules.codepipeline import CodePipeline, CodePipelineProps
+from modules.codepipeline import AlarmThresholds, CodePipeline, CodePipelineProps
 from modules.database import Database, DatabaseProps
 from modules.deployment_hooks import DeploymentHooks, DeploymentHooksProps
 from modules.ecr import Ecr, EcrProps
 from modules.ecs import Ecs, EcsProps
 from modules.load_balancer import LoadBalancer, LoadBalancerProps
 from modules.networking import Networking, NetworkingProps
+from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopic, NotificationTopicProps
 from modules.s3 import SecureBucket, SecureBucketProps
 from modules.security import (
     EncryptionKeys,
@@ -276,6 +277,16 @@ class BlueGreenStack(TerraformStack):
             ),
         ).outputs
 
+        topic = NotificationTopic(
+            self,
+            "notifications",
+            NotificationTopicProps(
+                topic_name=f"{names.prefix}-releases",
+                account_id=c.account_id,
+                kms_key_arn=keys.notifications_key_arn,
+                email_subscribers=c.notifications.email_subscribers,
+            ),
+        ).outputs
         pl, dep = c.pipeline, c.deployment
         pipeline = CodePipeline(
             self,
@@ -323,9 +334,23 @@ class BlueGreenStack(TerraformStack):
                     ("blue", balancer.blue_target_group_arn_suffix),
                     ("green", balancer.green_target_group_arn_suffix),
                 ],
-                alarm_5xx_threshold=dep.alarm_5xx_threshold,
+                alarms=AlarmThresholds(**dep.alarms.model_dump()),
+                app_log_group_name=names.app_log_group,
+                notification_topic_arn=topic.topic_arn,
+                approval_stage=c.approval_stage,
             ),
         ).outputs
+
+        NotificationRules(
+            self,
+            "notification_rules",
+            NotificationRulesProps(
+                name_prefix=names.prefix,
+                topic_arn=topic.topic_arn,
+                pipeline_arn=pipeline.pipeline_arn,
+                codedeploy_app_arn=pipeline.codedeploy_app_arn,
+            ),
+        )
 
         RolePolicies(
             self,
@@ -356,6 +381,7 @@ class BlueGreenStack(TerraformStack):
                 alarm_arns=pipeline.alarm_arns,
                 test_hook_function_arn=hook.function_arn if hook else None,
                 test_hook_log_group_arn=hook.log_group_arn if hook else None,
+                notification_topic_arn=topic.topic_arn,
             ),
         )
 

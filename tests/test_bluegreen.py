@@ -112,7 +112,7 @@ def test_rollback_is_automatic_on_failure_and_on_alarm(stack: SynthesizedStack) 
     alarms = {a.ref("alarm_name"): a.body for a in stack.of_type("aws_cloudwatch_metric_alarm")}
     assert group["alarm_configuration"]["enabled"] is True
     assert set(group["alarm_configuration"]["alarms"]) == set(alarms)
-    metrics = {(a["metric_name"], a["dimensions"]["TargetGroup"]) for a in alarms.values()}
+    metrics = {(a["metric_name"], a["dimensions"]["TargetGroup"]) for a in alarms.values() if "dimensions" in a}
     for colour in ("blue", "green"):
         suffix = stack.one("aws_lb_target_group", f"load_balancer/{colour}").ref("arn_suffix")
         assert ("HTTPCode_Target_5XX_Count", suffix) in metrics
@@ -121,7 +121,7 @@ def test_rollback_is_automatic_on_failure_and_on_alarm(stack: SynthesizedStack) 
 
 def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(stack: SynthesizedStack) -> None:
     pipeline = stack.one("aws_codepipeline").body
-    stages = [(s["name"], [a["provider"] for a in s["action"]]) for s in pipeline["stage"]]
+    stages = [(s["name"], [a["provider"] for a in s["action"]]) for s in pipeline["stage"] if s["name"] != "Approve"]
     assert stages == [
         ("Source", ["CodeStarSourceConnection"]),
         ("Build", ["CodeBuild"]),
@@ -134,7 +134,7 @@ def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(stack: Synthesized
 
 
 def test_deploy_action_reads_taskdef_appspec_and_image_from_the_build(stack: SynthesizedStack) -> None:
-    deploy = stack.one("aws_codepipeline").body["stage"][2]["action"][0]
+    deploy = stack.one("aws_codepipeline").body["stage"][-1]["action"][0]
     build = stack.one("aws_codepipeline").body["stage"][1]["action"][0]
     config = deploy["configuration"]
     assert deploy["input_artifacts"] == build["output_artifacts"]
@@ -300,3 +300,52 @@ def test_hook_runs_privately_and_can_do_exactly_its_job(stack: SynthesizedStack)
     codedeploy = policy(stack.one("aws_iam_role_policy", "role_policies/codedeploy").body["policy"])
     invoke = next(s for s in codedeploy["Statement"] if s["Sid"] == "RunTestHook")
     assert invoke["Action"] == ["lambda:InvokeFunction"] and invoke["Resource"] == [hook.ref("arn")]
+
+
+def test_rollback_alarms_watch_latency_and_the_apps_own_errors(stack: SynthesizedStack) -> None:
+    thresholds = stack.config.deployment.alarms
+    alarms = {a.body["alarm_name"]: a.body for a in stack.of_type("aws_cloudwatch_metric_alarm")}
+    prefix = stack.config.names.prefix
+    for colour in ("blue", "green"):
+        p99 = alarms[f"{prefix}-{colour}-p99-latency"]
+        assert (p99["metric_name"], p99["extended_statistic"]) == ("TargetResponseTime", "p99")
+        assert p99["threshold"] == thresholds.p99_latency_ms / 1000
+    metric_filter = stack.one("aws_cloudwatch_log_metric_filter").body
+    assert metric_filter["log_group_name"] == stack.config.names.app_log_group
+    assert metric_filter["pattern"] == "{ $.status >= 500 }"
+    app = alarms[f"{prefix}-app-5xx"]
+    transform = metric_filter["metric_transformation"]
+    assert (app["namespace"], app["metric_name"]) == (transform["namespace"], transform["name"])
+    assert app["threshold"] == thresholds.app_5xx_per_minute
+    topic = stack.one("aws_sns_topic").ref("arn")
+    assert all(a["alarm_actions"] == [topic] for a in alarms.values())
+    assert len(alarms) == 7
+
+
+def test_releases_are_announced_on_an_encrypted_topic(stack: SynthesizedStack) -> None:
+    topic = stack.one("aws_sns_topic")
+    assert topic.body["kms_master_key_id"] == stack.one("aws_kms_key", "keys/notifications_key").ref("arn")
+    rules = {r.path.split("/")[-1]: r.body for r in stack.of_type("aws_codestarnotifications_notification_rule")}
+    assert rules["pipeline"]["resource"] == stack.one("aws_codepipeline").ref("arn")
+    assert rules["deployment"]["resource"] == stack.one("aws_codedeploy_app").ref("arn")
+    assert "codedeploy-application-deployment-failed" in rules["deployment"]["event_type_ids"]
+    assert all(r["target"] == [{"address": topic.ref("arn"), "type": "SNS"}] for r in rules.values())
+    publishers = policy(stack.one("aws_sns_topic_policy").body["policy"])["Statement"][0]
+    assert set(publishers["Principal"]["Service"]) == {
+        "codestar-notifications.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+    }
+    emails = sorted(s.body["endpoint"] for s in stack.of_type("aws_sns_topic_subscription"))
+    assert emails == sorted(stack.config.notifications.email_subscribers)
+
+
+def test_production_waits_for_a_manual_approval_before_deploying(synthesized: dict[str, SynthesizedStack]) -> None:
+    for env, stack in synthesized.items():
+        stages = [s["name"] for s in stack.one("aws_codepipeline").body["stage"]]
+        if env == "prod":
+            assert stages == ["Source", "Build", "Approve", "Deploy"]
+            action = stack.one("aws_codepipeline").body["stage"][2]["action"][0]
+            assert (action["category"], action["provider"]) == ("Approval", "Manual")
+            assert action["configuration"]["NotificationArn"] == stack.one("aws_sns_topic").ref("arn")
+        else:
+            assert stages == ["Source", "Build", "Deploy"], env

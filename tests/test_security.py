@@ -55,7 +55,7 @@ def test_kms_wildcards_only_for_the_account_root_in_key_policies(stack: Synthesi
 
 def test_every_key_rotates_and_has_an_explicit_policy(stack: SynthesizedStack) -> None:
     keys = stack.of_type("aws_kms_key")
-    assert {k.path for k in keys} == {"keys/logs_key", "keys/data_key", "keys/artifacts_key"}
+    assert {k.path for k in keys} == {"keys/logs_key", "keys/data_key", "keys/artifacts_key", "keys/notifications_key"}
     for key in keys:
         assert key.body["enable_key_rotation"] is True
         assert key.body["deletion_window_in_days"] == 30

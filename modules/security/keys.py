@@ -35,6 +35,8 @@ class EncryptionKeysOutputs:
     data_key_arn: str
     #: Pipeline artifacts, CodeBuild and the ECR repository.
     artifacts_key_arn: str
+    #: The notifications topic (pipeline and deployment events, alarms).
+    notifications_key_arn: str
 
 
 class EncryptionKeys(Construct):
@@ -67,9 +69,20 @@ class EncryptionKeys(Construct):
         pipeline_users = iam.statement("PipelineRolesUseKey", KEY_USER_ACTIONS, ["*"])
         pipeline_users["Principal"] = {"AWS": list(p.pipeline_role_arns)}
 
+        publishers = iam.statement(
+            "EventServicesPublishToTopic",
+            ["kms:GenerateDataKey*", "kms:Decrypt"],
+            ["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": p.account_id}},
+        )
+        publishers["Principal"] = {"Service": ["codestar-notifications.amazonaws.com", "cloudwatch.amazonaws.com"]}
+
         self.outputs = EncryptionKeysOutputs(
             logs_key_arn=self._key("logs", "CloudWatch Logs", iam.document(admin, logs_user), p),
             data_key_arn=self._key("data", "Aurora and its master secret", iam.document(admin, secret_reader), p),
+            notifications_key_arn=self._key(
+                "notifications", "pipeline and deployment notifications", iam.document(admin, publishers), p
+            ),
             artifacts_key_arn=self._key(
                 "artifacts", "pipeline artifacts and images", iam.document(admin, pipeline_users), p
             ),

@@ -50,6 +50,8 @@ class RolePoliciesProps:
     #: The AfterAllowTestTraffic Lambda and its log group; None when no hook runs.
     test_hook_function_arn: str | None
     test_hook_log_group_arn: str | None
+    #: The approval action notifies this topic (pipeline role).
+    notification_topic_arn: str
 
 
 class RolePolicies(Construct):
@@ -145,6 +147,7 @@ class RolePolicies(Construct):
                     [f"{arn}:ecs:{p.region}:{p.account_id}:task-definition/{p.task_family}:*"],
                 ),
                 pass_task_roles,
+                iam.statement("NotifyApprovers", ["sns:Publish"], [p.notification_topic_arn]),
             ],
         )
 

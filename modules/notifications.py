@@ -1,0 +1,84 @@
+"""Where people hear about releases: an encrypted SNS topic, its subscribers, and the event rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.codestarnotifications_notification_rule import (
+    CodestarnotificationsNotificationRule,
+    CodestarnotificationsNotificationRuleTarget,
+)
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
+from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
+from constructs import Construct
+
+from modules import iam
+
+PIPELINE_EVENTS = [
+    "codepipeline-pipeline-pipeline-execution-failed",
+    "codepipeline-pipeline-pipeline-execution-succeeded",
+    "codepipeline-pipeline-manual-approval-needed",
+]
+#: A rolled-back deployment is reported by CodeDeploy as failed.
+DEPLOYMENT_EVENTS = [
+    "codedeploy-application-deployment-failed",
+    "codedeploy-application-deployment-succeeded",
+]
+
+
+@dataclass(frozen=True)
+class NotificationTopicProps:
+    topic_name: str
+    account_id: str
+    kms_key_arn: str
+    email_subscribers: Sequence[str]
+
+
+@dataclass(frozen=True)
+class NotificationTopicOutputs:
+    topic_arn: str
+
+
+class NotificationTopic(Construct):
+    def __init__(self, scope: Construct, id: str, props: NotificationTopicProps) -> None:
+        super().__init__(scope, id)
+        topic = SnsTopic(self, "topic", name=props.topic_name, kms_master_key_id=props.kms_key_arn)
+        publish = iam.statement(
+            "EventServicesPublish",
+            ["sns:Publish"],
+            [topic.arn],
+            conditions={"StringEquals": {"aws:SourceAccount": props.account_id}},
+        )
+        publish["Principal"] = {"Service": ["codestar-notifications.amazonaws.com", "cloudwatch.amazonaws.com"]}
+        SnsTopicPolicy(self, "policy", arn=topic.arn, policy=iam.document(publish))
+        for index, address in enumerate(props.email_subscribers):
+            SnsTopicSubscription(self, f"email_{index}", topic_arn=topic.arn, protocol="email", endpoint=address)
+        self.outputs = NotificationTopicOutputs(topic_arn=topic.arn)
+
+
+@dataclass(frozen=True)
+class NotificationRulesProps:
+    name_prefix: str
+    topic_arn: str
+    pipeline_arn: str
+    codedeploy_app_arn: str
+
+
+class NotificationRules(Construct):
+    def __init__(self, scope: Construct, id: str, props: NotificationRulesProps) -> None:
+        super().__init__(scope, id)
+        for purpose, resource, events in (
+            ("pipeline", props.pipeline_arn, PIPELINE_EVENTS),
+            ("deployment", props.codedeploy_app_arn, DEPLOYMENT_EVENTS),
+        ):
+            CodestarnotificationsNotificationRule(
+                self,
+                purpose,
+                name=f"{props.name_prefix}-{purpose}",
+                resource=resource,
+                event_type_ids=events,
+                detail_type="FULL",
+                target=[CodestarnotificationsNotificationRuleTarget(address=props.topic_arn, type="SNS")],
+            )
