@@ -509,6 +509,11 @@ Traffic = Annotated[AllAtOnce | Canary | Linear, Field(discriminator="type")]
 class DeploymentConfig(Section):
     """How CodeDeploy shifts traffic from blue to green, and when it gives up."""
 
+    controller: Literal["codedeploy", "ecs"] = Field(
+        "codedeploy",
+        description="Who runs blue/green: CodeDeploy (default), or ECS's own blue/green deployments (no CodeDeploy; "
+        "listener rules, a bake time, ECS lifecycle hooks).",
+    )
     traffic: Traffic = Field(
         default_factory=AllAtOnce,
         description="all_at_once, canary (percent, minutes) or linear (percent, every_minutes); CodeDeploy's "
@@ -620,8 +625,17 @@ class EnvironmentConfig(Section):
 
     @model_validator(mode="after")
     def _rules(self) -> EnvironmentConfig:
-        raise_if_any([*self._name_limits(), *self._zone_rules(), *self._production_rules()])
+        raise_if_any([*self._name_limits(), *self._zone_rules(), *self._controller_rules(), *self._production_rules()])
         return self
+
+    def _controller_rules(self) -> Iterator[Problem]:
+        if self.deployment.controller == "ecs" and self.deployment.approval_timeout_minutes is not None:
+            yield Problem(
+                ("deployment", "approval_timeout_minutes"),
+                "holds green for an operator, which only CodeDeploy can do",
+                "remove it, or use deployment.controller: codedeploy (an approval stage works with both)",
+                self.deployment.approval_timeout_minutes,
+            )
 
     def _zone_rules(self) -> Iterator[Problem]:
         zones = self.networking.availability_zones

@@ -95,14 +95,19 @@ def run_checks(base: str) -> list[str]:
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, str]:
+    """CodeDeploy's hook event carries a hook execution id, and the result is reported through its
+    API; ECS's lifecycle hook reads the result from the return value (hookStatus)."""
     base = os.environ["TEST_URL"].rstrip("/")
+    deployment = event.get("DeploymentId") or event.get("executionDetails", {}).get("serviceArn", "ecs")
     try:
         passed = run_checks(base)
         status = "Succeeded"
-        log.info(json.dumps({"message": "green passed", "checks": passed, "deployment": event["DeploymentId"]}))
+        log.info(json.dumps({"message": "green passed", "checks": passed, "deployment": deployment}))
     except CheckFailed as failure:
         status = "Failed"
-        log.error(json.dumps({"message": "green failed", "reason": str(failure), "deployment": event["DeploymentId"]}))
+        log.error(json.dumps({"message": "green failed", "reason": str(failure), "deployment": deployment}))
+    if "LifecycleEventHookExecutionId" not in event:
+        return {"hookStatus": "SUCCEEDED" if status == "Succeeded" else "FAILED"}
     _codedeploy().put_lifecycle_event_hook_execution_status(
         deploymentId=event["DeploymentId"],
         lifecycleEventHookExecutionId=event["LifecycleEventHookExecutionId"],

@@ -68,6 +68,19 @@ BUILD_IMAGES = {
 #: A failed deployment and an alarm during one both return traffic to blue.
 ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
 SOURCE_ARTIFACT = "source"
+#: Kinds of rollback alarm, by name suffix: per colour (target 5xx, p99 latency, unhealthy hosts)
+#: and one on the app's own logged 5xx.
+ALARM_SUFFIXES = ("target-5xx", "p99-latency", "unhealthy-hosts")
+
+
+def rollback_alarm_name(name_prefix: str, suffix: str) -> str:
+    return f"{name_prefix}-{suffix}"
+
+
+def rollback_alarm_names(name_prefix: str, colours: tuple[str, ...] = ("blue", "green")) -> list[str]:
+    """The alarm names, known before the alarms exist (ECS's service refers to them by name)."""
+    names = [rollback_alarm_name(name_prefix, f"{c}-{s}") for c in colours for s in ALARM_SUFFIXES]
+    return [*names, rollback_alarm_name(name_prefix, "app-5xx")]
 
 
 def terraform_literal(text: str) -> str:
@@ -116,6 +129,9 @@ class CodePipelineProps:
     codebuild_role_arn: str
     codepipeline_role_arn: str
     # deploy
+    #: "codedeploy": CodeDeployToECS through a CodeDeploy deployment group; "ecs": the ECS deploy
+    #: action, ECS's own blue/green (no CodeDeploy resources are created).
+    controller: str
     codedeploy_app_name: str
     deployment_group_name: str
     codedeploy_role_arn: str
@@ -152,11 +168,12 @@ class CodePipelineOutputs:
     build_project_arn: str
     build_project_name: str
     build_log_group_arn: str
-    codedeploy_app_arn: str
-    codedeploy_app_name: str
-    deployment_group_arn: str
-    deployment_group_name: str
-    deployment_config_name: str
+    #: The CodeDeploy fields are None with the ECS controller.
+    codedeploy_app_arn: str | None
+    codedeploy_app_name: str | None
+    deployment_group_arn: str | None
+    deployment_group_name: str | None
+    deployment_config_name: str | None
     alarm_arns: list[str]
     alarm_names: list[str]
 
@@ -191,10 +208,15 @@ class CodePipeline(Construct):
             kms_key_id=p.logs_kms_key_arn,
         )
         build = self._build_project(p, build_log_group)
-        app = CodedeployApp(self, "codedeploy_app", name=p.codedeploy_app_name, compute_platform="ECS")
         alarms = self._rollback_alarms(p)
-        group = self._deployment_group(p, app, alarms)
-        pipeline = self._pipeline(p, artifacts.bucket_name, connection_arn, build, app, group)
+        app, group = None, None
+        if p.controller == "codedeploy":
+            app = CodedeployApp(self, "codedeploy_app", name=p.codedeploy_app_name, compute_platform="ECS")
+            group = self._deployment_group(p, app, alarms)
+            deploy = self._codedeploy_action(app, group)
+        else:
+            deploy = self._ecs_action(p)
+        pipeline = self._pipeline(p, artifacts.bucket_name, connection_arn, build, deploy)
 
         self.outputs = CodePipelineOutputs(
             pipeline_arn=pipeline.arn,
@@ -205,11 +227,11 @@ class CodePipeline(Construct):
             build_project_arn=build.arn,
             build_project_name=build.name,
             build_log_group_arn=build_log_group.arn,
-            codedeploy_app_arn=app.arn,
-            codedeploy_app_name=app.name,
-            deployment_group_arn=group.arn,
-            deployment_group_name=group.deployment_group_name,
-            deployment_config_name=group.deployment_config_name,
+            codedeploy_app_arn=app.arn if app else None,
+            codedeploy_app_name=app.name if app else None,
+            deployment_group_arn=group.arn if group else None,
+            deployment_group_name=group.deployment_group_name if group else None,
+            deployment_config_name=group.deployment_config_name if group else None,
             alarm_arns=[a.arn for a in alarms],
             alarm_names=[a.alarm_name for a in alarms],
         )
@@ -234,7 +256,9 @@ class CodePipeline(Construct):
             queued_timeout=60,
             source=CodebuildProjectSource(
                 type="CODEPIPELINE",
-                buildspec=terraform_literal(deploy_specs.to_yaml(deploy_specs.buildspec(p.app_path))),
+                buildspec=terraform_literal(
+                    deploy_specs.to_yaml(deploy_specs.buildspec(p.app_path, p.task.container.name))
+                ),
             ),
             artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
             environment=CodebuildProjectEnvironment(
@@ -267,7 +291,7 @@ class CodePipeline(Construct):
         alarms = [
             self._alarm(
                 f"{colour}_{kind}",
-                f"{p.name_prefix}-{colour}-{name}",
+                rollback_alarm_name(p.name_prefix, f"{colour}-{name}"),
                 f"{meaning.format(colour)}; stops and rolls back a deployment",
                 p,
                 namespace="AWS/ApplicationELB",
@@ -296,7 +320,7 @@ class CodePipeline(Construct):
         alarms.append(
             self._alarm(
                 "app_5xx",
-                f"{p.name_prefix}-app-5xx",
+                rollback_alarm_name(p.name_prefix, "app-5xx"),
                 "5xx responses the app logged; stops and rolls back a deployment",
                 p,
                 namespace=namespace,
@@ -394,14 +418,52 @@ class CodePipeline(Construct):
             ],
         )
 
+    @staticmethod
+    def _codedeploy_action(app: CodedeployApp, group: CodedeployDeploymentGroup) -> CodepipelineStageAction:
+        return CodepipelineStageAction(
+            name="BlueGreenDeploy",
+            category="Deploy",
+            owner="AWS",
+            provider="CodeDeployToECS",
+            version="1",
+            input_artifacts=[BUILD_ARTIFACT],
+            configuration={
+                "ApplicationName": app.name,
+                "DeploymentGroupName": group.deployment_group_name,
+                "TaskDefinitionTemplateArtifact": BUILD_ARTIFACT,
+                "TaskDefinitionTemplatePath": deploy_specs.TASKDEF_FILE,
+                "AppSpecTemplateArtifact": BUILD_ARTIFACT,
+                "AppSpecTemplatePath": deploy_specs.APPSPEC_FILE,
+                "Image1ArtifactName": BUILD_ARTIFACT,
+                "Image1ContainerName": "IMAGE1_NAME",
+            },
+        )
+
+    @staticmethod
+    def _ecs_action(p: CodePipelineProps) -> CodepipelineStageAction:
+        """ECS's deploy action; the service's blue/green deployment configuration does the rest."""
+        return CodepipelineStageAction(
+            name="BlueGreenDeploy",
+            category="Deploy",
+            owner="AWS",
+            provider="ECS",
+            version="1",
+            input_artifacts=[BUILD_ARTIFACT],
+            configuration={
+                "ClusterName": p.ecs_cluster_name,
+                "ServiceName": p.ecs_service_name,
+                "FileName": deploy_specs.IMAGE_DEFINITIONS_FILE,
+                "DeploymentTimeout": "60",
+            },
+        )
+
     def _pipeline(
         self,
         p: CodePipelineProps,
         bucket_name: str,
         connection_arn: str,
         build: CodebuildProject,
-        app: CodedeployApp,
-        group: CodedeployDeploymentGroup,
+        deploy: CodepipelineStageAction,
     ) -> Codepipeline:
         source = CodepipelineStageAction(
             name="Source",
@@ -427,24 +489,6 @@ class CodePipeline(Construct):
             input_artifacts=[SOURCE_ARTIFACT],
             output_artifacts=[BUILD_ARTIFACT],
             configuration={"ProjectName": build.name},
-        )
-        deploy = CodepipelineStageAction(
-            name="BlueGreenDeploy",
-            category="Deploy",
-            owner="AWS",
-            provider="CodeDeployToECS",
-            version="1",
-            input_artifacts=[BUILD_ARTIFACT],
-            configuration={
-                "ApplicationName": app.name,
-                "DeploymentGroupName": group.deployment_group_name,
-                "TaskDefinitionTemplateArtifact": BUILD_ARTIFACT,
-                "TaskDefinitionTemplatePath": deploy_specs.TASKDEF_FILE,
-                "AppSpecTemplateArtifact": BUILD_ARTIFACT,
-                "AppSpecTemplatePath": deploy_specs.APPSPEC_FILE,
-                "Image1ArtifactName": BUILD_ARTIFACT,
-                "Image1ContainerName": "IMAGE1_NAME",
-            },
         )
         return Codepipeline(
             self,

@@ -18,6 +18,8 @@ IMAGE_PLACEHOLDER = "<IMAGE1_NAME>"
 TASK_DEFINITION_PLACEHOLDER = "<TASK_DEFINITION>"
 #: Files the build leaves in its output artifact, and the pipeline reads.
 IMAGE_DETAIL_FILE = "imageDetail.json"
+#: What the ECS deploy action reads instead (ECS-native blue/green).
+IMAGE_DEFINITIONS_FILE = "imagedefinitions.json"
 TASKDEF_FILE = "taskdef.json"
 APPSPEC_FILE = "appspec.yaml"
 #: Ephemeral volume for /tmp, so the root filesystem can stay read-only.
@@ -126,7 +128,7 @@ def appspec(container_name: str, container_port: int, after_allow_test_traffic: 
     return document
 
 
-def buildspec(app_path: str) -> dict[str, Any]:
+def buildspec(app_path: str, container_name: str) -> dict[str, Any]:
     """Build the image, push it under an immutable tag, and emit the three files the deploy needs.
 
     The build reads its inputs from the CodeBuild project's environment variables:
@@ -153,12 +155,13 @@ def buildspec(app_path: str) -> dict[str, Any]:
                 "commands": [
                     f"docker push {image}",
                     f"jq -n --arg uri {image} '{{ImageURI: $uri}}' > {IMAGE_DETAIL_FILE}",
+                    f"jq -n --arg uri {image} --arg name {container_name} '[{{name: $name, imageUri: $uri}}]' > {IMAGE_DEFINITIONS_FILE}",  # noqa: E501
                     f"printf '%s' \"$TASKDEF_TEMPLATE\" > {TASKDEF_FILE}",
                     f"printf '%s' \"$APPSPEC_YAML\" > {APPSPEC_FILE}",
                 ]
             },
         },
-        "artifacts": {"files": [IMAGE_DETAIL_FILE, TASKDEF_FILE, APPSPEC_FILE]},
+        "artifacts": {"files": [IMAGE_DETAIL_FILE, IMAGE_DEFINITIONS_FILE, TASKDEF_FILE, APPSPEC_FILE]},
     }
 
 

@@ -10,8 +10,14 @@ from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
 from cdktf_cdktf_provider_aws.ecs_service import (
     EcsService,
+    EcsServiceAlarms,
+    EcsServiceDeploymentConfiguration,
+    EcsServiceDeploymentConfigurationCanaryConfiguration,
+    EcsServiceDeploymentConfigurationLifecycleHook,
+    EcsServiceDeploymentConfigurationLinearConfiguration,
     EcsServiceDeploymentController,
     EcsServiceLoadBalancer,
+    EcsServiceLoadBalancerAdvancedConfiguration,
     EcsServiceNetworkConfiguration,
 )
 from cdktf_cdktf_provider_aws.ecs_task_definition import (
@@ -23,9 +29,34 @@ from constructs import Construct
 
 from modules import deploy_specs
 
-#: After creation CodeDeploy registers task definitions and moves the service between target
-#: groups; Terraform must leave both alone or the next apply would undo a deployment.
+#: After creation the deployment controller (CodeDeploy, or ECS itself) registers task definitions
+#: and moves the service between target groups; Terraform must leave both alone or the next apply
+#: would undo a deployment.
 CODEDEPLOY_OWNED_SERVICE_FIELDS = ["task_definition", "load_balancer"]
+
+
+@dataclass(frozen=True)
+class NativeBlueGreen:
+    """ECS's own blue/green deployments (deployment controller ECS), instead of CodeDeploy."""
+
+    #: "BLUE_GREEN" (all at once), "CANARY" or "LINEAR".
+    strategy: str
+    #: Canary: share of the first step; linear: share of each step.
+    step_percent: int
+    #: Canary: wait before the rest; linear: wait between steps.
+    step_minutes: int
+    #: Both revisions run this long after the shift, so rollback stays instant.
+    bake_minutes: int
+    green_target_group_arn: str
+    prod_listener_rule_arn: str
+    test_listener_rule_arn: str
+    #: Role ECS assumes to rewrite the listener rules.
+    infrastructure_role_arn: str
+    #: Lambda run after test traffic reaches green (None: no hook), and the role ECS invokes it with.
+    test_hook_arn: str | None
+    hook_role_arn: str
+    #: Alarms that stop the deployment and roll back.
+    alarm_names: list[str]
 
 
 @dataclass(frozen=True)
@@ -44,6 +75,8 @@ class EcsProps:
     health_check_grace_period_seconds: int
     log_retention_days: int
     logs_kms_key_arn: str
+    #: None: CodeDeploy controls deployments (the default).
+    native_blue_green: NativeBlueGreen | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +121,8 @@ class Ecs(Construct):
             container_definitions=deploy_specs.container_definitions_json(task.container, p.initial_image),
             volume=[EcsTaskDefinitionVolume(name=deploy_specs.TMP_VOLUME)],
         )
+        native = p.native_blue_green
+        # Either controller registers task definitions and swaps target groups after creation.
         ignored = CODEDEPLOY_OWNED_SERVICE_FIELDS + (["desired_count"] if p.autoscaling_owns_desired_count else [])
         service = EcsService(
             self,
@@ -98,12 +133,22 @@ class Ecs(Construct):
             desired_count=p.desired_count,
             launch_type="FARGATE",
             platform_version="LATEST",
-            deployment_controller=EcsServiceDeploymentController(type="CODE_DEPLOY"),
+            deployment_controller=EcsServiceDeploymentController(type="ECS" if native else "CODE_DEPLOY"),
+            deployment_configuration=_deployment_configuration(native) if native else None,
+            alarms=EcsServiceAlarms(alarm_names=native.alarm_names, enable=True, rollback=True) if native else None,
             load_balancer=[
                 EcsServiceLoadBalancer(
                     target_group_arn=p.blue_target_group_arn,
                     container_name=task.container.name,
                     container_port=task.container.port,
+                    advanced_configuration=EcsServiceLoadBalancerAdvancedConfiguration(
+                        alternate_target_group_arn=native.green_target_group_arn,
+                        production_listener_rule=native.prod_listener_rule_arn,
+                        test_listener_rule=native.test_listener_rule_arn,
+                        role_arn=native.infrastructure_role_arn,
+                    )
+                    if native
+                    else None,
                 )
             ],
             network_configuration=EcsServiceNetworkConfiguration(
@@ -124,3 +169,33 @@ class Ecs(Construct):
             task_family=task_definition.family,
             log_group_arn=log_group.arn,
         )
+
+
+def _deployment_configuration(native: NativeBlueGreen) -> EcsServiceDeploymentConfiguration:
+    hooks = (
+        [
+            EcsServiceDeploymentConfigurationLifecycleHook(
+                hook_target_arn=native.test_hook_arn,
+                role_arn=native.hook_role_arn,
+                # The same checks as CodeDeploy's AfterAllowTestTraffic: green, via the test listener.
+                lifecycle_stages=["POST_TEST_TRAFFIC_SHIFT"],
+            )
+        ]
+        if native.test_hook_arn
+        else None
+    )
+    return EcsServiceDeploymentConfiguration(
+        strategy=native.strategy,
+        bake_time_in_minutes=str(native.bake_minutes),
+        canary_configuration=EcsServiceDeploymentConfigurationCanaryConfiguration(
+            canary_percent=native.step_percent, canary_bake_time_in_minutes=str(native.step_minutes)
+        )
+        if native.strategy == "CANARY"
+        else None,
+        linear_configuration=EcsServiceDeploymentConfigurationLinearConfiguration(
+            step_percent=native.step_percent, step_bake_time_in_minutes=str(native.step_minutes)
+        )
+        if native.strategy == "LINEAR"
+        else None,
+        lifecycle_hook=hooks,
+    )

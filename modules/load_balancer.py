@@ -16,6 +16,12 @@ from cdktf_cdktf_provider_aws.lb_listener import (
     LbListenerDefaultAction,
     LbListenerDefaultActionRedirect,
 )
+from cdktf_cdktf_provider_aws.lb_listener_rule import (
+    LbListenerRule,
+    LbListenerRuleAction,
+    LbListenerRuleCondition,
+    LbListenerRuleConditionPathPattern,
+)
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
 from cdktf_cdktf_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssociation
 from constructs import Construct
@@ -50,6 +56,8 @@ class LoadBalancerProps:
     certificate_arn: str | None
     ssl_policy: str
     waf_web_acl_arn: str | None
+    #: ECS-native blue/green switches listener rules, not default actions: create one per listener.
+    listener_rules: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ class LoadBalancerOutputs:
     green_target_group_arn: str
     green_target_group_name: str
     green_target_group_arn_suffix: str
+    prod_listener_rule_arn: str | None
+    test_listener_rule_arn: str | None
 
 
 class LoadBalancer(Construct):
@@ -105,6 +115,11 @@ class LoadBalancer(Construct):
                     )
                 ],
             )
+        rules = (
+            (self._rule("prod_rule", prod, blue), self._rule("test_rule", test, green))
+            if p.listener_rules
+            else (None, None)
+        )
         if p.waf_web_acl_arn:
             Wafv2WebAclAssociation(self, "waf", resource_arn=alb.arn, web_acl_arn=p.waf_web_acl_arn)
         self.outputs = LoadBalancerOutputs(
@@ -119,6 +134,20 @@ class LoadBalancer(Construct):
             green_target_group_arn=green.arn,
             green_target_group_name=green.name,
             green_target_group_arn_suffix=green.arn_suffix,
+            prod_listener_rule_arn=rules[0].arn if rules[0] else None,
+            test_listener_rule_arn=rules[1].arn if rules[1] else None,
+        )
+
+    def _rule(self, id: str, listener: LbListener, target: LbTargetGroup) -> LbListenerRule:
+        """Every request, forwarded; ECS rewrites the action during a deployment, Terraform ignores it."""
+        return LbListenerRule(
+            self,
+            id,
+            listener_arn=listener.arn,
+            priority=1,
+            condition=[LbListenerRuleCondition(path_pattern=LbListenerRuleConditionPathPattern(values=["/*"]))],
+            action=[LbListenerRuleAction(type="forward", target_group_arn=target.arn)],
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["action"]),
         )
 
     def _target_group(self, colour: str, name: str, p: LoadBalancerProps) -> LbTargetGroup:

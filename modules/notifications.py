@@ -63,16 +63,17 @@ class NotificationRulesProps:
     name_prefix: str
     topic_arn: str
     pipeline_arn: str
-    codedeploy_app_arn: str
+    #: None with ECS-native blue/green: the pipeline's events then cover the deployment too.
+    codedeploy_app_arn: str | None
 
 
 class NotificationRules(Construct):
     def __init__(self, scope: Construct, id: str, props: NotificationRulesProps) -> None:
         super().__init__(scope, id)
-        for purpose, resource, events in (
-            ("pipeline", props.pipeline_arn, PIPELINE_EVENTS),
-            ("deployment", props.codedeploy_app_arn, DEPLOYMENT_EVENTS),
-        ):
+        sources = [("pipeline", props.pipeline_arn, PIPELINE_EVENTS)]
+        if props.codedeploy_app_arn:
+            sources.append(("deployment", props.codedeploy_app_arn, DEPLOYMENT_EVENTS))
+        for purpose, resource, events in sources:
             CodestarnotificationsNotificationRule(
                 self,
                 purpose,

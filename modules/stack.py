@@ -14,12 +14,12 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.schema import Canary, Linear, Traffic
 from modules import access_logs, deploy_specs
-from modules.codepipeline import AlarmThresholds, CodePipeline, CodePipelineProps
+from modules.codepipeline import AlarmThresholds, CodePipeline, CodePipelineProps, rollback_alarm_names
 from modules.database import Database, DatabaseProps
 from modules.deployment_hooks import DeploymentHooks, DeploymentHooksProps
 from modules.ecr import Ecr, EcrProps
-from modules.ecs import Ecs, EcsProps
-from modules.load_balancer import LoadBalancer, LoadBalancerProps
+from modules.ecs import Ecs, EcsProps, NativeBlueGreen
+from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps
 from modules.networking import Networking, NetworkingProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopic, NotificationTopicProps
 from modules.s3 import SecureBucket, SecureBucketProps
@@ -31,6 +31,7 @@ from modules.security import (
     SecurityGroups,
     SecurityGroupsProps,
     ServiceRoles,
+    ServiceRolesOutputs,
     ServiceRolesProps,
 )
 from modules.traffic import TrafficShifting
@@ -60,6 +61,34 @@ def traffic_shifting(traffic: Traffic) -> TrafficShifting:
     return TrafficShifting("all_at_once")
 
 
+#: ECS-native strategies for each kind of traffic shifting.
+ECS_STRATEGIES = {"all_at_once": "BLUE_GREEN", "canary": "CANARY", "linear": "LINEAR"}
+
+
+def native_blue_green(
+    c: EnvironmentConfig, balancer: LoadBalancerOutputs, roles: ServiceRolesOutputs, hook_arn: str | None
+) -> NativeBlueGreen | None:
+    """ECS's own blue/green settings, when the config chooses that controller."""
+    if c.deployment.controller != "ecs":
+        return None
+    assert roles.ecs_infrastructure and roles.ecs_hook_invoker
+    assert balancer.prod_listener_rule_arn and balancer.test_listener_rule_arn
+    shifting = traffic_shifting(c.deployment.traffic)
+    return NativeBlueGreen(
+        strategy=ECS_STRATEGIES[shifting.kind],
+        step_percent=shifting.percent,
+        step_minutes=shifting.interval_minutes,
+        bake_minutes=c.deployment.termination_wait_minutes,
+        green_target_group_arn=balancer.green_target_group_arn,
+        prod_listener_rule_arn=balancer.prod_listener_rule_arn,
+        test_listener_rule_arn=balancer.test_listener_rule_arn,
+        infrastructure_role_arn=roles.ecs_infrastructure.role_arn,
+        test_hook_arn=hook_arn,
+        hook_role_arn=roles.ecs_hook_invoker.role_arn,
+        alarm_names=rollback_alarm_names(c.names.prefix),
+    )
+
+
 def stack_name(config: EnvironmentConfig) -> str:
     return config.names.prefix
 
@@ -72,7 +101,14 @@ class BlueGreenStack(TerraformStack):
         self._provider_and_backend(c)
 
         roles = ServiceRoles(
-            self, "roles", ServiceRolesProps(name_prefix=names.prefix, account_id=c.account_id, partition=c.partition)
+            self,
+            "roles",
+            ServiceRolesProps(
+                name_prefix=names.prefix,
+                account_id=c.account_id,
+                partition=c.partition,
+                ecs_native=c.deployment.controller == "ecs",
+            ),
         ).outputs
         keys = EncryptionKeys(
             self,
@@ -208,6 +244,7 @@ class BlueGreenStack(TerraformStack):
                 certificate_arn=lb.certificate_arn,
                 ssl_policy=lb.ssl_policy,
                 waf_web_acl_arn=web_acl_arn,
+                listener_rules=c.deployment.controller == "ecs",
             ),
         ).outputs
 
@@ -274,6 +311,7 @@ class BlueGreenStack(TerraformStack):
                 health_check_grace_period_seconds=svc.health_check_grace_period_seconds,
                 log_retention_days=svc.log_retention_days,
                 logs_kms_key_arn=keys.logs_key_arn,
+                native_blue_green=native_blue_green(c, balancer, roles, hook.function_arn if hook else None),
             ),
         ).outputs
 
@@ -318,6 +356,7 @@ class BlueGreenStack(TerraformStack):
                 codedeploy_app_name=names.codedeploy_app,
                 deployment_group_name=names.deployment_group,
                 codedeploy_role_arn=roles.codedeploy.role_arn,
+                controller=dep.controller,
                 traffic=traffic_shifting(dep.traffic),
                 test_hook_function_arn=hook.function_arn if hook else None,
                 approval_timeout_minutes=dep.approval_timeout_minutes,
@@ -378,6 +417,7 @@ class BlueGreenStack(TerraformStack):
                 ecs_service_name=ecs.service_name,
                 task_family=ecs.task_family,
                 listener_arns=[balancer.prod_listener_arn, balancer.test_listener_arn],
+                listener_rule_arns=[a for a in (balancer.prod_listener_rule_arn, balancer.test_listener_rule_arn) if a],
                 alarm_arns=pipeline.alarm_arns,
                 test_hook_function_arn=hook.function_arn if hook else None,
                 test_hook_log_group_arn=hook.log_group_arn if hook else None,
@@ -400,7 +440,8 @@ class BlueGreenStack(TerraformStack):
             "database_secret_arn": database.master_secret_arn,
         }
         for name, value in outputs.items():
-            TerraformOutput(self, name, value=value)
+            if value is not None:  # CodeDeploy's names do not exist with the ECS controller
+                TerraformOutput(self, name, value=value)
 
     def _provider_and_backend(self, c: EnvironmentConfig) -> None:
         AwsProvider(

@@ -83,6 +83,26 @@ def stack(request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedStac
     return synthesized[request.param]
 
 
+def _environments_with(controller: str) -> list[str]:
+    return [
+        e
+        for e in shipped_environments()
+        if load_config(ROOT / "config" / f"{e}.yaml").deployment.controller == controller
+    ]
+
+
+@pytest.fixture(params=_environments_with("codedeploy"))
+def codedeploy_stack(request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    """Each environment whose deployments CodeDeploy controls."""
+    return synthesized[request.param]
+
+
+@pytest.fixture(params=_environments_with("ecs"))
+def ecs_stack(request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    """Each environment deployed by ECS's own blue/green."""
+    return synthesized[request.param]
+
+
 @pytest.fixture
 def prod(synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
     return synthesized["prod"]

@@ -13,11 +13,11 @@ from modules import deploy_specs
 from tests.conftest import SynthesizedStack, as_list, policy
 
 
-def test_service_is_fargate_and_controlled_by_codedeploy(stack: SynthesizedStack) -> None:
-    service = stack.one("aws_ecs_service").body
+def test_service_is_fargate_and_controlled_by_codedeploy(codedeploy_stack: SynthesizedStack) -> None:
+    service = codedeploy_stack.one("aws_ecs_service").body
     assert service["deployment_controller"] == {"type": "CODE_DEPLOY"}
     assert service["launch_type"] == "FARGATE"
-    assert service["desired_count"] == stack.config.service.desired_count
+    assert service["desired_count"] == codedeploy_stack.config.service.desired_count
 
 
 def test_codedeploy_owned_service_fields_are_ignored_by_terraform(stack: SynthesizedStack) -> None:
@@ -69,58 +69,60 @@ def test_https_listeners_and_http_redirect_when_a_certificate_is_configured(stac
     ]
 
 
-def test_deployment_group_is_ecs_blue_green_with_traffic_control(stack: SynthesizedStack) -> None:
-    app = stack.one("aws_codedeploy_app").body
-    group = stack.one("aws_codedeploy_deployment_group").body
+def test_deployment_group_is_ecs_blue_green_with_traffic_control(codedeploy_stack: SynthesizedStack) -> None:
+    app = codedeploy_stack.one("aws_codedeploy_app").body
+    group = codedeploy_stack.one("aws_codedeploy_deployment_group").body
     assert app["compute_platform"] == "ECS"
     assert group["deployment_style"] == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
     assert group["deployment_config_name"] in {
         "CodeDeployDefault.ECSAllAtOnce",
         "CodeDeployDefault.ECSCanary10Percent5Minutes",
-    } or group["deployment_config_name"] == stack.one("aws_codedeploy_deployment_config").ref("deployment_config_name")
-    assert group["ecs_service"]["service_name"] == stack.one("aws_ecs_service").ref("name")
+    } or group["deployment_config_name"] == codedeploy_stack.one("aws_codedeploy_deployment_config").ref(
+        "deployment_config_name"
+    )
+    assert group["ecs_service"]["service_name"] == codedeploy_stack.one("aws_ecs_service").ref("name")
 
 
-def test_deployment_group_names_both_target_groups_and_both_listeners(stack: SynthesizedStack) -> None:
-    pair = stack.one("aws_codedeploy_deployment_group").body["load_balancer_info"]["target_group_pair_info"]
+def test_deployment_group_names_both_target_groups_and_both_listeners(codedeploy_stack: SynthesizedStack) -> None:
+    pair = codedeploy_stack.one("aws_codedeploy_deployment_group").body["load_balancer_info"]["target_group_pair_info"]
     assert [t["name"] for t in pair["target_group"]] == [
-        stack.one("aws_lb_target_group", "load_balancer/blue").ref("name"),
-        stack.one("aws_lb_target_group", "load_balancer/green").ref("name"),
+        codedeploy_stack.one("aws_lb_target_group", "load_balancer/blue").ref("name"),
+        codedeploy_stack.one("aws_lb_target_group", "load_balancer/green").ref("name"),
     ]
     assert pair["prod_traffic_route"]["listener_arns"] == [
-        stack.one("aws_lb_listener", "load_balancer/prod_listener").ref("arn")
+        codedeploy_stack.one("aws_lb_listener", "load_balancer/prod_listener").ref("arn")
     ]
     assert pair["test_traffic_route"]["listener_arns"] == [
-        stack.one("aws_lb_listener", "load_balancer/test_listener").ref("arn")
+        codedeploy_stack.one("aws_lb_listener", "load_balancer/test_listener").ref("arn")
     ]
 
 
-def test_blue_is_terminated_after_the_configured_wait(stack: SynthesizedStack) -> None:
-    config = stack.one("aws_codedeploy_deployment_group").body["blue_green_deployment_config"]
+def test_blue_is_terminated_after_the_configured_wait(codedeploy_stack: SynthesizedStack) -> None:
+    config = codedeploy_stack.one("aws_codedeploy_deployment_group").body["blue_green_deployment_config"]
     assert config["terminate_blue_instances_on_deployment_success"] == {
         "action": "TERMINATE",
-        "termination_wait_time_in_minutes": stack.config.deployment.termination_wait_minutes,
+        "termination_wait_time_in_minutes": codedeploy_stack.config.deployment.termination_wait_minutes,
     }
 
 
-def test_rollback_is_automatic_on_failure_and_on_alarm(stack: SynthesizedStack) -> None:
-    group = stack.one("aws_codedeploy_deployment_group").body
+def test_rollback_is_automatic_on_failure_and_on_alarm(codedeploy_stack: SynthesizedStack) -> None:
+    group = codedeploy_stack.one("aws_codedeploy_deployment_group").body
     assert group["auto_rollback_configuration"] == {
         "enabled": True,
         "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
     }
-    alarms = {a.ref("alarm_name"): a.body for a in stack.of_type("aws_cloudwatch_metric_alarm")}
+    alarms = {a.ref("alarm_name"): a.body for a in codedeploy_stack.of_type("aws_cloudwatch_metric_alarm")}
     assert group["alarm_configuration"]["enabled"] is True
     assert set(group["alarm_configuration"]["alarms"]) == set(alarms)
     metrics = {(a["metric_name"], a["dimensions"]["TargetGroup"]) for a in alarms.values() if "dimensions" in a}
     for colour in ("blue", "green"):
-        suffix = stack.one("aws_lb_target_group", f"load_balancer/{colour}").ref("arn_suffix")
+        suffix = codedeploy_stack.one("aws_lb_target_group", f"load_balancer/{colour}").ref("arn_suffix")
         assert ("HTTPCode_Target_5XX_Count", suffix) in metrics
         assert ("UnHealthyHostCount", suffix) in metrics
 
 
-def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(stack: SynthesizedStack) -> None:
-    pipeline = stack.one("aws_codepipeline").body
+def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(codedeploy_stack: SynthesizedStack) -> None:
+    pipeline = codedeploy_stack.one("aws_codepipeline").body
     stages = [(s["name"], [a["provider"] for a in s["action"]]) for s in pipeline["stage"] if s["name"] != "Approve"]
     assert stages == [
         ("Source", ["CodeStarSourceConnection"]),
@@ -128,14 +130,14 @@ def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(stack: Synthesized
         ("Deploy", ["CodeDeployToECS"]),
     ]
     source = pipeline["stage"][0]["action"][0]["configuration"]
-    assert source["FullRepositoryId"] == stack.config.pipeline.repository
-    assert source["BranchName"] == stack.config.pipeline.branch
-    assert source["ConnectionArn"] == stack.one("aws_codeconnections_connection").ref("arn")
+    assert source["FullRepositoryId"] == codedeploy_stack.config.pipeline.repository
+    assert source["BranchName"] == codedeploy_stack.config.pipeline.branch
+    assert source["ConnectionArn"] == codedeploy_stack.one("aws_codeconnections_connection").ref("arn")
 
 
-def test_deploy_action_reads_taskdef_appspec_and_image_from_the_build(stack: SynthesizedStack) -> None:
-    deploy = stack.one("aws_codepipeline").body["stage"][-1]["action"][0]
-    build = stack.one("aws_codepipeline").body["stage"][1]["action"][0]
+def test_deploy_action_reads_taskdef_appspec_and_image_from_the_build(codedeploy_stack: SynthesizedStack) -> None:
+    deploy = codedeploy_stack.one("aws_codepipeline").body["stage"][-1]["action"][0]
+    build = codedeploy_stack.one("aws_codepipeline").body["stage"][1]["action"][0]
     config = deploy["configuration"]
     assert deploy["input_artifacts"] == build["output_artifacts"]
     artifact = build["output_artifacts"][0]
@@ -144,7 +146,7 @@ def test_deploy_action_reads_taskdef_appspec_and_image_from_the_build(stack: Syn
     assert config["AppSpecTemplatePath"] == "appspec.yaml"
     assert config["Image1ArtifactName"] == artifact
     assert config["Image1ContainerName"] == "IMAGE1_NAME"
-    assert config["ApplicationName"] == stack.one("aws_codedeploy_app").ref("name")
+    assert config["ApplicationName"] == codedeploy_stack.one("aws_codedeploy_app").ref("name")
 
 
 def build_environment(stack: SynthesizedStack) -> dict[str, str]:
@@ -152,12 +154,12 @@ def build_environment(stack: SynthesizedStack) -> dict[str, str]:
     return {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
 
 
-def test_buildspec_is_yaml_that_emits_the_three_files_codedeploy_needs(stack: SynthesizedStack) -> None:
+def test_buildspec_is_yaml_that_emits_the_files_both_controllers_need(stack: SynthesizedStack) -> None:
     project = stack.one("aws_codebuild_project").body
     text = project["source"]["buildspec"]
     assert "${" not in text.replace("$${", ""), "unescaped ${ would be a Terraform interpolation"
     spec = yaml.safe_load(text.replace("$${", "${"))
-    assert spec["artifacts"]["files"] == ["imageDetail.json", "taskdef.json", "appspec.yaml"]
+    assert spec["artifacts"]["files"] == ["imageDetail.json", "imagedefinitions.json", "taskdef.json", "appspec.yaml"]
     commands = " ".join(c for phase in spec["phases"].values() for c in phase["commands"])
     assert "docker push" in commands and "imageDetail.json" in commands
     assert '--password-stdin "${REPOSITORY_URI%%/*}"' in commands
@@ -221,7 +223,9 @@ def test_artifact_bucket_is_encrypted_with_the_artifact_key(stack: SynthesizedSt
 
 def test_traffic_shifting_matches_each_environment(synthesized: dict[str, SynthesizedStack]) -> None:
     configs = {
-        env: s.one("aws_codedeploy_deployment_group").body["deployment_config_name"] for env, s in synthesized.items()
+        env: s.one("aws_codedeploy_deployment_group").body["deployment_config_name"]
+        for env, s in synthesized.items()
+        if s.config.deployment.controller == "codedeploy"
     }
     # Predefined configs where the config matches one: no extra resource.
     assert configs["dev"] == "CodeDeployDefault.ECSAllAtOnce"
@@ -239,6 +243,8 @@ def test_traffic_shifting_matches_each_environment(synthesized: dict[str, Synthe
 
 def test_green_waits_for_an_operator_only_where_configured(synthesized: dict[str, SynthesizedStack]) -> None:
     for env, stack in synthesized.items():
+        if stack.config.deployment.controller != "codedeploy":
+            continue
         ready = stack.one("aws_codedeploy_deployment_group").body["blue_green_deployment_config"]
         timeout = stack.config.deployment.approval_timeout_minutes
         expected = (
@@ -279,25 +285,27 @@ def test_hook_package_is_the_handler_alone(stack: SynthesizedStack) -> None:
     assert packaged == (ROOT / "hooks" / "test_traffic.py").read_bytes()
 
 
-def test_hook_runs_privately_and_can_do_exactly_its_job(stack: SynthesizedStack) -> None:
-    hook = stack.one("aws_lambda_function")
+def test_hook_runs_privately_and_can_do_exactly_its_job(codedeploy_stack: SynthesizedStack) -> None:
+    hook = codedeploy_stack.one("aws_lambda_function")
     vpc = hook.body["vpc_config"]
     assert all("networking_private_" in s for s in vpc["subnet_ids"])
-    hook_sg = stack.one("aws_security_group", "security_groups/test_hook_sg").ref("id")
+    hook_sg = codedeploy_stack.one("aws_security_group", "security_groups/test_hook_sg").ref("id")
     assert vpc["security_group_ids"] == [hook_sg]
     egress = sorted(
         r.body["from_port"]
-        for r in stack.of_type("aws_vpc_security_group_egress_rule")
+        for r in codedeploy_stack.of_type("aws_vpc_security_group_egress_rule")
         if r.body["security_group_id"] == hook_sg
     )
-    assert egress == sorted([443, stack.config.load_balancer.test_listener_port])
+    assert egress == sorted([443, codedeploy_stack.config.load_balancer.test_listener_port])
     assert not [
-        r for r in stack.of_type("aws_vpc_security_group_ingress_rule") if r.body["security_group_id"] == hook_sg
+        r
+        for r in codedeploy_stack.of_type("aws_vpc_security_group_ingress_rule")
+        if r.body["security_group_id"] == hook_sg
     ]
-    hook_policy = policy(stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
+    hook_policy = policy(codedeploy_stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
     report = next(s for s in hook_policy["Statement"] if s["Sid"] == "ReportHookResult")
-    assert report["Resource"] == [stack.one("aws_codedeploy_deployment_group").ref("arn")]
-    codedeploy = policy(stack.one("aws_iam_role_policy", "role_policies/codedeploy").body["policy"])
+    assert report["Resource"] == [codedeploy_stack.one("aws_codedeploy_deployment_group").ref("arn")]
+    codedeploy = policy(codedeploy_stack.one("aws_iam_role_policy", "role_policies/codedeploy").body["policy"])
     invoke = next(s for s in codedeploy["Statement"] if s["Sid"] == "RunTestHook")
     assert invoke["Action"] == ["lambda:InvokeFunction"] and invoke["Resource"] == [hook.ref("arn")]
 
@@ -322,21 +330,23 @@ def test_rollback_alarms_watch_latency_and_the_apps_own_errors(stack: Synthesize
     assert len(alarms) == 7
 
 
-def test_releases_are_announced_on_an_encrypted_topic(stack: SynthesizedStack) -> None:
-    topic = stack.one("aws_sns_topic")
-    assert topic.body["kms_master_key_id"] == stack.one("aws_kms_key", "keys/notifications_key").ref("arn")
-    rules = {r.path.split("/")[-1]: r.body for r in stack.of_type("aws_codestarnotifications_notification_rule")}
-    assert rules["pipeline"]["resource"] == stack.one("aws_codepipeline").ref("arn")
-    assert rules["deployment"]["resource"] == stack.one("aws_codedeploy_app").ref("arn")
+def test_releases_are_announced_on_an_encrypted_topic(codedeploy_stack: SynthesizedStack) -> None:
+    topic = codedeploy_stack.one("aws_sns_topic")
+    assert topic.body["kms_master_key_id"] == codedeploy_stack.one("aws_kms_key", "keys/notifications_key").ref("arn")
+    rules = {
+        r.path.split("/")[-1]: r.body for r in codedeploy_stack.of_type("aws_codestarnotifications_notification_rule")
+    }
+    assert rules["pipeline"]["resource"] == codedeploy_stack.one("aws_codepipeline").ref("arn")
+    assert rules["deployment"]["resource"] == codedeploy_stack.one("aws_codedeploy_app").ref("arn")
     assert "codedeploy-application-deployment-failed" in rules["deployment"]["event_type_ids"]
     assert all(r["target"] == [{"address": topic.ref("arn"), "type": "SNS"}] for r in rules.values())
-    publishers = policy(stack.one("aws_sns_topic_policy").body["policy"])["Statement"][0]
+    publishers = policy(codedeploy_stack.one("aws_sns_topic_policy").body["policy"])["Statement"][0]
     assert set(publishers["Principal"]["Service"]) == {
         "codestar-notifications.amazonaws.com",
         "cloudwatch.amazonaws.com",
     }
-    emails = sorted(s.body["endpoint"] for s in stack.of_type("aws_sns_topic_subscription"))
-    assert emails == sorted(stack.config.notifications.email_subscribers)
+    emails = sorted(s.body["endpoint"] for s in codedeploy_stack.of_type("aws_sns_topic_subscription"))
+    assert emails == sorted(codedeploy_stack.config.notifications.email_subscribers)
 
 
 def test_production_waits_for_a_manual_approval_before_deploying(synthesized: dict[str, SynthesizedStack]) -> None:
@@ -349,3 +359,66 @@ def test_production_waits_for_a_manual_approval_before_deploying(synthesized: di
             assert action["configuration"]["NotificationArn"] == stack.one("aws_sns_topic").ref("arn")
         else:
             assert stages == ["Source", "Build", "Deploy"], env
+
+
+# --- ECS-native blue/green (deployment.controller: ecs) ---------------------------------------
+
+
+def test_ecs_native_service_runs_its_own_blue_green(ecs_stack: SynthesizedStack) -> None:
+    service = ecs_stack.one("aws_ecs_service").body
+    traffic = ecs_stack.config.deployment.traffic
+    assert service["deployment_controller"] == {"type": "ECS"}
+    configuration = service["deployment_configuration"]
+    assert (
+        configuration["strategy"] == {"all_at_once": "BLUE_GREEN", "canary": "CANARY", "linear": "LINEAR"}[traffic.type]
+    )
+    assert configuration["bake_time_in_minutes"] == str(ecs_stack.config.deployment.termination_wait_minutes)
+    if traffic.type == "linear":
+        assert configuration["linear_configuration"] == {
+            "step_percent": traffic.percent,
+            "step_bake_time_in_minutes": str(traffic.every_minutes),
+        }
+    assert {"task_definition", "load_balancer"} <= set(service["lifecycle"]["ignore_changes"])
+    assert not ecs_stack.of_type("aws_codedeploy_app") and not ecs_stack.of_type("aws_codedeploy_deployment_group")
+
+
+def test_ecs_native_switches_listener_rules_it_owns(ecs_stack: SynthesizedStack) -> None:
+    service = ecs_stack.one("aws_ecs_service").body
+    advanced = service["load_balancer"][0]["advanced_configuration"]
+    prod_rule = ecs_stack.one("aws_lb_listener_rule", "load_balancer/prod_rule")
+    test_rule = ecs_stack.one("aws_lb_listener_rule", "load_balancer/test_rule")
+    assert advanced == {
+        "alternate_target_group_arn": ecs_stack.one("aws_lb_target_group", "load_balancer/green").ref("arn"),
+        "production_listener_rule": prod_rule.ref("arn"),
+        "test_listener_rule": test_rule.ref("arn"),
+        "role_arn": ecs_stack.one("aws_iam_role", "roles/ecs_infrastructure").ref("arn"),
+    }
+    assert prod_rule.body["listener_arn"] == ecs_stack.one("aws_lb_listener", "load_balancer/prod_listener").ref("arn")
+    for rule in (prod_rule, test_rule):
+        assert rule.body["lifecycle"]["ignore_changes"] == ["action"]
+    infrastructure = policy(ecs_stack.one("aws_iam_role_policy", "role_policies/ecs_infrastructure").body["policy"])
+    modify = next(s for s in infrastructure["Statement"] if s["Sid"] == "ShiftListenerRules")
+    assert sorted(modify["Resource"]) == sorted([prod_rule.ref("arn"), test_rule.ref("arn")])
+
+
+def test_ecs_native_runs_the_same_hook_and_alarms(ecs_stack: SynthesizedStack) -> None:
+    service = ecs_stack.one("aws_ecs_service").body
+    (hook,) = service["deployment_configuration"]["lifecycle_hook"]
+    assert hook["hook_target_arn"] == ecs_stack.one("aws_lambda_function").ref("arn")
+    assert hook["lifecycle_stages"] == ["POST_TEST_TRAFFIC_SHIFT"]
+    assert hook["role_arn"] == ecs_stack.one("aws_iam_role", "roles/ecs_hook_invoker").ref("arn")
+    alarm_names = sorted(a.body["alarm_name"] for a in ecs_stack.of_type("aws_cloudwatch_metric_alarm"))
+    assert service["alarms"]["enable"] is True and service["alarms"]["rollback"] is True
+    assert sorted(service["alarms"]["alarm_names"]) == alarm_names
+    hook_role = policy(ecs_stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
+    assert "ReportHookResult" not in {s["Sid"] for s in hook_role["Statement"]}, "ECS reads the hook's return value"
+
+
+def test_ecs_native_pipeline_deploys_with_the_ecs_action(ecs_stack: SynthesizedStack) -> None:
+    deploy = ecs_stack.one("aws_codepipeline").body["stage"][-1]["action"][0]
+    assert deploy["provider"] == "ECS"
+    assert deploy["configuration"]["FileName"] == "imagedefinitions.json"
+    assert deploy["configuration"]["ServiceName"] == ecs_stack.one("aws_ecs_service").ref("name")
+    pipeline_role = policy(ecs_stack.one("aws_iam_role_policy", "role_policies/codepipeline").body["policy"])
+    update = next(s for s in pipeline_role["Statement"] if s["Sid"] == "UpdateService")
+    assert update["Resource"] == [ecs_stack.one("aws_ecs_service").ref("id")]

@@ -61,13 +61,20 @@ def test_the_same_environment_twice_is_refused() -> None:
 def test_unknown_environment_names_the_choices() -> None:
     result = run("--env", "qa")
     assert result.returncode == 2
-    assert "qa.yaml: (top level): file not found; create it or pick one of: dev, prod, staging" in result.stderr
+    assert (
+        "qa.yaml: (top level): file not found; create it or pick one of: dev, prod, sandbox, staging" in result.stderr
+    )
 
 
 def test_check_and_list_stacks_do_not_synthesize() -> None:
     checked = run("--check")
     assert checked.returncode == 0
-    assert checked.stdout.splitlines()[:3] == ["ok: bluegreen-dev", "ok: bluegreen-prod", "ok: bluegreen-staging"]
+    assert checked.stdout.splitlines()[:4] == [
+        "ok: bluegreen-dev",
+        "ok: bluegreen-prod",
+        "ok: bluegreen-sandbox",
+        "ok: bluegreen-staging",
+    ]
     listed = run("--env", "prod", "--list-stacks")
     assert listed.stdout.splitlines()[0] == "bluegreen-prod"
     assert "LOADED=\n" in listed.stdout

@@ -71,3 +71,18 @@ def test_unreachable_green_fails_within_the_timeout(codedeploy: Stubber, monkeyp
     started = time.monotonic()
     assert hook.handler(EVENT, None) == {"status": "Failed"}
     assert time.monotonic() - started < 10
+
+
+def test_as_an_ecs_lifecycle_hook_the_result_is_returned(
+    green: ServiceProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ECS-native blue/green reads hookStatus from the return value; CodeDeploy's API is not called."""
+    monkeypatch.setenv("TEST_URL", green.url)
+    monkeypatch.setattr(hook, "CODEDEPLOY", object())  # any call on it would raise
+    ecs_event = {
+        "executionDetails": {"serviceArn": "arn:aws:ecs:eu-west-1:1:service/c/s"},
+        "lifecycleStage": "POST_TEST_TRAFFIC_SHIFT",
+    }
+    assert hook.handler(ecs_event, None) == {"hookStatus": "SUCCEEDED"}
+    monkeypatch.setenv("TEST_URL", f"http://127.0.0.1:{free_port()}")
+    assert hook.handler(ecs_event, None) == {"hookStatus": "FAILED"}

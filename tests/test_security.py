@@ -23,6 +23,8 @@ UNSCOPABLE_ACTIONS = {
     "ec2:UnassignPrivateIpAddresses",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
+    # The ECS deploy action reads the service's current task definition.
+    "ecs:DescribeTaskDefinition",
 }
 
 
@@ -69,7 +71,8 @@ def test_service_roles_trust_only_their_service_in_this_account(stack: Synthesiz
         assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": stack.config.account_id}}
 
 
-def test_roles_are_scoped_to_their_own_resources(stack: SynthesizedStack) -> None:
+def test_roles_are_scoped_to_their_own_resources(codedeploy_stack: SynthesizedStack) -> None:
+    stack = codedeploy_stack
     policies = role_policies(stack)
     ecr = stack.one("aws_ecr_repository").ref("arn")
     secret = stack.one("aws_rds_cluster").ref("master_user_secret[0].secret_arn")

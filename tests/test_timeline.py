@@ -42,3 +42,10 @@ def test_step_arithmetic() -> None:
     assert timeline.shift_seconds("linear", 10, 1) == 9 * 60
     assert timeline.shift_seconds("linear", 33, 1) == 3 * 60  # 33, 66, 99, 100
     assert timeline.shift_seconds("canary", 10, 15) == 15 * 60
+
+
+def test_ecs_native_timeline_reads_the_service_configuration(ecs_stack: SynthesizedStack) -> None:
+    phases = durations(ecs_stack)
+    # sandbox: 25% every minute -> three waits of a minute; blue kept for the 2-minute bake.
+    assert phases["shift production traffic (linear)"] == 3 * 60
+    assert phases["keep blue for instant rollback"] == 2 * 60

@@ -104,6 +104,15 @@ def without_deletion_protection(document: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def needs_newer_provider(document: dict[str, Any], provider_version: str) -> str | None:
+    """Why the mirrored provider cannot run this stack, or None if it can."""
+    major, minor = (int(part) for part in provider_version.split(".")[:2])
+    services = document.get("resource", {}).get("aws_ecs_service", {}).values()
+    if (major, minor) < (6, 4) and any("deployment_configuration" in s for s in services):
+        return f"ECS-native blue/green (deployment_configuration.strategy) needs hashicorp/aws >= 6.4; the mirror has {provider_version}"  # noqa: E501
+    return None
+
+
 def resource_count(document: dict[str, Any]) -> int:
     return sum(len(resources) for resources in document.get("resource", {}).values())
 
@@ -185,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for name, file in stack_files(args.env).items():
         document = json.loads(file.read_text())
+        reason = needs_newer_provider(document, toolchain.provider_version)
+        if reason:
+            print(f"{name}: skipped: {reason}")
+            continue
         workspace = Workspace(toolchain, Path(tempfile.mkdtemp(prefix=f"{name}-")))
         workspace.write(
             offline_document(document, toolchain.provider_version, plan=args.command == "plan"), file.parent

@@ -45,6 +45,12 @@ def _only(document: dict[str, Any], resource_type: str, suffix: str = "") -> dic
 
 
 def shifting(document: dict[str, Any]) -> tuple[str, int, int]:
+    native = _only(document, "aws_ecs_service").get("deployment_configuration")
+    if native:  # ECS-native blue/green
+        step = native.get("canary_configuration") or native.get("linear_configuration") or {}
+        kind = {"BLUE_GREEN": "all_at_once", "CANARY": "canary", "LINEAR": "linear"}[native["strategy"]]
+        minutes = step.get("canary_bake_time_in_minutes") or step.get("step_bake_time_in_minutes") or "0"
+        return kind, int(step.get("canary_percent") or step.get("step_percent") or 100), int(minutes)
     name = _only(document, "aws_codedeploy_deployment_group")["deployment_config_name"]
     if name in PREDEFINED_SHIFTING:
         return PREDEFINED_SHIFTING[name]
@@ -68,8 +74,8 @@ def phases(document: dict[str, Any]) -> list[Phase]:
     build = _only(document, "aws_codebuild_project")
     green = _only(document, "aws_lb_target_group", "/green")
     check = green["health_check"]
-    group = _only(document, "aws_codedeploy_deployment_group")
-    bluegreen = group["blue_green_deployment_config"]
+    groups = document["resource"].get("aws_codedeploy_deployment_group", {})
+    bluegreen = next(iter(groups.values()))["blue_green_deployment_config"] if groups else None
     result = [
         Phase("build and push the image (timeout)", build["build_timeout"] * 60, "codebuild build_timeout"),
         Phase(
@@ -82,7 +88,7 @@ def phases(document: dict[str, Any]) -> list[Phase]:
     if hooks:
         timeout = next(iter(hooks.values()))["timeout"]
         result.append(Phase("test-listener checks (hook timeout)", timeout, "test hook Lambda timeout"))
-    ready = bluegreen["deployment_ready_option"]
+    ready = bluegreen["deployment_ready_option"] if bluegreen else {}
     if ready.get("action_on_timeout") == "STOP_DEPLOYMENT":
         minutes = ready["wait_time_in_minutes"]
         result.append(Phase("wait for an operator to continue", minutes * 60, "deployment_ready_option wait_time"))
@@ -96,8 +102,13 @@ def phases(document: dict[str, Any]) -> list[Phase]:
     result.append(
         Phase("drain blue's connections", int(green["deregistration_delay"]), "target group deregistration_delay")
     )
-    wait = bluegreen["terminate_blue_instances_on_deployment_success"]["termination_wait_time_in_minutes"]
-    result.append(Phase("keep blue for instant rollback", wait * 60, "termination_wait_time_in_minutes"))
+    if bluegreen:
+        wait = bluegreen["terminate_blue_instances_on_deployment_success"]["termination_wait_time_in_minutes"]
+        source = "termination_wait_time_in_minutes"
+    else:
+        wait = int(_only(document, "aws_ecs_service")["deployment_configuration"]["bake_time_in_minutes"])
+        source = "ECS deployment bake_time_in_minutes"
+    result.append(Phase("keep blue for instant rollback", wait * 60, source))
     return result
 
 
@@ -116,7 +127,7 @@ def render(document: dict[str, Any]) -> str:
     wait = rows[-1].seconds
     lines.append("")
     lines.append(
-        f"rollback: instant (CodeDeploy swaps the listeners back to blue) until {_duration(wait)} after the shift; "
+        f"rollback: instant (the listeners swap back to blue) until {_duration(wait)} after the shift; "
         "later, `make rollback` redeploys the previous revision (the phases above again)."
     )
     return "\n".join(lines)

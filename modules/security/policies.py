@@ -38,9 +38,10 @@ class RolePoliciesProps:
     flow_log_group_arn: str
     source_connection_arn: str
     build_project_arn: str
-    codedeploy_app_arn: str
-    deployment_group_arn: str
-    deployment_config_name: str
+    #: CodeDeploy's application, group and config; None with ECS-native blue/green.
+    codedeploy_app_arn: str | None
+    deployment_group_arn: str | None
+    deployment_config_name: str | None
     ecs_cluster_name: str
     ecs_service_arn: str
     ecs_service_name: str
@@ -52,6 +53,8 @@ class RolePoliciesProps:
     test_hook_log_group_arn: str | None
     #: The approval action notifies this topic (pipeline role).
     notification_topic_arn: str
+    #: ECS-native blue/green: the listener rules ECS rewrites (empty with CodeDeploy).
+    listener_rule_arns: Sequence[str] = ()
 
 
 class RolePolicies(Construct):
@@ -106,7 +109,6 @@ class RolePolicies(Construct):
             ],
         )
 
-        codedeploy = f"{arn}:codedeploy:{p.region}:{p.account_id}"
         self._attach(
             "codepipeline",
             p.roles.codepipeline.role_name,
@@ -120,25 +122,7 @@ class RolePolicies(Construct):
                     [p.source_connection_arn],
                 ),
                 iam.statement("RunBuild", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [p.build_project_arn]),
-                iam.statement(
-                    "StartDeployment",
-                    ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"],
-                    [p.deployment_group_arn],
-                ),
-                iam.statement(
-                    "RegisterRevision",
-                    [
-                        "codedeploy:GetApplication",
-                        "codedeploy:GetApplicationRevision",
-                        "codedeploy:RegisterApplicationRevision",
-                    ],
-                    [p.codedeploy_app_arn],
-                ),
-                iam.statement(
-                    "ReadDeploymentConfig",
-                    ["codedeploy:GetDeploymentConfig"],
-                    [f"{codedeploy}:deploymentconfig:{p.deployment_config_name}"],
-                ),
+                *(self._deploy_with_codedeploy(p) if p.deployment_group_arn else self._deploy_with_ecs(p)),
                 # RegisterTaskDefinition cannot be scoped to a resource; tagging the new revision can.
                 iam.statement("RegisterTaskDefinition", ["ecs:RegisterTaskDefinition"], ["*"]),
                 iam.statement(
@@ -152,6 +136,59 @@ class RolePolicies(Construct):
         )
 
         ecs = f"{arn}:ecs:{p.region}:{p.account_id}"
+        if p.deployment_group_arn:
+            self._attach_codedeploy(p, ecs, pass_task_roles)
+        else:
+            self._attach_ecs_native(p)
+
+        self._attach(
+            "flow_logs",
+            p.roles.flow_logs.role_name,
+            [
+                iam.statement(
+                    "DeliverFlowLogs",
+                    [*LOG_WRITE, "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+                    [p.flow_log_group_arn, f"{p.flow_log_group_arn}:*"],
+                ),
+            ],
+        )
+        if p.test_hook_log_group_arn:
+            self._attach(
+                "test_hook",
+                p.roles.test_hook.role_name,
+                [
+                    *(
+                        [
+                            iam.statement(
+                                "ReportHookResult",
+                                ["codedeploy:PutLifecycleEventHookExecutionStatus"],
+                                [p.deployment_group_arn],
+                            )
+                        ]
+                        if p.deployment_group_arn
+                        else []  # ECS reads the hook's result from its return value
+                    ),
+                    iam.statement("WriteHookLogs", LOG_WRITE, [f"{p.test_hook_log_group_arn}:*"]),
+                    # A Lambda in a VPC manages its own network interfaces; AWS scopes none of these.
+                    iam.statement(
+                        "AttachToVpc",
+                        [
+                            "ec2:CreateNetworkInterface",
+                            "ec2:DescribeNetworkInterfaces",
+                            "ec2:DeleteNetworkInterface",
+                            "ec2:AssignPrivateIpAddresses",
+                            "ec2:UnassignPrivateIpAddresses",
+                        ],
+                        ["*"],
+                    ),
+                    iam.statement("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
+                ],
+            )
+        # The task role (the application's own identity) deliberately has no permissions: the
+        # sample app needs none. Grant what your service needs here, scoped to its resources.
+
+    def _attach_codedeploy(self, p: RolePoliciesProps, ecs: str, pass_task_roles: iam.Statement) -> None:
+        """CodeDeploy shifts task sets and swaps listeners; it may read the rollback alarms."""
         self._attach(
             "codedeploy",
             p.roles.codedeploy.role_name,
@@ -184,45 +221,66 @@ class RolePolicies(Construct):
             ],
         )
 
+    def _attach_ecs_native(self, p: RolePoliciesProps) -> None:
+        """ECS rewrites the listener rules itself, and invokes the test hook."""
+        assert p.roles.ecs_infrastructure is not None and p.roles.ecs_hook_invoker is not None
         self._attach(
-            "flow_logs",
-            p.roles.flow_logs.role_name,
+            "ecs_infrastructure",
+            p.roles.ecs_infrastructure.role_name,
             [
                 iam.statement(
-                    "DeliverFlowLogs",
-                    [*LOG_WRITE, "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
-                    [p.flow_log_group_arn, f"{p.flow_log_group_arn}:*"],
+                    "DescribeLoadBalancing",
+                    [
+                        "elasticloadbalancing:DescribeTargetGroups",
+                        "elasticloadbalancing:DescribeListeners",
+                        "elasticloadbalancing:DescribeRules",
+                        "elasticloadbalancing:DescribeTargetHealth",
+                    ],
+                    ["*"],
                 ),
+                iam.statement("ShiftListenerRules", ["elasticloadbalancing:ModifyRule"], list(p.listener_rule_arns)),
             ],
         )
-        if p.test_hook_log_group_arn:
+        if p.test_hook_function_arn:
             self._attach(
-                "test_hook",
-                p.roles.test_hook.role_name,
-                [
-                    iam.statement(
-                        "ReportHookResult",
-                        ["codedeploy:PutLifecycleEventHookExecutionStatus"],
-                        [p.deployment_group_arn],
-                    ),
-                    iam.statement("WriteHookLogs", LOG_WRITE, [f"{p.test_hook_log_group_arn}:*"]),
-                    # A Lambda in a VPC manages its own network interfaces; AWS scopes none of these.
-                    iam.statement(
-                        "AttachToVpc",
-                        [
-                            "ec2:CreateNetworkInterface",
-                            "ec2:DescribeNetworkInterfaces",
-                            "ec2:DeleteNetworkInterface",
-                            "ec2:AssignPrivateIpAddresses",
-                            "ec2:UnassignPrivateIpAddresses",
-                        ],
-                        ["*"],
-                    ),
-                    iam.statement("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
-                ],
+                "ecs_hook_invoker",
+                p.roles.ecs_hook_invoker.role_name,
+                [iam.statement("RunTestHook", ["lambda:InvokeFunction"], [p.test_hook_function_arn])],
             )
-        # The task role (the application's own identity) deliberately has no permissions: the
-        # sample app needs none. Grant what your service needs here, scoped to its resources.
+
+    @staticmethod
+    def _deploy_with_codedeploy(p: RolePoliciesProps) -> list[iam.Statement]:
+        codedeploy = f"arn:{p.partition}:codedeploy:{p.region}:{p.account_id}"
+        assert p.deployment_group_arn and p.codedeploy_app_arn
+        return [
+            iam.statement(
+                "StartDeployment", ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"], [p.deployment_group_arn]
+            ),
+            iam.statement(
+                "RegisterRevision",
+                [
+                    "codedeploy:GetApplication",
+                    "codedeploy:GetApplicationRevision",
+                    "codedeploy:RegisterApplicationRevision",
+                ],
+                [p.codedeploy_app_arn],
+            ),
+            iam.statement(
+                "ReadDeploymentConfig",
+                ["codedeploy:GetDeploymentConfig"],
+                [f"{codedeploy}:deploymentconfig:{p.deployment_config_name}"],
+            ),
+        ]
+
+    @staticmethod
+    def _deploy_with_ecs(p: RolePoliciesProps) -> list[iam.Statement]:
+        ecs = f"arn:{p.partition}:ecs:{p.region}:{p.account_id}"
+        return [
+            iam.statement("UpdateService", ["ecs:DescribeServices", "ecs:UpdateService"], [p.ecs_service_arn]),
+            iam.statement("FollowDeployment", ["ecs:DescribeTasks"], [f"{ecs}:task/{p.ecs_cluster_name}/*"]),
+            iam.statement("ListServiceTasks", ["ecs:ListTasks"], [f"{ecs}:container-instance/{p.ecs_cluster_name}/*"]),
+            iam.statement("ReadTaskDefinition", ["ecs:DescribeTaskDefinition"], ["*"]),
+        ]
 
     @staticmethod
     def _invoke_hook(p: RolePoliciesProps) -> list[iam.Statement]:

@@ -21,6 +21,11 @@ ROLE_SERVICES = {
     "rds_monitoring": "monitoring.rds.amazonaws.com",
     "test_hook": "lambda.amazonaws.com",
 }
+#: Roles only ECS-native blue/green needs: ECS rewrites listener rules, and invokes the hook.
+ECS_NATIVE_ROLE_SERVICES = {
+    "ecs_infrastructure": "ecs.amazonaws.com",
+    "ecs_hook_invoker": "ecs.amazonaws.com",
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class ServiceRolesProps:
     name_prefix: str
     account_id: str
     partition: str
+    ecs_native: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,17 @@ class ServiceRolesOutputs:
     flow_logs: RoleOutputs
     rds_monitoring: RoleOutputs
     test_hook: RoleOutputs
+    #: Only with ECS-native blue/green.
+    ecs_infrastructure: RoleOutputs | None = None
+    ecs_hook_invoker: RoleOutputs | None = None
 
 
 class ServiceRoles(Construct):
     def __init__(self, scope: Construct, id: str, props: ServiceRolesProps) -> None:
         super().__init__(scope, id)
         roles: dict[str, RoleOutputs] = {}
-        for purpose, service in ROLE_SERVICES.items():
+        services = {**ROLE_SERVICES, **(ECS_NATIVE_ROLE_SERVICES if props.ecs_native else {})}
+        for purpose, service in services.items():
             role = IamRole(
                 self,
                 purpose,
