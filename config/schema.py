@@ -280,6 +280,53 @@ class DatabaseConfig(Section):
         return self
 
 
+class ScheduledScaling(Section):
+    """Change the task range on a schedule, e.g. non-production down to zero at night."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9-]{1,40}$", description="Name of the scheduled action.")
+    schedule: str = Field(
+        ..., pattern=r"^(cron|rate|at)\(.+\)$", description="cron(...), rate(...) or at(...), as Application Auto Scaling reads it."  # noqa: E501
+    )
+    timezone: str = Field("UTC", description="IANA time zone of the schedule.")
+    min_tasks: int = Field(..., ge=0, le=1000)
+    max_tasks: int = Field(..., ge=0, le=1000)
+
+
+class AutoscalingConfig(Section):
+    """Application Auto Scaling of the service's task count; it follows the service through deployments."""
+
+    min_tasks: int = Field(2, ge=0, le=1000)
+    max_tasks: int = Field(10, ge=1, le=1000)
+    cpu_target_percent: int | None = Field(60, ge=10, le=95, description="Target average CPU; null: not used.")
+    memory_target_percent: int | None = Field(None, ge=10, le=95, description="Target average memory; null: not used.")
+    scale_in_cooldown_seconds: int = Field(300, ge=0, le=3600)
+    scale_out_cooldown_seconds: int = Field(60, ge=0, le=3600)
+    schedules: tuple[ScheduledScaling, ...] = Field((), description="Scheduled changes of min/max tasks.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> AutoscalingConfig:
+        problems = []
+        if self.max_tasks < self.min_tasks:
+            problems.append(Problem(("max_tasks",), f"is below min_tasks ({self.min_tasks})", "raise max_tasks or lower min_tasks", self.max_tasks))  # noqa: E501
+        if self.cpu_target_percent is None and self.memory_target_percent is None:
+            problems.append(Problem(("cpu_target_percent",), "and memory_target_percent are both null: nothing would scale", "set at least one target", None))  # noqa: E501
+        for index, schedule in enumerate(self.schedules):
+            if schedule.max_tasks < schedule.min_tasks:
+                problems.append(Problem(("schedules", index, "max_tasks"), f"is below min_tasks ({schedule.min_tasks})", "raise max_tasks", schedule.max_tasks))  # noqa: E501
+        raise_if_any(problems)
+        return self
+
+
+class CapacityConfig(Section):
+    """How tasks are spread over Fargate and Fargate Spot (Spot is cheaper and can be reclaimed)."""
+
+    fargate_base: int = Field(1, ge=0, le=100000, description="Tasks always on regular Fargate.")
+    fargate_weight: int = Field(1, ge=0, le=1000, description="Relative share of regular Fargate beyond the base.")
+    spot_weight: int | None = Field(
+        None, ge=0, le=1000, description="Relative share of Fargate Spot; default 0 in production, 3 elsewhere."
+    )
+
+
 class ServiceConfig(Section):
     """The Fargate service the pipeline deploys."""
 
@@ -312,6 +359,10 @@ class ServiceConfig(Section):
         description="Image tag of the first task definition, before the pipeline's first deployment replaces it.",
     )
     log_retention_days: int = Field(365, description="Retention of the container logs.")
+    autoscaling: AutoscalingConfig | None = Field(
+        None, description="Scale the task count automatically; null keeps desired_count fixed."
+    )
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig, description="Fargate / Fargate Spot split.")
 
     _check_retention = field_validator("log_retention_days")(_log_retention)
 
@@ -327,6 +378,9 @@ class ServiceConfig(Section):
 
     @model_validator(mode="after")
     def _fargate_pair(self) -> ServiceConfig:
+        scaling = self.autoscaling
+        if scaling is not None and not scaling.min_tasks <= self.desired_count <= scaling.max_tasks:
+            raise_if_any([Problem(("desired_count",), f"is outside autoscaling's {scaling.min_tasks}..{scaling.max_tasks}", "set desired_count inside the autoscaling range (it is the starting count)", self.desired_count)])  # noqa: E501
         if self.cpu not in FARGATE_SIZES:
             raise_if_any(
                 [
@@ -601,6 +655,11 @@ class EnvironmentConfig(Section):
         if "-gov-" in self.region:
             return "aws-us-gov"
         return "aws"
+
+    @property
+    def spot_weight(self) -> int:
+        explicit = self.service.capacity.spot_weight
+        return (0 if self.production else 3) if explicit is None else explicit
 
     @property
     def approval_stage(self) -> bool:

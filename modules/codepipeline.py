@@ -126,6 +126,8 @@ class CodePipelineProps:
     app_path: str
     ecr_repository_url: str
     task: deploy_specs.TaskSpec
+    #: The service's (provider, weight, base) capacity strategy, repeated in the appspec.
+    capacity: tuple[tuple[str, int, int], ...]
     codebuild_role_arn: str
     codepipeline_role_arn: str
     # deploy
@@ -242,7 +244,7 @@ class CodePipeline(Construct):
             "REPOSITORY_URI": p.ecr_repository_url,
             "TASKDEF_TEMPLATE": deploy_specs.taskdef_template(p.task),
             "APPSPEC_YAML": deploy_specs.to_yaml(
-                deploy_specs.appspec(p.task.container.name, p.task.container.port, p.test_hook_function_arn)
+                deploy_specs.appspec(p.task.container.name, p.task.container.port, p.test_hook_function_arn, p.capacity)
             ),
         }
         return CodebuildProject(

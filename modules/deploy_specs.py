@@ -8,6 +8,7 @@ cdktf tokens (ARNs); they are plain strings here and resolve when the stack is s
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,11 +103,17 @@ def taskdef_template(spec: TaskSpec) -> str:
     return json.dumps(document, indent=2)
 
 
-def appspec(container_name: str, container_port: int, after_allow_test_traffic: str | None = None) -> dict[str, Any]:
+def appspec(
+    container_name: str,
+    container_port: int,
+    after_allow_test_traffic: str | None = None,
+    capacity: Sequence[tuple[str, int, int]] = (),
+) -> dict[str, Any]:
     """The ECS appspec: CodeDeploy substitutes the task definition it registers from taskdef.json.
 
     ``after_allow_test_traffic`` is the ARN of the Lambda that tests green through the test
-    listener before any production traffic moves.
+    listener before any production traffic moves. ``capacity`` is the (provider, weight, base)
+    strategy green's task set must use (CodeDeploy does not copy it from the service).
     """
     document: dict[str, Any] = {
         "version": 0.0,
@@ -123,6 +130,11 @@ def appspec(container_name: str, container_port: int, after_allow_test_traffic: 
             }
         ],
     }
+    if capacity:
+        properties = document["Resources"][0]["TargetService"]["Properties"]
+        properties["CapacityProviderStrategy"] = [
+            {"CapacityProvider": provider, "Weight": weight, "Base": base} for provider, weight, base in capacity
+        ]
     if after_allow_test_traffic:
         document["Hooks"] = [{"AfterAllowTestTraffic": after_allow_test_traffic}]
     return document

@@ -6,11 +6,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.appautoscaling_policy import (
+    AppautoscalingPolicy,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
+)
+from cdktf_cdktf_provider_aws.appautoscaling_scheduled_action import (
+    AppautoscalingScheduledAction,
+    AppautoscalingScheduledActionScalableTargetAction,
+)
+from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
+from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
+    EcsClusterCapacityProviders,
+    EcsClusterCapacityProvidersDefaultCapacityProviderStrategy,
+)
 from cdktf_cdktf_provider_aws.ecs_service import (
     EcsService,
     EcsServiceAlarms,
+    EcsServiceCapacityProviderStrategy,
     EcsServiceDeploymentConfiguration,
     EcsServiceDeploymentConfigurationCanaryConfiguration,
     EcsServiceDeploymentConfigurationLifecycleHook,
@@ -60,6 +75,35 @@ class NativeBlueGreen:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    name: str
+    schedule: str
+    timezone: str
+    min_tasks: int
+    max_tasks: int
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_tasks: int
+    max_tasks: int
+    cpu_target_percent: int | None
+    memory_target_percent: int | None
+    scale_in_cooldown_seconds: int
+    scale_out_cooldown_seconds: int
+    schedules: tuple[Schedule, ...] = ()
+
+
+@dataclass(frozen=True)
+class CapacityShare:
+    """One entry of the service's capacity provider strategy."""
+
+    provider: str
+    weight: int
+    base: int = 0
+
+
+@dataclass(frozen=True)
 class EcsProps:
     cluster_name: str
     service_name: str
@@ -67,8 +111,11 @@ class EcsProps:
     #: Image of the first task definition, before the pipeline's first deployment replaces it.
     initial_image: str
     desired_count: int
-    #: When autoscaling owns the task count, Terraform must not reset it on every apply.
-    autoscaling_owns_desired_count: bool
+    #: None keeps desired_count fixed; otherwise Application Auto Scaling owns the task count and
+    #: Terraform stops resetting it.
+    autoscaling: Autoscaling | None
+    #: FARGATE / FARGATE_SPOT split (replaces a launch type).
+    capacity: tuple[CapacityShare, ...]
     private_subnet_ids: Sequence[str]
     security_group_id: str
     blue_target_group_arn: str
@@ -98,6 +145,18 @@ class Ecs(Construct):
         cluster = EcsCluster(
             self, "cluster", name=p.cluster_name, setting=[EcsClusterSetting(name="containerInsights", value="enabled")]
         )
+        EcsClusterCapacityProviders(
+            self,
+            "capacity_providers",
+            cluster_name=cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategy=[
+                EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
+                    capacity_provider=share.provider, weight=share.weight, base=share.base
+                )
+                for share in p.capacity
+            ],
+        )
         log_group = CloudwatchLogGroup(
             self,
             "log_group",
@@ -123,7 +182,7 @@ class Ecs(Construct):
         )
         native = p.native_blue_green
         # Either controller registers task definitions and swaps target groups after creation.
-        ignored = CODEDEPLOY_OWNED_SERVICE_FIELDS + (["desired_count"] if p.autoscaling_owns_desired_count else [])
+        ignored = CODEDEPLOY_OWNED_SERVICE_FIELDS + (["desired_count"] if p.autoscaling else [])
         service = EcsService(
             self,
             "service",
@@ -131,7 +190,12 @@ class Ecs(Construct):
             cluster=cluster.arn,
             task_definition=task_definition.arn,
             desired_count=p.desired_count,
-            launch_type="FARGATE",
+            capacity_provider_strategy=[
+                EcsServiceCapacityProviderStrategy(
+                    capacity_provider=share.provider, weight=share.weight, base=share.base
+                )
+                for share in p.capacity
+            ],
             platform_version="LATEST",
             deployment_controller=EcsServiceDeploymentController(type="ECS" if native else "CODE_DEPLOY"),
             deployment_configuration=_deployment_configuration(native) if native else None,
@@ -160,6 +224,8 @@ class Ecs(Construct):
             lifecycle=TerraformResourceLifecycle(ignore_changes=ignored),
             depends_on=[log_group],
         )
+        if p.autoscaling:
+            self._autoscaling(p.autoscaling, cluster, service)
         self.outputs = EcsOutputs(
             cluster_arn=cluster.arn,
             cluster_name=cluster.name,
@@ -169,6 +235,56 @@ class Ecs(Construct):
             task_family=task_definition.family,
             log_group_arn=log_group.arn,
         )
+
+    def _autoscaling(self, scaling: Autoscaling, cluster: EcsCluster, service: EcsService) -> None:
+        """Scale the service itself (not a task set), so scaling keeps working through deployments."""
+        target = AppautoscalingTarget(
+            self,
+            "scaling_target",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=f"service/{cluster.name}/{service.name}",
+            min_capacity=scaling.min_tasks,
+            max_capacity=scaling.max_tasks,
+        )
+        metrics = {
+            "cpu": ("ECSServiceAverageCPUUtilization", scaling.cpu_target_percent),
+            "memory": ("ECSServiceAverageMemoryUtilization", scaling.memory_target_percent),
+        }
+        for name, (metric, target_value) in metrics.items():
+            if target_value is None:
+                continue
+            AppautoscalingPolicy(
+                self,
+                f"scale_on_{name}",
+                name=f"{service.name}-{name}",
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
+                    target_value=target_value,
+                    predefined_metric_specification=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
+                        predefined_metric_type=metric
+                    ),
+                    scale_in_cooldown=scaling.scale_in_cooldown_seconds,
+                    scale_out_cooldown=scaling.scale_out_cooldown_seconds,
+                ),
+            )
+        for schedule in scaling.schedules:
+            AppautoscalingScheduledAction(
+                self,
+                f"schedule_{schedule.name}",
+                name=f"{service.name}-{schedule.name}",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                schedule=schedule.schedule,
+                timezone=schedule.timezone,
+                scalable_target_action=AppautoscalingScheduledActionScalableTargetAction(
+                    min_capacity=str(schedule.min_tasks), max_capacity=str(schedule.max_tasks)
+                ),
+            )
 
 
 def _deployment_configuration(native: NativeBlueGreen) -> EcsServiceDeploymentConfiguration:

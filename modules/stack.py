@@ -12,13 +12,13 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from config import EnvironmentConfig
-from config.schema import Canary, Linear, Traffic
+from config.schema import Canary, Linear, ServiceConfig, Traffic
 from modules import access_logs, deploy_specs
 from modules.codepipeline import AlarmThresholds, CodePipeline, CodePipelineProps, rollback_alarm_names
 from modules.database import Database, DatabaseProps
 from modules.deployment_hooks import DeploymentHooks, DeploymentHooksProps
 from modules.ecr import Ecr, EcrProps
-from modules.ecs import Ecs, EcsProps, NativeBlueGreen
+from modules.ecs import Autoscaling, CapacityShare, Ecs, EcsProps, NativeBlueGreen, Schedule
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps
 from modules.networking import Networking, NetworkingProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopic, NotificationTopicProps
@@ -87,6 +87,29 @@ def native_blue_green(
         hook_role_arn=roles.ecs_hook_invoker.role_arn,
         alarm_names=rollback_alarm_names(c.names.prefix),
     )
+
+
+def service_autoscaling(svc: ServiceConfig) -> Autoscaling | None:
+    scaling = svc.autoscaling
+    if scaling is None:
+        return None
+    return Autoscaling(
+        min_tasks=scaling.min_tasks,
+        max_tasks=scaling.max_tasks,
+        cpu_target_percent=scaling.cpu_target_percent,
+        memory_target_percent=scaling.memory_target_percent,
+        scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
+        scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
+        schedules=tuple(Schedule(**schedule.model_dump()) for schedule in scaling.schedules),
+    )
+
+
+def capacity_shares(c: EnvironmentConfig) -> tuple[CapacityShare, ...]:
+    capacity = c.service.capacity
+    shares = [CapacityShare("FARGATE", capacity.fargate_weight, capacity.fargate_base)]
+    if c.spot_weight:
+        shares.append(CapacityShare("FARGATE_SPOT", c.spot_weight))
+    return tuple(shares)
 
 
 def stack_name(config: EnvironmentConfig) -> str:
@@ -304,7 +327,8 @@ class BlueGreenStack(TerraformStack):
                 task=task,
                 initial_image=f"{ecr.repository_url}:{svc.initial_image_tag}",
                 desired_count=svc.desired_count,
-                autoscaling_owns_desired_count=False,
+                autoscaling=service_autoscaling(svc),
+                capacity=capacity_shares(c),
                 private_subnet_ids=network.private_subnet_ids,
                 security_group_id=groups.tasks_security_group_id,
                 blue_target_group_arn=balancer.blue_target_group_arn,
@@ -351,6 +375,7 @@ class BlueGreenStack(TerraformStack):
                 app_path=pl.app_path,
                 ecr_repository_url=ecr.repository_url,
                 task=task,
+                capacity=tuple((share.provider, share.weight, share.base) for share in capacity_shares(c)),
                 codebuild_role_arn=roles.codebuild.role_arn,
                 codepipeline_role_arn=roles.codepipeline.role_arn,
                 codedeploy_app_name=names.codedeploy_app,

@@ -16,7 +16,7 @@ from tests.conftest import SynthesizedStack, as_list, policy
 def test_service_is_fargate_and_controlled_by_codedeploy(codedeploy_stack: SynthesizedStack) -> None:
     service = codedeploy_stack.one("aws_ecs_service").body
     assert service["deployment_controller"] == {"type": "CODE_DEPLOY"}
-    assert service["launch_type"] == "FARGATE"
+    assert {s["capacity_provider"] for s in service["capacity_provider_strategy"]} <= {"FARGATE", "FARGATE_SPOT"}
     assert service["desired_count"] == codedeploy_stack.config.service.desired_count
 
 
@@ -422,3 +422,69 @@ def test_ecs_native_pipeline_deploys_with_the_ecs_action(ecs_stack: SynthesizedS
     pipeline_role = policy(ecs_stack.one("aws_iam_role_policy", "role_policies/codepipeline").body["policy"])
     update = next(s for s in pipeline_role["Statement"] if s["Sid"] == "UpdateService")
     assert update["Resource"] == [ecs_stack.one("aws_ecs_service").ref("id")]
+
+
+# --- scale and cost ------------------------------------------------------------------------------
+
+
+def test_spot_capacity_outside_production_only(synthesized: dict[str, SynthesizedStack]) -> None:
+    for env, stack in synthesized.items():
+        strategy = {s["capacity_provider"]: s for s in stack.one("aws_ecs_service").body["capacity_provider_strategy"]}
+        assert strategy["FARGATE"]["base"] == 1, env
+        assert ("FARGATE_SPOT" in strategy) is (not stack.config.production), env
+        providers = stack.one("aws_ecs_cluster_capacity_providers").body["capacity_providers"]
+        assert providers == ["FARGATE", "FARGATE_SPOT"]
+
+
+def test_green_task_sets_use_the_services_capacity_strategy(codedeploy_stack: SynthesizedStack) -> None:
+    appspec = yaml.safe_load(build_environment(codedeploy_stack)["APPSPEC_YAML"])
+    in_appspec = appspec["Resources"][0]["TargetService"]["Properties"]["CapacityProviderStrategy"]
+    service = codedeploy_stack.one("aws_ecs_service").body["capacity_provider_strategy"]
+    assert [(s["CapacityProvider"], s["Weight"], s["Base"]) for s in in_appspec] == [
+        (s["capacity_provider"], s["weight"], s["base"]) for s in service
+    ]
+
+
+def test_autoscaling_owns_the_task_count_where_configured(stack: SynthesizedStack) -> None:
+    scaling = stack.config.service.autoscaling
+    ignored = stack.one("aws_ecs_service").body["lifecycle"]["ignore_changes"]
+    if scaling is None:
+        assert not stack.of_type("aws_appautoscaling_target")
+        assert "desired_count" not in ignored
+        return
+    assert "desired_count" in ignored
+    target = stack.one("aws_appautoscaling_target").body
+    cluster, service = stack.one("aws_ecs_cluster").ref("name"), stack.one("aws_ecs_service").ref("name")
+    # The scalable target is the service, not a task set: scaling survives blue/green deployments.
+    assert target["resource_id"] == f"service/{cluster}/{service}"
+    assert (target["min_capacity"], target["max_capacity"]) == (scaling.min_tasks, scaling.max_tasks)
+    policies = {
+        p.body["target_tracking_scaling_policy_configuration"]["predefined_metric_specification"][
+            "predefined_metric_type"
+        ]: p.body
+        for p in stack.of_type("aws_appautoscaling_policy")
+    }
+    expected = {
+        "ECSServiceAverageCPUUtilization": scaling.cpu_target_percent,
+        "ECSServiceAverageMemoryUtilization": scaling.memory_target_percent,
+    }
+    assert {k: v["target_tracking_scaling_policy_configuration"]["target_value"] for k, v in policies.items()} == {
+        k: v for k, v in expected.items() if v is not None
+    }
+    schedules = {
+        a.body["name"].rsplit("-", 1)[-1]: a.body for a in stack.of_type("aws_appautoscaling_scheduled_action")
+    }
+    assert set(schedules) == {s.name for s in scaling.schedules}
+    for schedule in scaling.schedules:
+        action = schedules[schedule.name]
+        assert action["schedule"] == schedule.schedule and action["timezone"] == schedule.timezone
+        assert action["scalable_target_action"] == {
+            "min_capacity": str(schedule.min_tasks),
+            "max_capacity": str(schedule.max_tasks),
+        }
+
+
+def test_shipped_environments_make_sensible_scaling_choices(synthesized: dict[str, SynthesizedStack]) -> None:
+    assert synthesized["prod"].config.service.autoscaling is not None
+    staging = synthesized["staging"].config.service.autoscaling
+    assert staging is not None and any(s.min_tasks == 0 for s in staging.schedules), "staging sleeps at night"

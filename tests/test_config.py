@@ -196,6 +196,25 @@ BAD_CONFIGS = [
         ["account_id: has an invalid format (got '12345')"],
     ),
     (
+        "autoscaling range upside down",
+        lambda d: with_(d, "service.autoscaling", {"min_tasks": 5, "max_tasks": 2}),
+        ["service.autoscaling.max_tasks: is below min_tasks (5) (got 2)"],
+    ),
+    (
+        "desired count outside the autoscaling range",
+        lambda d: with_(d, "service.autoscaling", {"min_tasks": 2, "max_tasks": 4}),
+        ["service.desired_count: is outside autoscaling's 2..4 (got 1)"],
+    ),
+    (
+        "bad scaling schedule",
+        lambda d: with_(
+            d,
+            "service.autoscaling",
+            {"min_tasks": 1, "schedules": [{"name": "n", "schedule": "every night", "min_tasks": 0, "max_tasks": 0}]},
+        ),
+        ["service.autoscaling.schedules.0.schedule: has an invalid format (got 'every night')"],
+    ),
+    (
         "unknown traffic shifting",
         lambda d: with_(d, "deployment.traffic", {"type": "gradual"}),
         [
