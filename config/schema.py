@@ -285,7 +285,9 @@ class ScheduledScaling(Section):
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9-]{1,40}$", description="Name of the scheduled action.")
     schedule: str = Field(
-        ..., pattern=r"^(cron|rate|at)\(.+\)$", description="cron(...), rate(...) or at(...), as Application Auto Scaling reads it."  # noqa: E501
+        ...,
+        pattern=r"^(cron|rate|at)\(.+\)$",
+        description="cron(...), rate(...) or at(...), as Application Auto Scaling reads it.",  # noqa: E501
     )
     timezone: str = Field("UTC", description="IANA time zone of the schedule.")
     min_tasks: int = Field(..., ge=0, le=1000)
@@ -307,12 +309,33 @@ class AutoscalingConfig(Section):
     def _ranges(self) -> AutoscalingConfig:
         problems = []
         if self.max_tasks < self.min_tasks:
-            problems.append(Problem(("max_tasks",), f"is below min_tasks ({self.min_tasks})", "raise max_tasks or lower min_tasks", self.max_tasks))  # noqa: E501
+            problems.append(
+                Problem(
+                    ("max_tasks",),
+                    f"is below min_tasks ({self.min_tasks})",
+                    "raise max_tasks or lower min_tasks",
+                    self.max_tasks,
+                )
+            )  # noqa: E501
         if self.cpu_target_percent is None and self.memory_target_percent is None:
-            problems.append(Problem(("cpu_target_percent",), "and memory_target_percent are both null: nothing would scale", "set at least one target", None))  # noqa: E501
+            problems.append(
+                Problem(
+                    ("cpu_target_percent",),
+                    "and memory_target_percent are both null: nothing would scale",
+                    "set at least one target",
+                    None,
+                )
+            )  # noqa: E501
         for index, schedule in enumerate(self.schedules):
             if schedule.max_tasks < schedule.min_tasks:
-                problems.append(Problem(("schedules", index, "max_tasks"), f"is below min_tasks ({schedule.min_tasks})", "raise max_tasks", schedule.max_tasks))  # noqa: E501
+                problems.append(
+                    Problem(
+                        ("schedules", index, "max_tasks"),
+                        f"is below min_tasks ({schedule.min_tasks})",
+                        "raise max_tasks",
+                        schedule.max_tasks,
+                    )
+                )  # noqa: E501
         raise_if_any(problems)
         return self
 
@@ -380,7 +403,16 @@ class ServiceConfig(Section):
     def _fargate_pair(self) -> ServiceConfig:
         scaling = self.autoscaling
         if scaling is not None and not scaling.min_tasks <= self.desired_count <= scaling.max_tasks:
-            raise_if_any([Problem(("desired_count",), f"is outside autoscaling's {scaling.min_tasks}..{scaling.max_tasks}", "set desired_count inside the autoscaling range (it is the starting count)", self.desired_count)])  # noqa: E501
+            raise_if_any(
+                [
+                    Problem(
+                        ("desired_count",),
+                        f"is outside autoscaling's {scaling.min_tasks}..{scaling.max_tasks}",
+                        "set desired_count inside the autoscaling range (it is the starting count)",
+                        self.desired_count,
+                    )
+                ]
+            )  # noqa: E501
         if self.cpu not in FARGATE_SIZES:
             raise_if_any(
                 [
