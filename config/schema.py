@@ -287,7 +287,7 @@ class ScheduledScaling(Section):
     schedule: str = Field(
         ...,
         pattern=r"^(cron|rate|at)\(.+\)$",
-        description="cron(...), rate(...) or at(...), as Application Auto Scaling reads it.",  # noqa: E501
+        description="cron(...), rate(...) or at(...), as Application Auto Scaling reads it.",
     )
     timezone: str = Field("UTC", description="IANA time zone of the schedule.")
     min_tasks: int = Field(..., ge=0, le=1000)
@@ -316,7 +316,7 @@ class AutoscalingConfig(Section):
                     "raise max_tasks or lower min_tasks",
                     self.max_tasks,
                 )
-            )  # noqa: E501
+            )
         if self.cpu_target_percent is None and self.memory_target_percent is None:
             problems.append(
                 Problem(
@@ -325,7 +325,7 @@ class AutoscalingConfig(Section):
                     "set at least one target",
                     None,
                 )
-            )  # noqa: E501
+            )
         for index, schedule in enumerate(self.schedules):
             if schedule.max_tasks < schedule.min_tasks:
                 problems.append(
@@ -335,7 +335,7 @@ class AutoscalingConfig(Section):
                         "raise max_tasks",
                         schedule.max_tasks,
                     )
-                )  # noqa: E501
+                )
         raise_if_any(problems)
         return self
 
@@ -412,7 +412,7 @@ class ServiceConfig(Section):
                         self.desired_count,
                     )
                 ]
-            )  # noqa: E501
+            )
         if self.cpu not in FARGATE_SIZES:
             raise_if_any(
                 [
