@@ -16,7 +16,7 @@ CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/c
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
+.PHONY: docs bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ rollback: venv require-env ## stop the in-flight deployment with rollback, or re
 
 checkov: synth ## run the checkov gate over the synthesized stacks
 	$(BIN)/checkov --config-file .checkov.yaml --directory $(OUT)/stacks
+
+docs: venv ## regenerate config/schema.json (editor validation) and docs/configuration.md
+	$(BIN)/python -m tools.docs
 
 lint: venv ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
