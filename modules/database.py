@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
 from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
@@ -51,6 +52,8 @@ class DatabaseProps:
     monitoring_role_arn: str
     performance_insights: bool
     log_retention_days: int
+    #: Terraform refuses to destroy the cluster (production data).
+    prevent_destroy: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class Database(Construct):
                 else None
             ),
             depends_on=[log_group],
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=p.prevent_destroy) if p.prevent_destroy else None,
         )
         for index in range(p.instance_count):
             RdsClusterInstance(

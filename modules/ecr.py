@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.ecr_lifecycle_policy import EcrLifecyclePolicy
 from cdktf_cdktf_provider_aws.ecr_repository import (
     EcrRepository,
@@ -21,6 +22,8 @@ class EcrProps:
     #: Tagged images kept; older ones expire (a rollback needs the previous few, not hundreds).
     keep_tagged_images: int = 50
     untagged_expiry_days: int = 7
+    #: Terraform refuses to destroy the repository (the images production runs).
+    prevent_destroy: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Ecr(Construct):
                 EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=props.kms_key_arn)
             ],
             force_delete=False,
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None,
         )
         EcrLifecyclePolicy(
             self,

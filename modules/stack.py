@@ -143,6 +143,7 @@ class BlueGreenStack(TerraformStack):
                 region=c.region,
                 pipeline_role_arns=(roles.codepipeline.role_arn, roles.codebuild.role_arn),
                 secret_reader_role_arn=roles.task_execution.role_arn,
+                prevent_destroy=c.production,
             ),
         ).outputs
 
@@ -185,7 +186,11 @@ class BlueGreenStack(TerraformStack):
         ).outputs
 
         ecr = Ecr(
-            self, "ecr", EcrProps(repository_name=names.ecr_repository, kms_key_arn=keys.artifacts_key_arn)
+            self,
+            "ecr",
+            EcrProps(
+                repository_name=names.ecr_repository, kms_key_arn=keys.artifacts_key_arn, prevent_destroy=c.production
+            ),
         ).outputs
 
         db = c.database
@@ -214,6 +219,7 @@ class BlueGreenStack(TerraformStack):
                 monitoring_role_arn=roles.rds_monitoring.role_arn,
                 performance_insights=db.performance_insights,
                 log_retention_days=db.log_retention_days,
+                prevent_destroy=c.production,
             ),
         ).outputs
 

@@ -103,3 +103,22 @@ def test_traffic_shifting_uses_predefined_configs_and_creates_the_rest() -> None
         "type": "TimeBasedCanary",
         "time_based_canary": {"percentage": 25, "interval": 10},
     }
+
+
+def test_the_destroy_step_of_the_harness_lifts_every_guard() -> None:
+    from tools.terraform_offline import without_deletion_protection
+
+    document = {
+        "resource": {
+            "aws_rds_cluster": {"db": {"deletion_protection": True, "lifecycle": {"prevent_destroy": True}}},
+            "aws_lb": {"alb": {"enable_deletion_protection": True}},
+        }
+    }
+    lifted = without_deletion_protection(document)
+    assert lifted["resource"]["aws_rds_cluster"]["db"] == {
+        "deletion_protection": False,
+        "skip_final_snapshot": True,
+        "lifecycle": {},
+    }
+    assert lifted["resource"]["aws_lb"]["alb"]["enable_deletion_protection"] is False
+    assert document["resource"]["aws_rds_cluster"]["db"]["lifecycle"] == {"prevent_destroy": True}, "input untouched"

@@ -256,3 +256,20 @@ def test_production_data_survives_mistakes(prod: SynthesizedStack) -> None:
     assert len({i.body["availability_zone"] for i in instances}) == len(instances), "instances share an AZ"
     assert prod.one("aws_lb").body["enable_deletion_protection"] is True
     assert len(prod.of_type("aws_nat_gateway")) == 3
+
+
+def test_production_data_cannot_be_destroyed_by_terraform(synthesized: dict[str, SynthesizedStack]) -> None:
+    guarded = ("aws_rds_cluster", "aws_kms_key", "aws_ecr_repository")
+    for env, stack in synthesized.items():
+        for resource_type in guarded:
+            for resource in stack.of_type(resource_type):
+                prevent = resource.body.get("lifecycle", {}).get("prevent_destroy", False)
+                assert prevent is stack.config.production, f"{env}: {resource.path}"
+
+
+def test_backups_and_final_snapshots_per_environment(stack: SynthesizedStack) -> None:
+    cluster = stack.one("aws_rds_cluster").body
+    assert cluster["backup_retention_period"] == stack.config.database.backup_retention_days
+    assert cluster["skip_final_snapshot"] is stack.config.database.skip_final_snapshot
+    assert cluster["deletion_protection"] is stack.config.database.deletion_protection
+    assert ("final_snapshot_identifier" in cluster) is (not stack.config.database.skip_final_snapshot)

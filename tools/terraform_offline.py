@@ -94,8 +94,11 @@ def emulator_document(document: dict[str, Any], provider_version: str, endpoint:
 
 
 def without_deletion_protection(document: dict[str, Any]) -> dict[str, Any]:
-    """What an operator does before destroying: switch deletion protection off (AWS requires it)."""
+    """What an operator does before destroying: switch deletion protection and prevent_destroy off."""
     result = copy.deepcopy(document)
+    for resources in result["resource"].values():
+        for body in resources.values():
+            body.get("lifecycle", {}).pop("prevent_destroy", None)
     for cluster in result["resource"].get("aws_rds_cluster", {}).values():
         cluster["deletion_protection"] = False
         cluster["skip_final_snapshot"] = True

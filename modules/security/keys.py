@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
@@ -25,6 +26,8 @@ class EncryptionKeysProps:
     #: Role that reads the database secret at task start (ECS task execution role).
     secret_reader_role_arn: str
     deletion_window_days: int = 30
+    #: Terraform refuses to destroy the keys (losing one loses the data it encrypts).
+    prevent_destroy: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class EncryptionKeys(Construct):
             enable_key_rotation=True,
             deletion_window_in_days=p.deletion_window_days,
             policy=policy,
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if p.prevent_destroy else None,
         )
         KmsAlias(self, f"{purpose}_alias", name=f"alias/{p.name_prefix}/{purpose}", target_key_id=key.key_id)
         arn: str = key.arn
