@@ -16,7 +16,7 @@ CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/c
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: docs bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
+.PHONY: docs diagram bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -64,6 +64,10 @@ checkov: synth ## run the checkov gate over the synthesized stacks
 
 docs: venv ## regenerate config/schema.json (editor validation) and docs/configuration.md
 	$(BIN)/python -m tools.docs
+
+diagram: ## regenerate docs/architecture.md (Mermaid) from the synthesized prod stack
+	$(MAKE) --no-print-directory synth ENV=prod > /dev/null
+	$(BIN)/python -m tools.diagram $(OUT)/stacks/$$($(BIN)/python main.py --env prod --list-stacks)/cdk.tf.json > docs/architecture.md
 
 lint: venv ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .

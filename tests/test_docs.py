@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from config import shipped_environments
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SynthesizedStack
 from tools import docs
 
 
@@ -38,3 +38,18 @@ def test_reference_documents_every_key() -> None:
     reference = docs.REFERENCE_FILE.read_text()
     for key in ("`vpc_cidr`", "`traffic`", "`controller`", "`autoscaling`", "`approval_timeout_minutes`"):
         assert key in reference
+
+
+def test_architecture_diagram_is_current(prod: SynthesizedStack) -> None:
+    from tools import diagram
+
+    committed = (ROOT / "docs" / "architecture.md").read_text()
+    assert committed == diagram.page(prod.json, prod.file.parent.name), "run `make diagram` and commit the result"
+
+
+def test_diagram_follows_the_stack(synthesized: dict[str, SynthesizedStack]) -> None:
+    from tools import diagram
+
+    prod, sandbox = diagram.mermaid(synthesized["prod"].json), diagram.mermaid(synthesized["sandbox"].json)
+    assert "NAT gateways x3" in prod and "st2[Approve]" in prod and "CodeDeploy deployment group" in prod
+    assert "ECS Fargate service (ECS)" in sandbox and "ECS blue/green" in sandbox
