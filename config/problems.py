@@ -29,13 +29,21 @@ class Problem:
         return Problem(tuple(prefix) + self.path, self.message, self.fix, self.got)
 
     def render(self, source: str) -> str:
-        where = ".".join(str(part) for part in self.path) or "(top level)"
+        where = ".".join(_key(part) for part in self.path) or "(top level)"
         got = "" if self.got is _NOTHING else f" (got {_show(self.got)})"
         return f"{source}: {where}: {self.message}{got}; {self.fix}"
 
 
+def _key(part: str | int) -> str:
+    """A key path part as typed, quoted when it would not read back as one (empty, dots, control chars)."""
+    text = str(part)
+    plain = text and text.isprintable() and not any(c in text for c in ". \t")
+    return text if plain else repr(text)
+
+
 def _show(value: Any) -> str:
     text = repr(value) if isinstance(value, str) else str(value)
+    text = text if text.isprintable() else repr(text)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

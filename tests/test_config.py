@@ -369,3 +369,11 @@ def test_fargate_table_matches_aws_limits() -> None:
     assert FARGATE_SIZES[256] == (512, 1024, 2048)
     assert FARGATE_SIZES[1024][0] == 2048 and FARGATE_SIZES[1024][-1] == 8192
     assert FARGATE_SIZES[16384][-1] == 122880
+
+
+def test_keys_that_would_break_the_one_line_format_are_quoted(tmp_path: Path) -> None:
+    """Found by tests/test_fuzz.py: a key with a control character split the message in two."""
+    message = problems_for(tmp_path, with_(base(), "networking", {"\r": None, "a.b": 1}))
+    assert "networking.'\\r': is not a known key" in message
+    assert "networking.'a.b': is not a known key" in message
+    assert len(message.splitlines()) == 2

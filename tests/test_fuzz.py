@@ -1,0 +1,161 @@
+"""Property tests: any config from the valid space synthesizes with the stack's invariants; any broken
+one is refused by the project's own error naming the key path; nothing else is ever raised."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from config import ConfigError, load_config
+from config.schema import FARGATE_SIZES, EnvironmentConfig
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
+    cpu = draw(st.sampled_from(sorted(FARGATE_SIZES)))
+    production = draw(st.booleans())
+    controller = draw(st.sampled_from(["codedeploy", "ecs"]))
+    traffic = draw(
+        st.one_of(
+            st.just({"type": "all_at_once"}),
+            st.builds(
+                lambda p, m: {"type": "canary", "percent": p, "minutes": m}, st.integers(1, 99), st.integers(1, 60)
+            ),
+            st.builds(
+                lambda p, m: {"type": "linear", "percent": p, "every_minutes": m},
+                st.integers(1, 99),
+                st.integers(1, 60),
+            ),
+        )
+    )
+    prod_port, test_port = draw(st.lists(st.integers(1024, 65535), min_size=2, max_size=2, unique=True))
+    desired = draw(st.integers(2, 6))
+    config: dict[str, Any] = {
+        "project": draw(st.from_regex(r"[a-z][a-z0-9]{1,8}", fullmatch=True)),
+        "environment": "prod" if production else draw(st.sampled_from(["dev", "qa", "test", "uat"])),
+        "production": production,
+        "account_id": draw(st.from_regex(r"[0-9]{12}", fullmatch=True)),
+        "region": draw(st.sampled_from(["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"])),
+        "networking": {
+            "vpc_cidr": f"10.{draw(st.integers(0, 255))}.0.0/16",
+            "az_count": 3 if production else draw(st.integers(2, 3)),
+            "nat_mode": "per_az" if production else draw(st.sampled_from(["per_az", "single"])),
+            "interface_endpoints": draw(st.booleans()),
+        },
+        "database": {"instance_count": draw(st.integers(2, 4))},
+        "service": {
+            "cpu": cpu,
+            "memory": draw(st.sampled_from(FARGATE_SIZES[cpu])),
+            "desired_count": desired,
+            "autoscaling": draw(st.one_of(st.none(), st.just({"min_tasks": 2, "max_tasks": 6}))),
+        },
+        "load_balancer": {
+            "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-4000-8000-000000000001",
+            "prod_listener_port": prod_port,
+            "test_listener_port": test_port,
+        },
+        "pipeline": {"repository": "group/app"},
+        "deployment": {"controller": controller, "traffic": traffic},
+        "state": {"bucket": "state-bucket"},
+    }
+    return config
+
+
+def write(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@FUZZ
+@given(data=valid_configs())
+def test_every_valid_config_is_accepted(tmp_path: Path, data: dict[str, Any]) -> None:
+    config = load_config(write(tmp_path, data))
+    assert config.load_balancer.test_listener_port != config.load_balancer.effective_prod_port
+    assert all(len(name) <= limit for _, name, limit in config.names.limits())
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=valid_configs())
+def test_valid_configs_synthesize_with_the_invariants(tmp_path: Path, data: dict[str, Any]) -> None:
+    import main
+
+    config = EnvironmentConfig.model_validate(data)
+    main.synthesize([config], str(tmp_path / "out"))
+    document = json.loads((tmp_path / "out" / "stacks" / config.names.prefix / "cdk.tf.json").read_text())
+    resources = document["resource"]
+    (service,) = resources["aws_ecs_service"].values()
+    assert {"task_definition", "load_balancer"} <= set(service["lifecycle"]["ignore_changes"])
+    assert service["network_configuration"]["assign_public_ip"] is False
+    assert len(resources["aws_nat_gateway"]) == (
+        config.networking.az_count if config.networking.nat_mode == "per_az" else 1
+    )
+    assert ("aws_codedeploy_deployment_group" in resources) is (config.deployment.controller == "codedeploy")
+    for rule in resources["aws_vpc_security_group_ingress_rule"].values():
+        if rule.get("cidr_ipv4") == "0.0.0.0/0":
+            assert rule["from_port"] in {config.load_balancer.effective_prod_port, 80}
+    for group in resources["aws_cloudwatch_log_group"].values():
+        assert group["kms_key_id"].startswith("${aws_kms_key.")
+
+
+#: (key path, a value that breaks a rule there)
+BREAKERS = [
+    (("networking", "az_count"), 9),
+    (("networking", "vpc_cidr"), "10.0.0.0/8"),
+    (("service", "memory"), 3),
+    (("service", "desired_count"), -1),
+    (("load_balancer", "health_check_timeout_seconds"), 299),
+    (("deployment", "traffic"), {"type": "canary", "percent": 0}),
+    (("pipeline", "repository"), "no slash"),
+    (("account_id",), "12"),
+]
+
+
+@FUZZ
+@given(data=valid_configs(), breaker=st.sampled_from(BREAKERS))
+def test_breaking_a_rule_is_refused_naming_the_key(
+    tmp_path: Path, data: dict[str, Any], breaker: tuple[tuple[str, ...], Any]
+) -> None:
+    path, value = breaker
+    broken = copy.deepcopy(data)
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    try:
+        load_config(write(tmp_path, broken))
+    except ConfigError as error:
+        assert any(".".join(map(str, p.path)).startswith(".".join(path)) for p in error.problems), error.render()
+    else:
+        raise AssertionError(f"{'.'.join(path)} = {value!r} was accepted")
+
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=6,
+)
+
+
+@FUZZ
+@given(
+    data=valid_configs(),
+    section=st.sampled_from(["networking", "database", "service", "load_balancer", "deployment", "state", "tags"]),
+    junk=JUNK,
+)
+def test_nothing_but_the_projects_own_error_is_ever_raised(
+    tmp_path: Path, data: dict[str, Any], section: str, junk: Any
+) -> None:
+    data[section] = junk
+    try:
+        load_config(write(tmp_path, data))
+    except ConfigError as error:
+        assert all("; " in line for line in error.render().splitlines())
