@@ -73,6 +73,19 @@ SOURCE_ARTIFACT = "source"
 ALARM_SUFFIXES = ("target-5xx", "p99-latency", "unhealthy-hosts")
 
 
+def _deploy_action(provider: str, configuration: dict[str, str]) -> CodepipelineStageAction:
+    """The pipeline's deploy action; it reads the build's output artifact."""
+    return CodepipelineStageAction(
+        name="BlueGreenDeploy",
+        category="Deploy",
+        owner="AWS",
+        provider=provider,
+        version="1",
+        input_artifacts=[BUILD_ARTIFACT],
+        configuration=configuration,
+    )
+
+
 def rollback_alarm_name(name_prefix: str, suffix: str) -> str:
     return f"{name_prefix}-{suffix}"
 
@@ -422,14 +435,9 @@ class CodePipeline(Construct):
 
     @staticmethod
     def _codedeploy_action(app: CodedeployApp, group: CodedeployDeploymentGroup) -> CodepipelineStageAction:
-        return CodepipelineStageAction(
-            name="BlueGreenDeploy",
-            category="Deploy",
-            owner="AWS",
-            provider="CodeDeployToECS",
-            version="1",
-            input_artifacts=[BUILD_ARTIFACT],
-            configuration={
+        return _deploy_action(
+            "CodeDeployToECS",
+            {
                 "ApplicationName": app.name,
                 "DeploymentGroupName": group.deployment_group_name,
                 "TaskDefinitionTemplateArtifact": BUILD_ARTIFACT,
@@ -444,14 +452,9 @@ class CodePipeline(Construct):
     @staticmethod
     def _ecs_action(p: CodePipelineProps) -> CodepipelineStageAction:
         """ECS's deploy action; the service's blue/green deployment configuration does the rest."""
-        return CodepipelineStageAction(
-            name="BlueGreenDeploy",
-            category="Deploy",
-            owner="AWS",
-            provider="ECS",
-            version="1",
-            input_artifacts=[BUILD_ARTIFACT],
-            configuration={
+        return _deploy_action(
+            "ECS",
+            {
                 "ClusterName": p.ecs_cluster_name,
                 "ServiceName": p.ecs_service_name,
                 "FileName": deploy_specs.IMAGE_DEFINITIONS_FILE,

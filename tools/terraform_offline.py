@@ -33,7 +33,14 @@ EMULATED_SERVICES = (
     "cloudwatch", "codebuild", "codedeploy", "codepipeline", "ec2", "ecr", "ecs", "elbv2", "iam", "kms",
     "logs", "rds", "s3", "secretsmanager", "sts", "wafv2",
 )  # fmt: skip
-DUMMY_CREDENTIALS = {"access_key": "offline", "secret_key": "offline"}
+#: What every offline provider gets: dummy keys, and no call to AWS to check them or the region.
+OFFLINE_PROVIDER = {
+    "access_key": "offline",
+    "secret_key": "offline",
+    "skip_credentials_validation": True,
+    "skip_metadata_api_check": True,
+    "skip_region_validation": True,
+}
 
 
 @dataclass(frozen=True)
@@ -63,15 +70,9 @@ def offline_document(document: dict[str, Any], provider_version: str, *, plan: b
     result["terraform"]["required_providers"]["aws"]["version"] = provider_version
     if plan:
         for provider in result["provider"]["aws"]:
-            provider.update(DUMMY_CREDENTIALS)
-            provider.update(
-                skip_credentials_validation=True,
-                skip_metadata_api_check=True,
-                skip_region_validation=True,
-                # No STS to ask; the account id is not needed to plan. (Not used against the
-                # emulator: the provider would then miss the account and diff forever.)
-                skip_requesting_account_id=True,
-            )
+            # No STS to ask; the account id is not needed to plan. (Not used against the
+            # emulator: the provider would then miss the account and diff forever.)
+            provider.update(OFFLINE_PROVIDER, skip_requesting_account_id=True)
             provider.pop("allowed_account_ids", None)  # cannot be checked without asking STS
     return result
 
@@ -80,11 +81,8 @@ def emulator_document(document: dict[str, Any], provider_version: str, endpoint:
     """The stack pointed at an AWS emulator listening on ``endpoint``."""
     result = offline_document(document, provider_version, plan=False)
     for provider in result["provider"]["aws"]:
-        provider.update(DUMMY_CREDENTIALS)
         provider.update(
-            skip_credentials_validation=True,
-            skip_metadata_api_check=True,
-            skip_region_validation=True,
+            OFFLINE_PROVIDER,
             s3_use_path_style=True,
             # One HTTP 500 from the emulator otherwise keeps the provider retrying for 10+ minutes.
             max_retries=2,

@@ -20,6 +20,17 @@ from modules.security.roles import ServiceRolesOutputs
 ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 ECR_PUSH = ("ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart")
 LOG_WRITE = ("logs:CreateLogStream", "logs:PutLogEvents")
+#: Whoever swaps traffic (CodeDeploy or ECS) reads the load balancer's state; AWS scopes no Describe.
+DESCRIBE_LOAD_BALANCING = iam.statement(
+    "DescribeLoadBalancing",
+    [
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeTargetHealth",
+    ],
+    ["*"],
+)
 
 
 @dataclass(frozen=True)
@@ -204,16 +215,7 @@ class RolePolicies(Construct):
                     ],
                     [p.ecs_service_arn, f"{ecs}:task-set/{p.ecs_cluster_name}/{p.ecs_service_name}/*"],
                 ),
-                iam.statement(
-                    "DescribeLoadBalancing",
-                    [
-                        "elasticloadbalancing:DescribeTargetGroups",
-                        "elasticloadbalancing:DescribeListeners",
-                        "elasticloadbalancing:DescribeRules",
-                        "elasticloadbalancing:DescribeTargetHealth",
-                    ],
-                    ["*"],
-                ),
+                DESCRIBE_LOAD_BALANCING,
                 iam.statement("SwapListeners", ["elasticloadbalancing:ModifyListener"], list(p.listener_arns)),
                 iam.statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(p.alarm_arns)),
                 pass_task_roles,
@@ -228,16 +230,7 @@ class RolePolicies(Construct):
             "ecs_infrastructure",
             p.roles.ecs_infrastructure.role_name,
             [
-                iam.statement(
-                    "DescribeLoadBalancing",
-                    [
-                        "elasticloadbalancing:DescribeTargetGroups",
-                        "elasticloadbalancing:DescribeListeners",
-                        "elasticloadbalancing:DescribeRules",
-                        "elasticloadbalancing:DescribeTargetHealth",
-                    ],
-                    ["*"],
-                ),
+                DESCRIBE_LOAD_BALANCING,
                 iam.statement("ShiftListenerRules", ["elasticloadbalancing:ModifyRule"], list(p.listener_rule_arns)),
             ],
         )
