@@ -16,7 +16,7 @@ CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/c
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: docs diagram bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
+.PHONY: docs diagram bootstrap bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -88,6 +88,11 @@ diff: venv node_modules/.installed require-env ## cdktf diff ENV=name (needs AWS
 deploy: venv node_modules/.installed require-env ## cdktf deploy ENV=name (needs AWS credentials and terraform on PATH)
 	@echo "cdktf deploy needs AWS credentials for the account in config/$(ENV).yaml and Terraform on PATH."
 	$(CDKTF) deploy $$($(BIN)/python main.py --env $(ENV) --list-stacks)
+
+bootstrap: venv node_modules/.installed require-env ## create ENV's account state bucket (local state; AWS credentials)
+	@echo "cdktf deploy needs AWS credentials for the account in config/$(ENV).yaml and Terraform on PATH."
+	PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_BOOTSTRAP=1 BLUEGREEN_ENV=$(ENV) node_modules/.bin/cdktf deploy \
+	  $$($(BIN)/python main.py --env $(ENV) --bootstrap --list-stacks)
 
 lock: ## re-resolve requirements.txt from requirements.in (review the diff)
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock

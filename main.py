@@ -23,6 +23,8 @@ from config import ConfigError, EnvironmentConfig, Problem, config_path, load_co
 OUTDIR_ENV = "CDKTF_OUTDIR"
 #: Lets `cdktf deploy`/`diff` (which run `python main.py` without arguments) synthesize one environment.
 ENV_SELECTOR = "BLUEGREEN_ENV"
+#: Set (by `make bootstrap`) to synthesize the accounts' state-bucket stacks instead.
+BOOTSTRAP_SELECTOR = "BLUEGREEN_BOOTSTRAP"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -37,6 +39,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--outdir", default=os.environ.get(OUTDIR_ENV, "cdktf.out"), help="output folder (default: cdktf.out)"
     )
     parser.add_argument("--check", action="store_true", help="validate the configs and stop")
+    parser.add_argument(
+        "--bootstrap",
+        action="store_true",
+        default=bool(os.environ.get(BOOTSTRAP_SELECTOR)),
+        help="synthesize the state-bucket stack of each selected environment's account instead",
+    )
     parser.add_argument(
         "--list-stacks", action="store_true", help="print each selected environment's stack name and stop"
     )
@@ -84,16 +92,23 @@ def load_all(paths: Sequence[Path]) -> list[EnvironmentConfig]:
     return configs
 
 
-def synthesize(configs: Sequence[EnvironmentConfig], outdir: str) -> None:
+def synthesize(configs: Sequence[EnvironmentConfig], outdir: str, *, bootstrap: bool = False) -> list[str]:
+    """Synthesize the stacks into ``outdir``; return their names."""
     # Imported here, after validation: loading cdktf and the provider is the slow part.
     # (modules first: it silences jsii's Node banner before cdktf starts the jsii runtime.)
+    from modules.bootstrap import StateBucketStack, bootstrap_stack_name  # isort: skip
     from modules.stack import BlueGreenStack  # isort: skip
     from cdktf import App  # isort: skip
 
     app = App(outdir=outdir)
+    names = []
     for config in configs:
-        BlueGreenStack(app, config)
+        if not bootstrap:
+            names.append(BlueGreenStack(app, config).node.id)
+        elif config.state is not None and bootstrap_stack_name(config) not in names:
+            names.append(StateBucketStack(app, config).node.id)  # one per account
     app.synth()
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,15 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.list_stacks:
         for config in configs:
-            print(config.names.prefix)
+            print(f"{config.project}-state-{config.account_id}" if args.bootstrap else config.names.prefix)
         return 0
     if args.check:
         for config in configs:
             print(f"ok: {config.names.prefix}")
         return 0
-    synthesize(configs, args.outdir)
-    for config in configs:
-        print(f"synthesized {config.names.prefix} -> {args.outdir}/stacks/{config.names.prefix}/cdk.tf.json")
+    for name in synthesize(configs, args.outdir, bootstrap=args.bootstrap):
+        print(f"synthesized {name} -> {args.outdir}/stacks/{name}/cdk.tf.json")
     return 0
 
 

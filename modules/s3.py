@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration,
@@ -38,13 +39,18 @@ from modules import iam
 @dataclass(frozen=True)
 class SecureBucketProps:
     bucket_name: str
-    expiration_days: int
+    #: Days until current objects expire; None keeps them (e.g. Terraform state).
+    expiration_days: int | None
     #: KMS key for default encryption; None means SSE-S3, for services that cannot use KMS
     #: (ALB access log delivery is one).
     kms_key_arn: str | None
     extra_statements: Sequence[iam.Statement] = field(default_factory=tuple)
     #: Where S3 server access logs of this bucket go (bucket, key prefix); None for the log bucket itself.
     server_access_log_target: tuple[str, str] | None = None
+    #: Days older versions of an object are kept.
+    noncurrent_days: int = 7
+    #: Terraform refuses to destroy the bucket.
+    prevent_destroy: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,13 @@ class SecureBucketOutputs:
 class SecureBucket(Construct):
     def __init__(self, scope: Construct, id: str, props: SecureBucketProps) -> None:
         super().__init__(scope, id)
-        bucket = S3Bucket(self, "bucket", bucket=props.bucket_name, force_destroy=False)
+        bucket = S3Bucket(
+            self,
+            "bucket",
+            bucket=props.bucket_name,
+            force_destroy=False,
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None,
+        )
         S3BucketOwnershipControls(
             self,
             "ownership",
@@ -106,9 +118,13 @@ class SecureBucket(Construct):
                     id="expire",
                     status="Enabled",
                     filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                    expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=props.expiration_days)],
+                    expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=props.expiration_days)]
+                    if props.expiration_days is not None
+                    else None,
                     noncurrent_version_expiration=[
-                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(noncurrent_days=7)
+                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                            noncurrent_days=props.noncurrent_days
+                        )
                     ],
                     abort_incomplete_multipart_upload=[
                         S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=1)
