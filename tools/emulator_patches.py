@@ -1,8 +1,18 @@
-"""moto defects that stop the real AWS provider; each patch restores one documented AWS behaviour."""
+"""moto defects that stop the real AWS provider; each patch restores one documented AWS behaviour.
+
+Every patch is a function named after the AWS behaviour it restores, with a one-line docstring
+saying what real AWS does. moto is imported inside each patch, so importing this module is cheap
+and needs no moto.
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
+import time
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 PATCHES: list[Callable[[], None]] = []
 
@@ -16,3 +26,406 @@ def apply_all() -> list[str]:
     for function in PATCHES:
         function()
     return [function.__name__ for function in PATCHES]
+
+
+def _install(owner: Any, name: str, value: Any) -> None:
+    """Replace ``owner.name`` (moto is untyped territory for these few assignments)."""
+    setattr(owner, name, value)
+
+
+# --- S3 -------------------------------------------------------------------------------------------
+
+
+@patch
+def s3_put_bucket_logging_does_not_inspect_the_target_bucket_policy() -> None:
+    """AWS S3 accepts PutBucketLogging without reading the target bucket's policy (it authorises each delivery)."""
+    from moto.s3.models import FakeBucket
+
+    _install(FakeBucket, "_log_permissions_enabled_policy", staticmethod(lambda target_bucket, target_prefix: True))
+
+
+# --- CodeBuild ------------------------------------------------------------------------------------
+
+
+@patch
+def codebuild_codepipeline_source_and_artifacts_need_no_location() -> None:
+    """AWS CodeBuild takes source and artifacts of type CODEPIPELINE without a location (the pipeline supplies it)."""
+    from moto.codebuild import responses
+
+    validate_source = responses._validate_required_params_source
+    validate_artifacts = responses._validate_required_params_artifacts
+
+    def source(value: dict[str, Any]) -> None:
+        validate_source({"location": "codepipeline", **value} if value.get("type") == "CODEPIPELINE" else value)
+
+    def artifacts(value: dict[str, Any]) -> None:
+        validate_artifacts({"location": "codepipeline", **value} if value.get("type") == "CODEPIPELINE" else value)
+
+    _install(responses, "_validate_required_params_source", source)
+    _install(responses, "_validate_required_params_artifacts", artifacts)
+
+
+@patch
+def codebuild_project_keeps_its_encryption_key() -> None:
+    """AWS CodeBuild stores the project's encryptionKey (the KMS key given, else the account's aws/s3 key)."""
+    from moto.codebuild.responses import CodeBuildResponse
+
+    create_project = CodeBuildResponse.create_project
+
+    def wrapper(self: Any) -> Any:
+        result = create_project(self)
+        key = self._get_param("encryptionKey")
+        if key:
+            self.codebuild_backend.codebuild_projects[self._get_param("name")].project_metadata["encryptionKey"] = key
+        return result
+
+    _install(CodeBuildResponse, "create_project", wrapper)
+
+
+# --- CodeDeploy -----------------------------------------------------------------------------------
+
+
+@patch
+def codedeploy_deployment_group_reports_its_alarm_configuration() -> None:
+    """AWS CodeDeploy returns the deployment group's alarmConfiguration as it was set."""
+    from moto.codedeploy import responses
+
+    info = responses._deployment_group_info
+
+    def wrapper(group: Any) -> dict[str, Any]:
+        result = info(group)
+        result["alarmConfiguration"] = group.alarm_configuration or {"enabled": False, "alarms": []}
+        return result
+
+    _install(responses, "_deployment_group_info", wrapper)
+
+
+@patch
+def codedeploy_deletes_deployment_groups_and_applications() -> None:
+    """AWS CodeDeploy has DeleteDeploymentGroup and DeleteApplication (deleting an application deletes its groups)."""
+    from moto.codedeploy.models import CodeDeployBackend
+    from moto.codedeploy.responses import CodeDeployResponse
+    from moto.core.responses import ActionResult, EmptyResult
+
+    def delete_deployment_group(self: Any) -> Any:
+        backend: CodeDeployBackend = self.codedeploy_backend
+        application, name = self._get_param("applicationName"), self._get_param("deploymentGroupName")
+        backend.get_application(application)
+        backend.deployment_groups.get(application, {}).pop(name, None)
+        return ActionResult({"hooksNotCleanedUp": []})
+
+    def delete_application(self: Any) -> Any:
+        backend: CodeDeployBackend = self.codedeploy_backend
+        name = self._get_param("applicationName")
+        backend.applications.pop(name, None)
+        backend.deployment_groups.pop(name, None)
+        return EmptyResult()
+
+    _install(CodeDeployResponse, "delete_deployment_group", delete_deployment_group)
+    _install(CodeDeployResponse, "delete_application", delete_application)
+
+
+@patch
+def codedeploy_manages_custom_deployment_configs() -> None:
+    """AWS CodeDeploy has CreateDeploymentConfig, GetDeploymentConfig and DeleteDeploymentConfig."""
+    from moto.codedeploy.responses import CodeDeployResponse
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.responses import ActionResult, EmptyResult
+
+    def configs(self: Any) -> dict[str, dict[str, Any]]:
+        backend = self.codedeploy_backend
+        if not hasattr(backend, "custom_deployment_configs"):
+            backend.custom_deployment_configs = {}
+        found: dict[str, dict[str, Any]] = backend.custom_deployment_configs
+        return found
+
+    def create_deployment_config(self: Any) -> Any:
+        info = {
+            "deploymentConfigId": str(uuid.uuid4()),
+            "deploymentConfigName": self._get_param("deploymentConfigName"),
+            "computePlatform": self._get_param("computePlatform") or "Server",
+            "createTime": time.time(),
+        }
+        for key in ("minimumHealthyHosts", "trafficRoutingConfig", "zonalConfig"):
+            if self._get_param(key) is not None:
+                info[key] = self._get_param(key)
+        configs(self)[info["deploymentConfigName"]] = info
+        return ActionResult({"deploymentConfigId": info["deploymentConfigId"]})
+
+    def get_deployment_config(self: Any) -> Any:
+        name = self._get_param("deploymentConfigName")
+        if name not in configs(self):
+            raise JsonRESTError("DeploymentConfigDoesNotExistException", f"No deployment configuration named {name}")
+        return ActionResult({"deploymentConfigInfo": configs(self)[name]})
+
+    def delete_deployment_config(self: Any) -> Any:
+        configs(self).pop(self._get_param("deploymentConfigName"), None)
+        return EmptyResult()
+
+    _install(CodeDeployResponse, "create_deployment_config", create_deployment_config)
+    _install(CodeDeployResponse, "get_deployment_config", get_deployment_config)
+    _install(CodeDeployResponse, "delete_deployment_config", delete_deployment_config)
+
+
+# --- CodePipeline ---------------------------------------------------------------------------------
+
+
+@patch
+def codepipeline_metadata_timestamps_are_epoch_seconds() -> None:
+    """AWS CodePipeline (JSON protocol) sends created/updated as epoch seconds, not ISO strings."""
+    from moto.codepipeline.models import CodePipeline
+
+    def metadata(self: Any) -> dict[str, Any]:
+        def epoch(moment: datetime.datetime) -> float:
+            return moment.replace(tzinfo=moment.tzinfo or datetime.UTC).timestamp()
+
+        return {"pipelineArn": self._arn, "created": epoch(self._created), "updated": epoch(self._updated)}
+
+    _install(CodePipeline, "metadata", property(metadata))
+
+
+# --- RDS ------------------------------------------------------------------------------------------
+
+
+@patch
+def rds_instance_keeps_performance_insights_settings() -> None:
+    """AWS RDS stores PerformanceInsightsEnabled, its KMS key and retention (7 days by default) on the instance."""
+    from moto.rds.models import DBInstance
+
+    init = DBInstance.__init__
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        enabled = bool(kwargs.get("enable_performance_insights"))
+        self.performance_insights_enabled = enabled
+        if enabled:
+            self.performance_insights_kms_key_id = kwargs.get("performance_insights_kms_key_id")
+            self.performance_insights_retention_period = kwargs.get("performance_insights_retention_period") or 7
+
+    _install(DBInstance, "__init__", wrapper)
+
+
+@patch
+def rds_instance_default_ca_is_rds_ca_rsa2048_g1() -> None:
+    """AWS RDS gives new instances the rds-ca-rsa2048-g1 CA by default (rds-ca-default expired in 2024)."""
+    from moto.rds.models import DBInstance
+
+    init = DBInstance.__init__
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("ca_certificate_identifier", "rds-ca-rsa2048-g1")
+        init(self, *args, **kwargs)
+
+    _install(DBInstance, "__init__", wrapper)
+
+
+@patch
+def rds_parameters_set_by_the_user_have_source_user() -> None:
+    """AWS RDS reports the parameters set with ModifyDBParameterGroup with Source "user"."""
+    from moto.rds.models import DBParameterGroup
+
+    update_parameters = DBParameterGroup.update_parameters
+
+    def wrapper(self: Any, new_parameters: Any) -> None:
+        update_parameters(self, [{"Source": "user", **parameter} for parameter in new_parameters])
+
+    _install(DBParameterGroup, "update_parameters", wrapper)
+
+
+@patch
+def rds_cluster_reports_no_scaling_configuration_unless_serverless_v1() -> None:
+    """AWS RDS omits ScalingConfigurationInfo for clusters that are not Serverless v1."""
+    from moto.rds.models import DBCluster
+
+    info = DBCluster.__dict__["scaling_configuration_info"].fget
+
+    def scaling_configuration_info(self: Any) -> dict[str, Any] | None:
+        return info(self) if self.scaling_configuration else None
+
+    _install(DBCluster, "scaling_configuration_info", property(scaling_configuration_info))
+
+
+# --- EC2 ------------------------------------------------------------------------------------------
+
+
+@patch
+def ec2_security_group_rule_keeps_the_description_of_a_referenced_group_rule() -> None:
+    """AWS EC2 returns the Description of a rule that references a security group, as for CIDR rules."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    def description(self: Any) -> Any:
+        return self.ip_range.get("Description") or self.source_group.get("Description")
+
+    _install(SecurityGroupRule, "description", property(description))
+
+
+# --- Lambda ---------------------------------------------------------------------------------------
+
+
+@patch
+def lambda_function_keeps_its_logging_config() -> None:
+    """AWS Lambda stores LoggingConfig (default: Text format, log group /aws/lambda/<name>) and returns it."""
+    from moto.awslambda.models import LambdaFunction
+
+    init = LambdaFunction.__init__
+    get_configuration = LambdaFunction.get_configuration
+    update_configuration = LambdaFunction.update_configuration
+
+    def wrapped_init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        init(self, account_id, spec, *args, **kwargs)
+        default = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{spec['FunctionName']}"}
+        self.logging_config = {**default, **spec.get("LoggingConfig", {})}
+
+    def wrapped_get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config: dict[str, Any] = get_configuration(self, *args, **kwargs)
+        config["LoggingConfig"] = self.logging_config
+        return config
+
+    def wrapped_update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        self.logging_config = {**self.logging_config, **config_updates.get("LoggingConfig", {})}
+        result: dict[str, Any] = update_configuration(self, config_updates)
+        return result
+
+    _install(LambdaFunction, "__init__", wrapped_init)
+    _install(LambdaFunction, "get_configuration", wrapped_get_configuration)
+    _install(LambdaFunction, "update_configuration", wrapped_update_configuration)
+
+
+# --- CodeStar Notifications (no moto backend) --------------------------------------------------
+
+
+@patch
+def codestar_notifications_keeps_notification_rules() -> None:
+    """AWS CodeStar Notifications creates, describes, updates, tags and deletes notification rules (REST-JSON)."""
+    import os
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from werkzeug.wrappers import Request, Response
+
+    rules: dict[str, dict[str, Any]] = {}
+    dispatch = DomainDispatcherApplication.__call__
+
+    def handle(request: Request, region: str) -> Response:
+        body: dict[str, Any] = request.get_json(force=True, silent=True) or {}
+        operation = request.path.strip("/").split("/")[0]
+        arn = body.get("Arn") or (request.path.split("/", 2)[2] if operation == "untagResource" else None)
+        if operation == "createNotificationRule":
+            account = os.environ["MOTO_ACCOUNT_ID"]
+            arn = f"arn:aws:codestar-notifications:{region}:{account}:notificationrule/{uuid.uuid4().hex}"
+            rules[arn] = {
+                "Arn": arn,
+                "CreatedTimestamp": time.time(),
+                "Status": "ENABLED",
+                "Tags": {},
+                "EventTypes": [],
+            }
+        if operation in ("listTargets", "deleteTarget", "listNotificationRules"):
+            return Response(json.dumps({"Targets": [], "NotificationRules": []}), content_type="application/json")
+        rule = rules.get(str(arn))
+        if rule is None:
+            error = {"Message": f"Notification rule {arn} does not exist"}
+            headers = {"x-amzn-ErrorType": "ResourceNotFoundException"}
+            return Response(json.dumps(error), status=404, headers=headers, content_type="application/json")
+        if operation in ("createNotificationRule", "updateNotificationRule"):
+            for key in ("Name", "Resource", "DetailType", "Status"):
+                rule[key] = body.get(key, rule.get(key))
+            if "EventTypeIds" in body:
+                rule["EventTypes"] = [{"EventTypeId": event} for event in body["EventTypeIds"]]
+            if "Targets" in body:
+                rule["Targets"] = [{**target, "TargetStatus": "ACTIVE"} for target in body["Targets"]]
+            rule["Tags"].update(body.get("Tags") or {})
+            rule["LastModifiedTimestamp"] = time.time()
+        elif operation == "tagResource":
+            rule["Tags"].update(body.get("Tags") or {})
+        elif operation == "untagResource":
+            for key in request.args.getlist("tagKeys") + body.get("TagKeys", []):
+                rule["Tags"].pop(key, None)
+        elif operation == "deleteNotificationRule":
+            rules.pop(rule["Arn"])
+        answer = rule if operation == "describeNotificationRule" else {"Arn": rule["Arn"], "Tags": rule["Tags"]}
+        return Response(json.dumps(answer), content_type="application/json")
+
+    def wrapper(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split(",")[0].split("/")
+        if len(scope) == 5 and scope[3] == "codestar-notifications":
+            return handle(Request(environ), scope[2])(environ, start_response)
+        return dispatch(self, environ, start_response)
+
+    _install(DomainDispatcherApplication, "__call__", wrapper)
+
+
+# --- ECS ------------------------------------------------------------------------------------------
+
+
+@patch
+def ecs_service_keeps_its_creation_settings() -> None:
+    """AWS ECS stores a service's availabilityZoneRebalancing, healthCheckGracePeriodSeconds, enableECSManagedTags."""
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    create_service = EC2ContainerServiceResponse.create_service
+
+    def wrapper(self: Any) -> Any:
+        result = create_service(self)
+        payload: Any = result.result
+        service = payload["service"]
+        if service:
+            service.availability_zone_rebalancing = self._get_param("availabilityZoneRebalancing") or "DISABLED"
+            service.health_check_grace_period_seconds = self._get_param("healthCheckGracePeriodSeconds")
+            service.enable_ecs_managed_tags = bool(self._get_param("enableECSManagedTags"))
+            service.enable_execute_command = bool(self._get_param("enableExecuteCommand"))
+        return result
+
+    _install(EC2ContainerServiceResponse, "create_service", wrapper)
+
+
+@patch
+def ecs_service_with_a_capacity_provider_strategy_has_no_launch_type() -> None:
+    """AWS ECS keeps a service's capacityProviderStrategy and reports no launchType for it (not EC2)."""
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    create_service = EC2ContainerServiceResponse.create_service
+
+    def wrapper(self: Any) -> Any:
+        result = create_service(self)
+        strategy = self._get_param("capacityProviderStrategy")
+        payload: Any = result.result
+        if strategy:
+            payload["service"].capacity_provider_strategy = strategy
+            payload["service"].launch_type = None
+        return result
+
+    _install(EC2ContainerServiceResponse, "create_service", wrapper)
+
+
+# --- Application Auto Scaling ---------------------------------------------------------------------
+
+
+@patch
+def application_autoscaling_tags_scalable_targets() -> None:
+    """AWS Application Auto Scaling stores tags on scalable targets (RegisterScalableTarget Tags, TagResource, ...)."""
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    tags: dict[str, dict[str, str]] = {}
+    register_scalable_target = ApplicationAutoScalingResponse.register_scalable_target
+
+    def register(self: Any) -> str:
+        result = register_scalable_target(self)
+        tags.setdefault(json.loads(result)["ScalableTargetARN"], {}).update(self._get_param("Tags") or {})
+        return result
+
+    def list_tags_for_resource(self: Any) -> str:
+        return json.dumps({"Tags": tags.get(self._get_param("ResourceARN"), {})})
+
+    def tag_resource(self: Any) -> str:
+        tags.setdefault(self._get_param("ResourceARN"), {}).update(self._get_param("Tags") or {})
+        return "{}"
+
+    def untag_resource(self: Any) -> str:
+        for key in self._get_param("TagKeys") or []:
+            tags.get(self._get_param("ResourceARN"), {}).pop(key, None)
+        return "{}"
+
+    _install(ApplicationAutoScalingResponse, "register_scalable_target", register)
+    _install(ApplicationAutoScalingResponse, "list_tags_for_resource", list_tags_for_resource)
+    _install(ApplicationAutoScalingResponse, "tag_resource", tag_resource)
+    _install(ApplicationAutoScalingResponse, "untag_resource", untag_resource)
