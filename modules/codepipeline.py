@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import (
     CloudwatchLogMetricFilter,
     CloudwatchLogMetricFilterMetricTransformation,
@@ -57,6 +56,7 @@ from cdktf_cdktf_provider_aws.codepipeline import (
 from constructs import Construct
 
 from modules import deploy_specs
+from modules.logs import CloudwatchLogGroup, encrypted_log_group
 from modules.s3 import SecureBucket, SecureBucketProps
 from modules.traffic import TrafficShifting, deployment_config_name
 
@@ -215,12 +215,8 @@ class CodePipeline(Construct):
             ).arn
         )
 
-        build_log_group = CloudwatchLogGroup(
-            self,
-            "build_log_group",
-            name=p.build_log_group_name,
-            retention_in_days=p.build_log_retention_days,
-            kms_key_id=p.logs_kms_key_arn,
+        build_log_group = encrypted_log_group(
+            self, "build_log_group", p.build_log_group_name, p.build_log_retention_days, p.logs_kms_key_arn
         )
         build = self._build_project(p, build_log_group)
         alarms = self._rollback_alarms(p)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
 from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
 from cdktf_cdktf_provider_aws.rds_cluster import RdsCluster, RdsClusterServerlessv2ScalingConfiguration
@@ -16,6 +15,8 @@ from cdktf_cdktf_provider_aws.rds_cluster_parameter_group import (
     RdsClusterParameterGroupParameter,
 )
 from constructs import Construct
+
+from modules.logs import encrypted_log_group
 
 ENGINE = "aurora-postgresql"
 PORT = 5432
@@ -93,12 +94,12 @@ class Database(Construct):
             parameter=[DbParameterGroupParameter(name="log_lock_waits", value="1")],
         )
         # Created here (encrypted, with retention) so RDS does not create it unencrypted and kept forever.
-        log_group = CloudwatchLogGroup(
+        log_group = encrypted_log_group(
             self,
             "postgresql_log",
-            name=f"/aws/rds/cluster/{p.cluster_identifier}/postgresql",
-            retention_in_days=p.log_retention_days,
-            kms_key_id=p.logs_kms_key_arn,
+            f"/aws/rds/cluster/{p.cluster_identifier}/postgresql",
+            p.log_retention_days,
+            p.logs_kms_key_arn,
         )
         cluster = RdsCluster(
             self,

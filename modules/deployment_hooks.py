@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdktf import AssetType, TerraformAsset
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
     LambdaFunctionEnvironment,
@@ -21,6 +20,8 @@ from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunctionVpcConfig,
 )
 from constructs import Construct
+
+from modules.logs import encrypted_log_group
 
 HOOK_FILE = Path(__file__).resolve().parent.parent / "hooks" / "test_traffic.py"
 HANDLER = "test_traffic.handler"
@@ -67,12 +68,8 @@ class DeploymentHooks(Construct):
         super().__init__(scope, id)
         p = props
         code = TerraformAsset(self, "code", path=str(staged_source()), type=AssetType.ARCHIVE)
-        log_group = CloudwatchLogGroup(
-            self,
-            "log_group",
-            name=f"/aws/lambda/{p.function_name}",
-            retention_in_days=p.log_retention_days,
-            kms_key_id=p.logs_kms_key_arn,
+        log_group = encrypted_log_group(
+            self, "log_group", f"/aws/lambda/{p.function_name}", p.log_retention_days, p.logs_kms_key_arn
         )
         function = LambdaFunction(
             self,

@@ -16,7 +16,6 @@ from cdktf_cdktf_provider_aws.appautoscaling_scheduled_action import (
     AppautoscalingScheduledActionScalableTargetAction,
 )
 from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
 from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
     EcsClusterCapacityProviders,
@@ -43,6 +42,7 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import (
 from constructs import Construct
 
 from modules import deploy_specs
+from modules.logs import encrypted_log_group
 
 #: After creation the deployment controller (CodeDeploy, or ECS itself) registers task definitions
 #: and moves the service between target groups; Terraform must leave both alone or the next apply
@@ -157,12 +157,8 @@ class Ecs(Construct):
                 for share in p.capacity
             ],
         )
-        log_group = CloudwatchLogGroup(
-            self,
-            "log_group",
-            name=task.container.log_group_name,
-            retention_in_days=p.log_retention_days,
-            kms_key_id=p.logs_kms_key_arn,
+        log_group = encrypted_log_group(
+            self, "log_group", task.container.log_group_name, p.log_retention_days, p.logs_kms_key_arn
         )
         task_definition = EcsTaskDefinition(
             self,

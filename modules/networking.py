@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -20,6 +19,8 @@ from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
+
+from modules.logs import encrypted_log_group
 
 #: Interface endpoints that let private tasks pull images, write logs and read secrets without NAT.
 INTERFACE_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "kms")
@@ -129,12 +130,8 @@ class Networking(Construct):
         if p.interface_endpoints:
             self._interface_endpoints(vpc, private, p)
 
-        log_group = CloudwatchLogGroup(
-            self,
-            "flow_log_group",
-            name=p.flow_log_group_name,
-            retention_in_days=p.flow_log_retention_days,
-            kms_key_id=p.logs_kms_key_arn,
+        log_group = encrypted_log_group(
+            self, "flow_log_group", p.flow_log_group_name, p.flow_log_retention_days, p.logs_kms_key_arn
         )
         FlowLog(
             self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.wafv2_web_acl import (
     Wafv2WebAcl,
     Wafv2WebAclDefaultAction,
@@ -20,6 +19,8 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl import (
 )
 from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import Wafv2WebAclLoggingConfiguration
 from constructs import Construct
+
+from modules.logs import encrypted_log_group
 
 #: AWS managed rule groups, in evaluation order. KnownBadInputs blocks Log4Shell (CVE-2021-44228).
 MANAGED_RULE_GROUPS = (
@@ -92,12 +93,8 @@ class Waf(Construct):
             visibility_config=Wafv2WebAclVisibilityConfig(**_visibility(props.name)),
         )
         # WAF only delivers to log groups whose name starts with aws-waf-logs-.
-        log_group = CloudwatchLogGroup(
-            self,
-            "log_group",
-            name=f"aws-waf-logs-{props.name}",
-            retention_in_days=props.log_retention_days,
-            kms_key_id=props.logs_kms_key_arn,
+        log_group = encrypted_log_group(
+            self, "log_group", f"aws-waf-logs-{props.name}", props.log_retention_days, props.logs_kms_key_arn
         )
         Wafv2WebAclLoggingConfiguration(self, "logging", resource_arn=acl.arn, log_destination_configs=[log_group.arn])
         self.outputs = WafOutputs(web_acl_arn=acl.arn)
