@@ -16,7 +16,7 @@ CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/c
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: docs diagram bootstrap bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
+.PHONY: diff-json snapshot docs diagram bootstrap bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -68,6 +68,14 @@ docs: venv ## regenerate config/schema.json (editor validation) and docs/configu
 diagram: ## regenerate docs/architecture.md (Mermaid) from the synthesized prod stack
 	$(MAKE) --no-print-directory synth ENV=prod > /dev/null
 	$(BIN)/python -m tools.diagram $(OUT)/stacks/$$($(BIN)/python main.py --env prod --list-stacks)/cdk.tf.json > docs/architecture.md
+
+diff-json: require-env ## what changed in ENV's synthesized JSON against snapshots/, resource by resource
+	$(MAKE) --no-print-directory synth ENV=$(ENV) > /dev/null
+	$(BIN)/python -m tools.diff_json $(OUT)/stacks/$$($(BIN)/python main.py --env $(ENV) --list-stacks)/cdk.tf.json
+
+snapshot: require-env ## rewrite snapshots/<stack>.json from ENV's synthesized JSON (review the git diff)
+	$(MAKE) --no-print-directory synth ENV=$(ENV) > /dev/null
+	$(BIN)/python -m tools.diff_json --update $(OUT)/stacks/$$($(BIN)/python main.py --env $(ENV) --list-stacks)/cdk.tf.json
 
 lint: venv ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .

@@ -1,0 +1,43 @@
+"""make diff-json: resource-by-resource review against committed snapshots (golden files)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from tests.conftest import SynthesizedStack
+from tools import diff_json
+
+
+def test_synthesized_stacks_match_their_reviewed_snapshots(stack: SynthesizedStack) -> None:
+    """Golden files: a change to the infrastructure is reviewed with `make diff-json`, then recorded
+    with `make snapshot`; never regenerated blindly."""
+    path = diff_json.snapshot_path(stack.file.parent.name)
+    changes = diff_json.diff(json.loads(path.read_text()), stack.json)
+    assert changes == [], (
+        f"review with make diff-json ENV={stack.env}, then make snapshot ENV={stack.env}:\n" + "\n".join(changes)
+    )
+
+
+def test_diff_names_added_removed_and_changed_resources(prod: SynthesizedStack) -> None:
+    after = copy.deepcopy(prod.json)
+    (service_name,) = after["resource"]["aws_ecs_service"]
+    after["resource"]["aws_ecs_service"][service_name]["desired_count"] = 9
+    after["resource"]["aws_ecs_service"][service_name]["network_configuration"]["assign_public_ip"] = True
+    after["resource"]["aws_sqs_queue"] = {"extra": {"name": "q"}}
+    (cluster_name,) = after["resource"].pop("aws_ecs_cluster")
+    after["provider"]["aws"][0]["region"] = "us-east-1"
+    assert diff_json.diff(prod.json, after) == [
+        "+ aws_sqs_queue.extra",
+        f"- aws_ecs_cluster.{cluster_name}",
+        f"~ aws_ecs_service.{service_name}: desired_count, network_configuration.assign_public_ip",
+        "~ provider",
+    ]
+
+
+def test_cdktf_bookkeeping_is_not_a_change(prod: SynthesizedStack) -> None:
+    after = copy.deepcopy(prod.json)
+    for bodies in after["resource"].values():
+        for body in bodies.values():
+            body["//"] = {"metadata": {"path": "moved/elsewhere"}}
+    assert diff_json.diff(prod.json, after) == []

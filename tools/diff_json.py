@@ -1,0 +1,92 @@
+"""Review habit: what changed in a stack's Terraform JSON against its committed snapshot.
+
+    make diff-json ENV=prod      # resource by resource: added, removed, changed (with the keys)
+    make snapshot ENV=prod       # the only way snapshots change: explicitly, then review the git diff
+
+Snapshots live in snapshots/<stack>.json, normalised (sorted keys, no cdktf metadata, asset
+paths and hashes kept) so the diff shows infrastructure, not noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOTS = ROOT / "snapshots"
+
+
+def normalise(document: dict[str, Any]) -> dict[str, Any]:
+    """The stack without cdktf's bookkeeping ("//" metadata), so only infrastructure remains."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "//"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    result: dict[str, Any] = strip(document)
+    return result
+
+
+def resources(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        f"{resource_type}.{name}": body
+        for resource_type, bodies in document.get("resource", {}).items()
+        for name, body in bodies.items()
+    }
+
+
+def changed_keys(before: Any, after: Any, prefix: str = "") -> list[str]:
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys: list[str] = []
+        for key in sorted(set(before) | set(after)):
+            keys += changed_keys(before.get(key), after.get(key), f"{prefix}{key}.")
+        return keys
+    return [] if before == after else [prefix.rstrip(".")]
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    old, new = resources(normalise(before)), resources(normalise(after))
+    lines = [f"+ {address}" for address in sorted(set(new) - set(old))]
+    lines += [f"- {address}" for address in sorted(set(old) - set(new))]
+    for address in sorted(set(old) & set(new)):
+        keys = changed_keys(old[address], new[address])
+        if keys:
+            lines.append(f"~ {address}: {', '.join(keys)}")
+    for section in ("provider", "terraform", "output"):
+        if normalise(before).get(section) != normalise(after).get(section):
+            lines.append(f"~ {section}")
+    return lines
+
+
+def snapshot_path(stack: str) -> Path:
+    return SNAPSHOTS / f"{stack}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stack_json", type=Path, help="cdktf.out/stacks/<stack>/cdk.tf.json")
+    parser.add_argument("--update", action="store_true", help="write the snapshot instead of diffing")
+    args = parser.parse_args(argv)
+    current = json.loads(args.stack_json.read_text())
+    target = snapshot_path(args.stack_json.parent.name)
+    if args.update:
+        SNAPSHOTS.mkdir(exist_ok=True)
+        target.write_text(json.dumps(normalise(current), indent=1, sort_keys=True) + "\n")
+        print(f"wrote {target.relative_to(ROOT)}: review it with git diff before committing")
+        return 0
+    if not target.exists():
+        print(f"no snapshot {target.relative_to(ROOT)}: create it with make snapshot", file=sys.stderr)
+        return 2
+    lines = diff(json.loads(target.read_text()), current)
+    print("\n".join(lines) if lines else "no changes against the snapshot")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
