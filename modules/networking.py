@@ -53,6 +53,7 @@ class NetworkingOutputs:
     database_subnet_ids: list[str]
     #: Public addresses (as /32 CIDRs) that private-subnet traffic to the internet leaves from.
     nat_public_cidrs: list[str]
+    flow_log_group_arn: str
 
 
 class Networking(Construct):
@@ -151,6 +152,7 @@ class Networking(Construct):
             private_subnet_ids=[s.id for s in private],
             database_subnet_ids=[s.id for s in database],
             nat_public_cidrs=[f"{eip.public_ip}/32" for eip in eips],
+            flow_log_group_arn=log_group.arn,
         )
 
     def _subnets(self, vpc: Vpc, tier: str, cidrs: Sequence[str], p: NetworkingProps) -> list[Subnet]:

@@ -437,7 +437,7 @@ class BlueGreenStack(TerraformStack):
                 artifact_bucket_arn=pipeline.artifact_bucket_arn,
                 app_log_group_arn=ecs.log_group_arn,
                 build_log_group_arn=pipeline.build_log_group_arn,
-                flow_log_group_arn=f"arn:{c.partition}:logs:{c.region}:{c.account_id}:log-group:{names.flow_log_group}",
+                flow_log_group_arn=network.flow_log_group_arn,
                 source_connection_arn=pipeline.connection_arn,
                 build_project_arn=pipeline.build_project_arn,
                 codedeploy_app_arn=pipeline.codedeploy_app_arn,

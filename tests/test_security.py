@@ -273,3 +273,10 @@ def test_backups_and_final_snapshots_per_environment(stack: SynthesizedStack) ->
     assert cluster["skip_final_snapshot"] is stack.config.database.skip_final_snapshot
     assert cluster["deletion_protection"] is stack.config.database.deletion_protection
     assert ("final_snapshot_identifier" in cluster) is (not stack.config.database.skip_final_snapshot)
+
+
+def test_flow_log_role_writes_only_to_the_flow_log_group(stack: SynthesizedStack) -> None:
+    group = stack.one("aws_cloudwatch_log_group", "networking/flow_log_group").ref("arn")
+    (statement,) = policy(stack.one("aws_iam_role_policy", "role_policies/flow_logs").body["policy"])["Statement"]
+    assert statement["Resource"] == [group, f"{group}:*"]
+    assert stack.one("aws_flow_log").body["log_destination"] == group
