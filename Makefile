@@ -65,9 +65,14 @@ checkov: synth ## run the checkov gate over the synthesized stacks
 docs: venv ## regenerate config/schema.json (editor validation) and docs/configuration.md
 	$(BIN)/python -m tools.docs
 
-diagram: ## regenerate docs/architecture.md (Mermaid) from the synthesized prod stack
+diagram: ## regenerate docs/architecture.md (Mermaid) and .dot from synthesized prod; the .png too with Graphviz
 	$(MAKE) --no-print-directory synth ENV=prod > /dev/null
-	$(BIN)/python -m tools.diagram $(OUT)/stacks/$$($(BIN)/python main.py --env prod --list-stacks)/cdk.tf.json > docs/architecture.md
+	stack=$(OUT)/stacks/$$($(BIN)/python main.py --env prod --list-stacks)/cdk.tf.json; \
+	  $(BIN)/python -m tools.diagram $$stack > docs/architecture.md; \
+	  $(BIN)/python -m tools.diagram --format dot $$stack > docs/architecture.dot
+	@# The PNG is not committed: its bytes change with the Graphviz version.
+	@if command -v dot > /dev/null; then dot -Tpng docs/architecture.dot -o docs/architecture.png && echo "wrote docs/architecture.png"; \
+	  else echo "skipped docs/architecture.png: Graphviz (dot) is not installed"; fi
 
 diff-json: require-env ## what changed in ENV's synthesized JSON against snapshots/, resource by resource
 	$(MAKE) --no-print-directory synth ENV=$(ENV) > /dev/null

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -43,13 +48,53 @@ def test_reference_documents_every_key() -> None:
 def test_architecture_diagram_is_current(prod: SynthesizedStack) -> None:
     from tools import diagram
 
+    stack = prod.file.parent.name
     committed = (ROOT / "docs" / "architecture.md").read_text()
-    assert committed == diagram.page(prod.json, prod.file.parent.name), "run `make diagram` and commit the result"
+    assert committed == diagram.page(prod.json, stack), "run `make diagram` and commit the result"
+    committed_dot = (ROOT / "docs" / "architecture.dot").read_text()
+    assert committed_dot == diagram.dot(prod.json, stack), "run `make diagram` and commit docs/architecture.dot"
 
 
 def test_diagram_follows_the_stack(synthesized: dict[str, SynthesizedStack]) -> None:
     from tools import diagram
 
     prod, sandbox = diagram.mermaid(synthesized["prod"].json), diagram.mermaid(synthesized["sandbox"].json)
-    assert "NAT gateways x3" in prod and "st2[Approve]" in prod and "CodeDeploy deployment group" in prod
+    assert '"NAT gateways x3"' in prod and 'st2["Approve"]' in prod and "CodeDeploy deployment group" in prod
     assert "ECS Fargate service (ECS)" in sandbox and "ECS blue/green" in sandbox
+
+
+def test_mermaid_and_dot_draw_the_same_model(prod: SynthesizedStack) -> None:
+    from tools import diagram
+
+    model = diagram.model(prod.json)
+    nodes = {node.id: node.label for node in model.nodes()}
+    stages = [stage["name"] for stage in next(iter(prod.json["resource"]["aws_codepipeline"].values()))["stage"]]
+    # The model itself covers what the page is for: both listeners, both colours, the database, every stage.
+    assert {"prodL", "testL", "blue", "green", "aurora"} <= nodes.keys()
+    assert set(stages) <= set(nodes.values()) and nodes["aurora"].startswith("Aurora PostgreSQL")
+
+    mermaid, dot = diagram.mermaid(prod.json), diagram.dot(prod.json, "bluegreen-prod")
+    mermaid_nodes = dict(re.findall(r'^ +(\w+)\W{1,2}"([^"]*)"\W{1,2}$', mermaid, re.MULTILINE))
+    dot_nodes = dict(re.findall(r'^ +(\w+) \[label="([^"]*)"', dot, re.MULTILINE))
+    mermaid_edges = re.findall(r"^ +(\w+) -[-.]+>?(?:\|[^|]*\|)? (\w+)$", mermaid, re.MULTILINE)
+    dot_edges = re.findall(r"^ +(\w+) -> (\w+)\b", dot, re.MULTILINE)
+    assert mermaid_nodes == dot_nodes == nodes
+    assert mermaid_edges == dot_edges == [(edge.source, edge.target) for edge in model.edges]
+    for edge in model.edges:
+        if edge.label:
+            assert f"|{edge.label}|" in mermaid and f'label="{edge.label}"' in dot
+
+
+def test_dot_renders_to_a_png(prod: SynthesizedStack, tmp_path: Path) -> None:
+    from tools import diagram
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz `dot` not installed")
+    png = tmp_path / "architecture.png"
+    subprocess.run(
+        ["dot", "-Tpng", "-o", str(png)], input=diagram.dot(prod.json, "bluegreen-prod"), text=True, check=True
+    )
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 200 and height > 200, (width, height)
