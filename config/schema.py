@@ -559,6 +559,24 @@ class RollbackAlarms(Section):
     app_5xx_per_minute: int = Field(5, ge=1, description="5xx responses the app itself logged, per minute.")
 
 
+class LoadTestConfig(Section):
+    """A bounded load test of green (CodeBuild, inside the VPC) before production traffic moves.
+
+    The test-traffic hook starts it once its smoke checks pass; the deployment waits for the
+    verdict and rolls back if the budget is exceeded, the build fails or it times out.
+    """
+
+    duration_seconds: int = Field(120, ge=10, le=1800, description="How long the workers keep sending requests.")
+    concurrency: int = Field(8, ge=1, le=64, description="Simulated users, each repeating the app's API scenario.")
+    max_error_percent: float = Field(
+        1.0, ge=0, le=100, description="Largest share of failed requests (network errors and unexpected statuses)."
+    )
+    max_p99_ms: int = Field(1000, ge=10, le=60_000, description="Largest p99 latency over the whole run.")
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = Field(
+        "BUILD_GENERAL1_SMALL", description="CodeBuild compute size of the load generator."
+    )
+
+
 class NotificationsConfig(Section):
     """Pipeline and deployment events (failed, rolled back, succeeded, approval needed) to an SNS topic."""
 
@@ -619,6 +637,11 @@ class DeploymentConfig(Section):
         True,
         description="Run the test-traffic Lambda (hooks/test_traffic.py) on AfterAllowTestTraffic: green must "
         "pass readiness, version and an API smoke test through the test listener before production moves.",
+    )
+    load_test: LoadTestConfig | None = Field(
+        None,
+        description="Run a bounded load test against green (through the test listener) after the hook's smoke "
+        "checks and before production traffic moves; needs test_hook. Default: none.",
     )
     auto_rollback: bool = Field(True, description="Roll back on deployment failure and on alarm.")
     alarms: RollbackAlarms = Field(
@@ -720,6 +743,13 @@ class EnvironmentConfig(Section):
         return self
 
     def _controller_rules(self) -> Iterator[Problem]:
+        if self.deployment.load_test is not None and not self.deployment.test_hook:
+            yield Problem(
+                ("deployment", "load_test"),
+                "is started by the test-traffic hook, which is switched off",
+                "set deployment.test_hook: true, or remove load_test",
+                self.deployment.load_test.model_dump(),
+            )
         if self.deployment.controller == "ecs" and self.deployment.approval_timeout_minutes is not None:
             yield Problem(
                 ("deployment", "approval_timeout_minutes"),

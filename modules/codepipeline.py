@@ -96,11 +96,6 @@ def rollback_alarm_names(name_prefix: str, colours: tuple[str, ...] = ("blue", "
     return [*names, rollback_alarm_name(name_prefix, "app-5xx")]
 
 
-def terraform_literal(text: str) -> str:
-    """Escape Terraform's template markers, so shell forms like ${VAR%%/*} reach CodeBuild as written."""
-    return text.replace("${", "$${").replace("%{", "%%{")
-
-
 BUILD_ARTIFACT = "build"
 
 
@@ -267,7 +262,7 @@ class CodePipeline(Construct):
             queued_timeout=60,
             source=CodebuildProjectSource(
                 type="CODEPIPELINE",
-                buildspec=terraform_literal(
+                buildspec=deploy_specs.terraform_literal(
                     deploy_specs.to_yaml(deploy_specs.buildspec(p.app_path, p.task.container.name))
                 ),
             ),

@@ -177,5 +177,10 @@ def buildspec(app_path: str, container_name: str) -> dict[str, Any]:
     }
 
 
+def terraform_literal(text: str) -> str:
+    """Escape Terraform's template markers, so shell forms like ${VAR%%/*} reach CodeBuild as written."""
+    return text.replace("${", "$${").replace("%{", "%%{")
+
+
 def to_yaml(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)

@@ -1,6 +1,7 @@
 """The Lambda CodeDeploy runs on AfterAllowTestTraffic: it tests green before production moves.
 
-Its code (hooks/test_traffic.py) is packaged by cdktf's asset support at synth time.
+Its code (the hooks/ package: test_traffic.py and the load test it can start) is packaged by
+cdktf's asset support at synth time.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from constructs import Construct
 
 from modules.logs import encrypted_log_group
 
-HOOK_FILE = Path(__file__).resolve().parent.parent / "hooks" / "test_traffic.py"
-HANDLER = "test_traffic.handler"
+HOOKS_PACKAGE = Path(__file__).resolve().parent.parent / "hooks"
+#: The package's files the Lambda needs, and nothing else (no caches, no tests).
+HOOK_FILES = ("__init__.py", "test_traffic.py", "load_test.py")
+HANDLER = "hooks.test_traffic.handler"
 RUNTIME = "python3.12"
 
 
@@ -34,11 +37,14 @@ def staged_source() -> Path:
     cdktf hashes the folder's content; the folder is named by that content, so synthesis stays
     byte-identical and repeated runs reuse it.
     """
-    content = HOOK_FILE.read_bytes()
-    folder = Path(tempfile.gettempdir()) / f"bluegreen-hook-{hashlib.sha256(content).hexdigest()[:16]}"
-    if not (folder / HOOK_FILE.name).exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / HOOK_FILE.name).write_bytes(content)
+    contents = {name: (HOOKS_PACKAGE / name).read_bytes() for name in HOOK_FILES}
+    digest = hashlib.sha256(b"".join(name.encode() + b"\0" + body for name, body in contents.items()))
+    folder = Path(tempfile.gettempdir()) / f"bluegreen-hooks-{digest.hexdigest()[:16]}"
+    package = folder / HOOKS_PACKAGE.name
+    if not all((package / name).exists() for name in contents):
+        package.mkdir(parents=True, exist_ok=True)
+        for name, body in contents.items():
+            (package / name).write_bytes(body)
     return folder
 
 
@@ -52,6 +58,8 @@ class DeploymentHooksProps:
     kms_key_arn: str
     logs_kms_key_arn: str
     log_retention_days: int
+    #: CodeBuild project the hook starts after its smoke checks pass; None: no load test.
+    load_test_project_name: str | None = None
     #: CodeDeploy waits at most an hour for a hook; the checks take seconds.
     timeout_seconds: int = 60
 
@@ -85,7 +93,13 @@ class DeploymentHooks(Construct):
             memory_size=256,
             # One deployment at a time per group; a small cap keeps a runaway loop cheap.
             reserved_concurrent_executions=5,
-            environment=LambdaFunctionEnvironment(variables={"TEST_URL": p.test_url, "CHECK_TIMEOUT_SECONDS": "5"}),
+            environment=LambdaFunctionEnvironment(
+                variables={
+                    "TEST_URL": p.test_url,
+                    "CHECK_TIMEOUT_SECONDS": "5",
+                    **({"LOAD_TEST_PROJECT": p.load_test_project_name} if p.load_test_project_name else {}),
+                }
+            ),
             kms_key_arn=p.kms_key_arn,
             vpc_config=LambdaFunctionVpcConfig(
                 subnet_ids=list(p.private_subnet_ids), security_group_ids=[p.security_group_id]

@@ -20,6 +20,7 @@ from modules.deployment_hooks import DeploymentHooks, DeploymentHooksProps
 from modules.ecr import Ecr, EcrProps
 from modules.ecs import Autoscaling, CapacityShare, Ecs, EcsProps, NativeBlueGreen, Schedule
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps
+from modules.load_test import LoadTest, LoadTestProps
 from modules.networking import Networking, NetworkingProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopic, NotificationTopicProps
 from modules.s3 import SecureBucket, SecureBucketProps
@@ -131,6 +132,7 @@ class BlueGreenStack(TerraformStack):
                 account_id=c.account_id,
                 partition=c.partition,
                 ecs_native=c.deployment.controller == "ecs",
+                load_test=c.deployment.load_test is not None,
             ),
         ).outputs
         keys = EncryptionKeys(
@@ -141,7 +143,11 @@ class BlueGreenStack(TerraformStack):
                 account_id=c.account_id,
                 partition=c.partition,
                 region=c.region,
-                pipeline_role_arns=(roles.codepipeline.role_arn, roles.codebuild.role_arn),
+                pipeline_role_arns=(
+                    roles.codepipeline.role_arn,
+                    roles.codebuild.role_arn,
+                    *([roles.load_test.role_arn] if roles.load_test else []),
+                ),
                 secret_reader_role_arn=roles.task_execution.role_arn,
                 prevent_destroy=c.production,
             ),
@@ -279,6 +285,7 @@ class BlueGreenStack(TerraformStack):
 
         scheme = "https" if lb.https else "http"
         test_url = f"{scheme}://{balancer.alb_dns_name}:{lb.test_listener_port}"
+        load_test_name = f"{names.prefix}-load-test" if c.deployment.load_test else None
         hook = (
             DeploymentHooks(
                 self,
@@ -292,11 +299,40 @@ class BlueGreenStack(TerraformStack):
                     kms_key_arn=keys.artifacts_key_arn,
                     logs_kms_key_arn=keys.logs_key_arn,
                     log_retention_days=c.service.log_retention_days,
+                    load_test_project_name=load_test_name,
                 ),
             ).outputs
             if c.deployment.test_hook
             else None
         )
+        load_test = None
+        if c.deployment.load_test is not None:
+            assert hook is not None and roles.load_test is not None and load_test_name is not None
+            lt = c.deployment.load_test
+            load_test = LoadTest(
+                self,
+                "load_test",
+                LoadTestProps(
+                    project_name=load_test_name,
+                    role_arn=roles.load_test.role_arn,
+                    test_url=test_url,
+                    duration_seconds=lt.duration_seconds,
+                    concurrency=lt.concurrency,
+                    max_error_percent=lt.max_error_percent,
+                    max_p99_ms=lt.max_p99_ms,
+                    compute_type=lt.compute_type,
+                    vpc_id=network.vpc_id,
+                    private_subnet_ids=network.private_subnet_ids,
+                    # The hook's group: out to the test listener and HTTPS, nothing else.
+                    security_group_id=groups.test_hook_security_group_id,
+                    kms_key_arn=keys.artifacts_key_arn,
+                    logs_kms_key_arn=keys.logs_key_arn,
+                    log_retention_days=c.pipeline.build_log_retention_days,
+                    reporter=(hook.function_arn, hook.function_name)
+                    if c.deployment.controller == "codedeploy"
+                    else None,
+                ),
+            ).outputs
 
         svc = c.service
         task = deploy_specs.TaskSpec(
@@ -453,6 +489,9 @@ class BlueGreenStack(TerraformStack):
                 test_hook_function_arn=hook.function_arn if hook else None,
                 test_hook_log_group_arn=hook.log_group_arn if hook else None,
                 notification_topic_arn=topic.topic_arn,
+                load_test_project_arn=load_test.project_arn if load_test else None,
+                load_test_log_group_arn=load_test.log_group_arn if load_test else None,
+                private_subnet_ids=network.private_subnet_ids,
             ),
         )
 

@@ -146,3 +146,11 @@ def start_service(postgres: Database, dbname: str, log_dir: Path, **extra: str) 
         time.sleep(0.1)
     service.stop()
     raise RuntimeError(f"service not ready within 30 s:\n{log_file.read_text()}")
+
+
+@pytest.fixture
+def green(postgres: Database, database: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """The app as the new (green) version, served on loopback with its own database."""
+    service = start_service(postgres, database, tmp_path, DRAIN_SECONDS="5", APP_VERSION="2.0.0")
+    yield service
+    service.stop()

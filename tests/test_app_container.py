@@ -69,7 +69,7 @@ def test_build_args_reach_the_app_as_its_version(dockerfile: DockerfileParser, p
     assert {i["value"].split("=")[0] for i in final if i["instruction"] == "ARG"} == {"APP_VERSION", "GIT_COMMIT"}
     env = next(i["value"] for i in final if i["instruction"] == "ENV")
     assert "APP_VERSION=$APP_VERSION" in env and "GIT_COMMIT=$GIT_COMMIT" in env
-    buildspec = prod.one("aws_codebuild_project").body["source"]["buildspec"].replace("$${", "${")
+    buildspec = prod.one("aws_codebuild_project", "codepipeline/build").body["source"]["buildspec"].replace("$${", "${")
     build = " ".join(yaml.safe_load(buildspec)["phases"]["build"]["commands"])
     assert "--build-arg GIT_COMMIT=" in build and "--build-arg APP_VERSION=" in build
 

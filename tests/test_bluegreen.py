@@ -10,7 +10,7 @@ import json
 import yaml
 
 from modules import deploy_specs
-from tests.conftest import SynthesizedStack, as_list, policy
+from tests.conftest import ROOT, SynthesizedStack, as_list, policy
 
 
 def test_service_is_fargate_and_controlled_by_codedeploy(codedeploy_stack: SynthesizedStack) -> None:
@@ -150,12 +150,12 @@ def test_deploy_action_reads_taskdef_appspec_and_image_from_the_build(codedeploy
 
 
 def build_environment(stack: SynthesizedStack) -> dict[str, str]:
-    project = stack.one("aws_codebuild_project").body
+    project = stack.one("aws_codebuild_project", "codepipeline/build").body
     return {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
 
 
 def test_buildspec_is_yaml_that_emits_the_files_both_controllers_need(stack: SynthesizedStack) -> None:
-    project = stack.one("aws_codebuild_project").body
+    project = stack.one("aws_codebuild_project", "codepipeline/build").body
     text = project["source"]["buildspec"]
     assert "${" not in text.replace("$${", ""), "unescaped ${ would be a Terraform interpolation"
     spec = yaml.safe_load(text.replace("$${", "${"))
@@ -197,7 +197,7 @@ def test_every_role_touching_artifacts_can_use_the_artifact_key_by_iam_and_key_p
     artifact_key = stack.one("aws_kms_key", "keys/artifacts_key")
     store = as_list(stack.one("aws_codepipeline").body["artifact_store"])[0]
     assert store["encryption_key"] == {"id": artifact_key.ref("arn"), "type": "KMS"}
-    assert stack.one("aws_codebuild_project").body["encryption_key"] == artifact_key.ref("arn")
+    assert stack.one("aws_codebuild_project", "codepipeline/build").body["encryption_key"] == artifact_key.ref("arn")
     key_principals = {
         arn
         for s in policy(artifact_key.body["policy"])["Statement"]
@@ -270,19 +270,19 @@ def test_green_is_tested_through_the_test_listener_before_production_moves(stack
         hook.body["environment"]["variables"]["TEST_URL"]
         == f"https://{dns}:{stack.config.load_balancer.test_listener_port}"
     )
-    assert hook.body["handler"] == "test_traffic.handler" and hook.body["runtime"].startswith("python3.")
+    assert hook.body["handler"] == "hooks.test_traffic.handler" and hook.body["runtime"].startswith("python3.")
 
 
-def test_hook_package_is_the_handler_alone(stack: SynthesizedStack) -> None:
+def test_hook_package_is_the_hooks_code_alone(stack: SynthesizedStack) -> None:
+    """The handler and the load test it imports, byte for byte; no caches, tests or app code."""
     import zipfile
 
     hook = stack.one("aws_lambda_function").body
     with zipfile.ZipFile(stack.file.parent / hook["filename"]) as archive:
-        assert archive.namelist() == ["test_traffic.py"]
-        packaged = archive.read("test_traffic.py")
-    from tests.conftest import ROOT
-
-    assert packaged == (ROOT / "hooks" / "test_traffic.py").read_bytes()
+        names = sorted(n for n in archive.namelist() if not n.endswith("/"))
+        assert names == ["hooks/__init__.py", "hooks/load_test.py", "hooks/test_traffic.py"]
+        for name in names:
+            assert archive.read(name) == (ROOT / name).read_bytes(), name
 
 
 def test_hook_runs_privately_and_can_do_exactly_its_job(codedeploy_stack: SynthesizedStack) -> None:

@@ -259,6 +259,16 @@ BAD_CONFIGS = [
         ["database: must be a valid dictionary or instance of DatabaseConfig", "write a mapping"],
     ),
     (
+        "load test without the hook that starts it",
+        lambda d: with_(with_(d, "deployment.test_hook", False), "deployment.load_test", {"concurrency": 4}),
+        ["deployment.load_test: is started by the test-traffic hook, which is switched off", "test_hook: true"],
+    ),
+    (
+        "load test longer than half an hour",
+        lambda d: with_(d, "deployment.load_test", {"duration_seconds": 3600}),
+        ["deployment.load_test.duration_seconds: must be less than or equal to 1800 (got 3600)"],
+    ),
+    (
         "prod-looking environment without production rules",
         lambda d: with_(d, "environment", "prod"),
         ["production: is false for environment 'prod' (got False); set production: true"],

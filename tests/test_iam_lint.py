@@ -13,8 +13,8 @@ from tests.conftest import SynthesizedStack
 ALLOWED = {
     # Pulling or pushing images needs a registry login token; AWS scopes it to no resource.
     "credentials_exposure": {"ecr:GetAuthorizationToken"},
-    # The test hook is a Lambda attached to the VPC: it creates and deletes its own network
-    # interfaces, which AWS does not let a policy scope.
+    # The test hook (a Lambda) and the load test (CodeBuild) are attached to the VPC: they create
+    # and delete their own network interfaces, which AWS does not let a policy scope.
     "write_actions_without_constraints": {
         "ec2:CreateNetworkInterface",
         "ec2:DeleteNetworkInterface",

@@ -21,6 +21,11 @@ UNSCOPABLE_ACTIONS = {
     "ec2:DeleteNetworkInterface",
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
+    # The optional load test runs CodeBuild in the VPC, which looks up the network it attaches to.
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     # The ECS deploy action reads the service's current task definition.

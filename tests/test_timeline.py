@@ -14,7 +14,7 @@ def test_prod_timeline(prod: SynthesizedStack) -> None:
     assert durations(prod) == {
         "build and push the image (timeout)": 20 * 60,
         "green tasks pass the health check": 10 * 2,
-        "test-listener checks (hook timeout)": 60,
+        "test-listener checks (hook timeout)": 60,  # prod runs no load test: no such phase
         "wait for an operator to continue": 60 * 60,
         "shift production traffic (canary)": 5 * 60,
         "drain blue's connections": 30,
@@ -26,6 +26,8 @@ def test_custom_linear_shift_is_read_from_the_created_config(synthesized: dict[s
     staging = durations(synthesized["staging"])
     # 20% every 2 minutes: 20, 40, 60, 80, 100 -> four waits of 2 minutes.
     assert staging["shift production traffic (linear)"] == 4 * 2 * 60
+    # A 120-second load test: its build may take 2 minutes plus 5 for provisioning and reporting.
+    assert staging["load test through the test listener"] == (2 + 5) * 60
     assert "wait for an operator to continue" not in staging
 
 

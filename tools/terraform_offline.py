@@ -30,7 +30,7 @@ PROVIDER = Path("registry.terraform.io/hashicorp/aws")
 MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", "~/.terraform.d/plugins")
 #: AWS provider endpoint keys of every service the stacks use (codeconnections: see emulator_document).
 EMULATED_SERVICES = (
-    "appautoscaling", "cloudwatch", "codebuild", "codedeploy", "codepipeline", "codestarnotifications", "ec2",
+    "appautoscaling", "cloudwatch", "codebuild", "codedeploy", "codepipeline", "codestarnotifications", "ec2", "events",
     "ecr", "ecs", "elbv2", "iam", "kms", "lambda", "logs", "rds", "s3", "secretsmanager", "sns", "sts", "wafv2",
 )  # fmt: skip
 #: What every offline provider gets: dummy keys, and no call to AWS to check them or the region.

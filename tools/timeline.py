@@ -71,7 +71,7 @@ def shift_seconds(kind: str, percent: int, interval_minutes: int) -> int:
 
 
 def phases(document: dict[str, Any]) -> list[Phase]:
-    build = _only(document, "aws_codebuild_project")
+    build = _only(document, "aws_codebuild_project", "/codepipeline/build")
     green = _only(document, "aws_lb_target_group", "/green")
     check = green["health_check"]
     groups = document["resource"].get("aws_codedeploy_deployment_group", {})
@@ -88,6 +88,15 @@ def phases(document: dict[str, Any]) -> list[Phase]:
     if hooks:
         timeout = next(iter(hooks.values()))["timeout"]
         result.append(Phase("test-listener checks (hook timeout)", timeout, "test hook Lambda timeout"))
+    load_tests = [
+        body
+        for body in document["resource"].get("aws_codebuild_project", {}).values()
+        if body["//"]["metadata"]["path"].endswith("/load_test/project")
+    ]
+    for load_test in load_tests:
+        result.append(
+            Phase("load test through the test listener", load_test["build_timeout"] * 60, "load test build_timeout")
+        )
     ready = bluegreen["deployment_ready_option"] if bluegreen else {}
     if ready.get("action_on_timeout") == "STOP_DEPLOYMENT":
         minutes = ready["wait_time_in_minutes"]

@@ -66,6 +66,10 @@ class RolePoliciesProps:
     notification_topic_arn: str
     #: ECS-native blue/green: the listener rules ECS rewrites (empty with CodeDeploy).
     listener_rule_arns: Sequence[str] = ()
+    #: The optional load test: its CodeBuild project, log group, and the subnets it runs in.
+    load_test_project_arn: str | None = None
+    load_test_log_group_arn: str | None = None
+    private_subnet_ids: Sequence[str] = ()
 
 
 class RolePolicies(Construct):
@@ -180,6 +184,17 @@ class RolePolicies(Construct):
                         else []  # ECS reads the hook's result from its return value
                     ),
                     iam.statement("WriteHookLogs", LOG_WRITE, [f"{p.test_hook_log_group_arn}:*"]),
+                    *(
+                        [
+                            iam.statement(
+                                "RunLoadTest",
+                                ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
+                                [p.load_test_project_arn],
+                            )
+                        ]
+                        if p.load_test_project_arn
+                        else []
+                    ),
                     # A Lambda in a VPC manages its own network interfaces; AWS scopes none of these.
                     iam.statement(
                         "AttachToVpc",
@@ -195,6 +210,8 @@ class RolePolicies(Construct):
                     iam.statement("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
                 ],
             )
+        if p.load_test_project_arn:
+            self._attach_load_test(p, artifacts_key)
         # The task role (the application's own identity) deliberately has no permissions: the
         # sample app needs none. Grant what your service needs here, scoped to its resources.
 
@@ -220,6 +237,44 @@ class RolePolicies(Construct):
                 iam.statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(p.alarm_arns)),
                 pass_task_roles,
                 *self._invoke_hook(p),
+            ],
+        )
+
+    def _attach_load_test(self, p: RolePoliciesProps, artifacts_key: iam.Statement) -> None:
+        """The load test writes its log and runs in the private subnets; it calls no other AWS API."""
+        assert p.roles.load_test is not None and p.load_test_log_group_arn
+        ec2 = f"arn:{p.partition}:ec2:{p.region}:{p.account_id}"
+        self._attach(
+            "load_test",
+            p.roles.load_test.role_name,
+            [
+                iam.statement(
+                    "WriteLoadTestLogs", LOG_WRITE, [p.load_test_log_group_arn, f"{p.load_test_log_group_arn}:*"]
+                ),
+                artifacts_key,
+                # CodeBuild in a VPC creates the build's network interface; AWS scopes none of these.
+                iam.statement(
+                    "AttachToVpc",
+                    [
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DescribeDhcpOptions",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:DescribeSubnets",
+                        "ec2:DescribeSecurityGroups",
+                        "ec2:DescribeVpcs",
+                    ],
+                    ["*"],
+                ),
+                iam.statement(
+                    "LetCodeBuildUseTheInterface",
+                    ["ec2:CreateNetworkInterfacePermission"],
+                    [f"{ec2}:network-interface/*"],
+                    conditions={
+                        "StringEquals": {"ec2:AuthorizedService": "codebuild.amazonaws.com"},
+                        "ArnEquals": {"ec2:Subnet": [f"{ec2}:subnet/{subnet}" for subnet in p.private_subnet_ids]},
+                    },
+                ),
             ],
         )
 

@@ -26,6 +26,8 @@ ECS_NATIVE_ROLE_SERVICES = {
     "ecs_infrastructure": "ecs.amazonaws.com",
     "ecs_hook_invoker": "ecs.amazonaws.com",
 }
+#: The optional load test's own CodeBuild identity (it needs far less than the image build's).
+LOAD_TEST_ROLE_SERVICES = {"load_test": "codebuild.amazonaws.com"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class ServiceRolesProps:
     account_id: str
     partition: str
     ecs_native: bool = False
+    load_test: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,19 @@ class ServiceRolesOutputs:
     #: Only with ECS-native blue/green.
     ecs_infrastructure: RoleOutputs | None = None
     ecs_hook_invoker: RoleOutputs | None = None
+    #: Only with a load test configured.
+    load_test: RoleOutputs | None = None
 
 
 class ServiceRoles(Construct):
     def __init__(self, scope: Construct, id: str, props: ServiceRolesProps) -> None:
         super().__init__(scope, id)
         roles: dict[str, RoleOutputs] = {}
-        services = {**ROLE_SERVICES, **(ECS_NATIVE_ROLE_SERVICES if props.ecs_native else {})}
+        services = {
+            **ROLE_SERVICES,
+            **(ECS_NATIVE_ROLE_SERVICES if props.ecs_native else {}),
+            **(LOAD_TEST_ROLE_SERVICES if props.load_test else {}),
+        }
         for purpose, service in services.items():
             role = IamRole(
                 self,

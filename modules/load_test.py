@@ -1,0 +1,164 @@
+"""The optional load test: a CodeBuild project the test-traffic hook starts while green serves
+only the test listener; the deployment moves on only if it passes (see hooks/load_test.py).
+
+With CodeDeploy, the build's end (any final state, time-outs included) is sent by EventBridge to
+the hook Lambda, which reports the verdict to CodeDeploy. With ECS-native blue/green the Lambda
+polls the build itself, so no rule is made.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
+from cdktf_cdktf_provider_aws.codebuild_project import (
+    CodebuildProject,
+    CodebuildProjectArtifacts,
+    CodebuildProjectEnvironment,
+    CodebuildProjectEnvironmentEnvironmentVariable,
+    CodebuildProjectLogsConfig,
+    CodebuildProjectLogsConfigCloudwatchLogs,
+    CodebuildProjectLogsConfigS3Logs,
+    CodebuildProjectSource,
+    CodebuildProjectVpcConfig,
+)
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from constructs import Construct
+
+from modules import deploy_specs
+from modules.logs import encrypted_log_group
+
+SCRIPT = Path(__file__).resolve().parent.parent / "hooks" / "load_test.py"
+#: A load test sends HTTP requests and needs no Docker: the smallest standard image does.
+IMAGE = ("LINUX_CONTAINER", "aws/codebuild/amazonlinux-x86_64-standard:5.0")
+#: Build time beyond the test's own duration: provisioning, VPC attachment, reporting.
+OVERHEAD_MINUTES = 5
+#: Heredoc delimiter the script is fed to python3 with; the script never contains it.
+DELIMITER = "BLUEGREEN_LOAD_TEST"
+
+
+def buildspec(script: str) -> dict[str, object]:
+    """Run the script as it is, fed to python3 on stdin: no source to fetch, nothing to expire."""
+    if DELIMITER in script:
+        raise ValueError(f"the load test script must not contain its heredoc delimiter {DELIMITER}")
+    return {
+        "version": 0.2,
+        "phases": {"build": {"commands": [f"python3 - <<'{DELIMITER}'\n{script}{DELIMITER}"]}},
+    }
+
+
+def build_timeout_minutes(duration_seconds: int) -> int:
+    return math.ceil(duration_seconds / 60) + OVERHEAD_MINUTES
+
+
+@dataclass(frozen=True)
+class LoadTestProps:
+    project_name: str
+    role_arn: str
+    test_url: str
+    duration_seconds: int
+    concurrency: int
+    max_error_percent: float
+    max_p99_ms: int
+    compute_type: str
+    vpc_id: str
+    private_subnet_ids: Sequence[str]
+    security_group_id: str
+    kms_key_arn: str
+    logs_kms_key_arn: str
+    log_retention_days: int
+    #: CodeDeploy only: the hook Lambda that reports the build's verdict (ARN, name); None with ECS.
+    reporter: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class LoadTestOutputs:
+    project_arn: str
+    project_name: str
+    log_group_arn: str
+
+
+class LoadTest(Construct):
+    def __init__(self, scope: Construct, id: str, props: LoadTestProps) -> None:
+        super().__init__(scope, id)
+        p = props
+        log_group = encrypted_log_group(
+            self, "log_group", f"/aws/codebuild/{p.project_name}", p.log_retention_days, p.logs_kms_key_arn
+        )
+        variables = {
+            "TEST_URL": p.test_url,
+            "DURATION_SECONDS": str(p.duration_seconds),
+            "CONCURRENCY": str(p.concurrency),
+            "MAX_ERROR_PERCENT": str(p.max_error_percent),
+            "MAX_P99_MS": str(p.max_p99_ms),
+        }
+        environment_type, image = IMAGE
+        project = CodebuildProject(
+            self,
+            "project",
+            name=p.project_name,
+            description="Bounded load test of green through the ALB test listener, started by the test-traffic hook",
+            service_role=p.role_arn,
+            encryption_key=p.kms_key_arn,
+            build_timeout=build_timeout_minutes(p.duration_seconds),
+            # A build that cannot start in time fails, and so does the deployment waiting for it.
+            queued_timeout=15,
+            source=CodebuildProjectSource(
+                type="NO_SOURCE",
+                buildspec=deploy_specs.terraform_literal(deploy_specs.to_yaml(buildspec(SCRIPT.read_text()))),
+            ),
+            artifacts=CodebuildProjectArtifacts(type="NO_ARTIFACTS"),
+            environment=CodebuildProjectEnvironment(
+                compute_type=p.compute_type,
+                image=image,
+                type=environment_type,
+                image_pull_credentials_type="CODEBUILD",
+                environment_variable=[
+                    CodebuildProjectEnvironmentEnvironmentVariable(name=k, value=v, type="PLAINTEXT")
+                    for k, v in variables.items()
+                ],
+            ),
+            # Inside the VPC: its traffic leaves through the NAT addresses the test listener admits.
+            vpc_config=CodebuildProjectVpcConfig(
+                vpc_id=p.vpc_id, subnets=list(p.private_subnet_ids), security_group_ids=[p.security_group_id]
+            ),
+            logs_config=CodebuildProjectLogsConfig(
+                cloudwatch_logs=CodebuildProjectLogsConfigCloudwatchLogs(status="ENABLED", group_name=log_group.name),
+                s3_logs=CodebuildProjectLogsConfigS3Logs(status="DISABLED"),
+            ),
+        )
+        if p.reporter is not None:
+            function_arn, function_name = p.reporter
+            rule = CloudwatchEventRule(
+                self,
+                "ended",
+                name=f"{p.project_name}-ended",
+                description="A load test build ended: the hook Lambda reports its verdict to CodeDeploy",
+                event_pattern=json.dumps(
+                    {
+                        "source": ["aws.codebuild"],
+                        "detail-type": ["CodeBuild Build State Change"],
+                        "detail": {
+                            "project-name": [p.project_name],
+                            # Every final state: succeeded, failed, stopped, timed out.
+                            "build-status": [{"anything-but": ["IN_PROGRESS"]}],
+                        },
+                    }
+                ),
+            )
+            CloudwatchEventTarget(self, "report", rule=rule.name, arn=function_arn)
+            LambdaPermission(
+                self,
+                "events_invoke_reporter",
+                statement_id="LoadTestEnded",
+                action="lambda:InvokeFunction",
+                function_name=function_name,
+                principal="events.amazonaws.com",
+                source_arn=rule.arn,
+            )
+        self.outputs = LoadTestOutputs(project_arn=project.arn, project_name=project.name, log_group_arn=log_group.arn)
