@@ -48,18 +48,20 @@ def s3_put_bucket_logging_does_not_inspect_the_target_bucket_policy() -> None:
 
 
 @patch
-def codebuild_codepipeline_source_and_artifacts_need_no_location() -> None:
-    """AWS CodeBuild takes source and artifacts of type CODEPIPELINE without a location (the pipeline supplies it)."""
+def codebuild_sources_and_artifacts_without_a_location_need_none() -> None:
+    """AWS CodeBuild takes source and artifacts of type CODEPIPELINE (the pipeline supplies them),
+    NO_SOURCE (the buildspec is inline) and NO_ARTIFACTS without a location."""
     from moto.codebuild import responses
 
     validate_source = responses._validate_required_params_source
     validate_artifacts = responses._validate_required_params_artifacts
 
     def source(value: dict[str, Any]) -> None:
-        validate_source({"location": "codepipeline", **value} if value.get("type") == "CODEPIPELINE" else value)
+        locationless = value.get("type") in {"CODEPIPELINE", "NO_SOURCE"}
+        validate_source({"location": "none", **value} if locationless else value)
 
-    def artifacts(value: dict[str, Any]) -> None:
-        validate_artifacts({"location": "codepipeline", **value} if value.get("type") == "CODEPIPELINE" else value)
+    def artifacts(value: dict[str, Any]) -> None:  # moto already takes NO_ARTIFACTS without one
+        validate_artifacts({"location": "none", **value} if value.get("type") == "CODEPIPELINE" else value)
 
     _install(responses, "_validate_required_params_source", source)
     _install(responses, "_validate_required_params_artifacts", artifacts)
