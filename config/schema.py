@@ -202,9 +202,30 @@ class NetworkingConfig(Section):
         return self
 
 
+#: First Aurora PostgreSQL minor version of each major that pauses at 0 ACU.
+AUTO_PAUSE_SINCE = {13: 15, 14: 12, 15: 7, 16: 3}
+
+
 class ServerlessV2Capacity(Section):
-    min_acu: float = Field(0.5, ge=0, le=256, description="Minimum Aurora capacity units.")
+    min_acu: float = Field(
+        0.5,
+        ge=0,
+        le=256,
+        description="Minimum Aurora capacity units; 0 pauses the database when no connection is open "
+        "(needs Aurora PostgreSQL 13.15, 14.12, 15.7, 16.3 or later; not in production).",
+    )
     max_acu: float = Field(4, ge=1, le=256, description="Maximum Aurora capacity units.")
+    seconds_until_auto_pause: int = Field(
+        300,
+        ge=300,
+        le=86_400,
+        description="With min_acu 0: idle time before the database pauses; the first connection after "
+        "that waits for it to resume (about 15 seconds).",
+    )
+
+    @property
+    def auto_pause(self) -> bool:
+        return self.min_acu == 0
 
     @model_validator(mode="after")
     def _ordered(self) -> ServerlessV2Capacity:
@@ -228,6 +249,13 @@ class DatabaseConfig(Section):
         None, description="Aurora Serverless v2 capacity; when set, instances are db.serverless."
     )
     instance_count: int = Field(2, ge=1, le=15, description="Writer plus readers, spread over the AZs.")
+    password_version: int = Field(
+        1,
+        ge=1,
+        description="Only with a DR global database (whose members cannot have RDS manage the password): "
+        "Secrets Manager generates the password at apply time, write-only, never in state; raise this "
+        "number to rotate it.",
+    )
     database_name: str = Field("app", pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Initial database.")
     master_username: str = Field("app_admin", pattern=r"^[a-z][a-z0-9_]{0,15}$", description="Master user name.")
     backup_retention_days: int = Field(7, ge=1, le=35, description="Automated backup retention.")
@@ -301,6 +329,14 @@ class AutoscalingConfig(Section):
     max_tasks: int = Field(10, ge=1, le=1000)
     cpu_target_percent: int | None = Field(60, ge=10, le=95, description="Target average CPU; null: not used.")
     memory_target_percent: int | None = Field(None, ge=10, le=95, description="Target average memory; null: not used.")
+    requests_per_task_per_minute: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Target ALB requests per running task per minute; null: not used. Counted on the load "
+        "balancer over the service's running tasks, because the target group serving production alternates "
+        "between blue and green.",
+    )
     scale_in_cooldown_seconds: int = Field(300, ge=0, le=3600)
     scale_out_cooldown_seconds: int = Field(60, ge=0, le=3600)
     schedules: tuple[ScheduledScaling, ...] = Field((), description="Scheduled changes of min/max tasks.")
@@ -317,11 +353,11 @@ class AutoscalingConfig(Section):
                     self.max_tasks,
                 )
             )
-        if self.cpu_target_percent is None and self.memory_target_percent is None:
+        if (self.cpu_target_percent, self.memory_target_percent, self.requests_per_task_per_minute) == (None,) * 3:
             problems.append(
                 Problem(
                     ("cpu_target_percent",),
-                    "and memory_target_percent are both null: nothing would scale",
+                    "memory_target_percent and requests_per_task_per_minute are all null: nothing would scale",
                     "set at least one target",
                     None,
                 )
@@ -653,6 +689,63 @@ class DeploymentConfig(Section):
     )
 
 
+class FailoverConfig(Section):
+    """DNS failover: Route 53 answers with the primary ALB while its health check passes, else the DR ALB."""
+
+    hosted_zone_id: str = Field(..., pattern=r"^Z[A-Z0-9]{1,31}$", description="Existing public hosted zone.")
+    record_name: str = Field(
+        ...,
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$",
+        description="Name users call, e.g. app.example.com; both ALBs' certificates must cover it.",
+    )
+    health_check_path: str = Field("/ready", pattern=r"^/", description="Path Route 53 checks on each ALB.")
+
+
+def _dr_networking() -> NetworkingConfig:
+    return NetworkingConfig(vpc_cidr=ipaddress.IPv4Network("10.100.0.0/16"), nat_mode="single")
+
+
+class DisasterRecoveryConfig(Section):
+    """A second region to recover in. Postures, cheapest and slowest first:
+
+    backup_restore: database backups and images copied to the DR region; nothing runs there.
+    pilot_light: the database replicates continuously (Aurora Global Database, no instance in the
+    DR region), VPC, ALB, cluster and service exist there at zero tasks.
+    warm_standby: as pilot light, with a reader instance and ``standby_tasks`` tasks running.
+    """
+
+    region: str = Field(..., pattern=_REGION, description="The DR region; not the primary region.")
+    posture: Literal["backup_restore", "pilot_light", "warm_standby"] = Field(
+        ..., description="backup_restore, pilot_light or warm_standby (see the README's DR runbook)."
+    )
+    networking: NetworkingConfig = Field(
+        default_factory=_dr_networking,
+        description="The DR VPC (same schema as networking); default 10.100.0.0/16 with one NAT gateway. "
+        "Its range must not overlap the primary VPC's.",
+    )
+    certificate_arn: str | None = Field(
+        None,
+        pattern=_ACM_ARN,
+        description="ACM certificate in the DR region for its ALB; required when the primary listeners are HTTPS "
+        "and the posture runs an ALB (pilot_light, warm_standby).",
+    )
+    standby_tasks: int = Field(1, ge=1, le=100, description="warm_standby: tasks kept running in the DR region.")
+    backup_copy_retention_days: int = Field(
+        35, ge=1, le=36_500, description="backup_restore: days each daily backup copy is kept in the DR region."
+    )
+    failover: FailoverConfig | None = Field(
+        None, description="Route 53 failover records with health checks on both ALBs; default: none."
+    )
+
+    @property
+    def global_database(self) -> bool:
+        return self.posture in ("pilot_light", "warm_standby")
+
+    @property
+    def runs_compute(self) -> bool:
+        return self.posture in ("pilot_light", "warm_standby")
+
+
 class StateBackendConfig(Section):
     """Remote Terraform state in S3, locked with S3's native lock file."""
 
@@ -692,6 +785,7 @@ class EnvironmentConfig(Section):
         default_factory=NotificationsConfig, description="Where pipeline and deployment events go."
     )
     state: StateBackendConfig | None = Field(None, description="Remote state; default: local state (not for teams).")
+    dr: DisasterRecoveryConfig | None = Field(None, description="Disaster recovery in a second region; default: none.")
 
     @property
     def names(self) -> ResourceNames:
@@ -702,6 +796,13 @@ class EnvironmentConfig(Section):
         if self.networking.availability_zones is not None:
             return self.networking.availability_zones
         return tuple(f"{self.region}{letter}" for letter in "abcdef"[: self.networking.az_count])
+
+    @property
+    def dr_availability_zones(self) -> tuple[str, ...]:
+        assert self.dr is not None
+        if self.dr.networking.availability_zones is not None:
+            return self.dr.networking.availability_zones
+        return tuple(f"{self.dr.region}{letter}" for letter in "abcdef"[: self.dr.networking.az_count])
 
     @property
     def partition(self) -> str:
@@ -739,7 +840,16 @@ class EnvironmentConfig(Section):
 
     @model_validator(mode="after")
     def _rules(self) -> EnvironmentConfig:
-        raise_if_any([*self._name_limits(), *self._zone_rules(), *self._controller_rules(), *self._production_rules()])
+        raise_if_any(
+            [
+                *self._name_limits(),
+                *self._zone_rules(),
+                *self._controller_rules(),
+                *self._database_rules(),
+                *self._dr_rules(),
+                *self._production_rules(),
+            ]
+        )
         return self
 
     def _controller_rules(self) -> Iterator[Problem]:
@@ -787,6 +897,70 @@ class EnvironmentConfig(Section):
                     f"shorten project or environment by {len(name) - limit} characters",
                     self.project,
                 )
+
+    def _database_rules(self) -> Iterator[Problem]:
+        capacity = self.database.serverless_v2
+        if capacity is None or not capacity.auto_pause:
+            return
+        major, minor = (int(part) for part in self.database.engine_version.split("."))
+        since = AUTO_PAUSE_SINCE.get(major)
+        if since is None or minor < since:
+            yield Problem(
+                ("database", "serverless_v2", "min_acu"),
+                f"0 (auto-pause) needs a newer engine than {self.database.engine_version}",
+                "set database.engine_version to 13.15, 14.12, 15.7, 16.3 or later, or min_acu: 0.5",
+                capacity.min_acu,
+            )
+        if self.production:
+            yield Problem(
+                ("database", "serverless_v2", "min_acu"),
+                "0 (auto-pause) is not allowed in production: the first request after a pause waits for the resume",
+                "set database.serverless_v2.min_acu: 0.5 or more",
+                capacity.min_acu,
+            )
+
+    def _dr_rules(self) -> Iterator[Problem]:
+        dr = self.dr
+        if dr is None:
+            return
+        if dr.region == self.region:
+            yield Problem(("dr", "region"), "is the primary region", "choose another region for DR", dr.region)
+        if dr.networking.vpc_cidr.overlaps(self.networking.vpc_cidr):
+            yield Problem(
+                ("dr", "networking", "vpc_cidr"),
+                f"overlaps the primary VPC {self.networking.vpc_cidr}",
+                "choose a range that does not overlap (peering and failover runbooks need distinct ranges)",
+                str(dr.networking.vpc_cidr),
+            )
+        if dr.runs_compute and self.load_balancer.https and dr.certificate_arn is None:
+            yield Problem(
+                ("dr", "certificate_arn"),
+                f"is required: the DR ALB serves HTTPS like the primary, with a certificate in {dr.region}",
+                f"set dr.certificate_arn to an ACM certificate ARN in {dr.region}",
+                None,
+            )
+        if dr.certificate_arn is not None and f":acm:{dr.region}:" not in dr.certificate_arn:
+            yield Problem(
+                ("dr", "certificate_arn"),
+                f"is not in the DR region {dr.region} (an ALB only uses certificates of its own region)",
+                f"request or import the certificate in {dr.region}",
+                dr.certificate_arn,
+            )
+        if dr.failover is not None and not dr.runs_compute:
+            yield Problem(
+                ("dr", "failover"),
+                "has no DR load balancer to fail over to with backup_restore",
+                "remove failover, or use posture pilot_light or warm_standby",
+                dr.failover.record_name,
+            )
+        capacity = self.database.serverless_v2
+        if dr.global_database and capacity is not None and capacity.auto_pause:
+            yield Problem(
+                ("database", "serverless_v2", "min_acu"),
+                "0 (auto-pause) is not available to an Aurora global database member",
+                f"set min_acu: 0.5 or more, or dr.posture: backup_restore (got posture {dr.posture})",
+                capacity.min_acu,
+            )
 
     def _production_rules(self) -> Iterator[Problem]:
         if self.environment.startswith("prod") and not self.production:

@@ -1,11 +1,16 @@
-"""Aurora PostgreSQL: encrypted, spread over the AZs, master password owned by Secrets Manager."""
+"""Aurora PostgreSQL: encrypted, spread over the AZs, master password owned by Secrets Manager.
+
+The same construct builds a DR region's secondary cluster of an Aurora global database: no
+credentials of its own (it replicates the primary's), possibly no instance (pilot light).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import TerraformResourceLifecycle, TerraformStack
 from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
 from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
 from cdktf_cdktf_provider_aws.rds_cluster import RdsCluster, RdsClusterServerlessv2ScalingConfiguration
@@ -14,6 +19,8 @@ from cdktf_cdktf_provider_aws.rds_cluster_parameter_group import (
     RdsClusterParameterGroup,
     RdsClusterParameterGroupParameter,
 )
+from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret, SecretsmanagerSecretReplica
+from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
 from constructs import Construct
 
 from modules.logs import encrypted_log_group
@@ -37,6 +44,8 @@ class DatabaseProps:
     instance_count: int
     #: (min, max) Aurora capacity units, for db.serverless instances; None for provisioned classes.
     serverless_capacity: tuple[float, float] | None
+    #: With a minimum of 0 ACU: idle seconds before the cluster pauses (None: it never pauses).
+    seconds_until_auto_pause: int | None
     database_name: str
     master_username: str
     subnet_ids: Sequence[str]
@@ -55,6 +64,16 @@ class DatabaseProps:
     log_retention_days: int
     #: Terraform refuses to destroy the cluster (production data).
     prevent_destroy: bool = False
+    #: The Aurora global database this cluster belongs to (None: a regional cluster).
+    global_cluster_identifier: str | None = None
+    #: A global database's secondary: replicates the primary, has no credentials of its own.
+    secondary: bool = False
+    #: Members of a global database cannot have RDS manage the password. Then Secrets Manager
+    #: generates it at apply time (an ephemeral value, sent write-only: never in the plan or state)
+    #: and this stack keeps it in its own secret; raising the version rotates it.
+    password_version: int = 1
+    #: Regions (with their KMS keys) the password secret is replicated to.
+    secret_replicas: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,8 +84,10 @@ class DatabaseOutputs:
     reader_endpoint: str
     port: int
     database_name: str
-    #: The Secrets Manager secret (JSON with username and password) that RDS creates and rotates.
-    master_secret_arn: str
+    #: The Secrets Manager secret (JSON with username and password); a secondary has none.
+    master_secret_arn: str | None
+    #: Its name, when this stack names it (a global database's secret; replicas share the name).
+    master_secret_name: str | None = None
 
 
 def parameter_family(engine_version: str) -> str:
@@ -101,18 +122,24 @@ class Database(Construct):
             p.log_retention_days,
             p.logs_kms_key_arn,
         )
+        write_only = p.global_cluster_identifier is not None and not p.secondary
+        secret = self._write_only_secret(p) if write_only else None
+        # Otherwise RDS generates the password, stores it in Secrets Manager and rotates it; it
+        # never appears in this code, the plan or the state. A secondary has no credentials.
+        rds_managed = not write_only and not p.secondary
         cluster = RdsCluster(
             self,
             "cluster",
             cluster_identifier=p.cluster_identifier,
             engine=ENGINE,
             engine_version=p.engine_version,
-            database_name=p.database_name,
-            master_username=p.master_username,
-            # RDS generates the password, stores it in Secrets Manager and rotates it; it never
-            # appears in this code, the plan or the state.
-            manage_master_user_password=True,
-            master_user_secret_kms_key_id=p.kms_key_arn,
+            global_cluster_identifier=p.global_cluster_identifier,
+            database_name=None if p.secondary else p.database_name,
+            master_username=None if p.secondary else p.master_username,
+            manage_master_user_password=True if rds_managed else None,
+            master_user_secret_kms_key_id=p.kms_key_arn if rds_managed else None,
+            master_password_wo=secret.password if secret else None,
+            master_password_wo_version=p.password_version if secret else None,
             port=PORT,
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[p.security_group_id],
@@ -125,18 +152,29 @@ class Database(Construct):
             preferred_maintenance_window=p.preferred_maintenance_window,
             copy_tags_to_snapshot=True,
             deletion_protection=p.deletion_protection,
-            skip_final_snapshot=p.skip_final_snapshot,
-            final_snapshot_identifier=None if p.skip_final_snapshot else f"{p.cluster_identifier}-final",
+            # A secondary holds no data of its own to snapshot: the primary's final snapshot has it.
+            skip_final_snapshot=p.skip_final_snapshot or p.secondary,
+            final_snapshot_identifier=(
+                None if p.skip_final_snapshot or p.secondary else f"{p.cluster_identifier}-final"
+            ),
             enabled_cloudwatch_logs_exports=["postgresql"],
             serverlessv2_scaling_configuration=(
                 RdsClusterServerlessv2ScalingConfiguration(
-                    min_capacity=p.serverless_capacity[0], max_capacity=p.serverless_capacity[1]
+                    min_capacity=p.serverless_capacity[0],
+                    max_capacity=p.serverless_capacity[1],
+                    seconds_until_auto_pause=p.seconds_until_auto_pause,
                 )
                 if p.serverless_capacity
                 else None
             ),
             depends_on=[log_group],
-            lifecycle=TerraformResourceLifecycle(prevent_destroy=p.prevent_destroy) if p.prevent_destroy else None,
+            lifecycle=TerraformResourceLifecycle(
+                prevent_destroy=p.prevent_destroy or None,
+                # After a failover the global database, not Terraform, decides who replicates whom.
+                ignore_changes=["replication_source_identifier"] if p.secondary else None,
+            )
+            if p.prevent_destroy or p.secondary
+            else None,
         )
         for index in range(p.instance_count):
             RdsClusterInstance(
@@ -168,5 +206,50 @@ class Database(Construct):
             reader_endpoint=cluster.reader_endpoint,
             port=PORT,
             database_name=p.database_name,
-            master_secret_arn=cluster.master_user_secret.get(0).secret_arn,
+            master_secret_arn=(
+                secret.arn
+                if secret is not None
+                else None
+                if p.secondary
+                else cluster.master_user_secret.get(0).secret_arn
+            ),
+            master_secret_name=secret.name if secret is not None else None,
         )
+
+    def _write_only_secret(self, p: DatabaseProps) -> _WriteOnlySecret:
+        """The master password: generated by Secrets Manager at apply time and sent write-only."""
+        ephemeral = f"{p.cluster_identifier.replace('-', '_')}_master_password"
+        # cdktf 0.21 predates ephemeral resources; they are plain Terraform JSON (Terraform >= 1.10).
+        TerraformStack.of(self).add_override(
+            f"ephemeral.aws_secretsmanager_random_password.{ephemeral}",
+            {"password_length": 40, "exclude_punctuation": True},
+        )
+        reference = f"ephemeral.aws_secretsmanager_random_password.{ephemeral}.random_password"
+        password = f"${{{reference}}}"
+        # The JSON document the app reads, built by Terraform around the ephemeral value; cdktf's
+        # Fn.jsonencode would quote the reference as text. json.dumps quotes the user name for HCL.
+        document = f'${{jsonencode({{"username" = {json.dumps(p.master_username)}, "password" = {reference}}})}}'
+        secret = SecretsmanagerSecret(
+            self,
+            "master_secret",
+            name=f"{p.cluster_identifier}/master",
+            description=f"Master credentials of {p.cluster_identifier} (JSON: username, password)",
+            kms_key_id=p.kms_key_arn,
+            replica=[SecretsmanagerSecretReplica(region=r, kms_key_id=k) for r, k in p.secret_replicas] or None,
+        )
+        SecretsmanagerSecretVersion(
+            self,
+            "master_secret_value",
+            secret_id=secret.id,
+            secret_string_wo=document,
+            secret_string_wo_version=p.password_version,
+        )
+        return _WriteOnlySecret(arn=secret.arn, name=f"{p.cluster_identifier}/master", password=password)
+
+
+@dataclass(frozen=True)
+class _WriteOnlySecret:
+    arn: str
+    name: str
+    #: A reference to the ephemeral value; it resolves only inside Terraform's apply.
+    password: str

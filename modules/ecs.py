@@ -9,6 +9,11 @@ from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.appautoscaling_policy import (
     AppautoscalingPolicy,
     AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetrics,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStat,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetric,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetricDimensions,
     AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
 )
 from cdktf_cdktf_provider_aws.appautoscaling_scheduled_action import (
@@ -92,6 +97,10 @@ class Autoscaling:
     scale_in_cooldown_seconds: int
     scale_out_cooldown_seconds: int
     schedules: tuple[Schedule, ...] = ()
+    #: Target of the load balancer's requests per running task per minute (None: not used), and
+    #: the load balancer counted (its ARN suffix, the CloudWatch dimension).
+    requests_per_task_per_minute: int | None = None
+    alb_arn_suffix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,8 @@ class EcsProps:
     logs_kms_key_arn: str
     #: None: CodeDeploy controls deployments (the default).
     native_blue_green: NativeBlueGreen | None = None
+    #: A plain rolling ECS service (the DR region's standby: nothing deploys there but operators).
+    rolling_updates: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,7 +189,9 @@ class Ecs(Construct):
         )
         native = p.native_blue_green
         # Either controller registers task definitions and swaps target groups after creation.
-        ignored = CODEDEPLOY_OWNED_SERVICE_FIELDS + (["desired_count"] if p.autoscaling else [])
+        ignored = (["task_definition"] if p.rolling_updates else CODEDEPLOY_OWNED_SERVICE_FIELDS) + (
+            ["desired_count"] if p.autoscaling else []
+        )
         service = EcsService(
             self,
             "service",
@@ -193,7 +206,9 @@ class Ecs(Construct):
                 for share in p.capacity
             ],
             platform_version="LATEST",
-            deployment_controller=EcsServiceDeploymentController(type="ECS" if native else "CODE_DEPLOY"),
+            deployment_controller=EcsServiceDeploymentController(
+                type="ECS" if native or p.rolling_updates else "CODE_DEPLOY"
+            ),
             deployment_configuration=_deployment_configuration(native) if native else None,
             alarms=EcsServiceAlarms(alarm_names=native.alarm_names, enable=True, rollback=True) if native else None,
             load_balancer=[
@@ -267,6 +282,25 @@ class Ecs(Construct):
                     scale_out_cooldown=scaling.scale_out_cooldown_seconds,
                 ),
             )
+        if scaling.requests_per_task_per_minute is not None:
+            assert scaling.alb_arn_suffix, "requests-per-task scaling needs the load balancer"
+            AppautoscalingPolicy(
+                self,
+                "scale_on_requests",
+                name=f"{service.name}-requests",
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
+                    target_value=scaling.requests_per_task_per_minute,
+                    customized_metric_specification=_requests_per_task(
+                        scaling.alb_arn_suffix, cluster.name, service.name
+                    ),
+                    scale_in_cooldown=scaling.scale_in_cooldown_seconds,
+                    scale_out_cooldown=scaling.scale_out_cooldown_seconds,
+                ),
+            )
         for schedule in scaling.schedules:
             AppautoscalingScheduledAction(
                 self,
@@ -281,6 +315,52 @@ class Ecs(Construct):
                     min_capacity=str(schedule.min_tasks), max_capacity=str(schedule.max_tasks)
                 ),
             )
+
+
+def _requests_per_task(
+    alb_arn_suffix: str, cluster_name: str, service_name: str
+) -> AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification:
+    """The load balancer's requests per minute over the service's running tasks (metric math).
+
+    ALBRequestCountPerTarget names one target group, and the one serving production alternates
+    between blue and green; the load balancer and the service stay the same across deployments.
+    """
+    spec = AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification
+    metric = AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetrics
+    stat = AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStat
+    named = (
+        AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetric
+    )
+    dimension = AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetricDimensions  # noqa: E501
+
+    def measured(id: str, namespace: str, name: str, statistic: str, dimensions: dict[str, str]) -> object:
+        return metric(
+            id=id,
+            return_data=False,
+            metric_stat=stat(
+                stat=statistic,
+                metric=named(
+                    namespace=namespace,
+                    metric_name=name,
+                    dimensions=[dimension(name=k, value=v) for k, v in dimensions.items()],
+                ),
+            ),
+        )
+
+    return spec(
+        metrics=[
+            measured("requests", "AWS/ApplicationELB", "RequestCount", "Sum", {"LoadBalancer": alb_arn_suffix}),
+            # Container Insights (on for every cluster here) counts the service's running tasks.
+            measured(
+                "tasks",
+                "ECS/ContainerInsights",
+                "RunningTaskCount",
+                "Average",
+                {"ClusterName": cluster_name, "ServiceName": service_name},
+            ),
+            metric(id="per_task", expression="requests / tasks", label="ALB requests per task", return_data=True),
+        ]
+    )
 
 
 def _deployment_configuration(native: NativeBlueGreen) -> EcsServiceDeploymentConfiguration:

@@ -65,6 +65,8 @@ class LoadBalancerOutputs:
     alb_arn: str
     alb_arn_suffix: str
     alb_dns_name: str
+    #: The ALB's Route 53 zone, for alias records.
+    alb_zone_id: str
     prod_listener_arn: str
     test_listener_arn: str
     blue_target_group_arn: str
@@ -126,6 +128,7 @@ class LoadBalancer(Construct):
             alb_arn=alb.arn,
             alb_arn_suffix=alb.arn_suffix,
             alb_dns_name=alb.dns_name,
+            alb_zone_id=alb.zone_id,
             prod_listener_arn=prod.arn,
             test_listener_arn=test.arn,
             blue_target_group_arn=blue.arn,

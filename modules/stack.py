@@ -7,29 +7,50 @@ roles (trust only) -> keys -> networking -> security groups -> ecr -> database -
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cdktf import S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from cdktf_cdktf_provider_aws.rds_global_cluster import RdsGlobalCluster
 from constructs import Construct
 
 from config import EnvironmentConfig
-from config.schema import Canary, Linear, ServiceConfig, Traffic
+from config.schema import Canary, Linear, NetworkingConfig, ServiceConfig, Traffic
 from modules import access_logs, deploy_specs
 from modules.codepipeline import AlarmThresholds, CodePipeline, CodePipelineProps, rollback_alarm_names
-from modules.database import Database, DatabaseProps
+from modules.database import Database, DatabaseOutputs, DatabaseProps
 from modules.deployment_hooks import DeploymentHooks, DeploymentHooksProps
+from modules.disaster_recovery import (
+    BackupVault,
+    BackupVaultProps,
+    CrossRegionBackup,
+    CrossRegionBackupProps,
+    DnsFailover,
+    DnsFailoverProps,
+    ImageReplication,
+    ImageReplicationProps,
+    ReplicaRepositoryTemplate,
+    ReplicaRepositoryTemplateProps,
+)
 from modules.ecr import Ecr, EcrProps
 from modules.ecs import Autoscaling, CapacityShare, Ecs, EcsProps, NativeBlueGreen, Schedule
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps
 from modules.load_test import LoadTest, LoadTestProps
-from modules.networking import Networking, NetworkingProps
+from modules.networking import Networking, NetworkingOutputs, NetworkingProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopic, NotificationTopicProps
+from modules.regions import in_region_of
 from modules.s3 import SecureBucket, SecureBucketProps
 from modules.security import (
+    DrServiceAccess,
     EncryptionKeys,
+    EncryptionKeysOutputs,
     EncryptionKeysProps,
     RolePolicies,
     RolePoliciesProps,
+    SecondaryRegionPolicies,
+    SecondaryRegionPoliciesProps,
     SecurityGroups,
+    SecurityGroupsOutputs,
     SecurityGroupsProps,
     ServiceRoles,
     ServiceRolesOutputs,
@@ -90,7 +111,7 @@ def native_blue_green(
     )
 
 
-def service_autoscaling(svc: ServiceConfig) -> Autoscaling | None:
+def service_autoscaling(svc: ServiceConfig, alb_arn_suffix: str) -> Autoscaling | None:
     scaling = svc.autoscaling
     if scaling is None:
         return None
@@ -102,6 +123,8 @@ def service_autoscaling(svc: ServiceConfig) -> Autoscaling | None:
         scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
         scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
         schedules=tuple(Schedule(**schedule.model_dump()) for schedule in scaling.schedules),
+        requests_per_task_per_minute=scaling.requests_per_task_per_minute,
+        alb_arn_suffix=alb_arn_suffix,
     )
 
 
@@ -117,12 +140,27 @@ def stack_name(config: EnvironmentConfig) -> str:
     return config.names.prefix
 
 
+@dataclass(frozen=True)
+class RegionSite:
+    """What differs when the same constructs are built in the primary or the DR region."""
+
+    region: str
+    networking: NetworkingConfig
+    availability_zones: tuple[str, ...]
+    certificate_arn: str | None
+    keys: EncryptionKeysOutputs
+    #: S3 bucket names are global; every other name may repeat across regions.
+    access_log_bucket: str
+
+
 class BlueGreenStack(TerraformStack):
     def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
         super().__init__(scope, stack_name(config))
         c = config
         names = c.names
-        self._provider_and_backend(c)
+        dr_provider = self._provider_and_backend(c)
+        # Everything built under this scope lands in the DR region (see modules/regions.py).
+        dr_scope = in_region_of(Construct(self, "dr"), dr_provider) if dr_provider else None
 
         roles = ServiceRoles(
             self,
@@ -133,63 +171,23 @@ class BlueGreenStack(TerraformStack):
                 partition=c.partition,
                 ecs_native=c.deployment.controller == "ecs",
                 load_test=c.deployment.load_test is not None,
+                backup=c.dr is not None and c.dr.posture == "backup_restore",
+                image_replicas=c.dr is not None,
             ),
         ).outputs
-        keys = EncryptionKeys(
-            self,
-            "keys",
-            EncryptionKeysProps(
-                name_prefix=names.prefix,
-                account_id=c.account_id,
-                partition=c.partition,
-                region=c.region,
-                pipeline_role_arns=(
-                    roles.codepipeline.role_arn,
-                    roles.codebuild.role_arn,
-                    *([roles.load_test.role_arn] if roles.load_test else []),
-                ),
-                secret_reader_role_arn=roles.task_execution.role_arn,
-                prevent_destroy=c.production,
-            ),
-        ).outputs
-
-        net = c.networking
-        network = Networking(
-            self,
-            "networking",
-            NetworkingProps(
-                name_prefix=names.prefix,
-                region=c.region,
-                vpc_cidr=str(net.vpc_cidr),
-                availability_zones=c.availability_zones,
-                public_subnet_cidrs=[str(s) for s in net.tiers["public"]],
-                private_subnet_cidrs=[str(s) for s in net.tiers["private"]],
-                database_subnet_cidrs=[str(s) for s in net.tiers["database"]],
-                nat_mode=net.nat_mode,
-                interface_endpoints=net.interface_endpoints,
-                flow_log_group_name=names.flow_log_group,
-                flow_log_retention_days=net.flow_log_retention_days,
-                flow_log_role_arn=roles.flow_logs.role_arn,
-                logs_kms_key_arn=keys.logs_key_arn,
-            ),
-        ).outputs
-
-        lb = c.load_balancer
-        groups = SecurityGroups(
-            self,
-            "security_groups",
-            SecurityGroupsProps(
-                name_prefix=names.prefix,
-                vpc_id=network.vpc_id,
-                nat_public_cidrs=network.nat_public_cidrs,
-                prod_listener_port=lb.effective_prod_port,
-                http_redirect=lb.https,
-                test_listener_port=lb.test_listener_port,
-                ingress_cidrs=[str(n) for n in lb.ingress_cidrs],
-                test_ingress_cidrs=[str(n) for n in lb.test_ingress_cidrs],
-                container_port=c.service.container_port,
-            ),
-        ).outputs
+        keys = self._keys(self, c, c.region, roles)
+        site = RegionSite(
+            region=c.region,
+            networking=c.networking,
+            availability_zones=c.availability_zones,
+            certificate_arn=c.load_balancer.certificate_arn,
+            keys=keys,
+            access_log_bucket=names.access_log_bucket,
+        )
+        network = self._networking(self, c, site, roles)
+        groups = self._security_groups(self, c, network)
+        hook_security_group_id = groups.test_hook_security_group_id
+        assert hook_security_group_id is not None
 
         ecr = Ecr(
             self,
@@ -199,90 +197,32 @@ class BlueGreenStack(TerraformStack):
             ),
         ).outputs
 
-        db = c.database
-        database = Database(
-            self,
-            "database",
-            DatabaseProps(
-                cluster_identifier=names.db_cluster,
-                engine_version=db.engine_version,
-                instance_class=db.effective_instance_class,
-                instance_count=db.instance_count,
-                serverless_capacity=(db.serverless_v2.min_acu, db.serverless_v2.max_acu) if db.serverless_v2 else None,
-                database_name=db.database_name,
-                master_username=db.master_username,
-                subnet_ids=network.database_subnet_ids,
-                availability_zones=c.availability_zones,
-                security_group_id=groups.database_security_group_id,
-                kms_key_arn=keys.data_key_arn,
-                logs_kms_key_arn=keys.logs_key_arn,
-                backup_retention_days=db.backup_retention_days,
-                preferred_backup_window=db.preferred_backup_window,
-                preferred_maintenance_window=db.preferred_maintenance_window,
-                deletion_protection=db.deletion_protection,
-                skip_final_snapshot=db.skip_final_snapshot,
-                monitoring_interval_seconds=db.monitoring_interval_seconds,
-                monitoring_role_arn=roles.rds_monitoring.role_arn,
-                performance_insights=db.performance_insights,
-                log_retention_days=db.log_retention_days,
-                prevent_destroy=c.production,
-            ),
-        ).outputs
-
-        log_bucket = SecureBucket(
-            self,
-            "access_logs",
-            SecureBucketProps(
-                bucket_name=names.access_log_bucket,
-                expiration_days=lb.access_log_retention_days,
-                kms_key_arn=None,  # ALB log delivery supports SSE-S3 only.
-                extra_statements=(
-                    access_logs.delivery_statement(names.access_log_bucket, c.region, c.account_id, c.partition),
-                    access_logs.s3_server_log_statement(names.access_log_bucket, c.account_id, c.partition),
-                ),
-            ),
-        ).outputs
-        web_acl_arn = lb.waf_web_acl_arn
-        if web_acl_arn is None and lb.managed_waf:
-            web_acl_arn = Waf(
+        dr_keys = self._keys(dr_scope, c, c.dr.region, roles) if dr_scope and c.dr else None
+        global_cluster = None
+        if c.dr is not None and c.dr.global_database:
+            global_cluster = RdsGlobalCluster(
                 self,
-                "waf",
-                WafProps(
-                    name=names.prefix,
-                    rate_limit_per_5_minutes=lb.waf_rate_limit_per_5_minutes,
-                    log_retention_days=lb.waf_log_retention_days,
-                    logs_kms_key_arn=keys.logs_key_arn,
-                ),
-            ).outputs.web_acl_arn
-        balancer = LoadBalancer(
+                "global_database",
+                global_cluster_identifier=f"{names.db_cluster}-global",
+                engine="aurora-postgresql",
+                engine_version=c.database.engine_version,
+                storage_encrypted=True,
+                deletion_protection=c.database.deletion_protection,
+            )
+        database = self._database(
             self,
-            "load_balancer",
-            LoadBalancerProps(
-                alb_name=names.alb,
-                blue_target_group_name=names.target_group_blue,
-                green_target_group_name=names.target_group_green,
-                vpc_id=network.vpc_id,
-                public_subnet_ids=network.public_subnet_ids,
-                security_group_id=groups.alb_security_group_id,
-                access_log_bucket_name=log_bucket.bucket_name,
-                container_port=c.service.container_port,
-                health_check_path=c.service.health_check_path,
-                health_check_interval_seconds=lb.health_check_interval_seconds,
-                health_check_timeout_seconds=lb.health_check_timeout_seconds,
-                healthy_threshold=lb.healthy_threshold,
-                unhealthy_threshold=lb.unhealthy_threshold,
-                deregistration_delay_seconds=lb.deregistration_delay_seconds,
-                idle_timeout_seconds=lb.idle_timeout_seconds,
-                deletion_protection=lb.deletion_protection,
-                prod_listener_port=lb.effective_prod_port,
-                test_listener_port=lb.test_listener_port,
-                certificate_arn=lb.certificate_arn,
-                ssl_policy=lb.ssl_policy,
-                waf_web_acl_arn=web_acl_arn,
-                listener_rules=c.deployment.controller == "ecs",
-            ),
-        ).outputs
+            c,
+            site,
+            network,
+            groups,
+            roles,
+            global_cluster_identifier=global_cluster.id if global_cluster else None,
+            secret_replicas=((c.dr.region, dr_keys.data_key_arn),) if c.dr and dr_keys and global_cluster else (),
+        )
+        assert database.master_secret_arn is not None
 
+        balancer, log_bucket_name = self._load_balancer(self, c, site, network, groups)
+        lb = c.load_balancer
         scheme = "https" if lb.https else "http"
         test_url = f"{scheme}://{balancer.alb_dns_name}:{lb.test_listener_port}"
         load_test_name = f"{names.prefix}-load-test" if c.deployment.load_test else None
@@ -295,7 +235,7 @@ class BlueGreenStack(TerraformStack):
                     role_arn=roles.test_hook.role_arn,
                     test_url=test_url,
                     private_subnet_ids=network.private_subnet_ids,
-                    security_group_id=groups.test_hook_security_group_id,
+                    security_group_id=hook_security_group_id,
                     kms_key_arn=keys.artifacts_key_arn,
                     logs_kms_key_arn=keys.logs_key_arn,
                     log_retention_days=c.service.log_retention_days,
@@ -324,7 +264,7 @@ class BlueGreenStack(TerraformStack):
                     vpc_id=network.vpc_id,
                     private_subnet_ids=network.private_subnet_ids,
                     # The hook's group: out to the test listener and HTTPS, nothing else.
-                    security_group_id=groups.test_hook_security_group_id,
+                    security_group_id=hook_security_group_id,
                     kms_key_arn=keys.artifacts_key_arn,
                     logs_kms_key_arn=keys.logs_key_arn,
                     log_retention_days=c.pipeline.build_log_retention_days,
@@ -334,32 +274,8 @@ class BlueGreenStack(TerraformStack):
                 ),
             ).outputs
 
+        task = self._task(c, site, roles, database, database.master_secret_arn)
         svc = c.service
-        task = deploy_specs.TaskSpec(
-            family=names.task_family,
-            cpu=svc.cpu,
-            memory=svc.memory,
-            cpu_architecture=svc.cpu_architecture,
-            execution_role_arn=roles.task_execution.role_arn,
-            task_role_arn=roles.task.role_arn,
-            container=deploy_specs.ContainerSpec(
-                name=svc.container_name,
-                port=svc.container_port,
-                environment={
-                    **svc.environment,
-                    "PORT": str(svc.container_port),
-                    **app_shutdown_budget(svc.stop_timeout_seconds),
-                    "DB_HOST": database.writer_endpoint,
-                    "DB_PORT": str(database.port),
-                    "DB_NAME": database.database_name,
-                },
-                secrets={DB_SECRET_ENV: database.master_secret_arn},
-                log_group_name=names.app_log_group,
-                region=c.region,
-                stop_timeout_seconds=svc.stop_timeout_seconds,
-                readonly_root_filesystem=svc.readonly_root_filesystem,
-            ),
-        )
         ecs = Ecs(
             self,
             "ecs",
@@ -369,7 +285,7 @@ class BlueGreenStack(TerraformStack):
                 task=task,
                 initial_image=f"{ecr.repository_url}:{svc.initial_image_tag}",
                 desired_count=svc.desired_count,
-                autoscaling=service_autoscaling(svc),
+                autoscaling=service_autoscaling(svc, balancer.alb_arn_suffix),
                 capacity=capacity_shares(c),
                 private_subnet_ids=network.private_subnet_ids,
                 security_group_id=groups.tasks_security_group_id,
@@ -400,7 +316,7 @@ class BlueGreenStack(TerraformStack):
                 pipeline_name=names.pipeline,
                 artifact_bucket_name=names.artifact_bucket,
                 artifact_retention_days=pl.artifact_retention_days,
-                artifact_access_log_target=(log_bucket.bucket_name, f"{access_logs.S3_ACCESS_LOG_PREFIX}/artifacts/"),
+                artifact_access_log_target=(log_bucket_name, f"{access_logs.S3_ACCESS_LOG_PREFIX}/artifacts/"),
                 artifacts_kms_key_arn=keys.artifacts_key_arn,
                 logs_kms_key_arn=keys.logs_key_arn,
                 source_provider=pl.source_provider,
@@ -509,22 +425,433 @@ class BlueGreenStack(TerraformStack):
             "database_writer_endpoint": database.writer_endpoint,
             "database_secret_arn": database.master_secret_arn,
         }
+        if dr_scope is not None and dr_keys is not None:
+            outputs.update(
+                self._disaster_recovery(
+                    dr_scope, c, roles, keys, dr_keys, ecr.repository_arn, database, global_cluster, balancer
+                )
+            )
         for name, value in outputs.items():
             if value is not None:  # CodeDeploy's names do not exist with the ECS controller
                 TerraformOutput(self, name, value=value)
 
-    def _provider_and_backend(self, c: EnvironmentConfig) -> None:
+    # --- Built the same way in either region (scope: the stack, or the DR region's scope) ---
+
+    @staticmethod
+    def _keys(scope: Construct, c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> EncryptionKeysOutputs:
+        in_dr = region != c.region
+        return EncryptionKeys(
+            scope,
+            "keys",
+            EncryptionKeysProps(
+                name_prefix=c.names.prefix,
+                account_id=c.account_id,
+                partition=c.partition,
+                region=region,
+                pipeline_role_arns=(
+                    roles.codepipeline.role_arn,
+                    roles.codebuild.role_arn,
+                    *([roles.load_test.role_arn] if roles.load_test else []),
+                ),
+                secret_reader_role_arn=roles.task_execution.role_arn,
+                prevent_destroy=c.production,
+                artifacts_grant_role_arns=(
+                    (roles.ecr_replica_creator.role_arn,) if in_dr and roles.ecr_replica_creator else ()
+                ),
+            ),
+        ).outputs
+
+    @staticmethod
+    def _networking(
+        scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs
+    ) -> NetworkingOutputs:
+        net = site.networking
+        return Networking(
+            scope,
+            "networking",
+            NetworkingProps(
+                name_prefix=c.names.prefix,
+                region=site.region,
+                vpc_cidr=str(net.vpc_cidr),
+                availability_zones=site.availability_zones,
+                public_subnet_cidrs=[str(s) for s in net.tiers["public"]],
+                private_subnet_cidrs=[str(s) for s in net.tiers["private"]],
+                database_subnet_cidrs=[str(s) for s in net.tiers["database"]],
+                nat_mode=net.nat_mode,
+                interface_endpoints=net.interface_endpoints,
+                flow_log_group_name=c.names.flow_log_group,
+                flow_log_retention_days=net.flow_log_retention_days,
+                flow_log_role_arn=roles.flow_logs.role_arn,
+                logs_kms_key_arn=site.keys.logs_key_arn,
+            ),
+        ).outputs
+
+    @staticmethod
+    def _security_groups(
+        scope: Construct, c: EnvironmentConfig, network: NetworkingOutputs, *, test_hook: bool = True
+    ) -> SecurityGroupsOutputs:
+        lb = c.load_balancer
+        return SecurityGroups(
+            scope,
+            "security_groups",
+            SecurityGroupsProps(
+                name_prefix=c.names.prefix,
+                vpc_id=network.vpc_id,
+                nat_public_cidrs=network.nat_public_cidrs,
+                prod_listener_port=lb.effective_prod_port,
+                http_redirect=lb.https,
+                test_listener_port=lb.test_listener_port,
+                ingress_cidrs=[str(n) for n in lb.ingress_cidrs],
+                test_ingress_cidrs=[str(n) for n in lb.test_ingress_cidrs],
+                container_port=c.service.container_port,
+                test_hook=test_hook,
+            ),
+        ).outputs
+
+    @staticmethod
+    def _database(
+        scope: Construct,
+        c: EnvironmentConfig,
+        site: RegionSite,
+        network: NetworkingOutputs,
+        groups: SecurityGroupsOutputs,
+        roles: ServiceRolesOutputs,
+        *,
+        global_cluster_identifier: str | None = None,
+        secret_replicas: tuple[tuple[str, str], ...] = (),
+        secondary_instances: int | None = None,
+    ) -> DatabaseOutputs:
+        """The primary cluster, or (``secondary_instances`` set) a global database's DR member."""
+        db = c.database
+        return Database(
+            scope,
+            "database",
+            DatabaseProps(
+                cluster_identifier=c.names.db_cluster,
+                engine_version=db.engine_version,
+                instance_class=db.effective_instance_class,
+                instance_count=db.instance_count if secondary_instances is None else secondary_instances,
+                serverless_capacity=(db.serverless_v2.min_acu, db.serverless_v2.max_acu) if db.serverless_v2 else None,
+                seconds_until_auto_pause=(
+                    db.serverless_v2.seconds_until_auto_pause
+                    if db.serverless_v2 and db.serverless_v2.auto_pause
+                    else None
+                ),
+                database_name=db.database_name,
+                master_username=db.master_username,
+                subnet_ids=network.database_subnet_ids,
+                availability_zones=site.availability_zones,
+                security_group_id=groups.database_security_group_id,
+                kms_key_arn=site.keys.data_key_arn,
+                logs_kms_key_arn=site.keys.logs_key_arn,
+                backup_retention_days=db.backup_retention_days,
+                preferred_backup_window=db.preferred_backup_window,
+                preferred_maintenance_window=db.preferred_maintenance_window,
+                deletion_protection=db.deletion_protection,
+                skip_final_snapshot=db.skip_final_snapshot,
+                monitoring_interval_seconds=db.monitoring_interval_seconds,
+                monitoring_role_arn=roles.rds_monitoring.role_arn,
+                performance_insights=db.performance_insights,
+                log_retention_days=db.log_retention_days,
+                prevent_destroy=c.production,
+                global_cluster_identifier=global_cluster_identifier,
+                secondary=secondary_instances is not None,
+                password_version=db.password_version,
+                secret_replicas=secret_replicas,
+            ),
+        ).outputs
+
+    @staticmethod
+    def _load_balancer(
+        scope: Construct,
+        c: EnvironmentConfig,
+        site: RegionSite,
+        network: NetworkingOutputs,
+        groups: SecurityGroupsOutputs,
+    ) -> tuple[LoadBalancerOutputs, str]:
+        """The ALB with its WAF, and its access-log bucket (name returned: other buckets log there too)."""
+        names, lb = c.names, c.load_balancer
+        log_bucket = SecureBucket(
+            scope,
+            "access_logs",
+            SecureBucketProps(
+                bucket_name=site.access_log_bucket,
+                expiration_days=lb.access_log_retention_days,
+                kms_key_arn=None,  # ALB log delivery supports SSE-S3 only.
+                extra_statements=(
+                    access_logs.delivery_statement(site.access_log_bucket, site.region, c.account_id, c.partition),
+                    access_logs.s3_server_log_statement(site.access_log_bucket, c.account_id, c.partition),
+                ),
+            ),
+        ).outputs
+        web_acl_arn = lb.waf_web_acl_arn if site.region == c.region else None
+        if web_acl_arn is None and lb.managed_waf:
+            web_acl_arn = Waf(
+                scope,
+                "waf",
+                WafProps(
+                    name=names.prefix,
+                    rate_limit_per_5_minutes=lb.waf_rate_limit_per_5_minutes,
+                    log_retention_days=lb.waf_log_retention_days,
+                    logs_kms_key_arn=site.keys.logs_key_arn,
+                ),
+            ).outputs.web_acl_arn
+        balancer = LoadBalancer(
+            scope,
+            "load_balancer",
+            LoadBalancerProps(
+                alb_name=names.alb,
+                blue_target_group_name=names.target_group_blue,
+                green_target_group_name=names.target_group_green,
+                vpc_id=network.vpc_id,
+                public_subnet_ids=network.public_subnet_ids,
+                security_group_id=groups.alb_security_group_id,
+                access_log_bucket_name=log_bucket.bucket_name,
+                container_port=c.service.container_port,
+                health_check_path=c.service.health_check_path,
+                health_check_interval_seconds=lb.health_check_interval_seconds,
+                health_check_timeout_seconds=lb.health_check_timeout_seconds,
+                healthy_threshold=lb.healthy_threshold,
+                unhealthy_threshold=lb.unhealthy_threshold,
+                deregistration_delay_seconds=lb.deregistration_delay_seconds,
+                idle_timeout_seconds=lb.idle_timeout_seconds,
+                deletion_protection=lb.deletion_protection,
+                prod_listener_port=lb.effective_prod_port,
+                test_listener_port=lb.test_listener_port,
+                certificate_arn=site.certificate_arn,
+                ssl_policy=lb.ssl_policy,
+                waf_web_acl_arn=web_acl_arn,
+                listener_rules=c.deployment.controller == "ecs" and site.region == c.region,
+            ),
+        ).outputs
+        return balancer, log_bucket.bucket_name
+
+    @staticmethod
+    def _task(
+        c: EnvironmentConfig,
+        site: RegionSite,
+        roles: ServiceRolesOutputs,
+        database: DatabaseOutputs,
+        secret_arn: str,
+    ) -> deploy_specs.TaskSpec:
+        svc, names = c.service, c.names
+        return deploy_specs.TaskSpec(
+            family=names.task_family,
+            cpu=svc.cpu,
+            memory=svc.memory,
+            cpu_architecture=svc.cpu_architecture,
+            execution_role_arn=roles.task_execution.role_arn,
+            task_role_arn=roles.task.role_arn,
+            container=deploy_specs.ContainerSpec(
+                name=svc.container_name,
+                port=svc.container_port,
+                environment={
+                    **svc.environment,
+                    "PORT": str(svc.container_port),
+                    **app_shutdown_budget(svc.stop_timeout_seconds),
+                    "DB_HOST": database.writer_endpoint,
+                    "DB_PORT": str(database.port),
+                    "DB_NAME": database.database_name,
+                },
+                secrets={DB_SECRET_ENV: secret_arn},
+                log_group_name=names.app_log_group,
+                region=site.region,
+                stop_timeout_seconds=svc.stop_timeout_seconds,
+                readonly_root_filesystem=svc.readonly_root_filesystem,
+            ),
+        )
+
+    # --- The DR region, and what connects it to the primary ---
+
+    def _disaster_recovery(
+        self,
+        scope: Construct,
+        c: EnvironmentConfig,
+        roles: ServiceRolesOutputs,
+        primary_keys: EncryptionKeysOutputs,
+        keys: EncryptionKeysOutputs,
+        repository_arn: str,
+        primary_database: DatabaseOutputs,
+        global_cluster: RdsGlobalCluster | None,
+        primary_balancer: LoadBalancerOutputs,
+    ) -> dict[str, str | None]:
+        """``keys`` are the DR region's; the scope places resources there, ``self`` in the primary."""
+        dr = c.dr
+        assert dr is not None
+        names = c.names
+        replica_repository_arn = f"arn:{c.partition}:ecr:{dr.region}:{c.account_id}:repository/{names.ecr_repository}"
+        ImageReplication(
+            self,
+            "image_replication",
+            ImageReplicationProps(
+                repository_name=names.ecr_repository, account_id=c.account_id, destination_region=dr.region
+            ),
+        )
+        assert roles.ecr_replica_creator is not None
+        ReplicaRepositoryTemplate(
+            scope,
+            "replica_repository",
+            ReplicaRepositoryTemplateProps(
+                repository_name=names.ecr_repository,
+                kms_key_arn=keys.artifacts_key_arn,
+                creator_role_arn=roles.ecr_replica_creator.role_arn,
+            ),
+        )
+        outputs: dict[str, str | None] = {}
+        if dr.posture == "backup_restore":
+            assert roles.backup is not None
+            primary_vault = BackupVault(
+                self,
+                "backup_vault",
+                BackupVaultProps(name=f"{names.prefix}-backups", kms_key_arn=primary_keys.data_key_arn),
+            ).outputs
+            dr_vault = BackupVault(
+                scope, "backup_vault", BackupVaultProps(name=f"{names.prefix}-dr-copies", kms_key_arn=keys.data_key_arn)
+            ).outputs
+            CrossRegionBackup(
+                self,
+                "dr_backup",
+                CrossRegionBackupProps(
+                    plan_name=f"{names.prefix}-dr",
+                    database_cluster_arn=primary_database.cluster_arn,
+                    vault_name=primary_vault.vault_name,
+                    dr_vault_arn=dr_vault.vault_arn,
+                    retention_days=dr.backup_copy_retention_days,
+                    backup_role_arn=roles.backup.role_arn,
+                ),
+            )
+            outputs["dr_backup_vault_arn"] = dr_vault.vault_arn
+        if dr.runs_compute:
+            assert global_cluster is not None
+            site = RegionSite(
+                region=dr.region,
+                networking=dr.networking,
+                availability_zones=c.dr_availability_zones,
+                certificate_arn=dr.certificate_arn,
+                keys=keys,
+                access_log_bucket=f"{names.access_log_bucket}-{dr.region}",
+            )
+            network = self._networking(scope, c, site, roles)
+            groups = self._security_groups(scope, c, network, test_hook=False)
+            database = self._database(
+                scope,
+                c,
+                site,
+                network,
+                groups,
+                roles,
+                global_cluster_identifier=global_cluster.id,
+                secondary_instances=1 if dr.posture == "warm_standby" else 0,
+            )
+            balancer, _ = self._load_balancer(scope, c, site, network, groups)
+            # ECS takes a secret of the task's own region by name: the replica's is the primary's.
+            secret_name = primary_database.master_secret_name
+            assert secret_name is not None
+            task = self._task(c, site, roles, database, secret_name)
+            registry = f"{c.account_id}.dkr.ecr.{dr.region}.amazonaws.com"
+            ecs = Ecs(
+                scope,
+                "ecs",
+                EcsProps(
+                    cluster_name=names.cluster,
+                    service_name=names.service,
+                    task=task,
+                    initial_image=f"{registry}/{names.ecr_repository}:{c.service.initial_image_tag}",
+                    desired_count=dr.standby_tasks if dr.posture == "warm_standby" else 0,
+                    autoscaling=None,
+                    capacity=capacity_shares(c),
+                    private_subnet_ids=network.private_subnet_ids,
+                    security_group_id=groups.tasks_security_group_id,
+                    blue_target_group_arn=balancer.blue_target_group_arn,
+                    health_check_grace_period_seconds=c.service.health_check_grace_period_seconds,
+                    log_retention_days=c.service.log_retention_days,
+                    logs_kms_key_arn=keys.logs_key_arn,
+                    native_blue_green=None,
+                    # Nothing deploys here until a failover; then operators roll the service (README).
+                    rolling_updates=True,
+                ),
+            ).outputs
+            SecondaryRegionPolicies(
+                self,
+                "dr_role_policies",
+                SecondaryRegionPoliciesProps(
+                    roles=roles,
+                    region=dr.region,
+                    replica_repository_arn=replica_repository_arn,
+                    artifacts_key_arn=keys.artifacts_key_arn,
+                    service=DrServiceAccess(
+                        app_log_group_arn=ecs.log_group_arn,
+                        flow_log_group_arn=network.flow_log_group_arn,
+                        # Secrets Manager appends six random characters to a secret's name in its ARN.
+                        database_secret_arn=(
+                            f"arn:{c.partition}:secretsmanager:{dr.region}:{c.account_id}:secret:{secret_name}-??????"
+                        ),
+                        data_key_arn=keys.data_key_arn,
+                    ),
+                ),
+            )
+            if dr.failover is not None:
+                DnsFailover(
+                    self,
+                    "dns_failover",
+                    DnsFailoverProps(
+                        hosted_zone_id=dr.failover.hosted_zone_id,
+                        record_name=dr.failover.record_name,
+                        health_check_path=dr.failover.health_check_path,
+                        port=c.load_balancer.effective_prod_port,
+                        https=c.load_balancer.https,
+                        primary_alb=(primary_balancer.alb_dns_name, primary_balancer.alb_zone_id),
+                        dr_alb=(balancer.alb_dns_name, balancer.alb_zone_id),
+                        name_prefix=c.names.prefix,
+                    ),
+                )
+            outputs.update(
+                {
+                    "dr_alb_dns_name": balancer.alb_dns_name,
+                    "dr_ecs_cluster_name": ecs.cluster_name,
+                    "dr_database_endpoint": database.writer_endpoint,
+                    "global_database_id": global_cluster.id,
+                }
+            )
+        else:
+            SecondaryRegionPolicies(
+                self,
+                "dr_role_policies",
+                SecondaryRegionPoliciesProps(
+                    roles=roles,
+                    region=dr.region,
+                    replica_repository_arn=replica_repository_arn,
+                    artifacts_key_arn=keys.artifacts_key_arn,
+                ),
+            )
+        return outputs
+
+    def _provider_and_backend(self, c: EnvironmentConfig) -> AwsProvider | None:
+        """The primary region's provider (the default) and, with DR, the DR region's (alias "dr")."""
+        default_tags = [
+            AwsProviderDefaultTags(
+                tags={"project": c.project, "environment": c.environment, "managed-by": "bluegreen", **c.tags}
+            )
+        ]
         AwsProvider(
             self,
             "aws",
             region=c.region,
             # A stack can only ever be applied to the account its config names.
             allowed_account_ids=[c.account_id],
-            default_tags=[
-                AwsProviderDefaultTags(
-                    tags={"project": c.project, "environment": c.environment, "managed-by": "bluegreen", **c.tags}
-                )
-            ],
+            default_tags=default_tags,
+        )
+        dr_provider = (
+            AwsProvider(
+                self,
+                "aws_dr",
+                alias="dr",
+                region=c.dr.region,
+                allowed_account_ids=[c.account_id],
+                default_tags=default_tags,
+            )
+            if c.dr is not None
+            else None
         )
         if c.state is not None:
             backend = S3Backend(
@@ -537,3 +864,4 @@ class BlueGreenStack(TerraformStack):
             )
             # cdktf 0.21's S3Backend predates S3-native locking; the argument is plain Terraform.
             backend.add_override("use_lockfile", c.state.use_lockfile)
+        return dr_provider

@@ -46,9 +46,28 @@ class SynthesizedStack:
         return [Resource(resource_type, k, v) for k, v in self.json.get("resource", {}).get(resource_type, {}).items()]
 
     def one(self, resource_type: str, path: str | None = None) -> Resource:
-        found = [r for r in self.of_type(resource_type) if path is None or r.path == path]
+        """The resource at ``path``; without one, the only one of its type in the primary region
+        (the DR region's copies live under "dr/")."""
+        found = [
+            r
+            for r in self.of_type(resource_type)
+            if (r.path == path if path is not None else not r.path.startswith("dr/"))
+        ]
         assert len(found) == 1, f"expected one {resource_type} {path or ''}, found {[r.path for r in found]}"
         return found[0]
+
+    def in_region(self, resource_type: str, *, dr: bool) -> list[Resource]:
+        """Resources of a type in the primary region, or (``dr``) in the DR region."""
+        return [r for r in self.of_type(resource_type) if r.path.startswith("dr/") is dr]
+
+    @property
+    def database_secret(self) -> str:
+        """Reference to the secret holding the database credentials the service reads: RDS's own,
+        or (a global database member, whose password RDS cannot manage) the stack's."""
+        cluster = self.one("aws_rds_cluster")
+        if cluster.body.get("manage_master_user_password"):
+            return cluster.ref("master_user_secret[0].secret_arn")
+        return self.one("aws_secretsmanager_secret").ref("arn")
 
     def all_resources(self) -> Iterator[Resource]:
         for resource_type in self.json.get("resource", {}):
@@ -61,16 +80,21 @@ class SynthesizedStack:
         return Resource(match[1], match[2], self.json["resource"][match[1]][match[2]])
 
 
-def _synthesize(outdir: Path) -> dict[str, SynthesizedStack]:
+def synthesize_configs(configs: dict[str, EnvironmentConfig], outdir: Path) -> dict[str, SynthesizedStack]:
+    """Synthesize in this process (the provider bindings load once per session)."""
     import main
 
-    configs = {env: load_config(ROOT / "config" / f"{env}.yaml") for env in shipped_environments()}
     main.synthesize(list(configs.values()), str(outdir))
     stacks = {}
     for env, config in configs.items():
         file = outdir / "stacks" / config.names.prefix / "cdk.tf.json"
         stacks[env] = SynthesizedStack(env, config, json.loads(file.read_text()), file)
     return stacks
+
+
+def _synthesize(outdir: Path) -> dict[str, SynthesizedStack]:
+    configs = {env: load_config(ROOT / "config" / f"{env}.yaml") for env in shipped_environments()}
+    return synthesize_configs(configs, outdir)
 
 
 @pytest.fixture(scope="session")

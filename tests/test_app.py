@@ -137,3 +137,22 @@ def test_service_refuses_to_start_without_configuration(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "configuration error: DB_SECRET" in result.stderr or "is not set" in result.stderr
+
+
+def test_a_read_only_replica_serves_reads_and_skips_migrations(postgres: Database, tmp_path: Path) -> None:
+    """The DR region's warm standby: its database replicates the primary and refuses writes until
+    promoted; the service must still start, be ready and read (tests/test_dr.py: its wiring)."""
+    name = postgres.create()
+    primary = start_service(postgres, name, tmp_path)  # migrates, as the primary would
+    created = httpx.post(f"{primary.url}/notes", json={"title": "written before the failover"}).json()
+    assert primary.stop() == 0
+    with psycopg.connect(postgres.conninfo(postgres.admin_dbname), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    replica = start_service(postgres, name, tmp_path)
+    try:
+        assert httpx.get(f"{replica.url}/ready").status_code == 200
+        assert httpx.get(f"{replica.url}/notes/{created['id']}").json() == created
+        assert httpx.post(f"{replica.url}/notes", json={"title": "no writes yet"}).status_code >= 500
+        assert any(e.get("message") == "database is read-only (a replica): migrations skipped" for e in replica.logs())
+    finally:
+        assert replica.stop() == 0

@@ -91,7 +91,7 @@ def test_task_definition_provides_everything_the_app_reads(stack: SynthesizedSta
     unknown = provided - set(settings.REQUIRED_VARIABLES) - set(settings.OPTIONAL_VARIABLES)
     assert unknown <= set(stack.config.service.environment), f"the app never reads {unknown}"
     secret = next(s for s in definition["secrets"] if s["name"] == "DB_SECRET")
-    assert secret["valueFrom"] == stack.one("aws_rds_cluster").ref("master_user_secret[0].secret_arn")
+    assert secret["valueFrom"] == stack.database_secret
 
 
 def test_port_health_path_and_container_name_agree(stack: SynthesizedStack) -> None:

@@ -6,6 +6,7 @@ Each test names one requirement from DESIGN.md ("Blue/Green on AWS: what must ho
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import yaml
 
@@ -458,15 +459,19 @@ def test_autoscaling_owns_the_task_count_where_configured(stack: SynthesizedStac
     # The scalable target is the service, not a task set: scaling survives blue/green deployments.
     assert target["resource_id"] == f"service/{cluster}/{service}"
     assert (target["min_capacity"], target["max_capacity"]) == (scaling.min_tasks, scaling.max_tasks)
-    policies = {
-        p.body["target_tracking_scaling_policy_configuration"]["predefined_metric_specification"][
-            "predefined_metric_type"
-        ]: p.body
-        for p in stack.of_type("aws_appautoscaling_policy")
-    }
+
+    def metric(policy: dict[str, Any]) -> str:
+        tracking = policy["target_tracking_scaling_policy_configuration"]
+        if "predefined_metric_specification" in tracking:
+            return str(tracking["predefined_metric_specification"]["predefined_metric_type"])
+        (returned,) = [m for m in tracking["customized_metric_specification"]["metrics"] if m["return_data"]]
+        return str(returned["label"])
+
+    policies = {metric(p.body): p.body for p in stack.of_type("aws_appautoscaling_policy")}
     expected = {
         "ECSServiceAverageCPUUtilization": scaling.cpu_target_percent,
         "ECSServiceAverageMemoryUtilization": scaling.memory_target_percent,
+        "ALB requests per task": scaling.requests_per_task_per_minute,
     }
     assert {k: v["target_tracking_scaling_policy_configuration"]["target_value"] for k, v in policies.items()} == {
         k: v for k, v in expected.items() if v is not None
@@ -484,7 +489,64 @@ def test_autoscaling_owns_the_task_count_where_configured(stack: SynthesizedStac
         }
 
 
+def test_request_scaling_counts_the_load_balancer_not_one_colour(prod: SynthesizedStack) -> None:
+    """ALBRequestCountPerTarget names one target group, and production alternates between blue and
+    green: the policy divides the load balancer's requests by the service's running tasks instead."""
+    policies = [p.body for p in prod.of_type("aws_appautoscaling_policy")]
+    assert all(
+        p["target_tracking_scaling_policy_configuration"]
+        .get("predefined_metric_specification", {})
+        .get("predefined_metric_type")
+        != "ALBRequestCountPerTarget"
+        for p in policies
+    )
+    (requests,) = [p for p in policies if p["name"].endswith("-requests")]
+    tracking = requests["target_tracking_scaling_policy_configuration"]
+    metrics = {m["id"]: m for m in tracking["customized_metric_specification"]["metrics"]}
+    assert metrics["per_task"] == {
+        "id": "per_task",
+        "expression": "requests / tasks",
+        "label": "ALB requests per task",
+        "return_data": True,
+    }
+    counted = metrics["requests"]["metric_stat"]
+    assert (counted["metric"]["namespace"], counted["metric"]["metric_name"], counted["stat"]) == (
+        "AWS/ApplicationELB",
+        "RequestCount",
+        "Sum",
+    )
+    assert counted["metric"]["dimensions"] == [{"name": "LoadBalancer", "value": prod.one("aws_lb").ref("arn_suffix")}]
+    tasks = metrics["tasks"]["metric_stat"]["metric"]
+    assert (tasks["namespace"], tasks["metric_name"]) == ("ECS/ContainerInsights", "RunningTaskCount")
+    assert tasks["dimensions"] == [
+        {"name": "ClusterName", "value": prod.one("aws_ecs_cluster").ref("name")},
+        {"name": "ServiceName", "value": prod.one("aws_ecs_service").ref("name")},
+    ]
+    insights = prod.one("aws_ecs_cluster").body["setting"]
+    assert {"name": "containerInsights", "value": "enabled"} in as_list(insights)
+    assert all(m.get("return_data") is False for k, m in metrics.items() if k != "per_task")
+
+
+def test_serverless_v2_pauses_only_where_configured(stack: SynthesizedStack) -> None:
+    capacity = stack.config.database.serverless_v2
+    scaling = stack.one("aws_rds_cluster").body.get("serverlessv2_scaling_configuration")
+    if capacity is None:
+        assert scaling is None
+        return
+    assert (scaling["min_capacity"], scaling["max_capacity"]) == (capacity.min_acu, capacity.max_acu)
+    if capacity.min_acu == 0:
+        assert scaling["seconds_until_auto_pause"] == capacity.seconds_until_auto_pause
+        assert not stack.config.production
+    else:
+        assert "seconds_until_auto_pause" not in scaling
+
+
 def test_shipped_environments_make_sensible_scaling_choices(synthesized: dict[str, SynthesizedStack]) -> None:
     assert synthesized["prod"].config.service.autoscaling is not None
     staging = synthesized["staging"].config.service.autoscaling
     assert staging is not None and any(s.min_tasks == 0 for s in staging.schedules), "staging sleeps at night"
+    prod = synthesized["prod"].config.service.autoscaling
+    assert prod is not None and prod.requests_per_task_per_minute is not None, "prod follows request load too"
+    dev = synthesized["dev"].config
+    assert dev.database.serverless_v2 is not None and dev.database.serverless_v2.min_acu == 0, "dev's database pauses"
+    assert dev.service.autoscaling is not None and any(s.max_tasks == 0 for s in dev.service.autoscaling.schedules)

@@ -64,6 +64,7 @@ def test_there_are_dev_staging_and_prod() -> None:
 
 
 # (case id, mutation, expected substrings of the one-line message)
+CERTIFICATE = "arn:aws:acm:{region}:111111111111:certificate/00000000-0000-4000-8000-000000000001"
 BAD_CONFIGS = [
     (
         "unknown top-level key",
@@ -269,6 +270,88 @@ BAD_CONFIGS = [
         ["deployment.load_test.duration_seconds: must be less than or equal to 1800 (got 3600)"],
     ),
     (
+        "auto-pause on an engine that cannot pause",
+        lambda d: with_(
+            with_(d, "database.engine_version", "16.1"), "database.serverless_v2", {"min_acu": 0, "max_acu": 2}
+        ),
+        ["database.serverless_v2.min_acu: 0 (auto-pause) needs a newer engine than 16.1 (got 0.0)", "16.3 or later"],
+    ),
+    (
+        "autoscaling with no target at all",
+        lambda d: with_(
+            d,
+            "service.autoscaling",
+            {"cpu_target_percent": None, "memory_target_percent": None, "requests_per_task_per_minute": None},
+        ),
+        ["service.autoscaling.cpu_target_percent: memory_target_percent and requests_per_task_per_minute are all null"],
+    ),
+    (
+        "DR in the primary region",
+        lambda d: with_(d, "dr", {"region": "eu-west-1", "posture": "backup_restore"}),
+        ["dr.region: is the primary region (got 'eu-west-1'); choose another region for DR"],
+    ),
+    (
+        "DR VPC overlapping the primary",
+        lambda d: with_(
+            d,
+            "dr",
+            {
+                "region": "eu-central-1",
+                "posture": "backup_restore",
+                "networking": {"vpc_cidr": d["networking"].get("vpc_cidr", "10.0.0.0/16")},
+            },
+        ),
+        ["dr.networking.vpc_cidr: overlaps the primary VPC"],
+    ),
+    (
+        "DR ALB without a certificate of its region",
+        lambda d: with_(
+            with_(d, "database.serverless_v2", {"min_acu": 0.5, "max_acu": 2}),
+            "dr",
+            {"region": "eu-central-1", "posture": "pilot_light"},
+        ),
+        ["dr.certificate_arn: is required: the DR ALB serves HTTPS like the primary, with a certificate in eu-central"],
+    ),
+    (
+        "DR certificate of another region",
+        lambda d: with_(
+            d,
+            "dr",
+            {
+                "region": "eu-central-1",
+                "posture": "backup_restore",
+                "certificate_arn": CERTIFICATE.format(region="eu-west-1"),
+            },
+        ),
+        ["dr.certificate_arn: is not in the DR region eu-central-1"],
+    ),
+    (
+        "failover with nothing to fail over to",
+        lambda d: with_(
+            d,
+            "dr",
+            {
+                "region": "eu-central-1",
+                "posture": "backup_restore",
+                "failover": {"hosted_zone_id": "Z123EXAMPLE", "record_name": "app.example.com"},
+            },
+        ),
+        ["dr.failover: has no DR load balancer to fail over to with backup_restore"],
+    ),
+    (
+        "auto-pause in a global database",
+        lambda d: with_(
+            with_(d, "database.serverless_v2", {"min_acu": 0, "max_acu": 2}),
+            "dr",
+            {
+                "region": "eu-central-1",
+                "posture": "pilot_light",
+                "certificate_arn": CERTIFICATE.format(region="eu-central-1"),
+            },
+        ),
+        ["database.serverless_v2.min_acu: 0 (auto-pause) is not available to an Aurora global database member"],
+    ),
+    (
         "prod-looking environment without production rules",
         lambda d: with_(d, "environment", "prod"),
         ["production: is false for environment 'prod' (got False); set production: true"],
@@ -338,6 +421,15 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 )
 def test_production_safety_rules(tmp_path: Path, path: str, value: Any, expected: str) -> None:
     assert expected in problems_for(tmp_path, with_(prod_base(), path, value))
+
+
+def test_production_databases_never_pause(tmp_path: Path) -> None:
+    data = prod_base()
+    data["database"] = {k: v for k, v in data["database"].items() if k != "instance_class"}
+    data["database"]["serverless_v2"] = {"min_acu": 0, "max_acu": 8}
+    message = problems_for(tmp_path, data)
+    assert "database.serverless_v2.min_acu: 0 (auto-pause) is not allowed in production" in message
+    assert "set database.serverless_v2.min_acu: 0.5 or more" in message
 
 
 def test_defaults_fill_everything_but_the_essentials() -> None:

@@ -21,11 +21,12 @@ def test_synthesized_stacks_match_their_reviewed_snapshots(stack: SynthesizedSta
 
 def test_diff_names_added_removed_and_changed_resources(prod: SynthesizedStack) -> None:
     after = copy.deepcopy(prod.json)
-    (service_name,) = after["resource"]["aws_ecs_service"]
+    service_name = prod.one("aws_ecs_service").id
     after["resource"]["aws_ecs_service"][service_name]["desired_count"] = 9
     after["resource"]["aws_ecs_service"][service_name]["network_configuration"]["assign_public_ip"] = True
     after["resource"]["aws_sqs_queue"] = {"extra": {"name": "q"}}
-    (cluster_name,) = after["resource"].pop("aws_ecs_cluster")
+    cluster_name = prod.one("aws_ecs_cluster").id
+    del after["resource"]["aws_ecs_cluster"][cluster_name]
     after["provider"]["aws"][0]["region"] = "us-east-1"
     assert diff_json.diff(prod.json, after) == [
         "+ aws_sqs_queue.extra",

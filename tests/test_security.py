@@ -62,7 +62,10 @@ def test_kms_wildcards_only_for_the_account_root_in_key_policies(stack: Synthesi
 
 def test_every_key_rotates_and_has_an_explicit_policy(stack: SynthesizedStack) -> None:
     keys = stack.of_type("aws_kms_key")
-    assert {k.path for k in keys} == {"keys/logs_key", "keys/data_key", "keys/artifacts_key", "keys/notifications_key"}
+    expected = {"keys/logs_key", "keys/data_key", "keys/artifacts_key", "keys/notifications_key"}
+    # The DR region has its own set (a KMS key never leaves its region).
+    regions = ("", "dr/") if stack.config.dr else ("",)
+    assert {k.path for k in keys} == {prefix + key for prefix in regions for key in expected}
     for key in keys:
         assert key.body["enable_key_rotation"] is True
         assert key.body["deletion_window_in_days"] == 30
@@ -80,7 +83,7 @@ def test_roles_are_scoped_to_their_own_resources(codedeploy_stack: SynthesizedSt
     stack = codedeploy_stack
     policies = role_policies(stack)
     ecr = stack.one("aws_ecr_repository").ref("arn")
-    secret = stack.one("aws_rds_cluster").ref("master_user_secret[0].secret_arn")
+    secret = stack.database_secret
     execution = {s["Sid"]: s for s in policies["role_policies/task_execution"]["Statement"]}  # type: ignore[index]
     assert execution["PullImages"]["Resource"] == [ecr]
     assert execution["ReadDatabaseSecret"]["Resource"] == [secret]
@@ -102,9 +105,10 @@ def test_the_application_task_role_has_no_permissions(stack: SynthesizedStack) -
 
 def test_only_alb_listeners_are_open_to_the_internet(stack: SynthesizedStack) -> None:
     lb = stack.config.load_balancer
-    alb_sg = stack.one("aws_security_group", "security_groups/alb_sg").ref("id")
     for rule in stack.of_type("aws_vpc_security_group_ingress_rule"):
         if rule.body.get("cidr_ipv4") == "0.0.0.0/0":
+            region = "dr/" if rule.path.startswith("dr/") else ""
+            alb_sg = stack.one("aws_security_group", f"{region}security_groups/alb_sg").ref("id")
             assert rule.body["security_group_id"] == alb_sg
             assert rule.body["from_port"] == rule.body["to_port"] in {lb.effective_prod_port, 80}
     assert not stack.of_type("aws_security_group_rule")
@@ -170,34 +174,50 @@ def test_database_subnets_have_no_route_out(stack: SynthesizedStack) -> None:
 
 def test_no_secret_is_written_into_code_or_state(stack: SynthesizedStack) -> None:
     cluster = stack.one("aws_rds_cluster").body
-    assert cluster["manage_master_user_password"] is True
-    assert "master_password" not in cluster and "master_password_wo" not in cluster
+    assert "master_password" not in cluster
+    if stack.config.dr is not None and stack.config.dr.global_database:
+        # RDS cannot manage a global member's password: generated at apply, sent write-only.
+        assert cluster["master_password_wo"].startswith("${ephemeral.aws_secretsmanager_random_password.")
+    else:
+        assert cluster["manage_master_user_password"] is True and "master_password_wo" not in cluster
     text = stack.file.read_text()
     assert not re.search(r'"(master_)?password"\s*:', text, re.I)
     assert not re.search(r"AKIA[0-9A-Z]{16}", text)
     (container,) = json.loads(stack.one("aws_ecs_task_definition").body["container_definitions"])
-    assert [s["valueFrom"] for s in container["secrets"]] == [
-        stack.one("aws_rds_cluster").ref("master_user_secret[0].secret_arn")
-    ]
+    assert [s["valueFrom"] for s in container["secrets"]] == [stack.database_secret]
     assert not any(re.search("PASSWORD|SECRET", e["name"]) for e in container["environment"])
 
 
 def test_everything_that_stores_data_is_encrypted_with_a_customer_key(stack: SynthesizedStack) -> None:
     keys = {k.path: k.ref("arn") for k in stack.of_type("aws_kms_key")}
+
+    def key(resource_path: str, purpose: str) -> str:
+        """The key of that purpose in the resource's own region."""
+        return keys[f"{'dr/' if resource_path.startswith('dr/') else ''}keys/{purpose}_key"]
+
+    for cluster in stack.of_type("aws_rds_cluster"):
+        assert cluster.body["storage_encrypted"] is True
+        assert cluster.body["kms_key_id"] == key(cluster.path, "data")
     cluster = stack.one("aws_rds_cluster").body
-    assert cluster["storage_encrypted"] is True and cluster["kms_key_id"] == keys["keys/data_key"]
-    assert cluster["master_user_secret_kms_key_id"] == keys["keys/data_key"]
+    if cluster.get("manage_master_user_password"):
+        assert cluster["master_user_secret_kms_key_id"] == keys["keys/data_key"]
+    for secret in stack.of_type("aws_secretsmanager_secret"):
+        assert secret.body["kms_key_id"] == keys["keys/data_key"]
+        assert all(r["kms_key_id"] == keys["dr/keys/data_key"] for r in secret.body.get("replica", []))
     ecr = stack.one("aws_ecr_repository").body
     assert ecr["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": keys["keys/artifacts_key"]}]
     for group in stack.of_type("aws_cloudwatch_log_group"):
-        assert group.body["kms_key_id"] == keys["keys/logs_key"], group.path
+        assert group.body["kms_key_id"] == key(group.path, "logs"), group.path
     for instance in stack.of_type("aws_rds_cluster_instance"):
-        assert instance.body["performance_insights_kms_key_id"] == keys["keys/data_key"]
+        assert instance.body["performance_insights_kms_key_id"] == key(instance.path, "data")
+    for vault in stack.of_type("aws_backup_vault"):
+        assert vault.body["kms_key_arn"] == key(vault.path, "data")
 
 
 def test_buckets_are_private_versioned_and_tls_only(stack: SynthesizedStack) -> None:
     buckets = stack.of_type("aws_s3_bucket")
-    assert len(buckets) == 2
+    # Artifacts and access logs; the DR region's ALB has its own access-log bucket.
+    assert len(buckets) == 2 + (1 if stack.config.dr and stack.config.dr.runs_compute else 0)
     for block in stack.of_type("aws_s3_bucket_public_access_block"):
         assert all(
             block.body[k] is True
@@ -240,9 +260,11 @@ def test_vpc_flow_logs_capture_all_traffic(stack: SynthesizedStack) -> None:
 
 
 def test_stack_can_only_be_applied_to_its_own_account(stack: SynthesizedStack) -> None:
-    (provider,) = stack.json["provider"]["aws"]
-    assert provider["allowed_account_ids"] == [stack.config.account_id]
-    assert provider["default_tags"][0]["tags"]["environment"] == stack.env
+    providers = stack.json["provider"]["aws"]
+    assert len(providers) == (2 if stack.config.dr else 1)  # the DR region's has alias "dr"
+    for provider in providers:
+        assert provider["allowed_account_ids"] == [stack.config.account_id]
+        assert provider["default_tags"][0]["tags"]["environment"] == stack.env
 
 
 def test_state_is_remote_encrypted_and_locked(stack: SynthesizedStack) -> None:
@@ -256,11 +278,11 @@ def test_production_data_survives_mistakes(prod: SynthesizedStack) -> None:
     assert cluster["deletion_protection"] is True
     assert cluster["skip_final_snapshot"] is False and cluster["final_snapshot_identifier"]
     assert cluster["backup_retention_period"] >= 7
-    instances = prod.of_type("aws_rds_cluster_instance")
+    instances = prod.in_region("aws_rds_cluster_instance", dr=False)
     assert len(instances) >= 2
     assert len({i.body["availability_zone"] for i in instances}) == len(instances), "instances share an AZ"
     assert prod.one("aws_lb").body["enable_deletion_protection"] is True
-    assert len(prod.of_type("aws_nat_gateway")) == 3
+    assert len(prod.in_region("aws_nat_gateway", dr=False)) == 3
 
 
 def test_production_data_cannot_be_destroyed_by_terraform(synthesized: dict[str, SynthesizedStack]) -> None:

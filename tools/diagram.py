@@ -80,8 +80,47 @@ def _one(document: dict[str, Any], resource_type: str) -> dict[str, Any]:
     return body
 
 
-def model(document: dict[str, Any]) -> Diagram:
-    """Everything the diagram says about the stack (labels, counts, wiring) is decided here, once."""
+def _primary_region(document: dict[str, Any]) -> dict[str, Any]:
+    """The stack without the DR region's copies (their construct paths start with dr/)."""
+    resources = {
+        resource_type: {
+            key: body
+            for key, body in bodies.items()
+            if not body["//"]["metadata"]["path"].split("/", 1)[1].startswith("dr/")
+        }
+        for resource_type, bodies in document["resource"].items()
+    }
+    return {**document, "resource": {t: r for t, r in resources.items() if r}}
+
+
+def _dr_summary(document: dict[str, Any]) -> str | None:
+    """One line on the DR region, read from its provider and what the stack builds there."""
+    regions = [p["region"] for p in document.get("provider", {}).get("aws", []) if p.get("alias") == "dr"]
+    if not regions:
+        return None
+    resources = document["resource"]
+    parts = ["images (ECR replication)"]
+    if "aws_rds_global_cluster" in resources:
+        parts.append("Aurora global secondary")
+    if "aws_backup_plan" in resources:
+        parts.append("daily backup copies")
+    services = [
+        b for b in resources.get("aws_ecs_service", {}).values() if b["//"]["metadata"]["path"].split("/")[1] == "dr"
+    ]
+    if services:
+        parts.append(f"ALB + service at {services[0]['desired_count']} task(s)")
+    if "aws_route53_record" in resources:
+        parts.append("Route 53 failover")
+    return f"DR region {regions[0]}: " + ", ".join(parts)
+
+
+def model(full_document: dict[str, Any]) -> Diagram:
+    """Everything the diagram says about the stack (labels, counts, wiring) is decided here, once.
+
+    It draws the primary region; the DR region, when there is one, is one node summarising it.
+    """
+    document = _primary_region(full_document)
+    dr = _dr_summary(full_document)
     listeners = {
         body["//"]["metadata"]["path"].rsplit("/", 1)[-1]: body
         for body in document["resource"]["aws_lb_listener"].values()
@@ -135,6 +174,7 @@ def model(document: dict[str, Any]) -> Diagram:
             delivery,
             Node("ecr", "ECR repository", "cylinder"),
             Node("deployer", deployer),
+            *((Node("dr", dr, "subroutine"),) if dr else ()),
         ),
         edges=(
             Edge("users", "prodL", f"{prod['protocol']} {prod['port']}"),
@@ -155,6 +195,7 @@ def model(document: dict[str, Any]) -> Diagram:
             Edge(f"st{len(stages) - 1}", "deployer"),
             Edge("deployer", "prodL", "shift traffic"),
             Edge("ecr", "ecs", dotted=True),
+            *((Edge("aurora", "dr", "replicates", dotted=True), Edge("ecr", "dr", dotted=True)) if dr else ()),
         ),
     )
 

@@ -6,7 +6,8 @@ Set BLUEGREEN_TF_LOG=DEBUG to keep each Terraform step's provider log (<step>.tf
 
 What a real account already holds before `cdktf deploy` (README, "Deploying") is created in the
 emulator first, and a scratch copy of the stack points at it:
-- the ACM certificate of the HTTPS listeners (a self-signed one is imported);
+- the ACM certificate of the HTTPS listeners, in each region (a self-signed one is imported);
+- the public hosted zone of DNS failover records (created empty);
 - the CodeConnections connection (moto has no such service: the stacks are synthesized with an
   existing connection's ARN, as `pipeline.connection_arn` allows).
 The product's own output is never modified; emulator defects are patched in tools/emulator_patches.py.
@@ -223,18 +224,37 @@ def self_signed_certificate(domain: str) -> tuple[bytes, bytes]:
     return certificate.public_bytes(serialization.Encoding.PEM), pem_key
 
 
-def create_prerequisites(emulator: Emulator, target: Target) -> dict[str, str]:
-    """What the account holds before the stack is applied; returns what the scratch copy must point at."""
-    certificate, key = self_signed_certificate(f"{target.env}.bluegreen.example")
-    imported = emulator.client("acm", target.region).import_certificate(Certificate=certificate, PrivateKey=key)
-    return {"certificate_arn": str(imported["CertificateArn"])}
+def create_prerequisites(emulator: Emulator, target: Target, document: dict[str, Any]) -> dict[str, str]:
+    """What the account holds before the stack is applied: a certificate in each region the stack
+    uses (the DR region's too), and the hosted zone of failover records. Returns what the scratch
+    copy must use instead of the config's placeholders."""
+    regions = {
+        "aws" if "alias" not in provider else f"aws.{provider['alias']}": provider["region"]
+        for provider in document["provider"]["aws"]
+    }
+    prerequisites = {}
+    for provider, region in regions.items():
+        certificate, key = self_signed_certificate(f"{target.env}.bluegreen.example")
+        imported = emulator.client("acm", region).import_certificate(Certificate=certificate, PrivateKey=key)
+        prerequisites[f"certificate:{provider}"] = str(imported["CertificateArn"])
+    # The public hosted zone DNS failover records go into (dr.failover.hosted_zone_id).
+    for record in document["resource"].get("aws_route53_record", {}).values():
+        if record["zone_id"] not in prerequisites:
+            zone = emulator.client("route53", target.region).create_hosted_zone(
+                Name=record["name"].split(".", 1)[1], CallerReference=str(time.time())
+            )
+            prerequisites[record["zone_id"]] = str(zone["HostedZone"]["Id"]).rsplit("/", 1)[-1]
+    return prerequisites
 
 
 def pointed_at_prerequisites(document: dict[str, Any], prerequisites: dict[str, str]) -> dict[str, Any]:
-    """The stack's listeners using the emulator's certificate (the scratch copy only)."""
+    """The stack using the emulator's certificates (of each listener's region) and hosted zone
+    (the scratch copy only)."""
     for listener in document["resource"].get("aws_lb_listener", {}).values():
         if listener.get("certificate_arn"):
-            listener["certificate_arn"] = prerequisites["certificate_arn"]
+            listener["certificate_arn"] = prerequisites[f"certificate:{listener.get('provider', 'aws')}"]
+    for record in document["resource"].get("aws_route53_record", {}).values():
+        record["zone_id"] = prerequisites[record["zone_id"]]
     return document
 
 
@@ -319,7 +339,7 @@ class Cycle:
 
     def prepare(self) -> Step:
         """Prerequisites in the emulator, the scratch copy pointed at them and at the emulator, init."""
-        prerequisites = create_prerequisites(self.emulator, self.target)
+        prerequisites = create_prerequisites(self.emulator, self.target, self.document)
         self.document = pointed_at_prerequisites(self.document, prerequisites)
         self.workspace.write(self.document, self.target.stack.parent)
         init = self.step("init", "init", "-backend=false", "-input=false", timeout=120)

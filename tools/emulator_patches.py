@@ -33,6 +33,34 @@ def _install(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
+def _intercept(service: str, handle: Callable[[Any, str], Any | None]) -> None:
+    """Answer some requests for ``service`` before moto's dispatcher (which lacks those operations).
+
+    ``handle(request, region)`` returns a werkzeug Response, or None to let moto answer.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from werkzeug.wrappers import Request
+
+    dispatch = DomainDispatcherApplication.__call__
+
+    def wrapper(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split(",")[0].split("/")
+        if len(scope) == 5 and scope[3] == service:
+            response = handle(Request(environ), scope[2])
+            if response is not None:
+                return response(environ, start_response)
+        return dispatch(self, environ, start_response)
+
+    _install(DomainDispatcherApplication, "__call__", wrapper)
+
+
+def _json(answer: dict[str, Any], status: int = 200, error: str | None = None) -> Any:
+    from werkzeug.wrappers import Response
+
+    headers = {"x-amzn-ErrorType": error} if error else {}
+    return Response(json.dumps(answer, default=str), status=status, headers=headers, content_type="application/json")
+
+
 # --- S3 -------------------------------------------------------------------------------------------
 
 
@@ -247,6 +275,44 @@ def rds_cluster_reports_no_scaling_configuration_unless_serverless_v1() -> None:
     _install(DBCluster, "scaling_configuration_info", property(scaling_configuration_info))
 
 
+@patch
+def rds_global_cluster_keeps_its_tags() -> None:
+    """AWS RDS tags a global cluster with the Tags given to CreateGlobalCluster."""
+    from moto.rds.responses import RDSResponse
+
+    create_global_cluster = RDSResponse.create_global_cluster
+
+    def wrapper(self: Any) -> Any:
+        result = create_global_cluster(self)
+        payload: Any = result.result
+        payload["GlobalCluster"].add_tags(
+            [{"Key": t["Key"], "Value": t["Value"]} for t in self.params.get("Tags") or []]
+        )
+        return result
+
+    _install(RDSResponse, "create_global_cluster", wrapper)
+
+
+# --- Secrets Manager ------------------------------------------------------------------------------
+
+
+@patch
+def secretsmanager_replicas_keep_their_kms_key() -> None:
+    """AWS Secrets Manager encrypts each replica with the KmsKeyId given for its region."""
+    from moto.secretsmanager.models import FakeSecret
+
+    create_replicas = FakeSecret.create_replicas
+
+    def wrapper(self: Any, replica_regions: list[dict[str, str]], force_overwrite: bool) -> Any:
+        replicas = create_replicas(self, replica_regions, force_overwrite)
+        for replica, config in zip(replicas, replica_regions or [], strict=False):
+            if config.get("KmsKeyId"):
+                replica.config["KmsKeyId"] = config["KmsKeyId"]
+        return replicas
+
+    _install(FakeSecret, "create_replicas", wrapper)
+
+
 # --- EC2 ------------------------------------------------------------------------------------------
 
 
@@ -301,13 +367,11 @@ def codestar_notifications_keeps_notification_rules() -> None:
     """AWS CodeStar Notifications creates, describes, updates, tags and deletes notification rules (REST-JSON)."""
     import os
 
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-    from werkzeug.wrappers import Request, Response
+    from werkzeug.wrappers import Response
 
     rules: dict[str, dict[str, Any]] = {}
-    dispatch = DomainDispatcherApplication.__call__
 
-    def handle(request: Request, region: str) -> Response:
+    def handle(request: Any, region: str) -> Response:
         body: dict[str, Any] = request.get_json(force=True, silent=True) or {}
         operation = request.path.strip("/").split("/")[0]
         arn = body.get("Arn") or (request.path.split("/", 2)[2] if operation == "untagResource" else None)
@@ -347,13 +411,104 @@ def codestar_notifications_keeps_notification_rules() -> None:
         answer = rule if operation == "describeNotificationRule" else {"Arn": rule["Arn"], "Tags": rule["Tags"]}
         return Response(json.dumps(answer), content_type="application/json")
 
-    def wrapper(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split(",")[0].split("/")
-        if len(scope) == 5 and scope[3] == "codestar-notifications":
-            return handle(Request(environ), scope[2])(environ, start_response)
-        return dispatch(self, environ, start_response)
+    _intercept("codestar-notifications", handle)
 
-    _install(DomainDispatcherApplication, "__call__", wrapper)
+
+# --- AWS Backup -----------------------------------------------------------------------------------
+
+
+@patch
+def backup_plans_have_resource_selections() -> None:
+    """AWS Backup creates, gets and deletes a plan's resource selections (REST-JSON)."""
+    selections: dict[str, dict[str, Any]] = {}
+
+    def handle(request: Any, region: str) -> Any | None:
+        parts = request.path.strip("/").split("/")  # backup/plans/<plan>/selections[/<selection>]
+        if len(parts) < 4 or parts[:2] != ["backup", "plans"] or parts[3] != "selections":
+            return None
+        plan = parts[2]
+        if request.method == "PUT":
+            body = request.get_json(force=True, silent=True) or {}
+            selection_id = str(uuid.uuid4())
+            selections[selection_id] = {
+                "BackupPlanId": plan,
+                "SelectionId": selection_id,
+                "BackupSelection": body.get("BackupSelection", {}),
+                "CreationDate": time.time(),
+                "CreatorRequestId": body.get("CreatorRequestId"),
+            }
+            return _json({"BackupPlanId": plan, "SelectionId": selection_id, "CreationDate": time.time()})
+        if len(parts) == 4:  # list
+            listed = [
+                {
+                    "SelectionId": k,
+                    "BackupPlanId": v["BackupPlanId"],
+                    "SelectionName": v["BackupSelection"].get("SelectionName"),
+                }
+                for k, v in selections.items()
+                if v["BackupPlanId"] == plan
+            ]
+            return _json({"BackupSelectionsList": listed})
+        selection = selections.get(parts[4])
+        if selection is None:
+            return _json({"Message": f"selection {parts[4]} not found"}, 404, "ResourceNotFoundException")
+        if request.method == "DELETE":
+            selections.pop(parts[4])
+            return _json({})
+        return _json(selection)
+
+    _intercept("backup", handle)
+
+
+@patch
+def backup_list_tags_takes_the_arn_with_or_without_a_trailing_slash() -> None:
+    """AWS Backup's ListTags (GET /tags/{arn}/) answers whether or not the SDK sends the trailing slash
+    (moto read the segment before it, which the Go SDK's request makes "tags")."""
+    from urllib.parse import unquote
+
+    from moto.backup.responses import BackupResponse
+
+    def list_tags(self: Any) -> str:
+        resource_arn = unquote(self.path.rstrip("/").rsplit("/", 1)[-1])
+        return json.dumps({"Tags": self.backup_backend.list_tags(resource_arn=resource_arn)})
+
+    _install(BackupResponse, "list_tags", list_tags)
+
+
+# --- ECR ------------------------------------------------------------------------------------------
+
+
+@patch
+def ecr_manages_repository_creation_templates() -> None:
+    """AWS ECR creates, describes, updates and deletes repository creation templates (JSON 1.1)."""
+    import os
+
+    templates: dict[str, dict[str, Any]] = {}
+    fields = (
+        "prefix", "description", "encryptionConfiguration", "resourceTags", "imageTagMutability",
+        "imageTagMutabilityExclusionFilters", "repositoryPolicy", "lifecyclePolicy", "appliedFor", "customRoleArn",
+    )  # fmt: skip
+
+    def handle(request: Any, region: str) -> Any | None:
+        operation = request.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+        if "RepositoryCreationTemplate" not in operation:
+            return None
+        body = request.get_json(force=True, silent=True) or {}
+        registry = {"registryId": os.environ["MOTO_ACCOUNT_ID"]}
+        if operation == "DescribeRepositoryCreationTemplates":
+            wanted = body.get("prefixes") or list(templates)
+            return _json({**registry, "repositoryCreationTemplates": [templates[p] for p in wanted if p in templates]})
+        prefix = body.get("prefix", "")
+        if operation in ("CreateRepositoryCreationTemplate", "UpdateRepositoryCreationTemplate"):
+            now = time.time()
+            template = templates.setdefault(prefix, {"createdAt": now})
+            template.update({k: body[k] for k in fields if k in body}, updatedAt=now)
+            return _json({**registry, "repositoryCreationTemplate": template})
+        if prefix not in templates:
+            return _json({"message": f"template {prefix} not found"}, 400, "TemplateNotFoundException")
+        return _json({**registry, "repositoryCreationTemplate": templates.pop(prefix)})
+
+    _intercept("ecr", handle)
 
 
 # --- ECS ------------------------------------------------------------------------------------------

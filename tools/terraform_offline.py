@@ -31,7 +31,8 @@ MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", "~/.terr
 #: AWS provider endpoint keys of every service the stacks use (codeconnections: see emulator_document).
 EMULATED_SERVICES = (
     "appautoscaling", "cloudwatch", "codebuild", "codedeploy", "codepipeline", "codestarnotifications", "ec2", "events",
-    "ecr", "ecs", "elbv2", "iam", "kms", "lambda", "logs", "rds", "s3", "secretsmanager", "sns", "sts", "wafv2",
+    "backup", "ecr", "ecs", "elbv2", "iam", "kms", "lambda", "logs", "rds", "route53", "s3", "secretsmanager", "sns",
+    "sts", "wafv2",
 )  # fmt: skip
 #: What every offline provider gets: dummy keys, and no call to AWS to check them or the region.
 OFFLINE_PROVIDER = {
@@ -69,12 +70,41 @@ def offline_document(document: dict[str, Any], provider_version: str, *, plan: b
     result["terraform"].pop("backend", None)
     result["terraform"]["required_providers"]["aws"]["version"] = provider_version
     if plan:
+        result = _plan_without_generated_passwords(result)
         for provider in result["provider"]["aws"]:
             # No STS to ask; the account id is not needed to plan. (Not used against the
             # emulator: the provider would then miss the account and diff forever.)
             provider.update(OFFLINE_PROVIDER, skip_requesting_account_id=True)
             provider.pop("allowed_account_ids", None)  # cannot be checked without asking STS
     return result
+
+
+#: Stands in for a password Secrets Manager would generate: write-only arguments never reach the
+#: plan or the state, so the plan's shape does not depend on the value.
+OFFLINE_PASSWORD = "offline-plan-only-password"  # noqa: S105 - a stand-in, never deployed
+
+
+def _plan_without_generated_passwords(document: dict[str, Any]) -> dict[str, Any]:
+    """Terraform opens ephemeral resources while planning; offline, nothing can answer
+    GetRandomPassword. Replace each generated password by a literal (write-only targets only)."""
+    passwords = document.pop("ephemeral", {}).get("aws_secretsmanager_random_password", {})
+    if not passwords:
+        return document
+    references = [f"ephemeral.aws_secretsmanager_random_password.{name}.random_password" for name in passwords]
+
+    def replace(value: Any) -> Any:
+        if isinstance(value, str):
+            for reference in references:
+                value = value.replace(reference, f'"{OFFLINE_PASSWORD}"')
+            return value
+        if isinstance(value, dict):
+            return {k: replace(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [replace(v) for v in value]
+        return value
+
+    replaced: dict[str, Any] = replace(document)
+    return replaced
 
 
 def emulator_document(document: dict[str, Any], provider_version: str, endpoint: str) -> dict[str, Any]:

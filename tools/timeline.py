@@ -33,10 +33,12 @@ class Phase:
 
 
 def _only(document: dict[str, Any], resource_type: str, suffix: str = "") -> dict[str, Any]:
+    """The one resource of a type (ending in ``suffix``) in the primary region: releases run there."""
     matches = [
         body
         for body in document["resource"].get(resource_type, {}).values()
         if body["//"]["metadata"]["path"].endswith(suffix)
+        and not body["//"]["metadata"]["path"].split("/", 1)[1].startswith("dr/")
     ]
     if len(matches) != 1:
         raise ValueError(f"expected one {resource_type}{' ' + suffix if suffix else ''}, found {len(matches)}")

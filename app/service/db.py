@@ -30,7 +30,17 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 async def migrate(connection: AsyncConnection) -> list[str]:
-    """Apply pending migrations, each in its own transaction, under an advisory lock. Idempotent."""
+    """Apply pending migrations, each in its own transaction, under an advisory lock. Idempotent.
+
+    A read-only database (the DR region's replica of an Aurora global database, until it is
+    promoted) already has the primary's schema: nothing is migrated, and the service still starts
+    and reads, so a warm standby is ready the moment its database is promoted.
+    """
+    cursor = await connection.execute("SHOW transaction_read_only")
+    row = await cursor.fetchone()
+    if row is not None and row[0] == "on":
+        log.info("database is read-only (a replica): migrations skipped")
+        return []
     applied: list[str] = []
     async with connection.transaction():
         # Blue and green may start together: even CREATE TABLE IF NOT EXISTS races without the lock.

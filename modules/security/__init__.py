@@ -6,17 +6,26 @@ every ARN they are scoped to exists. Terraform orders the real API calls from th
 """
 
 from modules.security.keys import EncryptionKeys, EncryptionKeysOutputs, EncryptionKeysProps
-from modules.security.policies import RolePolicies, RolePoliciesProps
+from modules.security.policies import (
+    DrServiceAccess,
+    RolePolicies,
+    RolePoliciesProps,
+    SecondaryRegionPolicies,
+    SecondaryRegionPoliciesProps,
+)
 from modules.security.roles import RoleOutputs, ServiceRoles, ServiceRolesOutputs, ServiceRolesProps
 from modules.security.security_groups import SecurityGroups, SecurityGroupsOutputs, SecurityGroupsProps
 
 __all__ = [
+    "DrServiceAccess",
     "EncryptionKeys",
     "EncryptionKeysOutputs",
     "EncryptionKeysProps",
     "RoleOutputs",
     "RolePolicies",
     "RolePoliciesProps",
+    "SecondaryRegionPolicies",
+    "SecondaryRegionPoliciesProps",
     "SecurityGroups",
     "SecurityGroupsOutputs",
     "SecurityGroupsProps",

@@ -26,6 +26,8 @@ class EncryptionKeysProps:
     #: Role that reads the database secret at task start (ECS task execution role).
     secret_reader_role_arn: str
     deletion_window_days: int = 30
+    #: Roles AWS services assume to create encrypted resources with the artifacts key (grants only).
+    artifacts_grant_role_arns: tuple[str, ...] = ()
     #: Terraform refuses to destroy the keys (losing one loses the data it encrypts).
     prevent_destroy: bool = False
 
@@ -71,6 +73,17 @@ class EncryptionKeys(Construct):
 
         pipeline_users = iam.statement("PipelineRolesUseKey", KEY_USER_ACTIONS, ["*"])
         pipeline_users["Principal"] = {"AWS": list(p.pipeline_role_arns)}
+        artifacts_statements = [admin, pipeline_users]
+        if p.artifacts_grant_role_arns:
+            # ECR creates a replica repository with this key through a grant, for itself only.
+            grants = iam.statement(
+                "ServiceRolesGrantKeyToAwsResources",
+                ["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
+                ["*"],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+            grants["Principal"] = {"AWS": list(p.artifacts_grant_role_arns)}
+            artifacts_statements.append(grants)
 
         publishers = iam.statement(
             "EventServicesPublishToTopic",
@@ -87,7 +100,7 @@ class EncryptionKeys(Construct):
                 "notifications", "pipeline and deployment notifications", iam.document(admin, publishers), p
             ),
             artifacts_key_arn=self._key(
-                "artifacts", "pipeline artifacts and images", iam.document(admin, pipeline_users), p
+                "artifacts", "pipeline artifacts and images", iam.document(*artifacts_statements), p
             ),
         )
 

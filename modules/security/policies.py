@@ -338,3 +338,85 @@ class RolePolicies(Construct):
 
     def _attach(self, purpose: str, role_name: str, statements: list[iam.Statement]) -> None:
         IamRolePolicy(self, purpose, name=f"{purpose}-permissions", role=role_name, policy=iam.document(*statements))
+
+
+@dataclass(frozen=True)
+class DrServiceAccess:
+    """The DR region's service: its logs, its flow logs, the database secret's replica."""
+
+    app_log_group_arn: str
+    flow_log_group_arn: str
+    database_secret_arn: str
+    data_key_arn: str
+
+
+@dataclass(frozen=True)
+class SecondaryRegionPoliciesProps:
+    """What the (global) roles need in the DR region: replicas of the images, and the service there."""
+
+    roles: ServiceRolesOutputs
+    region: str
+    replica_repository_arn: str
+    artifacts_key_arn: str
+    #: None when nothing runs in the DR region (backup_restore).
+    service: DrServiceAccess | None = None
+
+
+class SecondaryRegionPolicies(Construct):
+    def __init__(self, scope: Construct, id: str, props: SecondaryRegionPoliciesProps) -> None:
+        super().__init__(scope, id)
+        p = props
+        if p.roles.ecr_replica_creator is not None:
+            IamRolePolicy(
+                self,
+                "ecr_replica_creator",
+                name="ecr_replica_creator-permissions",
+                role=p.roles.ecr_replica_creator.role_name,
+                policy=iam.document(
+                    iam.statement(
+                        "CreateReplicaRepository",
+                        ["ecr:CreateRepository", "ecr:ReplicateImage", "ecr:TagResource"],
+                        [p.replica_repository_arn],
+                    ),
+                    iam.statement(
+                        "EncryptReplicaRepository",
+                        ["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
+                        [p.artifacts_key_arn],
+                    ),
+                ),
+            )
+        if p.service is None:
+            return
+        service = p.service
+        IamRolePolicy(
+            self,
+            "task_execution",
+            name="task_execution-dr-permissions",
+            role=p.roles.task_execution.role_name,
+            policy=iam.document(
+                iam.statement("PullReplicaImages", ECR_PULL, [p.replica_repository_arn]),
+                iam.statement("WriteDrContainerLogs", LOG_WRITE, [f"{service.app_log_group_arn}:*"]),
+                iam.statement(
+                    "ReadDatabaseSecretReplica", ["secretsmanager:GetSecretValue"], [service.database_secret_arn]
+                ),
+                iam.statement(
+                    "DecryptDatabaseSecretReplica",
+                    ["kms:Decrypt"],
+                    [service.data_key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{p.region}.amazonaws.com"}},
+                ),
+            ),
+        )
+        IamRolePolicy(
+            self,
+            "flow_logs",
+            name="flow_logs-dr-permissions",
+            role=p.roles.flow_logs.role_name,
+            policy=iam.document(
+                iam.statement(
+                    "DeliverDrFlowLogs",
+                    [*LOG_WRITE, "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+                    [service.flow_log_group_arn, f"{service.flow_log_group_arn}:*"],
+                )
+            ),
+        )

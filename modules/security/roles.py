@@ -28,6 +28,10 @@ ECS_NATIVE_ROLE_SERVICES = {
 }
 #: The optional load test's own CodeBuild identity (it needs far less than the image build's).
 LOAD_TEST_ROLE_SERVICES = {"load_test": "codebuild.amazonaws.com"}
+#: AWS Backup's identity for backups copied to a DR region (backup_restore posture).
+BACKUP_ROLE_SERVICES = {"backup": "backup.amazonaws.com"}
+#: ECR creates the DR region's replica repository with this role (its template names a KMS key).
+REPLICA_ROLE_SERVICES = {"ecr_replica_creator": "ecr.amazonaws.com"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class ServiceRolesProps:
     partition: str
     ecs_native: bool = False
     load_test: bool = False
+    backup: bool = False
+    image_replicas: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,10 @@ class ServiceRolesOutputs:
     ecs_hook_invoker: RoleOutputs | None = None
     #: Only with a load test configured.
     load_test: RoleOutputs | None = None
+    #: Only with backups copied to a DR region.
+    backup: RoleOutputs | None = None
+    #: Only with images replicated to a DR region.
+    ecr_replica_creator: RoleOutputs | None = None
 
 
 class ServiceRoles(Construct):
@@ -70,6 +80,8 @@ class ServiceRoles(Construct):
             **ROLE_SERVICES,
             **(ECS_NATIVE_ROLE_SERVICES if props.ecs_native else {}),
             **(LOAD_TEST_ROLE_SERVICES if props.load_test else {}),
+            **(BACKUP_ROLE_SERVICES if props.backup else {}),
+            **(REPLICA_ROLE_SERVICES if props.image_replicas else {}),
         }
         for purpose, service in services.items():
             role = IamRole(
@@ -87,4 +99,12 @@ class ServiceRoles(Construct):
             role=roles["rds_monitoring"].role_name,
             policy_arn=f"arn:{props.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
         )
+        if props.backup:
+            # AWS maintains the backup service's own policy (it tracks the services Backup supports).
+            IamRolePolicyAttachment(
+                self,
+                "backup_policy",
+                role=roles["backup"].role_name,
+                policy_arn=f"arn:{props.partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
+            )
         self.outputs = ServiceRolesOutputs(**roles)

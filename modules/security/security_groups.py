@@ -30,6 +30,8 @@ class SecurityGroupsProps:
     #: Who besides the VPC may reach the test listener.
     test_ingress_cidrs: Sequence[str]
     container_port: int
+    #: The deployment test hook's group (and the load test's); the DR region runs no deployments.
+    test_hook: bool = True
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class SecurityGroupsOutputs:
     alb_security_group_id: str
     tasks_security_group_id: str
     database_security_group_id: str
-    test_hook_security_group_id: str
+    test_hook_security_group_id: str | None
 
 
 class SecurityGroups(Construct):
@@ -67,16 +69,20 @@ class SecurityGroups(Construct):
 
         self._ingress(database, "db_in_tasks", POSTGRES_PORT, "PostgreSQL from the tasks", group=tasks)
 
-        # The test hook calls the ALB's public test listener (through NAT) and CodeDeploy's API.
-        hook = self._group("test_hook", "Deployment test hook: the test listener and AWS APIs only", p)
-        self._egress(hook, "hook_out_test_listener", p.test_listener_port, "The ALB test listener", cidr="0.0.0.0/0")
-        self._egress(hook, "hook_out_https", 443, "HTTPS to the CodeDeploy API", cidr="0.0.0.0/0")
+        hook = None
+        if p.test_hook:
+            # The test hook calls the ALB's public test listener (through NAT) and CodeDeploy's API.
+            hook = self._group("test_hook", "Deployment test hook: the test listener and AWS APIs only", p)
+            self._egress(
+                hook, "hook_out_test_listener", p.test_listener_port, "The ALB test listener", cidr="0.0.0.0/0"
+            )
+            self._egress(hook, "hook_out_https", 443, "HTTPS to the CodeDeploy API", cidr="0.0.0.0/0")
 
         self.outputs = SecurityGroupsOutputs(
             alb_security_group_id=alb.id,
             tasks_security_group_id=tasks.id,
             database_security_group_id=database.id,
-            test_hook_security_group_id=hook.id,
+            test_hook_security_group_id=hook.id if hook else None,
         )
 
     def _group(self, purpose: str, description: str, p: SecurityGroupsProps) -> SecurityGroup:
