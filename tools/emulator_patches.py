@@ -293,6 +293,37 @@ def rds_global_cluster_keeps_its_tags() -> None:
     _install(RDSResponse, "create_global_cluster", wrapper)
 
 
+@patch
+def rds_clusters_leave_their_global_cluster_from_any_region() -> None:
+    """AWS RDS removes a cluster from its global cluster (RemoveFromGlobalCluster, or deleting it)
+    whichever region it is in, and takes its ARN; moto looked only in the cluster's own region."""
+    from moto.rds.models import RDSBackend, rds_backends
+
+    delete_db_cluster = RDSBackend.delete_db_cluster
+
+    def leave(self: Any, global_cluster_identifier: str, db_cluster_identifier: str) -> Any:
+        def member(cluster: Any) -> bool:
+            if db_cluster_identifier.startswith("arn:"):
+                return bool(cluster.db_cluster_arn == db_cluster_identifier)
+            return bool(cluster.db_cluster_identifier == db_cluster_identifier and cluster.region == self.region_name)
+
+        for backend in list(rds_backends[self.account_id].values()):
+            global_cluster = backend.global_clusters.get(global_cluster_identifier)
+            if global_cluster is not None:
+                global_cluster.members = [m for m in global_cluster.members if not member(m)]
+                return global_cluster
+        return None
+
+    def delete(self: Any, cluster_identifier: str, snapshot_name: str | None = None) -> Any:
+        cluster = self.clusters.get(cluster_identifier)
+        if cluster is not None and cluster.global_cluster_identifier and not cluster.deletion_protection:
+            leave(self, cluster.global_cluster_identifier, cluster.db_cluster_arn)
+        return delete_db_cluster(self, cluster_identifier, snapshot_name)
+
+    _install(RDSBackend, "remove_from_global_cluster", leave)
+    _install(RDSBackend, "delete_db_cluster", delete)
+
+
 # --- Secrets Manager ------------------------------------------------------------------------------
 
 
