@@ -258,11 +258,37 @@ class Ecs(Construct):
             min_capacity=scaling.min_tasks,
             max_capacity=scaling.max_tasks,
         )
-        metrics = {
-            "cpu": ("ECSServiceAverageCPUUtilization", scaling.cpu_target_percent),
-            "memory": ("ECSServiceAverageMemoryUtilization", scaling.memory_target_percent),
+        predefined = AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification
+        # name -> (target, what is measured); a target of None switches that policy off.
+        tracked: dict[str, tuple[int | None, dict[str, object]]] = {
+            "cpu": (
+                scaling.cpu_target_percent,
+                {
+                    "predefined_metric_specification": predefined(
+                        predefined_metric_type="ECSServiceAverageCPUUtilization"
+                    )
+                },
+            ),
+            "memory": (
+                scaling.memory_target_percent,
+                {
+                    "predefined_metric_specification": predefined(
+                        predefined_metric_type="ECSServiceAverageMemoryUtilization"
+                    )
+                },
+            ),
         }
-        for name, (metric, target_value) in metrics.items():
+        if scaling.requests_per_task_per_minute is not None:
+            assert scaling.alb_arn_suffix, "requests-per-task scaling needs the load balancer"
+            tracked["requests"] = (
+                scaling.requests_per_task_per_minute,
+                {
+                    "customized_metric_specification": _requests_per_task(
+                        scaling.alb_arn_suffix, cluster.name, service.name
+                    )
+                },
+            )
+        for name, (target_value, measured) in tracked.items():
             if target_value is None:
                 continue
             AppautoscalingPolicy(
@@ -275,30 +301,9 @@ class Ecs(Construct):
                 resource_id=target.resource_id,
                 target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
                     target_value=target_value,
-                    predefined_metric_specification=AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
-                        predefined_metric_type=metric
-                    ),
                     scale_in_cooldown=scaling.scale_in_cooldown_seconds,
                     scale_out_cooldown=scaling.scale_out_cooldown_seconds,
-                ),
-            )
-        if scaling.requests_per_task_per_minute is not None:
-            assert scaling.alb_arn_suffix, "requests-per-task scaling needs the load balancer"
-            AppautoscalingPolicy(
-                self,
-                "scale_on_requests",
-                name=f"{service.name}-requests",
-                policy_type="TargetTrackingScaling",
-                service_namespace=target.service_namespace,
-                scalable_dimension=target.scalable_dimension,
-                resource_id=target.resource_id,
-                target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
-                    target_value=scaling.requests_per_task_per_minute,
-                    customized_metric_specification=_requests_per_task(
-                        scaling.alb_arn_suffix, cluster.name, service.name
-                    ),
-                    scale_in_cooldown=scaling.scale_in_cooldown_seconds,
-                    scale_out_cooldown=scaling.scale_out_cooldown_seconds,
+                    **measured,
                 ),
             )
         for schedule in scaling.schedules:
