@@ -427,9 +427,7 @@ class BlueGreenStack(TerraformStack):
         }
         if dr_scope is not None and dr_keys is not None:
             outputs.update(
-                self._disaster_recovery(
-                    dr_scope, c, roles, keys, dr_keys, ecr.repository_arn, database, global_cluster, balancer
-                )
+                self._disaster_recovery(dr_scope, c, roles, keys, dr_keys, database, global_cluster, balancer)
             )
         for name, value in outputs.items():
             if value is not None:  # CodeDeploy's names do not exist with the ECS controller
@@ -670,7 +668,6 @@ class BlueGreenStack(TerraformStack):
         roles: ServiceRolesOutputs,
         primary_keys: EncryptionKeysOutputs,
         keys: EncryptionKeysOutputs,
-        repository_arn: str,
         primary_database: DatabaseOutputs,
         global_cluster: RdsGlobalCluster | None,
         primary_balancer: LoadBalancerOutputs,
@@ -698,6 +695,7 @@ class BlueGreenStack(TerraformStack):
             ),
         )
         outputs: dict[str, str | None] = {}
+        service_access = None  # nothing runs in the DR region with backup_restore
         if dr.posture == "backup_restore":
             assert roles.backup is not None
             primary_vault = BackupVault(
@@ -771,24 +769,14 @@ class BlueGreenStack(TerraformStack):
                     rolling_updates=True,
                 ),
             ).outputs
-            SecondaryRegionPolicies(
-                self,
-                "dr_role_policies",
-                SecondaryRegionPoliciesProps(
-                    roles=roles,
-                    region=dr.region,
-                    replica_repository_arn=replica_repository_arn,
-                    artifacts_key_arn=keys.artifacts_key_arn,
-                    service=DrServiceAccess(
-                        app_log_group_arn=ecs.log_group_arn,
-                        flow_log_group_arn=network.flow_log_group_arn,
-                        # Secrets Manager appends six random characters to a secret's name in its ARN.
-                        database_secret_arn=(
-                            f"arn:{c.partition}:secretsmanager:{dr.region}:{c.account_id}:secret:{secret_name}-??????"
-                        ),
-                        data_key_arn=keys.data_key_arn,
-                    ),
+            service_access = DrServiceAccess(
+                app_log_group_arn=ecs.log_group_arn,
+                flow_log_group_arn=network.flow_log_group_arn,
+                # Secrets Manager appends six random characters to a secret's name in its ARN.
+                database_secret_arn=(
+                    f"arn:{c.partition}:secretsmanager:{dr.region}:{c.account_id}:secret:{secret_name}-??????"
                 ),
+                data_key_arn=keys.data_key_arn,
             )
             if dr.failover is not None:
                 DnsFailover(
@@ -813,17 +801,17 @@ class BlueGreenStack(TerraformStack):
                     "global_database_id": global_cluster.id,
                 }
             )
-        else:
-            SecondaryRegionPolicies(
-                self,
-                "dr_role_policies",
-                SecondaryRegionPoliciesProps(
-                    roles=roles,
-                    region=dr.region,
-                    replica_repository_arn=replica_repository_arn,
-                    artifacts_key_arn=keys.artifacts_key_arn,
-                ),
-            )
+        SecondaryRegionPolicies(
+            self,
+            "dr_role_policies",
+            SecondaryRegionPoliciesProps(
+                roles=roles,
+                region=dr.region,
+                replica_repository_arn=replica_repository_arn,
+                artifacts_key_arn=keys.artifacts_key_arn,
+                service=service_access,
+            ),
+        )
         return outputs
 
     def _provider_and_backend(self, c: EnvironmentConfig) -> AwsProvider | None:
