@@ -33,6 +33,14 @@ DESCRIBE_LOAD_BALANCING = iam.statement(
 )
 
 
+def attach(
+    scope: Construct, purpose: str, role_name: str, statements: list[iam.Statement], *, suffix: str = ""
+) -> None:
+    """An inline policy named for what it is for: ``<purpose>[-suffix]-permissions``."""
+    name = f"{purpose}-{suffix}-permissions" if suffix else f"{purpose}-permissions"
+    IamRolePolicy(scope, purpose, name=name, role=role_name, policy=iam.document(*statements))
+
+
 @dataclass(frozen=True)
 class RolePoliciesProps:
     roles: ServiceRolesOutputs
@@ -94,7 +102,8 @@ class RolePolicies(Construct):
         artifacts_key = iam.statement("UseArtifactsKey", KEY_USER_ACTIONS, [p.artifacts_key_arn])
         ecr_login = iam.statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"])
 
-        self._attach(
+        attach(
+            self,
             "task_execution",
             p.roles.task_execution.role_name,
             [
@@ -111,7 +120,8 @@ class RolePolicies(Construct):
             ],
         )
 
-        self._attach(
+        attach(
+            self,
             "codebuild",
             p.roles.codebuild.role_name,
             [
@@ -124,7 +134,8 @@ class RolePolicies(Construct):
             ],
         )
 
-        self._attach(
+        attach(
+            self,
             "codepipeline",
             p.roles.codepipeline.role_name,
             [
@@ -156,7 +167,8 @@ class RolePolicies(Construct):
         else:
             self._attach_ecs_native(p)
 
-        self._attach(
+        attach(
+            self,
             "flow_logs",
             p.roles.flow_logs.role_name,
             [
@@ -168,7 +180,8 @@ class RolePolicies(Construct):
             ],
         )
         if p.test_hook_log_group_arn:
-            self._attach(
+            attach(
+                self,
                 "test_hook",
                 p.roles.test_hook.role_name,
                 [
@@ -217,7 +230,8 @@ class RolePolicies(Construct):
 
     def _attach_codedeploy(self, p: RolePoliciesProps, ecs: str, pass_task_roles: iam.Statement) -> None:
         """CodeDeploy shifts task sets and swaps listeners; it may read the rollback alarms."""
-        self._attach(
+        attach(
+            self,
             "codedeploy",
             p.roles.codedeploy.role_name,
             [
@@ -244,7 +258,8 @@ class RolePolicies(Construct):
         """The load test writes its log and runs in the private subnets; it calls no other AWS API."""
         assert p.roles.load_test is not None and p.load_test_log_group_arn
         ec2 = f"arn:{p.partition}:ec2:{p.region}:{p.account_id}"
-        self._attach(
+        attach(
+            self,
             "load_test",
             p.roles.load_test.role_name,
             [
@@ -281,7 +296,8 @@ class RolePolicies(Construct):
     def _attach_ecs_native(self, p: RolePoliciesProps) -> None:
         """ECS rewrites the listener rules itself, and invokes the test hook."""
         assert p.roles.ecs_infrastructure is not None and p.roles.ecs_hook_invoker is not None
-        self._attach(
+        attach(
+            self,
             "ecs_infrastructure",
             p.roles.ecs_infrastructure.role_name,
             [
@@ -290,7 +306,8 @@ class RolePolicies(Construct):
             ],
         )
         if p.test_hook_function_arn:
-            self._attach(
+            attach(
+                self,
                 "ecs_hook_invoker",
                 p.roles.ecs_hook_invoker.role_name,
                 [iam.statement("RunTestHook", ["lambda:InvokeFunction"], [p.test_hook_function_arn])],
@@ -336,9 +353,6 @@ class RolePolicies(Construct):
             return []
         return [iam.statement("RunTestHook", ["lambda:InvokeFunction"], [p.test_hook_function_arn])]
 
-    def _attach(self, purpose: str, role_name: str, statements: list[iam.Statement]) -> None:
-        IamRolePolicy(self, purpose, name=f"{purpose}-permissions", role=role_name, policy=iam.document(*statements))
-
 
 @dataclass(frozen=True)
 class DrServiceAccess:
@@ -367,12 +381,11 @@ class SecondaryRegionPolicies(Construct):
         super().__init__(scope, id)
         p = props
         if p.roles.ecr_replica_creator is not None:
-            IamRolePolicy(
+            attach(
                 self,
                 "ecr_replica_creator",
-                name="ecr_replica_creator-permissions",
-                role=p.roles.ecr_replica_creator.role_name,
-                policy=iam.document(
+                p.roles.ecr_replica_creator.role_name,
+                [
                     iam.statement(
                         "CreateReplicaRepository",
                         ["ecr:CreateRepository", "ecr:ReplicateImage", "ecr:TagResource"],
@@ -383,17 +396,16 @@ class SecondaryRegionPolicies(Construct):
                         ["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
                         [p.artifacts_key_arn],
                     ),
-                ),
+                ],
             )
         if p.service is None:
             return
         service = p.service
-        IamRolePolicy(
+        attach(
             self,
             "task_execution",
-            name="task_execution-dr-permissions",
-            role=p.roles.task_execution.role_name,
-            policy=iam.document(
+            p.roles.task_execution.role_name,
+            [
                 iam.statement("PullReplicaImages", ECR_PULL, [p.replica_repository_arn]),
                 iam.statement("WriteDrContainerLogs", LOG_WRITE, [f"{service.app_log_group_arn}:*"]),
                 iam.statement(
@@ -405,18 +417,19 @@ class SecondaryRegionPolicies(Construct):
                     [service.data_key_arn],
                     conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{p.region}.amazonaws.com"}},
                 ),
-            ),
+            ],
+            suffix="dr",
         )
-        IamRolePolicy(
+        attach(
             self,
             "flow_logs",
-            name="flow_logs-dr-permissions",
-            role=p.roles.flow_logs.role_name,
-            policy=iam.document(
+            p.roles.flow_logs.role_name,
+            [
                 iam.statement(
                     "DeliverDrFlowLogs",
                     [*LOG_WRITE, "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
                     [service.flow_log_group_arn, f"{service.flow_log_group_arn}:*"],
                 )
-            ),
+            ],
+            suffix="dr",
         )
