@@ -19,10 +19,6 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProject,
     CodebuildProjectArtifacts,
     CodebuildProjectEnvironment,
-    CodebuildProjectEnvironmentEnvironmentVariable,
-    CodebuildProjectLogsConfig,
-    CodebuildProjectLogsConfigCloudwatchLogs,
-    CodebuildProjectLogsConfigS3Logs,
     CodebuildProjectSource,
 )
 from cdktf_cdktf_provider_aws.codeconnections_connection import CodeconnectionsConnection
@@ -55,16 +51,11 @@ from cdktf_cdktf_provider_aws.codepipeline import (
 )
 from constructs import Construct
 
-from modules import deploy_specs
+from modules import codebuild, deploy_specs
 from modules.logs import CloudwatchLogGroup, encrypted_log_group
 from modules.s3 import SecureBucket, SecureBucketProps
 from modules.traffic import TrafficShifting, deployment_config_name
 
-#: CodeBuild images that can build a container for each task CPU architecture.
-BUILD_IMAGES = {
-    "X86_64": ("LINUX_CONTAINER", "aws/codebuild/amazonlinux-x86_64-standard:5.0"),
-    "ARM64": ("ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0"),
-}
 #: A failed deployment and an alarm during one both return traffic to blue.
 ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
 SOURCE_ARTIFACT = "source"
@@ -243,7 +234,8 @@ class CodePipeline(Construct):
         )
 
     def _build_project(self, p: CodePipelineProps, log_group: CloudwatchLogGroup) -> CodebuildProject:
-        environment_type, image = BUILD_IMAGES[p.cpu_architecture]
+        # The image builds the container, so it matches the task's CPU architecture.
+        environment_type, image = codebuild.BUILD_IMAGES[p.cpu_architecture]
         variables = {
             "REPOSITORY_URI": p.ecr_repository_url,
             "TASKDEF_TEMPLATE": deploy_specs.taskdef_template(p.task),
@@ -274,15 +266,9 @@ class CodePipeline(Construct):
                 image_pull_credentials_type="CODEBUILD",
                 # Building a container image needs the Docker daemon, which needs privileged mode.
                 privileged_mode=True,
-                environment_variable=[
-                    CodebuildProjectEnvironmentEnvironmentVariable(name=k, value=v, type="PLAINTEXT")
-                    for k, v in variables.items()
-                ],
+                environment_variable=codebuild.plaintext_variables(variables),
             ),
-            logs_config=CodebuildProjectLogsConfig(
-                cloudwatch_logs=CodebuildProjectLogsConfigCloudwatchLogs(status="ENABLED", group_name=log_group.name),
-                s3_logs=CodebuildProjectLogsConfigS3Logs(status="DISABLED"),
-            ),
+            logs_config=codebuild.cloudwatch_logs(log_group.name),
         )
 
     def _rollback_alarms(self, p: CodePipelineProps) -> list[CloudwatchMetricAlarm]:

@@ -20,22 +20,18 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProject,
     CodebuildProjectArtifacts,
     CodebuildProjectEnvironment,
-    CodebuildProjectEnvironmentEnvironmentVariable,
-    CodebuildProjectLogsConfig,
-    CodebuildProjectLogsConfigCloudwatchLogs,
-    CodebuildProjectLogsConfigS3Logs,
     CodebuildProjectSource,
     CodebuildProjectVpcConfig,
 )
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
 
-from modules import deploy_specs
+from modules import codebuild, deploy_specs
 from modules.logs import encrypted_log_group
 
 SCRIPT = Path(__file__).resolve().parent.parent / "hooks" / "load_test.py"
-#: A load test sends HTTP requests and needs no Docker: the smallest standard image does.
-IMAGE = ("LINUX_CONTAINER", "aws/codebuild/amazonlinux-x86_64-standard:5.0")
+#: A load test only sends HTTP requests: any architecture does, x86_64 is the common one.
+IMAGE = codebuild.BUILD_IMAGES["X86_64"]
 #: Build time beyond the test's own duration: provisioning, VPC attachment, reporting.
 OVERHEAD_MINUTES = 5
 #: Heredoc delimiter the script is fed to python3 with; the script never contains it.
@@ -118,19 +114,13 @@ class LoadTest(Construct):
                 image=image,
                 type=environment_type,
                 image_pull_credentials_type="CODEBUILD",
-                environment_variable=[
-                    CodebuildProjectEnvironmentEnvironmentVariable(name=k, value=v, type="PLAINTEXT")
-                    for k, v in variables.items()
-                ],
+                environment_variable=codebuild.plaintext_variables(variables),
             ),
             # Inside the VPC: its traffic leaves through the NAT addresses the test listener admits.
             vpc_config=CodebuildProjectVpcConfig(
                 vpc_id=p.vpc_id, subnets=list(p.private_subnet_ids), security_group_ids=[p.security_group_id]
             ),
-            logs_config=CodebuildProjectLogsConfig(
-                cloudwatch_logs=CodebuildProjectLogsConfigCloudwatchLogs(status="ENABLED", group_name=log_group.name),
-                s3_logs=CodebuildProjectLogsConfigS3Logs(status="DISABLED"),
-            ),
+            logs_config=codebuild.cloudwatch_logs(log_group.name),
         )
         if p.reporter is not None:
             function_arn, function_name = p.reporter
