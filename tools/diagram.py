@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tools.stack_json import DR_SCOPE, in_dr_region, primary_region
+
 Shape = Literal["box", "stadium", "hexagon", "cylinder", "subroutine"]
 
 # Per shape: Mermaid's opening and closing brackets, and the Graphviz attributes closest to it.
@@ -80,22 +82,9 @@ def _one(document: dict[str, Any], resource_type: str) -> dict[str, Any]:
     return body
 
 
-def _primary_region(document: dict[str, Any]) -> dict[str, Any]:
-    """The stack without the DR region's copies (their construct paths start with dr/)."""
-    resources = {
-        resource_type: {
-            key: body
-            for key, body in bodies.items()
-            if not body["//"]["metadata"]["path"].split("/", 1)[1].startswith("dr/")
-        }
-        for resource_type, bodies in document["resource"].items()
-    }
-    return {**document, "resource": {t: r for t, r in resources.items() if r}}
-
-
 def _dr_summary(document: dict[str, Any]) -> str | None:
     """One line on the DR region, read from its provider and what the stack builds there."""
-    regions = [p["region"] for p in document.get("provider", {}).get("aws", []) if p.get("alias") == "dr"]
+    regions = [p["region"] for p in document.get("provider", {}).get("aws", []) if p.get("alias") == DR_SCOPE]
     if not regions:
         return None
     resources = document["resource"]
@@ -104,9 +93,7 @@ def _dr_summary(document: dict[str, Any]) -> str | None:
         parts.append("Aurora global secondary")
     if "aws_backup_plan" in resources:
         parts.append("daily backup copies")
-    services = [
-        b for b in resources.get("aws_ecs_service", {}).values() if b["//"]["metadata"]["path"].split("/")[1] == "dr"
-    ]
+    services = [b for b in resources.get("aws_ecs_service", {}).values() if in_dr_region(b)]
     if services:
         parts.append(f"ALB + service at {services[0]['desired_count']} task(s)")
     if "aws_route53_record" in resources:
@@ -119,7 +106,7 @@ def model(full_document: dict[str, Any]) -> Diagram:
 
     It draws the primary region; the DR region, when there is one, is one node summarising it.
     """
-    document = _primary_region(full_document)
+    document = primary_region(full_document)
     dr = _dr_summary(full_document)
     listeners = {
         body["//"]["metadata"]["path"].rsplit("/", 1)[-1]: body

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tools.stack_json import primary_region
+
 #: CodeDeploy's predefined ECS configurations: (kind, percent, interval minutes).
 PREDEFINED_SHIFTING = {
     "CodeDeployDefault.ECSAllAtOnce": ("all_at_once", 100, 0),
@@ -32,18 +34,21 @@ class Phase:
     source: str
 
 
-def _only(document: dict[str, Any], resource_type: str, suffix: str = "") -> dict[str, Any]:
-    """The one resource of a type (ending in ``suffix``) in the primary region: releases run there."""
-    matches = [
+def _matching(document: dict[str, Any], resource_type: str, suffix: str = "") -> list[dict[str, Any]]:
+    """Resources of a type whose construct path ends in ``suffix``, in the primary region only:
+    releases run there (the DR region's copies are not deployed by the pipeline)."""
+    return [
         body
-        for body in document["resource"].get(resource_type, {}).values()
+        for body in primary_region(document)["resource"].get(resource_type, {}).values()
         if body["//"]["metadata"]["path"].endswith(suffix)
-        and not body["//"]["metadata"]["path"].split("/", 1)[1].startswith("dr/")
     ]
+
+
+def _only(document: dict[str, Any], resource_type: str, suffix: str = "") -> dict[str, Any]:
+    matches = _matching(document, resource_type, suffix)
     if len(matches) != 1:
         raise ValueError(f"expected one {resource_type}{' ' + suffix if suffix else ''}, found {len(matches)}")
-    only: dict[str, Any] = matches[0]
-    return only
+    return matches[0]
 
 
 def shifting(document: dict[str, Any]) -> tuple[str, int, int]:
@@ -90,12 +95,7 @@ def phases(document: dict[str, Any]) -> list[Phase]:
     if hooks:
         timeout = next(iter(hooks.values()))["timeout"]
         result.append(Phase("test-listener checks (hook timeout)", timeout, "test hook Lambda timeout"))
-    load_tests = [
-        body
-        for body in document["resource"].get("aws_codebuild_project", {}).values()
-        if body["//"]["metadata"]["path"].endswith("/load_test/project")
-    ]
-    for load_test in load_tests:
+    for load_test in _matching(document, "aws_codebuild_project", "/load_test/project"):
         result.append(
             Phase("load test through the test listener", load_test["build_timeout"] * 60, "load test build_timeout")
         )
