@@ -133,6 +133,15 @@ def load_test_ended(event: dict[str, Any]) -> dict[str, str]:
     return {"status": status}
 
 
+def _ask_again_later(build_id: str) -> dict[str, Any]:
+    """ECS calls the hook again after the delay, handing back hookDetails: the build to look at."""
+    return {
+        "hookStatus": "IN_PROGRESS",
+        "callBackDelay": ECS_CALLBACK_DELAY_SECONDS,
+        "hookDetails": {BUILD_ID_KEY: build_id},
+    }
+
+
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     """CodeDeploy's hook event carries a hook execution id, and the result is reported through its
     API; ECS's lifecycle hook reads the result from the return value (hookStatus)."""
@@ -142,13 +151,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     build_id = (event.get("hookDetails") or {}).get(BUILD_ID_KEY)
     if ecs and build_id:
         status = load_test_status(build_id)
-        if status == "IN_PROGRESS":
-            return {
-                "hookStatus": status,
-                "callBackDelay": ECS_CALLBACK_DELAY_SECONDS,
-                "hookDetails": {BUILD_ID_KEY: build_id},
-            }
-        return {"hookStatus": status}
+        return _ask_again_later(build_id) if status == "IN_PROGRESS" else {"hookStatus": status}
 
     base = os.environ["TEST_URL"].rstrip("/")
     deployment = event.get("DeploymentId") or event.get("executionDetails", {}).get("serviceArn", "ecs")
@@ -177,11 +180,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         else:
             log.info(json.dumps({"message": "load test started", "build": build_id, "deployment": deployment}))
             if ecs:
-                return {
-                    "hookStatus": "IN_PROGRESS",
-                    "callBackDelay": ECS_CALLBACK_DELAY_SECONDS,
-                    "hookDetails": {BUILD_ID_KEY: build_id},
-                }
+                return _ask_again_later(build_id)
             return {"status": "LoadTestStarted", "build": build_id}
 
     if ecs:

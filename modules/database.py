@@ -206,14 +206,10 @@ class Database(Construct):
             reader_endpoint=cluster.reader_endpoint,
             port=PORT,
             database_name=p.database_name,
-            master_secret_arn=(
-                secret.arn
-                if secret is not None
-                else None
-                if p.secondary
-                else cluster.master_user_secret.get(0).secret_arn
-            ),
-            master_secret_name=secret.name if secret is not None else None,
+            master_secret_arn=secret.arn
+            if secret
+            else (cluster.master_user_secret.get(0).secret_arn if rds_managed else None),
+            master_secret_name=secret.name if secret else None,
         )
 
     def _write_only_secret(self, p: DatabaseProps) -> _WriteOnlySecret:
