@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cdktf import TerraformResource
 from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import (
     CloudwatchLogMetricFilter,
     CloudwatchLogMetricFilterMetricTransformation,
@@ -52,8 +53,9 @@ from cdktf_cdktf_provider_aws.codepipeline import (
 from constructs import Construct
 
 from modules import codebuild, deploy_specs
+from modules.depends import after
 from modules.logs import CloudwatchLogGroup, encrypted_log_group
-from modules.s3 import SecureBucket, SecureBucketProps
+from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
 from modules.traffic import TrafficShifting, deployment_config_name
 
 #: A failed deployment and an alarm during one both return traffic to blue.
@@ -81,12 +83,6 @@ def rollback_alarm_name(name_prefix: str, suffix: str) -> str:
     return f"{name_prefix}-{suffix}"
 
 
-def rollback_alarm_names(name_prefix: str, colours: tuple[str, ...] = ("blue", "green")) -> list[str]:
-    """The alarm names, known before the alarms exist (ECS's service refers to them by name)."""
-    names = [rollback_alarm_name(name_prefix, f"{c}-{s}") for c in colours for s in ALARM_SUFFIXES]
-    return [*names, rollback_alarm_name(name_prefix, "app-5xx")]
-
-
 BUILD_ARTIFACT = "build"
 
 
@@ -105,7 +101,7 @@ class CodePipelineProps:
     artifact_bucket_name: str
     artifact_retention_days: int
     #: (bucket, prefix) receiving the artifact bucket's S3 server access logs.
-    artifact_access_log_target: tuple[str, str]
+    artifact_access_log_target: tuple[SecureBucketOutputs, str]
     artifacts_kms_key_arn: str
     logs_kms_key_arn: str
     # source
@@ -214,6 +210,7 @@ class CodePipeline(Construct):
         else:
             deploy = self._ecs_action(p)
         pipeline = self._pipeline(p, artifacts.bucket_name, connection_arn, build, deploy)
+        self._pipeline_resource, self._group = pipeline, group
 
         self.outputs = CodePipelineOutputs(
             pipeline_arn=pipeline.arn,
@@ -232,6 +229,13 @@ class CodePipeline(Construct):
             alarm_arns=[a.arn for a in alarms],
             alarm_names=[a.alarm_name for a in alarms],
         )
+
+    def start_after(self, *, pipeline: TerraformResource, deployer: TerraformResource | None) -> None:
+        """Wait for the roles' policies: a pipeline runs as soon as it is created, and CodeDeploy
+        checks that its role can describe the ECS service when the deployment group is created."""
+        after(self._pipeline_resource, pipeline)
+        if self._group is not None and deployer is not None:
+            after(self._group, deployer)
 
     def _build_project(self, p: CodePipelineProps, log_group: CloudwatchLogGroup) -> CodebuildProject:
         # The image builds the container, so it matches the task's CPU architecture.

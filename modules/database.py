@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf import TerraformResourceLifecycle, TerraformStack
+from cdktf import ITerraformDependable, TerraformResourceLifecycle, TerraformStack
 from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
 from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
 from cdktf_cdktf_provider_aws.rds_cluster import RdsCluster, RdsClusterServerlessv2ScalingConfiguration
@@ -24,6 +24,7 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_version import Secretsmanage
 from constructs import Construct
 
 from modules.logs import encrypted_log_group
+from modules.security.roles import RoleOutputs
 
 ENGINE = "aurora-postgresql"
 PORT = 5432
@@ -59,7 +60,8 @@ class DatabaseProps:
     deletion_protection: bool
     skip_final_snapshot: bool
     monitoring_interval_seconds: int
-    monitoring_role_arn: str
+    #: RDS checks this role (and its AWS-managed policy) when an instance with monitoring is created.
+    monitoring_role: RoleOutputs
     performance_insights: bool
     log_retention_days: int
     #: Terraform refuses to destroy the cluster (production data).
@@ -74,6 +76,9 @@ class DatabaseProps:
     password_version: int = 1
     #: Regions (with their KMS keys) the password secret is replicated to.
     secret_replicas: tuple[tuple[str, str], ...] = ()
+    #: A secondary joins the global database only once the primary has an available instance.
+    #: https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-getting-started.html
+    primary_instances: Sequence[ITerraformDependable] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class DatabaseOutputs:
     master_secret_arn: str | None
     #: Its name, when this stack names it (a global database's secret; replicas share the name).
     master_secret_name: str | None = None
+    #: The instances (a global database's secondary waits for the primary's).
+    instances: tuple[ITerraformDependable, ...] = ()
 
 
 def parameter_family(engine_version: str) -> str:
@@ -167,7 +174,7 @@ class Database(Construct):
                 if p.serverless_capacity
                 else None
             ),
-            depends_on=[log_group],
+            depends_on=[log_group, *p.primary_instances],
             lifecycle=TerraformResourceLifecycle(
                 prevent_destroy=p.prevent_destroy or None,
                 # After a failover the global database, not Terraform, decides who replicates whom.
@@ -176,8 +183,10 @@ class Database(Construct):
             if p.prevent_destroy or p.secondary
             else None,
         )
+        instances = []
+        monitored = p.monitoring_interval_seconds > 0
         for index in range(p.instance_count):
-            RdsClusterInstance(
+            instance = RdsClusterInstance(
                 self,
                 f"instance_{index}",
                 identifier=f"{p.cluster_identifier}-{index + 1}",
@@ -192,13 +201,15 @@ class Database(Construct):
                 publicly_accessible=False,
                 auto_minor_version_upgrade=True,
                 monitoring_interval=p.monitoring_interval_seconds,
-                monitoring_role_arn=p.monitoring_role_arn if p.monitoring_interval_seconds else None,
+                monitoring_role_arn=p.monitoring_role.role_arn if monitored else None,
                 performance_insights_enabled=p.performance_insights,
                 performance_insights_kms_key_id=p.kms_key_arn if p.performance_insights else None,
                 ca_cert_identifier="rds-ca-rsa2048-g1",
                 copy_tags_to_snapshot=True,
                 promotion_tier=index,
+                depends_on=[p.monitoring_role.permissions] if monitored and p.monitoring_role.permissions else None,
             )
+            instances.append(instance)
         self.outputs = DatabaseOutputs(
             cluster_arn=cluster.arn,
             cluster_identifier=cluster.cluster_identifier,
@@ -210,6 +221,7 @@ class Database(Construct):
             if secret
             else (cluster.master_user_secret.get(0).secret_arn if rds_managed else None),
             master_secret_name=secret.name if secret else None,
+            instances=tuple(instances),
         )
 
     def _write_only_secret(self, p: DatabaseProps) -> _WriteOnlySecret:
@@ -240,7 +252,7 @@ class Database(Construct):
             secret_string_wo=document,
             secret_string_wo_version=p.password_version,
         )
-        return _WriteOnlySecret(arn=secret.arn, name=f"{p.cluster_identifier}/master", password=password)
+        return _WriteOnlySecret(arn=secret.arn, name=secret.name, password=password)
 
 
 @dataclass(frozen=True)

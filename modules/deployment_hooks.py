@@ -23,6 +23,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 from constructs import Construct
 
 from modules.logs import encrypted_log_group
+from modules.security.policies import attach, lambda_tracing, lambda_vpc_access
 
 HOOKS_PACKAGE = Path(__file__).resolve().parent.parent / "hooks"
 #: The package's files the Lambda needs, and nothing else (no caches, no tests).
@@ -52,6 +53,9 @@ def staged_source() -> Path:
 class DeploymentHooksProps:
     function_name: str
     role_arn: str
+    #: The role's name: its network and tracing permissions are attached here, before the
+    #: Lambda, because Lambda checks them when the function is created.
+    role_name: str
     test_url: str
     private_subnet_ids: Sequence[str]
     security_group_id: str
@@ -79,6 +83,9 @@ class DeploymentHooks(Construct):
         log_group = encrypted_log_group(
             self, "log_group", f"/aws/lambda/{p.function_name}", p.log_retention_days, p.logs_kms_key_arn
         )
+        # CreateFunction refuses a VPC function whose role cannot manage network interfaces, and
+        # active tracing whose role cannot send traces; both must exist first.
+        prerequisites = attach(self, "vpc_and_tracing", p.role_name, [*lambda_vpc_access(), *lambda_tracing()])
         function = LambdaFunction(
             self,
             "test_traffic",
@@ -106,7 +113,7 @@ class DeploymentHooks(Construct):
             ),
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
-            depends_on=[log_group],
+            depends_on=[log_group, prerequisites],
         )
         self.outputs = DeploymentHooksOutputs(
             function_arn=function.arn, function_name=function.function_name, log_group_arn=log_group.arn

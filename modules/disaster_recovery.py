@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktf import ITerraformDependable, TerraformResource
 from cdktf_cdktf_provider_aws.backup_plan import (
     BackupPlan,
     BackupPlanRule,
@@ -37,7 +38,9 @@ from cdktf_cdktf_provider_aws.route53_record import (
 )
 from constructs import Construct
 
+from modules.depends import after
 from modules.ecr import lifecycle_policy
+from modules.security.roles import RoleOutputs
 
 #: Daily, in the small hours UTC; the copy to the DR region follows each backup.
 BACKUP_SCHEDULE = "cron(0 3 * * ? *)"
@@ -50,6 +53,9 @@ class ImageReplicationProps:
     repository_name: str
     account_id: str
     destination_region: str
+    #: ECR applies the DR region's creation template when replication first creates the replica
+    #: repository: the template must exist before the first image replicates.
+    replica_template: ITerraformDependable
 
 
 class ImageReplication(Construct):
@@ -75,6 +81,7 @@ class ImageReplication(Construct):
                     )
                 ]
             ),
+            depends_on=[props.replica_template],
         )
 
 
@@ -93,10 +100,12 @@ class ReplicaRepositoryTemplateProps:
 class ReplicaRepositoryTemplate(Construct):
     def __init__(self, scope: Construct, id: str, props: ReplicaRepositoryTemplateProps) -> None:
         super().__init__(scope, id)
-        EcrRepositoryCreationTemplate(
+        self.template = EcrRepositoryCreationTemplate(
             self,
             "template",
-            prefix=props.repository_name,
+            # ECR reads a template's prefix as "<prefix>/": the repository's parent path matches it.
+            # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepositoryCreationTemplate.html
+            prefix=props.repository_name.rsplit("/", 1)[0],
             description="Replicas of the service's images: immutable, KMS-encrypted, same lifecycle",
             applied_for=["REPLICATION"],
             image_tag_mutability="IMMUTABLE",
@@ -106,6 +115,11 @@ class ReplicaRepositoryTemplate(Construct):
             lifecycle_policy=lifecycle_policy(props.keep_tagged_images, props.untagged_expiry_days),
             custom_role_arn=props.creator_role_arn,
         )
+
+    def create_after(self, permissions: TerraformResource) -> None:
+        """ECR creates replicas with the custom role: its policy must exist before the template
+        can be used (and must outlive it)."""
+        after(self.template, permissions)
 
 
 @dataclass(frozen=True)
@@ -138,7 +152,8 @@ class CrossRegionBackupProps:
     vault_name: str
     dr_vault_arn: str
     retention_days: int
-    backup_role_arn: str
+    #: AWS Backup checks the role when the selection is created: it waits for its managed policy.
+    backup_role: RoleOutputs
 
 
 class CrossRegionBackup(Construct):
@@ -169,7 +184,8 @@ class CrossRegionBackup(Construct):
             "database",
             name=f"{p.plan_name}-database",
             plan_id=plan.id,
-            iam_role_arn=p.backup_role_arn,
+            iam_role_arn=p.backup_role.role_arn,
+            depends_on=[p.backup_role.permissions] if p.backup_role.permissions else None,
             resources=[p.database_cluster_arn],
         )
 

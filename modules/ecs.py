@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import ITerraformDependable, TerraformResource, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.appautoscaling_policy import (
     AppautoscalingPolicy,
     AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
@@ -28,7 +28,6 @@ from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
 )
 from cdktf_cdktf_provider_aws.ecs_service import (
     EcsService,
-    EcsServiceAlarms,
     EcsServiceCapacityProviderStrategy,
     EcsServiceDeploymentConfiguration,
     EcsServiceDeploymentConfigurationCanaryConfiguration,
@@ -47,6 +46,7 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import (
 from constructs import Construct
 
 from modules import deploy_specs
+from modules.depends import after
 from modules.logs import encrypted_log_group
 
 #: After creation the deployment controller (CodeDeploy, or ECS itself) registers task definitions
@@ -75,8 +75,6 @@ class NativeBlueGreen:
     #: Lambda run after test traffic reaches green (None: no hook), and the role ECS invokes it with.
     test_hook_arn: str | None
     hook_role_arn: str
-    #: Alarms that stop the deployment and roll back.
-    alarm_names: list[str]
 
 
 @dataclass(frozen=True)
@@ -128,6 +126,9 @@ class EcsProps:
     private_subnet_ids: Sequence[str]
     security_group_id: str
     blue_target_group_arn: str
+    #: What forwards to the target groups (listeners, rules): ECS refuses a target group that no
+    #: load balancer uses ("does not have an associated load balancer"), so the service waits.
+    target_group_forwarders: Sequence[ITerraformDependable]
     health_check_grace_period_seconds: int
     log_retention_days: int
     logs_kms_key_arn: str
@@ -146,6 +147,10 @@ class EcsOutputs:
     task_definition_arn: str
     task_family: str
     log_group_arn: str
+    log_group_name: str
+    #: The task as registered: its family and log group are references, so whatever repeats it
+    #: (the build's taskdef.json) is created after them.
+    task: deploy_specs.TaskSpec
 
 
 class Ecs(Construct):
@@ -156,7 +161,7 @@ class Ecs(Construct):
         cluster = EcsCluster(
             self, "cluster", name=p.cluster_name, setting=[EcsClusterSetting(name="containerInsights", value="enabled")]
         )
-        EcsClusterCapacityProviders(
+        capacity_providers = EcsClusterCapacityProviders(
             self,
             "capacity_providers",
             cluster_name=cluster.name,
@@ -171,6 +176,8 @@ class Ecs(Construct):
         log_group = encrypted_log_group(
             self, "log_group", task.container.log_group_name, p.log_retention_days, p.logs_kms_key_arn
         )
+        # The awslogs driver names the log group: reference it, so it exists before any task starts.
+        task = replace(task, container=replace(task.container, log_group_name=log_group.name))
         task_definition = EcsTaskDefinition(
             self,
             "task_definition",
@@ -210,7 +217,6 @@ class Ecs(Construct):
                 type="ECS" if native or p.rolling_updates else "CODE_DEPLOY"
             ),
             deployment_configuration=_deployment_configuration(native) if native else None,
-            alarms=EcsServiceAlarms(alarm_names=native.alarm_names, enable=True, rollback=True) if native else None,
             load_balancer=[
                 EcsServiceLoadBalancer(
                     target_group_arn=p.blue_target_group_arn,
@@ -233,8 +239,11 @@ class Ecs(Construct):
             enable_ecs_managed_tags=True,
             propagate_tags="SERVICE",
             lifecycle=TerraformResourceLifecycle(ignore_changes=ignored),
-            depends_on=[log_group],
+            # A strategy may only name capacity providers associated with the cluster already.
+            # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html
+            depends_on=[log_group, capacity_providers, *p.target_group_forwarders],
         )
+        self._service = service
         if p.autoscaling:
             self._autoscaling(p.autoscaling, cluster, service)
         self.outputs = EcsOutputs(
@@ -245,7 +254,21 @@ class Ecs(Construct):
             task_definition_arn=task_definition.arn,
             task_family=task_definition.family,
             log_group_arn=log_group.arn,
+            log_group_name=log_group.name,
+            task=replace(task, family=task_definition.family),
         )
+
+    def start_after(self, *permissions: TerraformResource) -> None:
+        """The service's tasks start at once: they (and ECS, for ECS-native blue/green) need these
+        role policies from the first task on, and until the last task has drained on destroy."""
+        after(self._service, *permissions)
+
+    def roll_back_on(self, alarm_names: Sequence[str]) -> None:
+        """ECS-native blue/green: these alarms stop a deployment and roll it back.
+
+        Set after the alarms exist (they watch this service's target groups), by reference.
+        """
+        self._service.put_alarms(alarm_names=list(alarm_names), enable=True, rollback=True)
 
     def _autoscaling(self, scaling: Autoscaling, cluster: EcsCluster, service: EcsService) -> None:
         """Scale the service itself (not a task set), so scaling keeps working through deployments."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import ITerraformDependable, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
 from cdktf_cdktf_provider_aws.lb_listener import (
     LbListener,
@@ -27,6 +27,7 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssoci
 from constructs import Construct
 
 from modules.access_logs import ACCESS_LOG_PREFIX
+from modules.s3 import SecureBucketOutputs
 
 #: CodeDeploy swaps these between blue and green; Terraform must not swap them back.
 CODEDEPLOY_OWNED_LISTENER_FIELDS = ["default_action"]
@@ -40,7 +41,9 @@ class LoadBalancerProps:
     vpc_id: str
     public_subnet_ids: Sequence[str]
     security_group_id: str
-    access_log_bucket_name: str
+    #: ALB access logs go here; the ALB test-writes to it when logging is turned on, so its
+    #: policy must exist first.
+    access_log_bucket: SecureBucketOutputs
     container_port: int
     health_check_path: str
     health_check_interval_seconds: int
@@ -77,6 +80,9 @@ class LoadBalancerOutputs:
     green_target_group_arn_suffix: str
     prod_listener_rule_arn: str | None
     test_listener_rule_arn: str | None
+    #: The listeners (and rules) that forward to the target groups: ECS refuses a service whose
+    #: target group no load balancer uses yet, so the service waits for these.
+    forwarding: tuple[ITerraformDependable, ...]
 
 
 class LoadBalancer(Construct):
@@ -95,7 +101,9 @@ class LoadBalancer(Construct):
             desync_mitigation_mode="strictest",
             enable_deletion_protection=p.deletion_protection,
             idle_timeout=p.idle_timeout_seconds,
-            access_logs=LbAccessLogs(bucket=p.access_log_bucket_name, enabled=True, prefix=ACCESS_LOG_PREFIX),
+            access_logs=LbAccessLogs(bucket=p.access_log_bucket.bucket_name, enabled=True, prefix=ACCESS_LOG_PREFIX),
+            # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+            depends_on=[p.access_log_bucket.policy],
         )
         blue = self._target_group("blue", p.blue_target_group_name, p)
         green = self._target_group("green", p.green_target_group_name, p)
@@ -139,6 +147,7 @@ class LoadBalancer(Construct):
             green_target_group_arn_suffix=green.arn_suffix,
             prod_listener_rule_arn=rules[0].arn if rules[0] else None,
             test_listener_rule_arn=rules[1].arn if rules[1] else None,
+            forwarding=(prod, test, *(rule for rule in rules if rule is not None)),
         )
 
     def _rule(self, id: str, listener: LbListener, target: LbTargetGroup) -> LbListenerRule:

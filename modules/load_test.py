@@ -28,6 +28,7 @@ from constructs import Construct
 
 from modules import codebuild, deploy_specs
 from modules.logs import encrypted_log_group
+from modules.security.policies import attach, codebuild_vpc_access
 
 SCRIPT = Path(__file__).resolve().parent.parent / "hooks" / "load_test.py"
 #: A load test only sends HTTP requests: any architecture does, x86_64 is the common one.
@@ -56,6 +57,12 @@ def build_timeout_minutes(duration_seconds: int) -> int:
 class LoadTestProps:
     project_name: str
     role_arn: str
+    #: The role's name: its VPC permissions are attached here, before the project, because
+    #: CodeBuild checks them when a project with a VPC configuration is created.
+    role_name: str
+    partition: str
+    region: str
+    account_id: str
     test_url: str
     duration_seconds: int
     concurrency: int
@@ -68,8 +75,6 @@ class LoadTestProps:
     kms_key_arn: str
     logs_kms_key_arn: str
     log_retention_days: int
-    #: CodeDeploy only: the hook Lambda that reports the build's verdict (ARN, name); None with ECS.
-    reporter: tuple[str, str] | None
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class LoadTest(Construct):
     def __init__(self, scope: Construct, id: str, props: LoadTestProps) -> None:
         super().__init__(scope, id)
         p = props
+        self._name = p.project_name
         log_group = encrypted_log_group(
             self, "log_group", f"/aws/codebuild/{p.project_name}", p.log_retention_days, p.logs_kms_key_arn
         )
@@ -94,6 +100,12 @@ class LoadTest(Construct):
             "MAX_P99_MS": str(p.max_p99_ms),
         }
         environment_type, image = IMAGE
+        network = attach(
+            self,
+            "vpc_access",
+            p.role_name,
+            codebuild_vpc_access(p.partition, p.region, p.account_id, p.private_subnet_ids),
+        )
         project = CodebuildProject(
             self,
             "project",
@@ -121,34 +133,39 @@ class LoadTest(Construct):
                 vpc_id=p.vpc_id, subnets=list(p.private_subnet_ids), security_group_ids=[p.security_group_id]
             ),
             logs_config=codebuild.cloudwatch_logs(log_group.name),
+            depends_on=[network],
         )
-        if p.reporter is not None:
-            function_arn, function_name = p.reporter
-            rule = CloudwatchEventRule(
-                self,
-                "ended",
-                name=f"{p.project_name}-ended",
-                description="A load test build ended: the hook Lambda reports its verdict to CodeDeploy",
-                event_pattern=json.dumps(
-                    {
-                        "source": ["aws.codebuild"],
-                        "detail-type": ["CodeBuild Build State Change"],
-                        "detail": {
-                            "project-name": [p.project_name],
-                            # Every final state: succeeded, failed, stopped, timed out.
-                            "build-status": [{"anything-but": ["IN_PROGRESS"]}],
-                        },
-                    }
-                ),
-            )
-            CloudwatchEventTarget(self, "report", rule=rule.name, arn=function_arn)
-            LambdaPermission(
-                self,
-                "events_invoke_reporter",
-                statement_id="LoadTestEnded",
-                action="lambda:InvokeFunction",
-                function_name=function_name,
-                principal="events.amazonaws.com",
-                source_arn=rule.arn,
-            )
         self.outputs = LoadTestOutputs(project_arn=project.arn, project_name=project.name, log_group_arn=log_group.arn)
+
+    def report_to(self, function_arn: str, function_name: str) -> None:
+        """CodeDeploy only: send the build's end to the hook Lambda, which reports the verdict.
+
+        Added once the Lambda exists: the Lambda names this project, so it is created first.
+        """
+        rule = CloudwatchEventRule(
+            self,
+            "ended",
+            name=f"{self._name}-ended",
+            description="A load test build ended: the hook Lambda reports its verdict to CodeDeploy",
+            event_pattern=json.dumps(
+                {
+                    "source": ["aws.codebuild"],
+                    "detail-type": ["CodeBuild Build State Change"],
+                    "detail": {
+                        "project-name": [self.outputs.project_name],
+                        # Every final state: succeeded, failed, stopped, timed out.
+                        "build-status": [{"anything-but": ["IN_PROGRESS"]}],
+                    },
+                }
+            ),
+        )
+        CloudwatchEventTarget(self, "report", rule=rule.name, arn=function_arn)
+        LambdaPermission(
+            self,
+            "events_invoke_reporter",
+            statement_id="LoadTestEnded",
+            action="lambda:InvokeFunction",
+            function_name=function_name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+        )

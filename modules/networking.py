@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf import TerraformResource
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -20,6 +21,7 @@ from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
+from modules.depends import after
 from modules.logs import encrypted_log_group
 
 #: Interface endpoints that let private tasks pull images, write logs and read secrets without NAT.
@@ -134,7 +136,7 @@ class Networking(Construct):
         log_group = encrypted_log_group(
             self, "flow_log_group", p.flow_log_group_name, p.flow_log_retention_days, p.logs_kms_key_arn
         )
-        FlowLog(
+        self._flow_log = FlowLog(
             self,
             "flow_log",
             vpc_id=vpc.id,
@@ -154,6 +156,11 @@ class Networking(Construct):
             nat_public_cidrs=[f"{eip.public_ip}/32" for eip in eips],
             flow_log_group_arn=log_group.arn,
         )
+
+    def log_after(self, permissions: TerraformResource) -> None:
+        """Flow logs are delivered with the role from the moment they exist: wait for its policy.
+        https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html"""
+        after(self._flow_log, permissions)
 
     def _subnets(self, vpc: Vpc, tier: str, cidrs: Sequence[str], p: NetworkingProps) -> list[Subnet]:
         return [

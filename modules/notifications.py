@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.codestarnotifications_notification_rule import (
     CodestarnotificationsNotificationRule,
     CodestarnotificationsNotificationRuleTarget,
@@ -39,6 +40,8 @@ class NotificationTopicProps:
 @dataclass(frozen=True)
 class NotificationTopicOutputs:
     topic_arn: str
+    #: The topic policy: CodeStar Notifications checks that it may publish when a rule is created.
+    policy: ITerraformDependable
 
 
 class NotificationTopic(Construct):
@@ -52,16 +55,16 @@ class NotificationTopic(Construct):
             conditions={"StringEquals": {"aws:SourceAccount": props.account_id}},
         )
         publish["Principal"] = {"Service": ["codestar-notifications.amazonaws.com", "cloudwatch.amazonaws.com"]}
-        SnsTopicPolicy(self, "policy", arn=topic.arn, policy=iam.document(publish))
+        policy = SnsTopicPolicy(self, "policy", arn=topic.arn, policy=iam.document(publish))
         for index, address in enumerate(props.email_subscribers):
             SnsTopicSubscription(self, f"email_{index}", topic_arn=topic.arn, protocol="email", endpoint=address)
-        self.outputs = NotificationTopicOutputs(topic_arn=topic.arn)
+        self.outputs = NotificationTopicOutputs(topic_arn=topic.arn, policy=policy)
 
 
 @dataclass(frozen=True)
 class NotificationRulesProps:
     name_prefix: str
-    topic_arn: str
+    topic: NotificationTopicOutputs
     pipeline_arn: str
     #: None with ECS-native blue/green: the pipeline's events then cover the deployment too.
     codedeploy_app_arn: str | None
@@ -81,5 +84,7 @@ class NotificationRules(Construct):
                 resource=resource,
                 event_type_ids=events,
                 detail_type="FULL",
-                target=[CodestarnotificationsNotificationRuleTarget(address=props.topic_arn, type="SNS")],
+                target=[CodestarnotificationsNotificationRuleTarget(address=props.topic.topic_arn, type="SNS")],
+                # https://docs.aws.amazon.com/dtconsole/latest/userguide/notification-target-create.html
+                depends_on=[props.topic.policy],
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cdktf import TerraformResourceLifecycle
+from cdktf import ITerraformDependable, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration,
@@ -37,6 +37,15 @@ from modules import iam
 
 
 @dataclass(frozen=True)
+class SecureBucketOutputs:
+    bucket_name: str
+    bucket_arn: str
+    #: The bucket policy: services that deliver into the bucket (ALB access logs, S3 server
+    #: access logs) are allowed only once it exists, and the ALB test-writes when it is configured.
+    policy: ITerraformDependable
+
+
+@dataclass(frozen=True)
 class SecureBucketProps:
     bucket_name: str
     #: Days until current objects expire; None keeps them (e.g. Terraform state).
@@ -46,17 +55,11 @@ class SecureBucketProps:
     kms_key_arn: str | None
     extra_statements: Sequence[iam.Statement] = field(default_factory=tuple)
     #: Where S3 server access logs of this bucket go (bucket, key prefix); None for the log bucket itself.
-    server_access_log_target: tuple[str, str] | None = None
+    server_access_log_target: tuple[SecureBucketOutputs, str] | None = None
     #: Days older versions of an object are kept.
     noncurrent_days: int = 7
     #: Terraform refuses to destroy the bucket.
     prevent_destroy: bool = False
-
-
-@dataclass(frozen=True)
-class SecureBucketOutputs:
-    bucket_name: str
-    bucket_arn: str
 
 
 class SecureBucket(Construct):
@@ -133,12 +136,18 @@ class SecureBucket(Construct):
             ],
         )
         if props.server_access_log_target is not None:
-            target_bucket, target_prefix = props.server_access_log_target
+            target, target_prefix = props.server_access_log_target
             S3BucketLoggingA(
-                self, "logging", bucket=bucket.id, target_bucket=target_bucket, target_prefix=target_prefix
+                self,
+                "logging",
+                bucket=bucket.id,
+                target_bucket=target.bucket_name,
+                target_prefix=target_prefix,
+                # S3 delivers as the logging service, which the target's policy admits.
+                depends_on=[target.policy],
             )
         objects = f"{bucket.arn}/*"
-        S3BucketPolicy(
+        policy = S3BucketPolicy(
             self,
             "policy",
             bucket=bucket.id,
@@ -154,4 +163,4 @@ class SecureBucket(Construct):
                 *props.extra_statements,
             ),
         )
-        self.outputs = SecureBucketOutputs(bucket_name=bucket.bucket, bucket_arn=bucket.arn)
+        self.outputs = SecureBucketOutputs(bucket_name=bucket.bucket, bucket_arn=bucket.arn, policy=policy)

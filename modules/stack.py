@@ -17,7 +17,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.schema import Canary, Linear, NetworkingConfig, ServiceConfig, Traffic
 from modules import access_logs, deploy_specs
-from modules.codepipeline import AlarmThresholds, CodePipeline, CodePipelineProps, rollback_alarm_names
+from modules.codepipeline import AlarmThresholds, CodePipeline, CodePipelineProps
 from modules.database import Database, DatabaseOutputs, DatabaseProps
 from modules.deployment_hooks import DeploymentHooks, DeploymentHooksProps
 from modules.disaster_recovery import (
@@ -32,14 +32,14 @@ from modules.disaster_recovery import (
     ReplicaRepositoryTemplate,
     ReplicaRepositoryTemplateProps,
 )
-from modules.ecr import Ecr, EcrProps
+from modules.ecr import Ecr, EcrOutputs, EcrProps
 from modules.ecs import Autoscaling, CapacityShare, Ecs, EcsProps, NativeBlueGreen, Schedule
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps
 from modules.load_test import LoadTest, LoadTestProps
 from modules.networking import Networking, NetworkingOutputs, NetworkingProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopic, NotificationTopicProps
 from modules.regions import in_region_of
-from modules.s3 import SecureBucket, SecureBucketProps
+from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
 from modules.security import (
     DrServiceAccess,
     EncryptionKeys,
@@ -107,7 +107,6 @@ def native_blue_green(
         infrastructure_role_arn=roles.ecs_infrastructure.role_arn,
         test_hook_arn=hook_arn,
         hook_role_arn=roles.ecs_hook_invoker.role_arn,
-        alarm_names=rollback_alarm_names(c.names.prefix),
     )
 
 
@@ -184,7 +183,8 @@ class BlueGreenStack(TerraformStack):
             keys=keys,
             access_log_bucket=names.access_log_bucket,
         )
-        network = self._networking(self, c, site, roles)
+        vpc = self._networking(self, c, site, roles)
+        network = vpc.outputs
         groups = self._security_groups(self, c, network)
         hook_security_group_id = groups.test_hook_security_group_id
         assert hook_security_group_id is not None
@@ -221,40 +221,24 @@ class BlueGreenStack(TerraformStack):
         )
         assert database.master_secret_arn is not None
 
-        balancer, log_bucket_name = self._load_balancer(self, c, site, network, groups)
+        balancer, log_bucket = self._load_balancer(self, c, site, network, groups)
         lb = c.load_balancer
         scheme = "https" if lb.https else "http"
         test_url = f"{scheme}://{balancer.alb_dns_name}:{lb.test_listener_port}"
-        load_test_name = f"{names.prefix}-load-test" if c.deployment.load_test else None
-        hook = (
-            DeploymentHooks(
-                self,
-                "deployment_hooks",
-                DeploymentHooksProps(
-                    function_name=f"{names.prefix}-test-traffic-hook",
-                    role_arn=roles.test_hook.role_arn,
-                    test_url=test_url,
-                    private_subnet_ids=network.private_subnet_ids,
-                    security_group_id=hook_security_group_id,
-                    kms_key_arn=keys.artifacts_key_arn,
-                    logs_kms_key_arn=keys.logs_key_arn,
-                    log_retention_days=c.service.log_retention_days,
-                    load_test_project_name=load_test_name,
-                ),
-            ).outputs
-            if c.deployment.test_hook
-            else None
-        )
-        load_test = None
+        load_test, tester = None, None
         if c.deployment.load_test is not None:
-            assert hook is not None and roles.load_test is not None and load_test_name is not None
+            assert roles.load_test is not None and c.deployment.test_hook
             lt = c.deployment.load_test
-            load_test = LoadTest(
+            tester = LoadTest(
                 self,
                 "load_test",
                 LoadTestProps(
-                    project_name=load_test_name,
+                    project_name=f"{names.prefix}-load-test",
                     role_arn=roles.load_test.role_arn,
+                    role_name=roles.load_test.role_name,
+                    partition=c.partition,
+                    region=c.region,
+                    account_id=c.account_id,
                     test_url=test_url,
                     duration_seconds=lt.duration_seconds,
                     concurrency=lt.concurrency,
@@ -268,15 +252,36 @@ class BlueGreenStack(TerraformStack):
                     kms_key_arn=keys.artifacts_key_arn,
                     logs_kms_key_arn=keys.logs_key_arn,
                     log_retention_days=c.pipeline.build_log_retention_days,
-                    reporter=(hook.function_arn, hook.function_name)
-                    if c.deployment.controller == "codedeploy"
-                    else None,
+                ),
+            )
+            load_test = tester.outputs
+        hook = (
+            DeploymentHooks(
+                self,
+                "deployment_hooks",
+                DeploymentHooksProps(
+                    function_name=f"{names.prefix}-test-traffic-hook",
+                    role_arn=roles.test_hook.role_arn,
+                    role_name=roles.test_hook.role_name,
+                    test_url=test_url,
+                    private_subnet_ids=network.private_subnet_ids,
+                    security_group_id=hook_security_group_id,
+                    kms_key_arn=keys.artifacts_key_arn,
+                    logs_kms_key_arn=keys.logs_key_arn,
+                    log_retention_days=c.service.log_retention_days,
+                    load_test_project_name=load_test.project_name if load_test else None,
                 ),
             ).outputs
+            if c.deployment.test_hook
+            else None
+        )
+        if tester is not None and hook is not None and c.deployment.controller == "codedeploy":
+            # Under ECS the hook polls the build itself; under CodeDeploy the build's end reaches it.
+            tester.report_to(hook.function_arn, hook.function_name)
 
         task = self._task(c, site, roles, database, database.master_secret_arn)
         svc = c.service
-        ecs = Ecs(
+        service = Ecs(
             self,
             "ecs",
             EcsProps(
@@ -290,12 +295,14 @@ class BlueGreenStack(TerraformStack):
                 private_subnet_ids=network.private_subnet_ids,
                 security_group_id=groups.tasks_security_group_id,
                 blue_target_group_arn=balancer.blue_target_group_arn,
+                target_group_forwarders=balancer.forwarding,
                 health_check_grace_period_seconds=svc.health_check_grace_period_seconds,
                 log_retention_days=svc.log_retention_days,
                 logs_kms_key_arn=keys.logs_key_arn,
                 native_blue_green=native_blue_green(c, balancer, roles, hook.function_arn if hook else None),
             ),
-        ).outputs
+        )
+        ecs = service.outputs
 
         topic = NotificationTopic(
             self,
@@ -308,7 +315,7 @@ class BlueGreenStack(TerraformStack):
             ),
         ).outputs
         pl, dep = c.pipeline, c.deployment
-        pipeline = CodePipeline(
+        delivery = CodePipeline(
             self,
             "codepipeline",
             CodePipelineProps(
@@ -316,7 +323,7 @@ class BlueGreenStack(TerraformStack):
                 pipeline_name=names.pipeline,
                 artifact_bucket_name=names.artifact_bucket,
                 artifact_retention_days=pl.artifact_retention_days,
-                artifact_access_log_target=(log_bucket_name, f"{access_logs.S3_ACCESS_LOG_PREFIX}/artifacts/"),
+                artifact_access_log_target=(log_bucket, f"{access_logs.S3_ACCESS_LOG_PREFIX}/artifacts/"),
                 artifacts_kms_key_arn=keys.artifacts_key_arn,
                 logs_kms_key_arn=keys.logs_key_arn,
                 source_provider=pl.source_provider,
@@ -332,7 +339,7 @@ class BlueGreenStack(TerraformStack):
                 cpu_architecture=svc.cpu_architecture,
                 app_path=pl.app_path,
                 ecr_repository_url=ecr.repository_url,
-                task=task,
+                task=ecs.task,
                 capacity=tuple((share.provider, share.weight, share.base) for share in capacity_shares(c)),
                 codebuild_role_arn=roles.codebuild.role_arn,
                 codepipeline_role_arn=roles.codepipeline.role_arn,
@@ -357,24 +364,27 @@ class BlueGreenStack(TerraformStack):
                     ("green", balancer.green_target_group_arn_suffix),
                 ],
                 alarms=AlarmThresholds(**dep.alarms.model_dump()),
-                app_log_group_name=names.app_log_group,
+                app_log_group_name=ecs.log_group_name,
                 notification_topic_arn=topic.topic_arn,
                 approval_stage=c.approval_stage,
             ),
-        ).outputs
+        )
+        pipeline = delivery.outputs
+        if c.deployment.controller == "ecs":
+            service.roll_back_on(pipeline.alarm_names)
 
         NotificationRules(
             self,
             "notification_rules",
             NotificationRulesProps(
                 name_prefix=names.prefix,
-                topic_arn=topic.topic_arn,
+                topic=topic,
                 pipeline_arn=pipeline.pipeline_arn,
                 codedeploy_app_arn=pipeline.codedeploy_app_arn,
             ),
         )
 
-        RolePolicies(
+        policies = RolePolicies(
             self,
             "role_policies",
             RolePoliciesProps(
@@ -409,7 +419,14 @@ class BlueGreenStack(TerraformStack):
                 load_test_log_group_arn=load_test.log_group_arn if load_test else None,
                 private_subnet_ids=network.private_subnet_ids,
             ),
+        ).outputs
+        # What AWS checks (or first uses) when these are created: their roles' policies.
+        service.start_after(
+            policies.task_execution,
+            *(p for p in (policies.ecs_infrastructure, policies.ecs_hook_invoker) if p is not None),
         )
+        delivery.start_after(pipeline=policies.codepipeline, deployer=policies.codedeploy)
+        vpc.log_after(policies.flow_logs)
 
         outputs = {
             "alb_dns_name": balancer.alb_dns_name,
@@ -427,7 +444,7 @@ class BlueGreenStack(TerraformStack):
         }
         if dr_scope is not None and dr_keys is not None:
             outputs.update(
-                self._disaster_recovery(dr_scope, c, roles, keys, dr_keys, database, global_cluster, balancer)
+                self._disaster_recovery(dr_scope, c, roles, keys, dr_keys, database, global_cluster, balancer, ecr)
             )
         for name, value in outputs.items():
             if value is not None:  # CodeDeploy's names do not exist with the ECS controller
@@ -460,9 +477,7 @@ class BlueGreenStack(TerraformStack):
         ).outputs
 
     @staticmethod
-    def _networking(
-        scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs
-    ) -> NetworkingOutputs:
+    def _networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs) -> Networking:
         net = site.networking
         return Networking(
             scope,
@@ -482,7 +497,7 @@ class BlueGreenStack(TerraformStack):
                 flow_log_role_arn=roles.flow_logs.role_arn,
                 logs_kms_key_arn=site.keys.logs_key_arn,
             ),
-        ).outputs
+        )
 
     @staticmethod
     def _security_groups(
@@ -518,6 +533,7 @@ class BlueGreenStack(TerraformStack):
         global_cluster_identifier: str | None = None,
         secret_replicas: tuple[tuple[str, str], ...] = (),
         secondary_instances: int | None = None,
+        primary: DatabaseOutputs | None = None,
     ) -> DatabaseOutputs:
         """The primary cluster, or (``secondary_instances`` set) a global database's DR member."""
         db = c.database
@@ -548,7 +564,7 @@ class BlueGreenStack(TerraformStack):
                 deletion_protection=db.deletion_protection,
                 skip_final_snapshot=db.skip_final_snapshot,
                 monitoring_interval_seconds=db.monitoring_interval_seconds,
-                monitoring_role_arn=roles.rds_monitoring.role_arn,
+                monitoring_role=roles.rds_monitoring,
                 performance_insights=db.performance_insights,
                 log_retention_days=db.log_retention_days,
                 prevent_destroy=c.production,
@@ -556,6 +572,7 @@ class BlueGreenStack(TerraformStack):
                 secondary=secondary_instances is not None,
                 password_version=db.password_version,
                 secret_replicas=secret_replicas,
+                primary_instances=primary.instances if primary else (),
             ),
         ).outputs
 
@@ -566,8 +583,8 @@ class BlueGreenStack(TerraformStack):
         site: RegionSite,
         network: NetworkingOutputs,
         groups: SecurityGroupsOutputs,
-    ) -> tuple[LoadBalancerOutputs, str]:
-        """The ALB with its WAF, and its access-log bucket (name returned: other buckets log there too)."""
+    ) -> tuple[LoadBalancerOutputs, SecureBucketOutputs]:
+        """The ALB with its WAF, and its access-log bucket (returned: other buckets log there too)."""
         names, lb = c.names, c.load_balancer
         log_bucket = SecureBucket(
             scope,
@@ -604,7 +621,7 @@ class BlueGreenStack(TerraformStack):
                 vpc_id=network.vpc_id,
                 public_subnet_ids=network.public_subnet_ids,
                 security_group_id=groups.alb_security_group_id,
-                access_log_bucket_name=log_bucket.bucket_name,
+                access_log_bucket=log_bucket,
                 container_port=c.service.container_port,
                 health_check_path=c.service.health_check_path,
                 health_check_interval_seconds=lb.health_check_interval_seconds,
@@ -622,7 +639,7 @@ class BlueGreenStack(TerraformStack):
                 listener_rules=c.deployment.controller == "ecs" and site.region == c.region,
             ),
         ).outputs
-        return balancer, log_bucket.bucket_name
+        return balancer, log_bucket
 
     @staticmethod
     def _task(
@@ -671,21 +688,15 @@ class BlueGreenStack(TerraformStack):
         primary_database: DatabaseOutputs,
         global_cluster: RdsGlobalCluster | None,
         primary_balancer: LoadBalancerOutputs,
+        repository: EcrOutputs,
     ) -> dict[str, str | None]:
         """``keys`` are the DR region's; the scope places resources there, ``self`` in the primary."""
         dr = c.dr
         assert dr is not None
         names = c.names
         replica_repository_arn = f"arn:{c.partition}:ecr:{dr.region}:{c.account_id}:repository/{names.ecr_repository}"
-        ImageReplication(
-            self,
-            "image_replication",
-            ImageReplicationProps(
-                repository_name=names.ecr_repository, account_id=c.account_id, destination_region=dr.region
-            ),
-        )
         assert roles.ecr_replica_creator is not None
-        ReplicaRepositoryTemplate(
+        template = ReplicaRepositoryTemplate(
             scope,
             "replica_repository",
             ReplicaRepositoryTemplateProps(
@@ -694,8 +705,19 @@ class BlueGreenStack(TerraformStack):
                 creator_role_arn=roles.ecr_replica_creator.role_arn,
             ),
         )
+        ImageReplication(
+            self,
+            "image_replication",
+            ImageReplicationProps(
+                repository_name=repository.repository_name,
+                account_id=c.account_id,
+                destination_region=dr.region,
+                replica_template=template.template,
+            ),
+        )
         outputs: dict[str, str | None] = {}
         service_access = None  # nothing runs in the DR region with backup_restore
+        dr_vpc, dr_service = None, None
         if dr.posture == "backup_restore":
             assert roles.backup is not None
             primary_vault = BackupVault(
@@ -715,7 +737,7 @@ class BlueGreenStack(TerraformStack):
                     vault_name=primary_vault.vault_name,
                     dr_vault_arn=dr_vault.vault_arn,
                     retention_days=dr.backup_copy_retention_days,
-                    backup_role_arn=roles.backup.role_arn,
+                    backup_role=roles.backup,
                 ),
             )
             outputs["dr_backup_vault_arn"] = dr_vault.vault_arn
@@ -729,7 +751,8 @@ class BlueGreenStack(TerraformStack):
                 keys=keys,
                 access_log_bucket=f"{names.access_log_bucket}-{dr.region}",
             )
-            network = self._networking(scope, c, site, roles)
+            dr_vpc = self._networking(scope, c, site, roles)
+            network = dr_vpc.outputs
             groups = self._security_groups(scope, c, network, test_hook=False)
             database = self._database(
                 scope,
@@ -740,6 +763,7 @@ class BlueGreenStack(TerraformStack):
                 roles,
                 global_cluster_identifier=global_cluster.id,
                 secondary_instances=1 if dr.posture == "warm_standby" else 0,
+                primary=primary_database,
             )
             balancer, _ = self._load_balancer(scope, c, site, network, groups)
             # ECS takes a secret of the task's own region by name: the replica's is the primary's.
@@ -747,7 +771,7 @@ class BlueGreenStack(TerraformStack):
             assert secret_name is not None
             task = self._task(c, site, roles, database, secret_name)
             registry = f"{c.account_id}.dkr.ecr.{dr.region}.amazonaws.com"
-            ecs = Ecs(
+            dr_service = Ecs(
                 scope,
                 "ecs",
                 EcsProps(
@@ -761,6 +785,7 @@ class BlueGreenStack(TerraformStack):
                     private_subnet_ids=network.private_subnet_ids,
                     security_group_id=groups.tasks_security_group_id,
                     blue_target_group_arn=balancer.blue_target_group_arn,
+                    target_group_forwarders=balancer.forwarding,
                     health_check_grace_period_seconds=c.service.health_check_grace_period_seconds,
                     log_retention_days=c.service.log_retention_days,
                     logs_kms_key_arn=keys.logs_key_arn,
@@ -768,7 +793,8 @@ class BlueGreenStack(TerraformStack):
                     # Nothing deploys here until a failover; then operators roll the service (README).
                     rolling_updates=True,
                 ),
-            ).outputs
+            )
+            ecs = dr_service.outputs
             service_access = DrServiceAccess(
                 app_log_group_arn=ecs.log_group_arn,
                 flow_log_group_arn=network.flow_log_group_arn,
@@ -801,7 +827,7 @@ class BlueGreenStack(TerraformStack):
                     "global_database_id": global_cluster.id,
                 }
             )
-        SecondaryRegionPolicies(
+        dr_policies = SecondaryRegionPolicies(
             self,
             "dr_role_policies",
             SecondaryRegionPoliciesProps(
@@ -812,6 +838,12 @@ class BlueGreenStack(TerraformStack):
                 service=service_access,
             ),
         )
+        assert dr_policies.ecr_replica_creator is not None
+        template.create_after(dr_policies.ecr_replica_creator)
+        if dr_vpc is not None and dr_service is not None:
+            assert dr_policies.flow_logs is not None and dr_policies.task_execution is not None
+            dr_vpc.log_after(dr_policies.flow_logs)
+            dr_service.start_after(dr_policies.task_execution)
         return outputs
 
     def _provider_and_backend(self, c: EnvironmentConfig) -> AwsProvider | None:

@@ -170,12 +170,18 @@ def test_buildspec_is_yaml_that_emits_the_files_both_controllers_need(stack: Syn
 
 def test_taskdef_template_has_the_image_placeholder_and_matches_the_live_task(stack: SynthesizedStack) -> None:
     template = json.loads(build_environment(stack)["TASKDEF_TEMPLATE"])
-    live = stack.one("aws_ecs_task_definition").body
+    task = stack.one("aws_ecs_task_definition")
+    live = task.body
     (container,) = template["containerDefinitions"]
     assert container["image"] == "<IMAGE1_NAME>"
     (live_container,) = json.loads(live["container_definitions"])
     assert {**live_container, "image": "<IMAGE1_NAME>"} == container
-    assert template["family"] == live["family"]
+    # The live family, by reference: the build's revisions join the family Terraform created.
+    assert template["family"] == task.ref("family")
+    assert live["family"] == stack.config.names.task_family
+    assert live_container["logConfiguration"]["options"]["awslogs-group"] == stack.one(
+        "aws_cloudwatch_log_group", "ecs/log_group"
+    ).ref("name")
     assert (template["cpu"], template["memory"]) == (live["cpu"], live["memory"])
     assert template["executionRoleArn"] == live["execution_role_arn"]
     assert template["taskRoleArn"] == live["task_role_arn"]
@@ -320,7 +326,8 @@ def test_rollback_alarms_watch_latency_and_the_apps_own_errors(stack: Synthesize
         assert (p99["metric_name"], p99["extended_statistic"]) == ("TargetResponseTime", "p99")
         assert p99["threshold"] == thresholds.p99_latency_ms / 1000
     metric_filter = stack.one("aws_cloudwatch_log_metric_filter").body
-    assert metric_filter["log_group_name"] == stack.config.names.app_log_group
+    # By reference: PutMetricFilter fails for a log group that does not exist yet.
+    assert metric_filter["log_group_name"] == stack.one("aws_cloudwatch_log_group", "ecs/log_group").ref("name")
     assert metric_filter["pattern"] == "{ $.status >= 500 }"
     app = alarms[f"{prefix}-app-5xx"]
     transform = metric_filter["metric_transformation"]
@@ -408,9 +415,9 @@ def test_ecs_native_runs_the_same_hook_and_alarms(ecs_stack: SynthesizedStack) -
     assert hook["hook_target_arn"] == ecs_stack.one("aws_lambda_function").ref("arn")
     assert hook["lifecycle_stages"] == ["POST_TEST_TRAFFIC_SHIFT"]
     assert hook["role_arn"] == ecs_stack.one("aws_iam_role", "roles/ecs_hook_invoker").ref("arn")
-    alarm_names = sorted(a.body["alarm_name"] for a in ecs_stack.of_type("aws_cloudwatch_metric_alarm"))
+    alarm_names = sorted(a.ref("alarm_name") for a in ecs_stack.of_type("aws_cloudwatch_metric_alarm"))
     assert service["alarms"]["enable"] is True and service["alarms"]["rollback"] is True
-    assert sorted(service["alarms"]["alarm_names"]) == alarm_names
+    assert sorted(service["alarms"]["alarm_names"]) == alarm_names, "every rollback alarm, by reference"
     hook_role = policy(ecs_stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
     assert "ReportHookResult" not in {s["Sid"] for s in hook_role["Statement"]}, "ECS reads the hook's return value"
 

@@ -72,10 +72,13 @@ def test_every_posture_replicates_images_encrypted_in_the_dr_region(dr_stack: Sy
     assert dr is not None
     (rule,) = dr_stack.one("aws_ecr_replication_configuration").body["replication_configuration"]["rule"]
     assert rule["destination"] == [{"region": dr.region, "registry_id": dr_stack.config.account_id}]
-    assert rule["repository_filter"] == [{"filter": names.ecr_repository, "filter_type": "PREFIX_MATCH"}]
+    repository = dr_stack.one("aws_ecr_repository")
+    assert repository.body["name"] == names.ecr_repository
+    assert rule["repository_filter"] == [{"filter": repository.ref("name"), "filter_type": "PREFIX_MATCH"}]
     template = dr_stack.one("aws_ecr_repository_creation_template", "dr/replica_repository/template")
     assert in_dr(template) and template.body["applied_for"] == ["REPLICATION"]
-    assert template.body["prefix"] == names.ecr_repository
+    # ECR applies a template to repositories under "<prefix>/": the replica's name must be there.
+    assert names.ecr_repository.startswith(template.body["prefix"] + "/")
     assert template.body["image_tag_mutability"] == "IMMUTABLE"
     dr_key = dr_stack.one("aws_kms_key", "dr/keys/artifacts_key")
     assert template.body["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": dr_key.ref("arn")}]
@@ -185,7 +188,7 @@ def test_the_dr_service_waits_at_its_postures_size(posture: str, tasks: int, req
     assert container["logConfiguration"]["options"]["awslogs-region"] == dr.region
     # The secret's replica, by name (ECS resolves a name in the task's own region).
     (secret,) = container["secrets"]
-    assert secret["valueFrom"] == stack.one("aws_secretsmanager_secret").body["name"]
+    assert secret["valueFrom"] == stack.one("aws_secretsmanager_secret").ref("name")
     dr_alb = [b for b in stack.of_type("aws_lb") if in_dr(b)]
     assert len(dr_alb) == 1 and dr_alb[0].body["load_balancer_type"] == "application"
     assert not [g for g in stack.of_type("aws_security_group") if in_dr(g) and "test_hook" in g.path]
@@ -196,7 +199,7 @@ def test_dr_roles_reach_only_the_dr_copies(pilot_light: SynthesizedStack) -> Non
     assert dr is not None
     document = policy(pilot_light.one("aws_iam_role_policy", "dr_role_policies/task_execution").body["policy"])
     by_sid = {s["Sid"]: s for s in document["Statement"]}
-    secret_name = pilot_light.one("aws_secretsmanager_secret").body["name"]
+    secret_name = pilot_light.one("aws_secretsmanager_secret").ref("name")
     account = pilot_light.config.account_id
     assert by_sid["ReadDatabaseSecretReplica"]["Resource"] == [
         f"arn:aws:secretsmanager:{dr.region}:{account}:secret:{secret_name}-??????"

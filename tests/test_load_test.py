@@ -105,7 +105,9 @@ def test_the_build_runs_the_repositorys_script_with_the_configured_budget(
         assert body["build_timeout"] == math.ceil(config.duration_seconds / 60) + 5
         assert body["source"]["type"] == "NO_SOURCE" and body["artifacts"]["type"] == "NO_ARTIFACTS"  # type: ignore[index]
         assert "privileged_mode" not in body["environment"]  # no Docker daemon: it only sends requests
-        assert hook["environment"]["variables"]["LOAD_TEST_PROJECT"] == body["name"]
+        # By reference: the hook is created after the project it starts.
+        load_test_project = stack.one("aws_codebuild_project", "load_test/project")
+        assert hook["environment"]["variables"]["LOAD_TEST_PROJECT"] == load_test_project.ref("name")
 
 
 def test_the_buildspec_command_runs_the_load_test_in_a_shell(
@@ -148,10 +150,15 @@ def test_the_load_test_role_can_only_log_and_attach_to_the_vpc(synthesized: dict
     for stack in load_test_stacks(synthesized):
         role = stack.one("aws_iam_role", "roles/load_test")
         assert project(stack)["service_role"] == role.ref("arn")
-        document = policy(stack.one("aws_iam_role_policy", "role_policies/load_test").body["policy"])
-        actions = {a for s in document["Statement"] for a in s["Action"]}
+        policies = [r for r in stack.of_type("aws_iam_role_policy") if r.body["role"] == role.ref("name")]
+        assert sorted(p.path for p in policies) == ["load_test/vpc_access", "role_policies/load_test"]
+        statements = [s for p in policies for s in policy(p.body["policy"])["Statement"]]
+        actions = {a for s in statements for a in s["Action"]}
         assert {a.split(":")[0] for a in actions} == {"logs", "kms", "ec2"}
-        eni = next(s for s in document["Statement"] if s["Sid"] == "LetCodeBuildUseTheInterface")
+        # CodeBuild checks the VPC permissions when the project is created: they come first.
+        vpc_access = stack.one("aws_iam_role_policy", "load_test/vpc_access")
+        assert f"{vpc_access.type}.{vpc_access.id}" in project(stack)["depends_on"]  # type: ignore[operator]
+        eni = next(s for s in statements if s["Sid"] == "LetCodeBuildUseTheInterface")
         assert eni["Condition"]["StringEquals"] == {"ec2:AuthorizedService": "codebuild.amazonaws.com"}
         subnets = stack.one("aws_lambda_function").body["vpc_config"]["subnet_ids"]
         assert [s.rsplit("/", 1)[1] for s in eni["Condition"]["ArnEquals"]["ec2:Subnet"]] == subnets
@@ -170,7 +177,9 @@ def test_under_codedeploy_the_builds_end_reaches_the_hook(synthesized: dict[str,
             continue
         (rule,) = rules
         pattern = json.loads(rule.body["event_pattern"])
-        assert pattern["detail"]["project-name"] == [project(stack)["name"]]
+        assert pattern["detail"]["project-name"] == [
+            stack.one("aws_codebuild_project", "load_test/project").ref("name")
+        ]
         assert pattern["detail"]["build-status"] == [{"anything-but": ["IN_PROGRESS"]}]
         hook = stack.one("aws_lambda_function")
         target = stack.one("aws_cloudwatch_event_target", "load_test/report").body

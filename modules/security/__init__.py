@@ -9,6 +9,7 @@ from modules.security.keys import EncryptionKeys, EncryptionKeysOutputs, Encrypt
 from modules.security.policies import (
     DrServiceAccess,
     RolePolicies,
+    RolePoliciesOutputs,
     RolePoliciesProps,
     SecondaryRegionPolicies,
     SecondaryRegionPoliciesProps,
@@ -23,6 +24,7 @@ __all__ = [
     "EncryptionKeysProps",
     "RoleOutputs",
     "RolePolicies",
+    "RolePoliciesOutputs",
     "RolePoliciesProps",
     "SecondaryRegionPolicies",
     "SecondaryRegionPoliciesProps",

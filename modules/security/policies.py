@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdktf import TerraformResource
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
@@ -35,10 +36,72 @@ DESCRIBE_LOAD_BALANCING = iam.statement(
 
 def attach(
     scope: Construct, purpose: str, role_name: str, statements: list[iam.Statement], *, suffix: str = ""
-) -> None:
+) -> IamRolePolicy:
     """An inline policy named for what it is for: ``<purpose>[-suffix]-permissions``."""
     name = f"{purpose}-{suffix}-permissions" if suffix else f"{purpose}-permissions"
-    IamRolePolicy(scope, purpose, name=name, role=role_name, policy=iam.document(*statements))
+    return IamRolePolicy(scope, purpose, name=name, role=role_name, policy=iam.document(*statements))
+
+
+def lambda_vpc_access() -> list[iam.Statement]:
+    """What a Lambda in a VPC needs before it can be created: Lambda checks the role at
+    CreateFunction (AWSLambdaVPCAccessExecutionRole has the same actions; AWS scopes none of them).
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#configuration-vpc-permissions
+    """
+    return [
+        iam.statement(
+            "AttachToVpc",
+            [
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSubnets",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            ["*"],
+        )
+    ]
+
+
+def lambda_tracing() -> list[iam.Statement]:
+    """Active X-Ray tracing: Lambda checks the role can send traces when tracing is turned on.
+    https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html#services-xray-permissions
+    """
+    return [iam.statement("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])]
+
+
+def codebuild_vpc_access(
+    partition: str, region: str, account_id: str, subnet_ids: Sequence[str]
+) -> list[iam.Statement]:
+    """What CodeBuild needs to run a project in a VPC; it checks the role when the project is created.
+    https://docs.aws.amazon.com/codebuild/latest/userguide/auth-and-access-control-iam-identity-based-access-control.html#customer-managed-policies-example-create-vpc-network-interface
+    """
+    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
+    return [
+        # CodeBuild creates the build's network interface; AWS scopes none of these.
+        iam.statement(
+            "AttachToVpc",
+            [
+                "ec2:CreateNetworkInterface",
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeVpcs",
+            ],
+            ["*"],
+        ),
+        iam.statement(
+            "LetCodeBuildUseTheInterface",
+            ["ec2:CreateNetworkInterfacePermission"],
+            [f"{ec2}:network-interface/*"],
+            conditions={
+                "StringEquals": {"ec2:AuthorizedService": "codebuild.amazonaws.com"},
+                "ArnEquals": {"ec2:Subnet": [f"{ec2}:subnet/{subnet}" for subnet in subnet_ids]},
+            },
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -80,9 +143,25 @@ class RolePoliciesProps:
     private_subnet_ids: Sequence[str] = ()
 
 
+@dataclass(frozen=True)
+class RolePoliciesOutputs:
+    """The policies some resources wait for: AWS checks them when those resources are created, or
+    the resources' first action (a pipeline's first run, a service's first tasks) needs them."""
+
+    task_execution: TerraformResource
+    codepipeline: TerraformResource
+    #: None with ECS-native blue/green.
+    codedeploy: TerraformResource | None
+    flow_logs: TerraformResource
+    #: Only with ECS-native blue/green (the hook invoker also needs a hook).
+    ecs_infrastructure: TerraformResource | None
+    ecs_hook_invoker: TerraformResource | None
+
+
 class RolePolicies(Construct):
     def __init__(self, scope: Construct, id: str, props: RolePoliciesProps) -> None:
         super().__init__(scope, id)
+        self._policies: dict[str, IamRolePolicy] = {}
         p = props
         arn = f"arn:{p.partition}"
         pass_task_roles = iam.statement(
@@ -102,8 +181,7 @@ class RolePolicies(Construct):
         artifacts_key = iam.statement("UseArtifactsKey", KEY_USER_ACTIONS, [p.artifacts_key_arn])
         ecr_login = iam.statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"])
 
-        attach(
-            self,
+        self._attach(
             "task_execution",
             p.roles.task_execution.role_name,
             [
@@ -120,8 +198,7 @@ class RolePolicies(Construct):
             ],
         )
 
-        attach(
-            self,
+        self._attach(
             "codebuild",
             p.roles.codebuild.role_name,
             [
@@ -134,8 +211,7 @@ class RolePolicies(Construct):
             ],
         )
 
-        attach(
-            self,
+        self._attach(
             "codepipeline",
             p.roles.codepipeline.role_name,
             [
@@ -167,8 +243,7 @@ class RolePolicies(Construct):
         else:
             self._attach_ecs_native(p)
 
-        attach(
-            self,
+        self._attach(
             "flow_logs",
             p.roles.flow_logs.role_name,
             [
@@ -180,8 +255,7 @@ class RolePolicies(Construct):
             ],
         )
         if p.test_hook_log_group_arn:
-            attach(
-                self,
+            self._attach(
                 "test_hook",
                 p.roles.test_hook.role_name,
                 [
@@ -208,30 +282,27 @@ class RolePolicies(Construct):
                         if p.load_test_project_arn
                         else []
                     ),
-                    # A Lambda in a VPC manages its own network interfaces; AWS scopes none of these.
-                    iam.statement(
-                        "AttachToVpc",
-                        [
-                            "ec2:CreateNetworkInterface",
-                            "ec2:DescribeNetworkInterfaces",
-                            "ec2:DeleteNetworkInterface",
-                            "ec2:AssignPrivateIpAddresses",
-                            "ec2:UnassignPrivateIpAddresses",
-                        ],
-                        ["*"],
-                    ),
-                    iam.statement("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
                 ],
             )
         if p.load_test_project_arn:
             self._attach_load_test(p, artifacts_key)
         # The task role (the application's own identity) deliberately has no permissions: the
         # sample app needs none. Grant what your service needs here, scoped to its resources.
+        self.outputs = RolePoliciesOutputs(
+            task_execution=self._policies["task_execution"],
+            codepipeline=self._policies["codepipeline"],
+            codedeploy=self._policies.get("codedeploy"),
+            flow_logs=self._policies["flow_logs"],
+            ecs_infrastructure=self._policies.get("ecs_infrastructure"),
+            ecs_hook_invoker=self._policies.get("ecs_hook_invoker"),
+        )
+
+    def _attach(self, purpose: str, role_name: str, statements: list[iam.Statement]) -> None:
+        self._policies[purpose] = attach(self, purpose, role_name, statements)
 
     def _attach_codedeploy(self, p: RolePoliciesProps, ecs: str, pass_task_roles: iam.Statement) -> None:
         """CodeDeploy shifts task sets and swaps listeners; it may read the rollback alarms."""
-        attach(
-            self,
+        self._attach(
             "codedeploy",
             p.roles.codedeploy.role_name,
             [
@@ -257,9 +328,7 @@ class RolePolicies(Construct):
     def _attach_load_test(self, p: RolePoliciesProps, artifacts_key: iam.Statement) -> None:
         """The load test writes its log and runs in the private subnets; it calls no other AWS API."""
         assert p.roles.load_test is not None and p.load_test_log_group_arn
-        ec2 = f"arn:{p.partition}:ec2:{p.region}:{p.account_id}"
-        attach(
-            self,
+        self._attach(
             "load_test",
             p.roles.load_test.role_name,
             [
@@ -267,37 +336,13 @@ class RolePolicies(Construct):
                     "WriteLoadTestLogs", LOG_WRITE, [p.load_test_log_group_arn, f"{p.load_test_log_group_arn}:*"]
                 ),
                 artifacts_key,
-                # CodeBuild in a VPC creates the build's network interface; AWS scopes none of these.
-                iam.statement(
-                    "AttachToVpc",
-                    [
-                        "ec2:CreateNetworkInterface",
-                        "ec2:DescribeDhcpOptions",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:DescribeSubnets",
-                        "ec2:DescribeSecurityGroups",
-                        "ec2:DescribeVpcs",
-                    ],
-                    ["*"],
-                ),
-                iam.statement(
-                    "LetCodeBuildUseTheInterface",
-                    ["ec2:CreateNetworkInterfacePermission"],
-                    [f"{ec2}:network-interface/*"],
-                    conditions={
-                        "StringEquals": {"ec2:AuthorizedService": "codebuild.amazonaws.com"},
-                        "ArnEquals": {"ec2:Subnet": [f"{ec2}:subnet/{subnet}" for subnet in p.private_subnet_ids]},
-                    },
-                ),
             ],
         )
 
     def _attach_ecs_native(self, p: RolePoliciesProps) -> None:
         """ECS rewrites the listener rules itself, and invokes the test hook."""
         assert p.roles.ecs_infrastructure is not None and p.roles.ecs_hook_invoker is not None
-        attach(
-            self,
+        self._attach(
             "ecs_infrastructure",
             p.roles.ecs_infrastructure.role_name,
             [
@@ -306,8 +351,7 @@ class RolePolicies(Construct):
             ],
         )
         if p.test_hook_function_arn:
-            attach(
-                self,
+            self._attach(
                 "ecs_hook_invoker",
                 p.roles.ecs_hook_invoker.role_name,
                 [iam.statement("RunTestHook", ["lambda:InvokeFunction"], [p.test_hook_function_arn])],
@@ -380,8 +424,12 @@ class SecondaryRegionPolicies(Construct):
     def __init__(self, scope: Construct, id: str, props: SecondaryRegionPoliciesProps) -> None:
         super().__init__(scope, id)
         p = props
+        #: What waits for these policies: the replica template, the DR flow log and service.
+        self.ecr_replica_creator: TerraformResource | None = None
+        self.task_execution: TerraformResource | None = None
+        self.flow_logs: TerraformResource | None = None
         if p.roles.ecr_replica_creator is not None:
-            attach(
+            self.ecr_replica_creator = attach(
                 self,
                 "ecr_replica_creator",
                 p.roles.ecr_replica_creator.role_name,
@@ -401,7 +449,7 @@ class SecondaryRegionPolicies(Construct):
         if p.service is None:
             return
         service = p.service
-        attach(
+        self.task_execution = attach(
             self,
             "task_execution",
             p.roles.task_execution.role_name,
@@ -420,7 +468,7 @@ class SecondaryRegionPolicies(Construct):
             ],
             suffix="dr",
         )
-        attach(
+        self.flow_logs = attach(
             self,
             "flow_logs",
             p.roles.flow_logs.role_name,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from constructs import Construct
@@ -49,6 +50,9 @@ class ServiceRolesProps:
 class RoleOutputs:
     role_arn: str
     role_name: str
+    #: The AWS-managed policy attached here, for roles that have one: the services that check a
+    #: role when a resource is created (RDS Enhanced Monitoring, AWS Backup) wait for it.
+    permissions: ITerraformDependable | None = None
 
 
 @dataclass(frozen=True)
@@ -93,18 +97,20 @@ class ServiceRoles(Construct):
             )
             roles[purpose] = RoleOutputs(role_arn=role.arn, role_name=role.name)
         # Enhanced Monitoring publishes OS metrics; AWS maintains this narrowly scoped policy.
-        IamRolePolicyAttachment(
+        monitoring = IamRolePolicyAttachment(
             self,
             "rds_monitoring_policy",
             role=roles["rds_monitoring"].role_name,
             policy_arn=f"arn:{props.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
         )
+        roles["rds_monitoring"] = replace(roles["rds_monitoring"], permissions=monitoring)
         if props.backup:
             # AWS maintains the backup service's own policy (it tracks the services Backup supports).
-            IamRolePolicyAttachment(
+            backup = IamRolePolicyAttachment(
                 self,
                 "backup_policy",
                 role=roles["backup"].role_name,
                 policy_arn=f"arn:{props.partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
             )
+            roles["backup"] = replace(roles["backup"], permissions=backup)
         self.outputs = ServiceRolesOutputs(**roles)

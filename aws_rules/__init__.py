@@ -1,0 +1,13 @@
+"""What AWS checks that an emulator does not, kept as data and evaluated on synthesized stacks.
+
+Three kinds of rule (DESIGN.md, "What AWS checks that an emulator does not"):
+
+- ``ordering``: an argument that names another resource of the stack reaches it through a
+  reference or ``depends_on``, so Terraform never calls AWS before the named resource exists;
+- ``prerequisites``: what AWS checks at create time that is not a reference (a table);
+- ``permissions``: what each role's service calls during a release and a rollback (a table);
+- ``updates``: what AWS refuses to update or what loses data when replaced (read by
+  ``make preflight`` from a plan).
+
+Nothing here imports cdktf: the rules read the Terraform JSON, so they hold for any stack.
+"""

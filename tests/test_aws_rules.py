@@ -1,0 +1,119 @@
+"""What AWS checks that an emulator does not, on every synthesized stack (aws_rules/).
+
+Each rule is checked on every environment (the compliant cases), and each has a control: the
+same stack with the one dependency that satisfies it cut, which the rule must report.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from aws_rules.ordering import literal_names
+from aws_rules.prerequisites import PREREQUISITES, Prerequisite, missing
+from aws_rules.stack import Stack
+from tests.conftest import SynthesizedStack
+
+
+def test_every_argument_that_names_a_resource_of_the_stack_reaches_it(stack: SynthesizedStack) -> None:
+    found = [str(f) for f in literal_names(Stack(stack.json))]
+    assert found == [], "\n".join(found)
+
+
+def test_aws_checks_at_create_time_are_waited_for(stack: SynthesizedStack) -> None:
+    found = [str(m) for m in missing(Stack(stack.json))]
+    assert found == [], "\n".join(found)
+
+
+def _document(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {"provider": {"aws": [{"region": "eu-west-1"}]}, "resource": {}}
+    for address, body in resources.items():
+        resource_type, name = address.split(".")
+        document["resource"].setdefault(resource_type, {})[name] = body
+    return document
+
+
+def test_a_literal_name_without_a_dependency_is_reported() -> None:
+    """The issue's example: a metric filter naming its log group as text is created first, and fails."""
+    group = {"name": "/ecs/app", "retention_in_days": 30}
+    literal = _document(
+        {"aws_cloudwatch_log_group.app": group, "aws_cloudwatch_log_metric_filter.f": {"log_group_name": "/ecs/app"}}
+    )
+    (found,) = literal_names(Stack(literal))
+    assert found.target.address == "aws_cloudwatch_log_group.app" and found.argument == "log_group_name"
+    referenced = _document(
+        {
+            "aws_cloudwatch_log_group.app": group,
+            "aws_cloudwatch_log_metric_filter.f": {"log_group_name": "${aws_cloudwatch_log_group.app.name}"},
+        }
+    )
+    assert literal_names(Stack(referenced)) == []
+    waited = _document(
+        {
+            "aws_cloudwatch_log_group.app": group,
+            "aws_cloudwatch_log_metric_filter.f": {
+                "log_group_name": "/ecs/app",
+                "depends_on": ["aws_cloudwatch_log_group.app"],
+            },
+        }
+    )
+    assert literal_names(Stack(waited)) == []
+
+
+def test_names_inside_arns_and_json_documents_count_in_their_region() -> None:
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "arn:aws:secretsmanager:eu-central-1:1:secret:db/master-??????",
+            }
+        ]
+    }
+    secret = {"name": "db/master", "replica": [{"region": "eu-central-1"}]}
+    stack = _document({"aws_secretsmanager_secret.s": secret, "aws_iam_role_policy.p": {"policy": json.dumps(policy)}})
+    stack["provider"]["aws"].append({"alias": "dr", "region": "eu-central-1"})
+    (found,) = literal_names(Stack(stack))
+    assert found.target.address == "aws_secretsmanager_secret.s" and "Resource" in found.argument
+    elsewhere = copy.deepcopy(stack)
+    elsewhere["resource"]["aws_secretsmanager_secret"]["s"]["replica"] = []
+    assert literal_names(Stack(elsewhere)) == [], "a name in another region is another resource"
+
+
+def _applicable(synthesized: dict[str, SynthesizedStack], rule: Prerequisite) -> tuple[str, str]:
+    for env, stack in synthesized.items():
+        for resource in Stack(stack.json).of_type(rule.resource_type):
+            if rule.applies(resource):
+                return env, resource.address
+    pytest.fail(f"no shipped environment exercises {rule.name}; add one or drop the rule")
+
+
+def _cut(document: dict[str, Any], consumer: str, prerequisites: set[str]) -> dict[str, Any]:
+    """The document with every direct dependency of ``consumer`` on ``prerequisites`` removed."""
+    result = copy.deepcopy(document)
+    resource_type, name = consumer.split(".")
+    body = result["resource"][resource_type][name]
+    body["depends_on"] = [d for d in body.get("depends_on", []) if d not in prerequisites]
+    text = json.dumps(body)
+    for address in prerequisites:
+        text = text.replace("${" + address + ".", "cut-" + address + ".")
+    result["resource"][resource_type][name] = json.loads(text)
+    return result
+
+
+@pytest.mark.parametrize("rule", PREREQUISITES, ids=[r.name for r in PREREQUISITES])
+def test_each_prerequisite_is_reported_when_its_dependency_is_cut(
+    rule: Prerequisite, synthesized: dict[str, SynthesizedStack]
+) -> None:
+    env, consumer = _applicable(synthesized, rule)
+    document = synthesized[env].json
+    stack = Stack(document)
+    resource = stack.resources[consumer]
+    candidates = {c.address for r in rule.requirements(stack, resource) for c in r.candidates}
+    assert candidates, f"{rule.name}: the shipped {env} stack has nothing that satisfies it"
+    broken = Stack(_cut(document, consumer, candidates))
+    reported = [m for m in missing(broken, (rule,)) if m.resource.address == consumer]
+    assert reported, f"{rule.name} did not notice {consumer} no longer waits for {sorted(candidates)}"
