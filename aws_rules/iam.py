@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -41,6 +42,24 @@ def role_policies(stack: Stack, role: Resource) -> list[Resource]:
     ]
 
 
+def literal(stack: Stack, text: str) -> str:
+    """``text`` with each reference to an argument the stack sets literally replaced by its value
+    (``${aws_x.y.name}`` -> the name written in aws_x.y), so the same thing matches either way."""
+
+    def value(match: re.Match[str], depth: int = 0) -> str:
+        resource = stack.resources.get(f"{match[1]}.{match[2]}")
+        found = resource.body.get(match[3]) if resource else None
+        if isinstance(found, str) and "${" not in found:
+            return found
+        inner = _ATTRIBUTE.fullmatch(found) if isinstance(found, str) and depth < 5 else None
+        return value(inner, depth + 1) if inner else match[0]  # a reference to a reference
+
+    return _ATTRIBUTE.sub(value, text)
+
+
+_ATTRIBUTE = re.compile(r"\$\{(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}")
+
+
 def statements(document: str | dict[str, Any]) -> list[dict[str, Any]]:
     data = json.loads(document) if isinstance(document, str) else document
     found = data.get("Statement", [])
@@ -52,9 +71,10 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+    """IAM's wildcards only: ``*`` and ``?`` (brackets, as in ``secret[0]``, are literal)."""
     if not case_sensitive:
         pattern, value = pattern.lower(), value.lower()
-    return fnmatch.fnmatchcase(value, pattern)
+    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
 
 
 def allows(document: str | dict[str, Any], action: str, resource: str | None = None) -> bool:

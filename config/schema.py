@@ -239,7 +239,20 @@ class ServerlessV2Capacity(Section):
 class DatabaseConfig(Section):
     """Aurora PostgreSQL. The master password is created and rotated by Secrets Manager (never in code or state)."""
 
-    engine_version: str = Field("16.4", pattern=r"^\d+\.\d+$", description="Aurora PostgreSQL engine version.")
+    engine_version: str = Field(
+        "16",
+        pattern=r"^\d+(\.\d+)?$",
+        description="Aurora PostgreSQL version: the major version (16), so AWS's automatic minor upgrades never "
+        "meet a pinned minor that the next apply would try to downgrade to; a pinned minor (16.4) needs "
+        "auto_minor_version_upgrade: false, except in a DR global database, whose members all run the "
+        "version given here (minor upgrades then go through the global cluster; README).",
+    )
+    auto_minor_version_upgrade: bool = Field(
+        True,
+        description="Let AWS apply minor engine upgrades in the maintenance window. A DR global database "
+        "is upgraded by raising engine_version (its global cluster upgrades every member; Terraform leaves "
+        "the members' versions to it).",
+    )
     instance_class: str = Field(
         "db.r6g.large",
         pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$|^db\.serverless$",
@@ -853,6 +866,16 @@ class EnvironmentConfig(Section):
         return self
 
     def _controller_rules(self) -> Iterator[Problem]:
+        load_test, alarms = self.deployment.load_test, self.deployment.alarms
+        if load_test is not None and load_test.max_p99_ms > alarms.p99_latency_ms:
+            # The rollback alarm watches green's p99 while the load test runs: a budget above it
+            # can never be reached, the alarm rolls the deployment back first.
+            yield Problem(
+                ("deployment", "load_test", "max_p99_ms"),
+                f"is above the rollback alarm's p99 of {alarms.p99_latency_ms} ms (deployment.alarms.p99_latency_ms)",
+                f"set max_p99_ms to {alarms.p99_latency_ms} or less, or raise deployment.alarms.p99_latency_ms",
+                load_test.max_p99_ms,
+            )
         if self.deployment.load_test is not None and not self.deployment.test_hook:
             yield Problem(
                 ("deployment", "load_test"),
@@ -899,12 +922,36 @@ class EnvironmentConfig(Section):
                 )
 
     def _database_rules(self) -> Iterator[Problem]:
-        capacity = self.database.serverless_v2
+        db = self.database
+        pinned = "." in db.engine_version
+        global_database = self.dr is not None and self.dr.global_database
+        if pinned and db.auto_minor_version_upgrade and not global_database:
+            # The provider keeps a major-only version when AWS upgrades the minor (16 matches
+            # 16.6); a pinned 16.4 would make the next plan a downgrade that RDS refuses.
+            yield Problem(
+                ("database", "engine_version"),
+                "pins a minor version while AWS applies minor upgrades: after the first one, every apply would "
+                "try to downgrade",
+                f"write the major version only ({db.engine_version.split('.')[0]!r}), or set "
+                "database.auto_minor_version_upgrade: false",
+                db.engine_version,
+            )
+        if global_database and not pinned:
+            # Every member of a global database must run the exact version the global cluster has.
+            yield Problem(
+                ("database", "engine_version"),
+                "must name the exact minor version with a DR global database (its members all run that version)",
+                f"write the version in full, e.g. '{db.engine_version}.4' (aws rds describe-db-engine-versions "
+                "--engine aurora-postgresql)",
+                db.engine_version,
+            )
+        capacity = db.serverless_v2
         if capacity is None or not capacity.auto_pause:
             return
-        major, minor = (int(part) for part in self.database.engine_version.split("."))
-        since = AUTO_PAUSE_SINCE.get(major)
-        if since is None or minor < since:
+        major, _, minor_text = db.engine_version.partition(".")
+        since = AUTO_PAUSE_SINCE.get(int(major), 0 if int(major) > max(AUTO_PAUSE_SINCE) else None)
+        # A major version alone gets AWS's current default minor, which pauses for every major here.
+        if since is None or (minor_text and int(minor_text) < since):
             yield Problem(
                 ("database", "serverless_v2", "min_acu"),
                 f"0 (auto-pause) needs a newer engine than {self.database.engine_version}",
@@ -945,6 +992,17 @@ class EnvironmentConfig(Section):
                 f"is not in the DR region {dr.region} (an ALB only uses certificates of its own region)",
                 f"request or import the certificate in {dr.region}",
                 dr.certificate_arn,
+            )
+        open_to_all = any(n.prefixlen == 0 for n in self.load_balancer.ingress_cidrs)
+        if dr.failover is not None and not open_to_all:
+            # Route 53 health checkers call the ALB from AWS's own ranges: a narrowed listener
+            # drops them, the primary looks unhealthy and DNS fails over to the DR region.
+            yield Problem(
+                ("dr", "failover"),
+                "needs Route 53's health checkers to reach the production listener, which "
+                "load_balancer.ingress_cidrs does not admit",
+                "add 0.0.0.0/0 to load_balancer.ingress_cidrs (keep the WAF in front), or remove dr.failover",
+                [str(n) for n in self.load_balancer.ingress_cidrs],
             )
         if dr.failover is not None and not dr.runs_compute:
             yield Problem(

@@ -33,10 +33,15 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
+#: Who is calling, said plainly: urllib's default ("Python-urllib/3.x") is on common bad-bot
+#: lists that the WAF's managed rules may block; the product's own checks must get through.
+USER_AGENT = "bluegreen-deployment-check/1"
+
+
 def request(method: str, url: str, body: dict[str, Any] | None, timeout: float) -> tuple[int, Any]:
     """(status, parsed JSON body); HTTP errors are statuses, network errors raise OSError."""
     data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
     outgoing = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
     try:
         with urllib.request.urlopen(outgoing, timeout=timeout, context=tls_context()) as response:  # noqa: S310

@@ -123,6 +123,8 @@ class CodePipelineProps:
     task: deploy_specs.TaskSpec
     #: The service's (provider, weight, base) capacity strategy, repeated in the appspec.
     capacity: tuple[tuple[str, int, int], ...]
+    #: The service's subnets and security group, repeated in the appspec.
+    task_network: deploy_specs.TaskNetwork
     codebuild_role_arn: str
     codepipeline_role_arn: str
     # deploy
@@ -244,7 +246,9 @@ class CodePipeline(Construct):
             "REPOSITORY_URI": p.ecr_repository_url,
             "TASKDEF_TEMPLATE": deploy_specs.taskdef_template(p.task),
             "APPSPEC_YAML": deploy_specs.to_yaml(
-                deploy_specs.appspec(p.task.container.name, p.task.container.port, p.test_hook_function_arn, p.capacity)
+                deploy_specs.appspec(
+                    p.task.container.name, p.task.container.port, p.test_hook_function_arn, p.capacity, p.task_network
+                )
             ),
         }
         return CodebuildProject(

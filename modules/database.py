@@ -40,7 +40,9 @@ CLUSTER_PARAMETERS = {
 @dataclass(frozen=True)
 class DatabaseProps:
     cluster_identifier: str
+    #: The major version (AWS picks and upgrades the minor), or an exact one.
     engine_version: str
+    auto_minor_version_upgrade: bool
     instance_class: str
     instance_count: int
     #: (min, max) Aurora capacity units, for db.serverless instances; None for provisioned classes.
@@ -95,6 +97,16 @@ class DatabaseOutputs:
     master_secret_name: str | None = None
     #: The instances (a global database's secondary waits for the primary's).
     instances: tuple[ITerraformDependable, ...] = ()
+
+
+def _global_member_owned(p: DatabaseProps) -> list[str]:
+    """What the global database, not Terraform, decides for its members."""
+    if p.global_cluster_identifier is None:
+        return []
+    # A global database is upgraded through its global cluster, which upgrades every member: the
+    # members' versions follow it. After a failover the global database decides who replicates whom.
+    # https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/rds_global_cluster#upgrading-engine-versions
+    return ["engine_version", *(["replication_source_identifier"] if p.secondary else [])]
 
 
 def parameter_family(engine_version: str) -> str:
@@ -177,10 +189,9 @@ class Database(Construct):
             depends_on=[log_group, *p.primary_instances],
             lifecycle=TerraformResourceLifecycle(
                 prevent_destroy=p.prevent_destroy or None,
-                # After a failover the global database, not Terraform, decides who replicates whom.
-                ignore_changes=["replication_source_identifier"] if p.secondary else None,
+                ignore_changes=_global_member_owned(p) or None,
             )
-            if p.prevent_destroy or p.secondary
+            if p.prevent_destroy or p.global_cluster_identifier
             else None,
         )
         instances = []
@@ -192,14 +203,15 @@ class Database(Construct):
                 identifier=f"{p.cluster_identifier}-{index + 1}",
                 cluster_identifier=cluster.id,
                 engine=ENGINE,
-                engine_version=cluster.engine_version,
+                # No engine_version: an Aurora instance runs its cluster's, and AWS's minor
+                # upgrades then never show as a diff on the instance.
                 instance_class=p.instance_class,
                 # Spread writer and readers over the AZs so a failover lands in another zone.
                 availability_zone=p.availability_zones[index % len(p.availability_zones)],
                 db_subnet_group_name=subnet_group.name,
                 db_parameter_group_name=instance_parameters.name,
                 publicly_accessible=False,
-                auto_minor_version_upgrade=True,
+                auto_minor_version_upgrade=p.auto_minor_version_upgrade,
                 monitoring_interval=p.monitoring_interval_seconds,
                 monitoring_role_arn=p.monitoring_role.role_arn if monitored else None,
                 performance_insights_enabled=p.performance_insights,

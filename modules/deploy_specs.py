@@ -103,11 +103,20 @@ def taskdef_template(spec: TaskSpec) -> str:
     return json.dumps(document, indent=2)
 
 
+@dataclass(frozen=True)
+class TaskNetwork:
+    """Where green's tasks run: CodeDeploy takes it from the AppSpec, not from the service."""
+
+    subnet_ids: Sequence[str]
+    security_group_ids: Sequence[str]
+
+
 def appspec(
     container_name: str,
     container_port: int,
     after_allow_test_traffic: str | None = None,
     capacity: Sequence[tuple[str, int, int]] = (),
+    network: TaskNetwork | None = None,
 ) -> dict[str, Any]:
     """The ECS appspec: CodeDeploy substitutes the task definition it registers from taskdef.json.
 
@@ -130,8 +139,18 @@ def appspec(
             }
         ],
     }
+    properties = document["Resources"][0]["TargetService"]["Properties"]
+    if network is not None:
+        # A CODE_DEPLOY service's network changes only through a deployment: each release
+        # carries the stack's current subnets and security groups.
+        properties["NetworkConfiguration"] = {
+            "AwsvpcConfiguration": {
+                "Subnets": list(network.subnet_ids),
+                "SecurityGroups": list(network.security_group_ids),
+                "AssignPublicIp": "DISABLED",
+            }
+        }
     if capacity:
-        properties = document["Resources"][0]["TargetService"]["Properties"]
         properties["CapacityProviderStrategy"] = [
             {"CapacityProvider": provider, "Weight": weight, "Base": base} for provider, weight, base in capacity
         ]

@@ -22,6 +22,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 )
 from constructs import Construct
 
+from modules import iam
 from modules.logs import encrypted_log_group
 from modules.security.policies import attach, lambda_tracing, lambda_vpc_access
 
@@ -98,8 +99,8 @@ class DeploymentHooks(Construct):
             source_code_hash=code.asset_hash,
             timeout=p.timeout_seconds,
             memory_size=256,
-            # One deployment at a time per group; a small cap keeps a runaway loop cheap.
-            reserved_concurrent_executions=5,
+            # No reserved concurrency: a new account's concurrency quota can be too small to
+            # reserve any (AWS keeps a minimum unreserved), and CreateFunction then fails.
             environment=LambdaFunctionEnvironment(
                 variables={
                     "TEST_URL": p.test_url,
@@ -114,6 +115,22 @@ class DeploymentHooks(Construct):
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             logging_config=LambdaFunctionLoggingConfig(log_format="Text", log_group=log_group.name),
             depends_on=[log_group, prerequisites],
+        )
+        # Lambda decrypts the (CMK-encrypted) environment with the function's own role at each
+        # cold start; the context names the function, so the grant reaches only its variables.
+        # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-encryption.html
+        attach(
+            self,
+            "decrypt_environment",
+            p.role_name,
+            [
+                iam.statement(
+                    "DecryptOwnEnvironment",
+                    ["kms:Decrypt"],
+                    [p.kms_key_arn],
+                    conditions={"StringEquals": {"kms:EncryptionContext:LambdaFunctionName": function.function_name}},
+                )
+            ],
         )
         self.outputs = DeploymentHooksOutputs(
             function_arn=function.arn, function_name=function.function_name, log_group_arn=log_group.arn

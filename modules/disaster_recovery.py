@@ -93,6 +93,8 @@ class ReplicaRepositoryTemplateProps:
     kms_key_arn: str
     #: Role ECR assumes to create the repository with the KMS key.
     creator_role_arn: str
+    #: The tag of the image the DR task definition names; never expired.
+    protected_tag: str
     keep_tagged_images: int = 50
     untagged_expiry_days: int = 7
 
@@ -112,7 +114,9 @@ class ReplicaRepositoryTemplate(Construct):
             encryption_configuration=[
                 EcrRepositoryCreationTemplateEncryptionConfiguration(encryption_type="KMS", kms_key=props.kms_key_arn)
             ],
-            lifecycle_policy=lifecycle_policy(props.keep_tagged_images, props.untagged_expiry_days),
+            lifecycle_policy=lifecycle_policy(
+                props.keep_tagged_images, props.untagged_expiry_days, props.protected_tag
+            ),
             custom_role_arn=props.creator_role_arn,
         )
 

@@ -19,6 +19,8 @@ from constructs import Construct
 class EcrProps:
     repository_name: str
     kms_key_arn: str
+    #: The tag of the image the first task definition names; never expired.
+    protected_tag: str
     #: Tagged images kept; older ones expire (a rollback needs the previous few, not hundreds).
     keep_tagged_images: int = 50
     untagged_expiry_days: int = 7
@@ -33,13 +35,30 @@ class EcrOutputs:
     repository_url: str
 
 
-def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int) -> str:
-    """Expire untagged layers quickly and keep the newest tagged images."""
+def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int, protected_tag: str) -> str:
+    """Keep the first task definition's image, expire untagged layers quickly, keep the newest tagged images.
+
+    The image Terraform's own task definition names (``protected_tag``) must outlive any number
+    of releases: a replaced service starts from it. ECR never lets a lower-priority rule expire
+    an image a higher-priority rule selects.
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html#lifecycle_policy_evaluation
+    """
     return json.dumps(
         {
             "rules": [
                 {
                     "rulePriority": 1,
+                    "description": f"Keep the {protected_tag} image the stack's task definition names",
+                    "selection": {
+                        "tagStatus": "tagged",
+                        "tagPatternList": [protected_tag],
+                        "countType": "imageCountMoreThan",
+                        "countNumber": 1,
+                    },
+                    "action": {"type": "expire"},
+                },
+                {
+                    "rulePriority": 2,
                     "description": f"Expire untagged images after {untagged_expiry_days} days",
                     "selection": {
                         "tagStatus": "untagged",
@@ -50,7 +69,7 @@ def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int) -> str:
                     "action": {"type": "expire"},
                 },
                 {
-                    "rulePriority": 2,
+                    "rulePriority": 3,
                     "description": f"Keep the newest {keep_tagged_images} tagged images",
                     "selection": {
                         "tagStatus": "any",
@@ -84,7 +103,7 @@ class Ecr(Construct):
             self,
             "lifecycle",
             repository=repository.name,
-            policy=lifecycle_policy(props.keep_tagged_images, props.untagged_expiry_days),
+            policy=lifecycle_policy(props.keep_tagged_images, props.untagged_expiry_days, props.protected_tag),
         )
         self.outputs = EcrOutputs(
             repository_arn=repository.arn, repository_name=repository.name, repository_url=repository.repository_url

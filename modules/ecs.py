@@ -52,7 +52,16 @@ from modules.logs import encrypted_log_group
 #: After creation the deployment controller (CodeDeploy, or ECS itself) registers task definitions
 #: and moves the service between target groups; Terraform must leave both alone or the next apply
 #: would undo a deployment.
-CODEDEPLOY_OWNED_SERVICE_FIELDS = ["task_definition", "load_balancer"]
+CONTROLLER_OWNED_SERVICE_FIELDS = ["task_definition", "load_balancer"]
+#: CodeDeploy also owns what only a deployment can change: UpdateService refuses these for a
+#: CODE_DEPLOY service, and each release's AppSpec carries them to green's task set instead.
+#: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html
+CODEDEPLOY_OWNED_SERVICE_FIELDS = [
+    *CONTROLLER_OWNED_SERVICE_FIELDS,
+    "network_configuration",
+    "platform_version",
+    "capacity_provider_strategy",
+]
 
 
 @dataclass(frozen=True)
@@ -196,9 +205,14 @@ class Ecs(Construct):
         )
         native = p.native_blue_green
         # Either controller registers task definitions and swaps target groups after creation.
-        ignored = (["task_definition"] if p.rolling_updates else CODEDEPLOY_OWNED_SERVICE_FIELDS) + (
-            ["desired_count"] if p.autoscaling else []
+        owned = (
+            ["task_definition"]
+            if p.rolling_updates
+            else CONTROLLER_OWNED_SERVICE_FIELDS
+            if native
+            else CODEDEPLOY_OWNED_SERVICE_FIELDS
         )
+        ignored = owned + (["desired_count"] if p.autoscaling else [])
         service = EcsService(
             self,
             "service",
@@ -280,6 +294,11 @@ class Ecs(Construct):
             resource_id=f"service/{cluster.name}/{service.name}",
             min_capacity=scaling.min_tasks,
             max_capacity=scaling.max_tasks,
+            # Scheduled actions move the range themselves (e.g. to 0 at night); re-applying the
+            # daytime range would undo them.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["min_capacity", "max_capacity"])
+            if scaling.schedules
+            else None,
         )
         predefined = AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification
         # name -> (target, what is measured); a target of None switches that policy off.

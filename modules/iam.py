@@ -27,8 +27,24 @@ def document(*statements: Statement) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, indent=2)
 
 
+#: Services that AWS documents to send aws:SourceAccount when they assume a role; for the others
+#: the condition applies only if the key is present, so a service that omits it can still assume.
+#: https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html and each service's guide.
+SOURCE_ACCOUNT_DOCUMENTED = frozenset(
+    {
+        "ecs-tasks.amazonaws.com",
+        "codebuild.amazonaws.com",
+        "codepipeline.amazonaws.com",
+        "codedeploy.amazonaws.com",
+        "vpc-flow-logs.amazonaws.com",
+        "monitoring.rds.amazonaws.com",
+    }
+)
+
+
 def service_trust(service: str, account_id: str) -> str:
     """Trust policy for an AWS service, limited to this account (confused-deputy protection)."""
+    operator = "StringEquals" if service in SOURCE_ACCOUNT_DOCUMENTED else "StringEqualsIfExists"
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -37,7 +53,7 @@ def service_trust(service: str, account_id: str) -> str:
                     "Effect": "Allow",
                     "Principal": {"Service": service},
                     "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                    "Condition": {operator: {"aws:SourceAccount": account_id}},
                 }
             ],
         },

@@ -193,7 +193,10 @@ class BlueGreenStack(TerraformStack):
             self,
             "ecr",
             EcrProps(
-                repository_name=names.ecr_repository, kms_key_arn=keys.artifacts_key_arn, prevent_destroy=c.production
+                repository_name=names.ecr_repository,
+                kms_key_arn=keys.artifacts_key_arn,
+                protected_tag=c.service.initial_image_tag,
+                prevent_destroy=c.production,
             ),
         ).outputs
 
@@ -341,6 +344,9 @@ class BlueGreenStack(TerraformStack):
                 ecr_repository_url=ecr.repository_url,
                 task=ecs.task,
                 capacity=tuple((share.provider, share.weight, share.base) for share in capacity_shares(c)),
+                task_network=deploy_specs.TaskNetwork(
+                    subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks_security_group_id]
+                ),
                 codebuild_role_arn=roles.codebuild.role_arn,
                 codepipeline_role_arn=roles.codepipeline.role_arn,
                 codedeploy_app_name=names.codedeploy_app,
@@ -410,11 +416,13 @@ class BlueGreenStack(TerraformStack):
                 ecs_service_name=ecs.service_name,
                 task_family=ecs.task_family,
                 listener_arns=[balancer.prod_listener_arn, balancer.test_listener_arn],
+                target_group_arns=[balancer.blue_target_group_arn, balancer.green_target_group_arn],
                 listener_rule_arns=[a for a in (balancer.prod_listener_rule_arn, balancer.test_listener_rule_arn) if a],
                 alarm_arns=pipeline.alarm_arns,
                 test_hook_function_arn=hook.function_arn if hook else None,
                 test_hook_log_group_arn=hook.log_group_arn if hook else None,
                 notification_topic_arn=topic.topic_arn,
+                notifications_key_arn=keys.notifications_key_arn,
                 load_test_project_arn=load_test.project_arn if load_test else None,
                 load_test_log_group_arn=load_test.log_group_arn if load_test else None,
                 private_subnet_ids=network.private_subnet_ids,
@@ -543,6 +551,7 @@ class BlueGreenStack(TerraformStack):
             DatabaseProps(
                 cluster_identifier=c.names.db_cluster,
                 engine_version=db.engine_version,
+                auto_minor_version_upgrade=db.auto_minor_version_upgrade,
                 instance_class=db.effective_instance_class,
                 instance_count=db.instance_count if secondary_instances is None else secondary_instances,
                 serverless_capacity=(db.serverless_v2.min_acu, db.serverless_v2.max_acu) if db.serverless_v2 else None,
@@ -609,6 +618,7 @@ class BlueGreenStack(TerraformStack):
                     rate_limit_per_5_minutes=lb.waf_rate_limit_per_5_minutes,
                     log_retention_days=lb.waf_log_retention_days,
                     logs_kms_key_arn=site.keys.logs_key_arn,
+                    own_egress_cidrs=network.nat_public_cidrs,
                 ),
             ).outputs.web_acl_arn
         balancer = LoadBalancer(
@@ -703,6 +713,7 @@ class BlueGreenStack(TerraformStack):
                 repository_name=names.ecr_repository,
                 kms_key_arn=keys.artifacts_key_arn,
                 creator_role_arn=roles.ecr_replica_creator.role_arn,
+                protected_tag=c.service.initial_image_tag,
             ),
         )
         ImageReplication(

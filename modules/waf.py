@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cdktf_cdktf_provider_aws.wafv2_ip_set import Wafv2IpSet
 from cdktf_cdktf_provider_aws.wafv2_web_acl import (
     Wafv2WebAcl,
     Wafv2WebAclDefaultAction,
@@ -48,6 +50,10 @@ class WafProps:
     rate_limit_per_5_minutes: int
     log_retention_days: int
     logs_kms_key_arn: str
+    #: Where the product's own checks come from (the VPC's NAT addresses, as /32 CIDRs): the
+    #: test hook and the load test send far more than a visitor's rate, so the per-IP rate
+    #: limit leaves them out. Every managed rule group still inspects them.
+    own_egress_cidrs: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -72,14 +78,28 @@ class Waf(Construct):
             )
             for index, group in enumerate(MANAGED_RULE_GROUPS)
         ]
+        own_egress = Wafv2IpSet(
+            self,
+            "own_egress",
+            name=f"{props.name}-own-egress",
+            description="NAT addresses of the VPC: the deployment hook and the load test leave through them",
+            scope="REGIONAL",
+            ip_address_version="IPV4",
+            addresses=list(props.own_egress_cidrs),
+        )
+        rate = {
+            "limit": props.rate_limit_per_5_minutes,
+            "aggregate_key_type": "IP",
+            "scope_down_statement": {
+                "not_statement": {"statement": {"ip_set_reference_statement": {"arn": own_egress.arn}}}
+            },
+        }
         rules.append(
             Wafv2WebAclRule(
                 name="RateLimitPerIp",
                 priority=len(MANAGED_RULE_GROUPS),
                 action=Wafv2WebAclRuleAction(block=Wafv2WebAclRuleActionBlock()),
-                statement={
-                    "rate_based_statement": {"limit": props.rate_limit_per_5_minutes, "aggregate_key_type": "IP"}
-                },
+                statement={"rate_based_statement": rate},
                 visibility_config=Wafv2WebAclRuleVisibilityConfig(**_visibility("RateLimitPerIp")),
             )
         )

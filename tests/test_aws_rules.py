@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from aws_rules.ordering import literal_names
+from aws_rules.permissions import CALLS, Lookup, denied
 from aws_rules.prerequisites import PREREQUISITES, Prerequisite, missing
 from aws_rules.stack import Stack
 from tests.conftest import SynthesizedStack
@@ -117,3 +118,42 @@ def test_each_prerequisite_is_reported_when_its_dependency_is_cut(
     broken = Stack(_cut(document, consumer, candidates))
     reported = [m for m in missing(broken, (rule,)) if m.resource.address == consumer]
     assert reported, f"{rule.name} did not notice {consumer} no longer waits for {sorted(candidates)}"
+
+
+def test_every_role_can_make_the_calls_of_a_release_and_a_rollback(stack: SynthesizedStack) -> None:
+    found = [str(d) for d in denied(Stack(stack.json))]
+    assert found == [], "\n".join(found)
+
+
+def _without_action(document: dict[str, Any], role_path: str, action: str) -> dict[str, Any]:
+    """The document with ``action`` removed from every inline policy of one role."""
+    result = copy.deepcopy(document)
+    stack = Stack(result)
+    role = next(r for r in stack.of_type("aws_iam_role") if r.path == role_path)
+    for policy in stack.of_type("aws_iam_role_policy"):
+        if policy.body["role"] == role.ref("name"):
+            parsed = json.loads(policy.body["policy"])
+            for statement in parsed["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                statement["Action"] = [a for a in actions if a != action] or ["none:None"]
+            policy.body["policy"] = json.dumps(parsed)
+    return result
+
+
+@pytest.mark.parametrize("role_path", sorted(CALLS))
+def test_a_role_missing_one_of_its_calls_is_reported(role_path: str, synthesized: dict[str, SynthesizedStack]) -> None:
+    for stack in synthesized.values():
+        look = Lookup(Stack(stack.json))
+        if look.at("aws_iam_role", role_path) is None or not CALLS[role_path].applies(look):
+            continue
+        call = next(c for c in CALLS[role_path].calls if c.resource(look) is not None)
+        broken = Stack(_without_action(stack.json, role_path, call.action))
+        assert any(d.role == role_path and d.call.action == call.action for d in denied(broken))
+        return
+    pytest.fail(f"no shipped environment has {role_path}")
+
+
+def test_a_publisher_without_the_topics_key_is_reported(prod: SynthesizedStack) -> None:
+    """SNS encrypts with the topic's key on the publisher's behalf: the pipeline role needs it."""
+    broken = Stack(_without_action(prod.json, "roles/codepipeline", "kms:GenerateDataKey*"))
+    assert any(d.call.action == "kms:GenerateDataKey" and "notifications_key" in d.resource for d in denied(broken))

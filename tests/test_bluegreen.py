@@ -311,7 +311,9 @@ def test_hook_runs_privately_and_can_do_exactly_its_job(codedeploy_stack: Synthe
     ]
     hook_policy = policy(codedeploy_stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
     report = next(s for s in hook_policy["Statement"] if s["Sid"] == "ReportHookResult")
-    assert report["Resource"] == [codedeploy_stack.one("aws_codedeploy_deployment_group").ref("arn")]
+    # The Service Authorization Reference gives this action no resource type: a policy scoped to the
+    # deployment group would never match, and every hook would time out (then roll back).
+    assert report["Action"] == ["codedeploy:PutLifecycleEventHookExecutionStatus"] and report["Resource"] == ["*"]
     codedeploy = policy(codedeploy_stack.one("aws_iam_role_policy", "role_policies/codedeploy").body["policy"])
     invoke = next(s for s in codedeploy["Statement"] if s["Sid"] == "RunTestHook")
     assert invoke["Action"] == ["lambda:InvokeFunction"] and invoke["Resource"] == [hook.ref("arn")]
@@ -557,3 +559,28 @@ def test_shipped_environments_make_sensible_scaling_choices(synthesized: dict[st
     dev = synthesized["dev"].config
     assert dev.database.serverless_v2 is not None and dev.database.serverless_v2.min_acu == 0, "dev's database pauses"
     assert dev.service.autoscaling is not None and any(s.max_tasks == 0 for s in dev.service.autoscaling.schedules)
+
+
+def test_the_hook_reserves_no_concurrency_a_new_account_may_not_have(stack: SynthesizedStack) -> None:
+    """A new account's concurrency quota can leave nothing to reserve: CreateFunction would fail."""
+    for function in stack.of_type("aws_lambda_function"):
+        assert "reserved_concurrent_executions" not in function.body, function.path
+
+
+def test_the_deployment_controller_owns_what_only_a_deployment_can_change(stack: SynthesizedStack) -> None:
+    """UpdateService refuses a CODE_DEPLOY service's network, platform and capacity changes; each release's
+    AppSpec carries them to green instead, so Terraform leaves them to CodeDeploy."""
+    service = stack.one("aws_ecs_service").body
+    ignored = set(service["lifecycle"]["ignore_changes"])
+    owned = {"network_configuration", "platform_version", "capacity_provider_strategy"}
+    if service["deployment_controller"]["type"] == "CODE_DEPLOY":
+        assert owned <= ignored
+        appspec = yaml.safe_load(build_environment(stack)["APPSPEC_YAML"])
+        properties = appspec["Resources"][0]["TargetService"]["Properties"]
+        network = properties["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["Subnets"] == service["network_configuration"]["subnets"]
+        assert network["SecurityGroups"] == service["network_configuration"]["security_groups"]
+        assert network["AssignPublicIp"] == "DISABLED"
+        assert properties["PlatformVersion"] == service["platform_version"]
+    else:
+        assert not owned & ignored, "ECS applies these through its own deployments"

@@ -352,6 +352,28 @@ BAD_CONFIGS = [
         ["database.serverless_v2.min_acu: 0 (auto-pause) is not available to an Aurora global database member"],
     ),
     (
+        "DNS failover behind a listener Route 53's health checkers cannot reach",
+        lambda d: with_(
+            with_(d, "load_balancer.ingress_cidrs", ["203.0.113.0/24"]),
+            "dr",
+            {
+                "region": "eu-central-1",
+                "posture": "pilot_light",
+                "certificate_arn": CERTIFICATE.format(region="eu-central-1"),
+                "failover": {"hosted_zone_id": "Z123EXAMPLE", "record_name": "app.example.com"},
+            },
+        ),
+        ["dr.failover: needs Route 53's health checkers to reach the production listener", "add 0.0.0.0/0"],
+    ),
+    (
+        "load test budget the rollback alarm pre-empts",
+        lambda d: with_(d, "deployment.load_test", {"max_p99_ms": 5000}),
+        [
+            "deployment.load_test.max_p99_ms: is above the rollback alarm's p99 of 2000 ms",
+            "(got 5000); set max_p99_ms to 2000 or less",
+        ],
+    ),
+    (
         "prod-looking environment without production rules",
         lambda d: with_(d, "environment", "prod"),
         ["production: is false for environment 'prod' (got False); set production: true"],

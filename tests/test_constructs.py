@@ -24,7 +24,9 @@ def synth(build: Any) -> dict[str, Any]:
 
 
 def test_ecr_uses_the_key_it_is_given() -> None:
-    out = synth(lambda s: Ecr(s, "ecr", EcrProps(repository_name="team/app", kms_key_arn=FAKE_KEY)))
+    out = synth(
+        lambda s: Ecr(s, "ecr", EcrProps(repository_name="team/app", kms_key_arn=FAKE_KEY, protected_tag="bootstrap"))
+    )
     (repository,) = out["resource"]["aws_ecr_repository"].values()
     assert repository["name"] == "team/app"
     assert repository["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": FAKE_KEY}]

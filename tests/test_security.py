@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from modules.iam import SOURCE_ACCOUNT_DOCUMENTED
 from tests.conftest import SynthesizedStack, as_list, policy
 
 #: Actions AWS does not let a policy scope to a resource: the only ones allowed on "*".
@@ -28,8 +29,13 @@ UNSCOPABLE_ACTIONS = {
     "ec2:DescribeVpcs",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
-    # The ECS deploy action reads the service's current task definition.
+    # The ECS deploy action reads the service's current task definition, and lists its tasks
+    # (authorised on container instances, which Fargate has none of; held to the cluster by condition).
     "ecs:DescribeTaskDefinition",
+    "ecs:ListTasks",
+    # No resource type in the Service Authorization Reference: both need "*".
+    "logs:DescribeLogGroups",
+    "codedeploy:PutLifecycleEventHookExecutionStatus",
 }
 
 
@@ -73,10 +79,14 @@ def test_every_key_rotates_and_has_an_explicit_policy(stack: SynthesizedStack) -
 
 
 def test_service_roles_trust_only_their_service_in_this_account(stack: SynthesizedStack) -> None:
+    """Where AWS documents that a service sends aws:SourceAccount, it is required; elsewhere it is
+    enforced whenever present (a service that omits it could otherwise never assume the role)."""
     for role in stack.of_type("aws_iam_role"):
         (statement,) = policy(role.body["assume_role_policy"])["Statement"]
         assert set(statement["Principal"]) == {"Service"}
-        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": stack.config.account_id}}
+        service = statement["Principal"]["Service"]
+        operator = "StringEquals" if service in SOURCE_ACCOUNT_DOCUMENTED else "StringEqualsIfExists"
+        assert statement["Condition"] == {operator: {"aws:SourceAccount": stack.config.account_id}}
 
 
 def test_roles_are_scoped_to_their_own_resources(codedeploy_stack: SynthesizedStack) -> None:
@@ -236,7 +246,10 @@ def test_ecr_is_immutable_scanned_and_pruned(stack: SynthesizedStack) -> None:
     assert repository["image_tag_mutability"] == "IMMUTABLE"
     assert repository["image_scanning_configuration"] == {"scan_on_push": True}
     rules = json.loads(stack.one("aws_ecr_lifecycle_policy").body["policy"])["rules"]
-    assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "any"]
+    assert [r["selection"]["tagStatus"] for r in rules] == ["tagged", "untagged", "any"]
+    # The image the stack's own task definition names outlives any number of releases.
+    assert rules[0]["selection"]["tagPatternList"] == [stack.config.service.initial_image_tag]
+    assert rules[0]["selection"]["countNumber"] >= 1
 
 
 def test_public_alb_is_hardened_and_behind_waf(stack: SynthesizedStack) -> None:
@@ -304,6 +317,7 @@ def test_backups_and_final_snapshots_per_environment(stack: SynthesizedStack) ->
 
 def test_flow_log_role_writes_only_to_the_flow_log_group(stack: SynthesizedStack) -> None:
     group = stack.one("aws_cloudwatch_log_group", "networking/flow_log_group").ref("arn")
-    (statement,) = policy(stack.one("aws_iam_role_policy", "role_policies/flow_logs").body["policy"])["Statement"]
-    assert statement["Resource"] == [group, f"{group}:*"]
+    find, deliver = policy(stack.one("aws_iam_role_policy", "role_policies/flow_logs").body["policy"])["Statement"]
+    assert find["Action"] == ["logs:DescribeLogGroups"] and find["Resource"] == ["*"]
+    assert deliver["Resource"] == [group, f"{group}:*"]
     assert stack.one("aws_flow_log").body["log_destination"] == group

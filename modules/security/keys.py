@@ -85,11 +85,15 @@ class EncryptionKeys(Construct):
             grants["Principal"] = {"AWS": list(p.artifacts_grant_role_arns)}
             artifacts_statements.append(grants)
 
+        # SNS uses the key on behalf of whoever publishes to the encrypted topic; the topic policy
+        # admits only this account's rules and alarms. aws:SourceAccount is not documented for the
+        # KMS call SNS makes, kms:ViaService is.
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
         publishers = iam.statement(
             "EventServicesPublishToTopic",
             ["kms:GenerateDataKey*", "kms:Decrypt"],
             ["*"],
-            conditions={"StringEquals": {"aws:SourceAccount": p.account_id}},
+            conditions={"StringEquals": {"kms:ViaService": f"sns.{p.region}.amazonaws.com"}},
         )
         publishers["Principal"] = {"Service": ["codestar-notifications.amazonaws.com", "cloudwatch.amazonaws.com"]}
 

@@ -42,6 +42,17 @@ def attach(
     return IamRolePolicy(scope, purpose, name=name, role=role_name, policy=iam.document(*statements))
 
 
+def flow_log_delivery(sid: str, log_group_arn: str) -> list[iam.Statement]:
+    """The VPC flow logs role AWS documents, held to one log group where IAM can scope it:
+    DescribeLogGroups has no resource type, so it takes "*".
+    https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html
+    """
+    return [
+        iam.statement("FindLogGroups", ["logs:DescribeLogGroups"], ["*"]),
+        iam.statement(sid, [*LOG_WRITE, "logs:DescribeLogStreams"], [log_group_arn, f"{log_group_arn}:*"]),
+    ]
+
+
 def lambda_vpc_access() -> list[iam.Statement]:
     """What a Lambda in a VPC needs before it can be created: Lambda checks the role at
     CreateFunction (AWSLambdaVPCAccessExecutionRole has the same actions; AWS scopes none of them).
@@ -129,12 +140,16 @@ class RolePoliciesProps:
     ecs_service_name: str
     task_family: str
     listener_arns: Sequence[str]
+    #: Blue and green: ECS-native blue/green registers and drains tasks itself.
+    target_group_arns: Sequence[str]
     alarm_arns: Sequence[str]
     #: The AfterAllowTestTraffic Lambda and its log group; None when no hook runs.
     test_hook_function_arn: str | None
     test_hook_log_group_arn: str | None
-    #: The approval action notifies this topic (pipeline role).
+    #: The approval action notifies this topic (pipeline role); SNS encrypts it with this key on
+    #: the publisher's behalf, so the publisher needs the key too.
     notification_topic_arn: str
+    notifications_key_arn: str
     #: ECS-native blue/green: the listener rules ECS rewrites (empty with CodeDeploy).
     listener_rule_arns: Sequence[str] = ()
     #: The optional load test: its CodeBuild project, log group, and the subnets it runs in.
@@ -178,6 +193,13 @@ class RolePolicies(Construct):
         artifacts_bucket = iam.statement(
             "LocateArtifactBucket", ["s3:GetBucketLocation", "s3:GetBucketVersioning"], [p.artifact_bucket_arn]
         )
+        # CodeBuild's documented minimum role also reads the bucket's ACL (an ownership check).
+        # https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html
+        build_bucket = iam.statement(
+            "LocateArtifactBucket",
+            ["s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:GetBucketAcl"],
+            [p.artifact_bucket_arn],
+        )
         artifacts_key = iam.statement("UseArtifactsKey", KEY_USER_ACTIONS, [p.artifacts_key_arn])
         ecr_login = iam.statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"])
 
@@ -204,7 +226,7 @@ class RolePolicies(Construct):
             [
                 iam.statement("WriteBuildLogs", LOG_WRITE, [p.build_log_group_arn, f"{p.build_log_group_arn}:*"]),
                 artifacts_rw,
-                artifacts_bucket,
+                build_bucket,
                 artifacts_key,
                 ecr_login,
                 iam.statement("PushImages", ECR_PULL + ECR_PUSH, [p.ecr_repository_arn]),
@@ -234,6 +256,14 @@ class RolePolicies(Construct):
                 ),
                 pass_task_roles,
                 iam.statement("NotifyApprovers", ["sns:Publish"], [p.notification_topic_arn]),
+                # The topic is encrypted: SNS uses the key on the publisher's behalf.
+                # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
+                iam.statement(
+                    "EncryptApprovalNotification",
+                    ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    [p.notifications_key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"sns.{p.region}.amazonaws.com"}},
+                ),
             ],
         )
 
@@ -247,11 +277,7 @@ class RolePolicies(Construct):
             "flow_logs",
             p.roles.flow_logs.role_name,
             [
-                iam.statement(
-                    "DeliverFlowLogs",
-                    [*LOG_WRITE, "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
-                    [p.flow_log_group_arn, f"{p.flow_log_group_arn}:*"],
-                ),
+                *flow_log_delivery("DeliverFlowLogs", p.flow_log_group_arn),
             ],
         )
         if p.test_hook_log_group_arn:
@@ -261,10 +287,10 @@ class RolePolicies(Construct):
                 [
                     *(
                         [
+                            # AWS's own examples grant it on "*"; the reference does not agree on a
+                            # resource type, and the call needs the live deployment's hook id anyway.
                             iam.statement(
-                                "ReportHookResult",
-                                ["codedeploy:PutLifecycleEventHookExecutionStatus"],
-                                [p.deployment_group_arn],
+                                "ReportHookResult", ["codedeploy:PutLifecycleEventHookExecutionStatus"], ["*"]
                             )
                         ]
                         if p.deployment_group_arn
@@ -345,9 +371,18 @@ class RolePolicies(Construct):
         self._attach(
             "ecs_infrastructure",
             p.roles.ecs_infrastructure.role_name,
+            # What AmazonECSInfrastructureRolePolicyForLoadBalancers grants, scoped to this service's
+            # load balancer: ECS registers green's tasks, shifts the rules and drains blue.
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
             [
                 DESCRIBE_LOAD_BALANCING,
                 iam.statement("ShiftListenerRules", ["elasticloadbalancing:ModifyRule"], list(p.listener_rule_arns)),
+                iam.statement("ShiftListeners", ["elasticloadbalancing:ModifyListener"], list(p.listener_arns)),
+                iam.statement(
+                    "RegisterAndDrainTasks",
+                    ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+                    list(p.target_group_arns),
+                ),
             ],
         )
         if p.test_hook_function_arn:
@@ -387,7 +422,14 @@ class RolePolicies(Construct):
         return [
             iam.statement("UpdateService", ["ecs:DescribeServices", "ecs:UpdateService"], [p.ecs_service_arn]),
             iam.statement("FollowDeployment", ["ecs:DescribeTasks"], [f"{ecs}:task/{p.ecs_cluster_name}/*"]),
-            iam.statement("ListServiceTasks", ["ecs:ListTasks"], [f"{ecs}:container-instance/{p.ecs_cluster_name}/*"]),
+            # ListTasks is authorised on container instances, which Fargate has none of: "*", held
+            # to this cluster by its condition key.
+            iam.statement(
+                "ListServiceTasks",
+                ["ecs:ListTasks"],
+                ["*"],
+                conditions={"ArnEquals": {"ecs:cluster": f"{ecs}:cluster/{p.ecs_cluster_name}"}},
+            ),
             iam.statement("ReadTaskDefinition", ["ecs:DescribeTaskDefinition"], ["*"]),
         ]
 
@@ -473,11 +515,7 @@ class SecondaryRegionPolicies(Construct):
             "flow_logs",
             p.roles.flow_logs.role_name,
             [
-                iam.statement(
-                    "DeliverDrFlowLogs",
-                    [*LOG_WRITE, "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
-                    [service.flow_log_group_arn, f"{service.flow_log_group_arn}:*"],
-                )
+                *flow_log_delivery("DeliverDrFlowLogs", service.flow_log_group_arn),
             ],
             suffix="dr",
         )

@@ -113,4 +113,11 @@ class ServiceRoles(Construct):
                 policy_arn=f"arn:{props.partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
             )
             roles["backup"] = replace(roles["backup"], permissions=backup)
+            # The runbook's restore runs with the same role (AWS keeps restores in their own policy).
+            IamRolePolicyAttachment(
+                self,
+                "restore_policy",
+                role=roles["backup"].role_name,
+                policy_arn=f"arn:{props.partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
+            )
         self.outputs = ServiceRolesOutputs(**roles)

@@ -1,0 +1,432 @@
+"""Rule 3: each role can make every call its service makes during a release and a rollback.
+
+For each role, the table lists the API calls its service makes (build, deploy, test traffic,
+shift, wait, terminate, rollback), and the resource AWS authorises each call against: an ARN as
+the service presents it, or ``*`` where the Service Authorization Reference gives the action no
+resource type. Compared with AWS's managed policy for that service role (named per role); ours
+are narrower, which is why the calls are listed here and tested.
+
+A call on something encrypted with a customer key also needs the key: the role's policy must
+allow it, and the key policy must let IAM policies grant it (the account-root statement) or
+name the role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from aws_rules import iam
+from aws_rules.stack import Resource, Stack
+
+#: A stand-in for the parts of an ARN a service fills in at run time (a stream, a task id).
+RUNTIME = "runtime-id"
+
+
+class Lookup:
+    """Resources of the primary region by construct path, and the ARNs services present."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def at(self, resource_type: str, path: str) -> Resource | None:
+        found = [r for r in self.stack.of_type(resource_type) if r.path == path]
+        return found[0] if found else None
+
+    def ref(self, resource_type: str, path: str, attribute: str = "arn") -> str | None:
+        resource = self.at(resource_type, path)
+        return resource.ref(attribute) if resource else None
+
+    def region(self) -> str:
+        return self.stack.regions.get("aws", "")
+
+    def account(self) -> str:
+        providers = self.stack.document.get("provider", {}).get("aws", [])
+        return str(providers[0]["allowed_account_ids"][0]) if providers else ""
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region()}:{self.account()}:{resource}"
+
+    def database_secret(self) -> str | None:
+        cluster = self.at("aws_rds_cluster", "database/cluster")
+        if cluster is not None and cluster.body.get("manage_master_user_password"):
+            return cluster.ref("master_user_secret[0].secret_arn")
+        return self.ref("aws_secretsmanager_secret", "database/master_secret")
+
+    def log_stream(self, path: str) -> str | None:
+        group = self.ref("aws_cloudwatch_log_group", path)
+        return f"{group}:log-stream:{RUNTIME}" if group else None
+
+    def objects(self, path: str) -> str | None:
+        bucket = self.ref("aws_s3_bucket", path)
+        return f"{bucket}/{RUNTIME}" if bucket else None
+
+
+Presented = Callable[[Lookup], str | None]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call a role's service makes, and the resource AWS authorises it against."""
+
+    action: str
+    phase: str
+    #: The ARN the service presents; "*" for actions without a resource type. None: the call is
+    #: not made in this stack (e.g. no load test).
+    resource: Presented
+    #: A customer key the call uses on the caller's behalf (an encrypted topic, secret, bucket).
+    key: Presented | None = None
+
+
+def _star(_: Lookup) -> str:
+    return "*"
+
+
+def _ref(resource_type: str, path: str, attribute: str = "arn") -> Presented:
+    return lambda look: look.ref(resource_type, path, attribute)
+
+
+ARTIFACTS_KEY = _ref("aws_kms_key", "keys/artifacts_key")
+LOAD_BALANCER_DESCRIBE = tuple(
+    Call(f"elasticloadbalancing:{action}", "every shift and rollback", _star)
+    for action in ("DescribeTargetGroups", "DescribeListeners", "DescribeRules", "DescribeTargetHealth")
+)
+ECR_PULL = tuple(
+    Call(f"ecr:{a}", "every task start (release, scale-out, rollback)", _ref("aws_ecr_repository", "ecr/repository"))
+    for a in ("BatchCheckLayerAvailability", "GetDownloadUrlForLayer", "BatchGetImage")
+)
+
+
+def _service(look: Lookup) -> str | None:
+    return look.ref("aws_ecs_service", "ecs/service", "id")  # the service's id is its ARN
+
+
+def _task_set(look: Lookup) -> str | None:
+    cluster, service = (
+        look.ref("aws_ecs_cluster", "ecs/cluster", "name"),
+        look.ref("aws_ecs_service", "ecs/service", "name"),
+    )
+    return look.arn("ecs", f"task-set/{cluster}/{service}/{RUNTIME}") if cluster and service else None
+
+
+def _listeners(look: Lookup) -> list[str | None]:
+    return [look.ref("aws_lb_listener", f"load_balancer/{n}_listener") for n in ("prod", "test")]
+
+
+def _each(presented: Callable[[Lookup], list[str | None]]) -> Callable[[Lookup], Iterator[str | None]]:
+    return lambda look: iter(presented(look))
+
+
+def _deployment_config(look: Lookup) -> str | None:
+    group = look.at("aws_codedeploy_deployment_group", "codepipeline/deployment_group")
+    return look.arn("codedeploy", f"deploymentconfig:{group.body['deployment_config_name']}") if group else None
+
+
+def _connection(look: Lookup) -> str | None:
+    pipeline = look.at("aws_codepipeline", "codepipeline/pipeline")
+    if pipeline is None:
+        return None
+    return str(pipeline.body["stage"][0]["action"][0]["configuration"]["ConnectionArn"])
+
+
+@dataclass(frozen=True)
+class RoleCalls:
+    #: AWS's managed policy for that service role, which the calls were compared with.
+    compared_with: str
+    calls: tuple[Call, ...]
+    #: Whether the role's service works in this stack at all (CodeDeploy does not under ECS-native).
+    applies: Callable[[Lookup], bool] = lambda look: True
+
+
+#: role construct path -> what its service calls.
+CALLS: dict[str, RoleCalls] = {
+    "roles/task_execution": RoleCalls(
+        "AmazonECSTaskExecutionRolePolicy (+ the Secrets Manager statements ECS documents)",
+        (
+            Call("ecr:GetAuthorizationToken", "every task start", _star),
+            *ECR_PULL,
+            Call("logs:CreateLogStream", "every task start", lambda look: look.log_stream("ecs/log_group")),
+            Call("logs:PutLogEvents", "while a task runs", lambda look: look.log_stream("ecs/log_group")),
+            Call(
+                "secretsmanager:GetSecretValue",
+                "every task start",
+                Lookup.database_secret,
+                key=_ref("aws_kms_key", "keys/data_key"),
+            ),
+        ),
+    ),
+    "roles/codebuild": RoleCalls(
+        "the CodeBuild service role policy AWS documents",
+        (
+            Call("logs:CreateLogStream", "build", lambda look: look.log_stream("codepipeline/build_log_group")),
+            Call("logs:PutLogEvents", "build", lambda look: look.log_stream("codepipeline/build_log_group")),
+            Call(
+                "s3:GetObject",
+                "build: the source artifact",
+                lambda look: look.objects("codepipeline/artifacts/bucket"),
+                ARTIFACTS_KEY,
+            ),
+            Call(
+                "s3:PutObject",
+                "build: taskdef, appspec, image detail",
+                lambda look: look.objects("codepipeline/artifacts/bucket"),
+                ARTIFACTS_KEY,
+            ),
+            Call("s3:GetBucketAcl", "build", _ref("aws_s3_bucket", "codepipeline/artifacts/bucket")),
+            Call("s3:GetBucketLocation", "build", _ref("aws_s3_bucket", "codepipeline/artifacts/bucket")),
+            Call("ecr:GetAuthorizationToken", "build: docker login", _star),
+            *(
+                Call(f"ecr:{a}", "build: docker push", _ref("aws_ecr_repository", "ecr/repository"))
+                for a in (
+                    "InitiateLayerUpload",
+                    "UploadLayerPart",
+                    "CompleteLayerUpload",
+                    "PutImage",
+                    "BatchCheckLayerAvailability",
+                )
+            ),
+        ),
+    ),
+    "roles/codepipeline": RoleCalls(
+        "the CodePipeline service role policy for each action type used "
+        "(CodeStarSourceConnection, CodeBuild, Manual, CodeDeployToECS or ECS)",
+        (
+            Call("codestar-connections:UseConnection", "source", _connection),
+            Call(
+                "s3:PutObject", "every stage", lambda look: look.objects("codepipeline/artifacts/bucket"), ARTIFACTS_KEY
+            ),
+            Call(
+                "s3:GetObject", "every stage", lambda look: look.objects("codepipeline/artifacts/bucket"), ARTIFACTS_KEY
+            ),
+            Call("s3:GetBucketVersioning", "every stage", _ref("aws_s3_bucket", "codepipeline/artifacts/bucket")),
+            Call("codebuild:StartBuild", "build", _ref("aws_codebuild_project", "codepipeline/build")),
+            Call("codebuild:BatchGetBuilds", "build", _ref("aws_codebuild_project", "codepipeline/build")),
+            Call("ecs:RegisterTaskDefinition", "deploy", _star),
+            Call("iam:PassRole", "deploy: the new revision's roles", _ref("aws_iam_role", "roles/task_execution")),
+            Call("iam:PassRole", "deploy: the new revision's roles", _ref("aws_iam_role", "roles/task")),
+            Call(
+                "sns:Publish",
+                "approval",
+                lambda look: look.ref("aws_sns_topic", "notifications/topic") if _has_approval(look) else None,
+                key=_ref("aws_kms_key", "keys/notifications_key"),
+            ),
+            # CodeDeployToECS
+            Call(
+                "codedeploy:CreateDeployment",
+                "deploy",
+                _ref("aws_codedeploy_deployment_group", "codepipeline/deployment_group"),
+            ),
+            Call(
+                "codedeploy:GetDeployment",
+                "deploy: until the shift ends",
+                _ref("aws_codedeploy_deployment_group", "codepipeline/deployment_group"),
+            ),
+            Call(
+                "codedeploy:RegisterApplicationRevision",
+                "deploy",
+                _ref("aws_codedeploy_app", "codepipeline/codedeploy_app"),
+            ),
+            Call(
+                "codedeploy:GetApplicationRevision", "deploy", _ref("aws_codedeploy_app", "codepipeline/codedeploy_app")
+            ),
+            Call("codedeploy:GetDeploymentConfig", "deploy", _deployment_config),
+            # The ECS deploy action (ECS-native blue/green)
+            *(
+                Call(f"ecs:{a}", "deploy", lambda look: _service(look) if _is_ecs_native(look) else None)
+                for a in ("DescribeServices", "UpdateService")
+            ),
+            Call("ecs:DescribeTaskDefinition", "deploy", lambda look: "*" if _is_ecs_native(look) else None),
+            Call("ecs:ListTasks", "deploy: follow the new tasks", lambda look: "*" if _is_ecs_native(look) else None),
+        ),
+    ),
+    "roles/codedeploy": RoleCalls(
+        "AWSCodeDeployRoleForECS",
+        (
+            Call("ecs:DescribeServices", "every deployment", _service),
+            Call("ecs:CreateTaskSet", "install green", _service),
+            Call("ecs:TagResource", "install green (propagated tags)", _task_set),
+            Call("ecs:UpdateServicePrimaryTaskSet", "shift; rollback", _service),
+            Call("ecs:DeleteTaskSet", "terminate blue; rollback", _task_set),
+            *LOAD_BALANCER_DESCRIBE,
+            Call(
+                "elasticloadbalancing:ModifyListener", "test traffic, shift, rollback", lambda look: _listeners(look)[0]
+            ),
+            Call(
+                "elasticloadbalancing:ModifyListener", "test traffic, shift, rollback", lambda look: _listeners(look)[1]
+            ),
+            Call(
+                "lambda:InvokeFunction",
+                "AfterAllowTestTraffic",
+                _ref("aws_lambda_function", "deployment_hooks/test_traffic"),
+            ),
+            Call(
+                "cloudwatch:DescribeAlarms",
+                "the whole deployment",
+                _ref("aws_cloudwatch_metric_alarm", "codepipeline/green_5xx"),
+            ),
+            Call("iam:PassRole", "install green", _ref("aws_iam_role", "roles/task_execution")),
+        ),
+        applies=lambda look: not _is_ecs_native(look),
+    ),
+    "roles/test_hook": RoleCalls(
+        "AWSLambdaVPCAccessExecutionRole + AWSXRayDaemonWriteAccess",
+        (
+            *(
+                Call(f"ec2:{a}", "create, invoke, delete", _star)
+                for a in (
+                    "CreateNetworkInterface",
+                    "DescribeNetworkInterfaces",
+                    "DescribeSubnets",
+                    "DeleteNetworkInterface",
+                )
+            ),
+            Call("xray:PutTraceSegments", "every invocation", _star),
+            Call(
+                "logs:CreateLogStream", "every invocation", lambda look: look.log_stream("deployment_hooks/log_group")
+            ),
+            Call("logs:PutLogEvents", "every invocation", lambda look: look.log_stream("deployment_hooks/log_group")),
+            Call("kms:Decrypt", "every cold start: its encrypted environment", ARTIFACTS_KEY),
+            Call(
+                "codedeploy:PutLifecycleEventHookExecutionStatus",
+                "report the verdict",
+                lambda look: None if _is_ecs_native(look) else "*",
+            ),
+            Call("codebuild:StartBuild", "start the load test", _ref("aws_codebuild_project", "load_test/project")),
+            Call(
+                "codebuild:BatchGetBuilds",
+                "read the load test's verdict",
+                _ref("aws_codebuild_project", "load_test/project"),
+            ),
+        ),
+    ),
+    "roles/load_test": RoleCalls(
+        "the CodeBuild service role policy with VPC access",
+        (
+            *(
+                Call(f"ec2:{a}", "build start and end", _star)
+                for a in (
+                    "CreateNetworkInterface",
+                    "DescribeDhcpOptions",
+                    "DescribeNetworkInterfaces",
+                    "DeleteNetworkInterface",
+                    "DescribeSubnets",
+                    "DescribeSecurityGroups",
+                    "DescribeVpcs",
+                )
+            ),
+            Call(
+                "ec2:CreateNetworkInterfacePermission",
+                "build start",
+                lambda look: look.arn("ec2", f"network-interface/{RUNTIME}"),
+            ),
+            Call("logs:CreateLogStream", "build", lambda look: look.log_stream("load_test/log_group")),
+            Call("logs:PutLogEvents", "build", lambda look: look.log_stream("load_test/log_group")),
+            Call("kms:GenerateDataKey", "build (the project's key)", ARTIFACTS_KEY),
+        ),
+    ),
+    "roles/ecs_infrastructure": RoleCalls(
+        "AmazonECSInfrastructureRolePolicyForLoadBalancers",
+        (
+            *LOAD_BALANCER_DESCRIBE,
+            *(
+                Call(
+                    f"elasticloadbalancing:{a}",
+                    "install green; drain blue; rollback",
+                    _ref("aws_lb_target_group", f"load_balancer/{colour}"),
+                )
+                for a in ("RegisterTargets", "DeregisterTargets")
+                for colour in ("blue", "green")
+            ),
+            *(
+                Call(
+                    "elasticloadbalancing:ModifyRule",
+                    "test traffic, shift, rollback",
+                    _ref("aws_lb_listener_rule", f"load_balancer/{rule}"),
+                )
+                for rule in ("prod_rule", "test_rule")
+            ),
+        ),
+    ),
+    "roles/ecs_hook_invoker": RoleCalls(
+        "the ECS blue/green lifecycle hook permissions",
+        (
+            Call(
+                "lambda:InvokeFunction",
+                "POST_TEST_TRAFFIC_SHIFT",
+                _ref("aws_lambda_function", "deployment_hooks/test_traffic"),
+            ),
+        ),
+    ),
+    "roles/flow_logs": RoleCalls(
+        "the flow logs role policy AWS documents",
+        (
+            Call("logs:DescribeLogGroups", "delivery", _star),
+            Call("logs:CreateLogStream", "delivery", lambda look: look.log_stream("networking/flow_log_group")),
+            Call("logs:PutLogEvents", "delivery", lambda look: look.log_stream("networking/flow_log_group")),
+            Call("logs:DescribeLogStreams", "delivery", lambda look: look.log_stream("networking/flow_log_group")),
+        ),
+    ),
+}
+
+
+def _is_ecs_native(look: Lookup) -> bool:
+    service = look.at("aws_ecs_service", "ecs/service")
+    return service is not None and service.body.get("deployment_controller", {}).get("type") == "ECS"
+
+
+def _has_approval(look: Lookup) -> bool:
+    pipeline = look.at("aws_codepipeline", "codepipeline/pipeline")
+    return pipeline is not None and any(stage["name"] == "Approve" for stage in pipeline.body["stage"])
+
+
+@dataclass(frozen=True)
+class Denied:
+    role: str
+    call: Call
+    resource: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.role} cannot {self.call.action} on {self.resource} ({self.call.phase}): {self.why}"
+
+
+def policy_documents(stack: Stack, role: Resource) -> list[str]:
+    return [p.body["policy"] for p in iam.role_policies(stack, role) if p.type == iam.ROLE_POLICY]
+
+
+def key_admits_iam(stack: Stack, key: Resource, role: Resource) -> bool:
+    """The key policy delegates to IAM (the account root may use the key) or names the role."""
+    for statement in iam.statements(key.body.get("policy", "{}")):
+        if statement.get("Effect") != "Allow":
+            continue
+        named = iam.principals(statement)
+        if any(p.endswith(":root") for p in named) or role.ref("arn") in named:
+            return True
+    return False
+
+
+def denied(stack: Stack) -> Iterator[Denied]:
+    """Every listed call a role of the stack cannot make."""
+    look = Lookup(stack)
+    for path, role_calls in CALLS.items():
+        role = look.at("aws_iam_role", path)
+        if role is None or not role_calls.applies(look):
+            continue
+        documents = [iam.literal(stack, d) for d in policy_documents(stack, role)]
+        for call in role_calls.calls:
+            presented = call.resource(look)
+            if presented is None:
+                continue
+            resource = iam.literal(stack, presented)
+            if not any(iam.allows(d, call.action, resource) for d in documents):
+                yield Denied(path, call, resource, "no statement of its policies allows it there")
+            key_reference = call.key(look) if call.key else None
+            if key_reference is None:
+                continue
+            key = iam.target(stack, key_reference)
+            actions = ("kms:Decrypt",) if call.action.split(":")[1].startswith("Get") else ("kms:GenerateDataKey",)
+            for action in actions:
+                if not any(iam.allows(d, action, key_reference) for d in documents):
+                    yield Denied(path, Call(action, call.phase, _star), key_reference, f"{call.action} uses this key")
+            if key is not None and not key_admits_iam(stack, key, role):
+                yield Denied(path, call, key_reference, "the key policy neither delegates to IAM nor names the role")
