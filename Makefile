@@ -16,7 +16,7 @@ CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/c
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: diff-json snapshot docs diagram bootstrap bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
+.PHONY: preflight diff-json snapshot docs diagram bootstrap bench validate plan-local timeline rollback help venv synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ plan-local: venv ## terraform plan every environment offline, with dummy credent
 timeline: require-env ## the phases of one release and their worst-case durations, from the synthesized ENV
 	$(MAKE) --no-print-directory synth ENV=$(ENV) > /dev/null
 	$(BIN)/python -m tools.timeline $(OUT)/stacks/$$($(BIN)/python main.py --env $(ENV) --list-stacks)/cdk.tf.json
+
+preflight: venv require-env ## plan ENV and refuse what AWS refuses mid-apply or what loses data (AWS credentials; ARGS=--offline)
+	$(BIN)/python -m tools.preflight --env $(ENV) $(ARGS)
 
 rollback: venv require-env ## stop the in-flight deployment with rollback, or redeploy the previous revision (AWS credentials)
 	$(BIN)/python -m tools.rollback --env $(ENV) $(ARGS)

@@ -47,3 +47,12 @@ def test_jobs_call_the_projects_make_targets() -> None:
     scripts = " ".join(" ".join(job.get("script", [])) for job in jobs.values())
     for target in ("make lint", "make test-fast", "make synth", "make diff ENV=", "make deploy ENV="):
         assert target in scripts
+
+
+def test_every_deploy_is_preceded_by_the_preflight_review_of_its_plan() -> None:
+    _, jobs = pipeline()
+    deploys = {name: job for name, job in jobs.items() if name.startswith("deploy:")}
+    assert deploys
+    for name, job in deploys.items():
+        script = job["script"]
+        assert script.index("make preflight ENV=$ENVIRONMENT") < script.index("make deploy ENV=$ENVIRONMENT"), name

@@ -9,14 +9,17 @@ temporary folder: tail -f <tmp>/emulator-<env>*/terraform/apply.log to watch a r
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from aws_rules.updates import review
 from config import shipped_environments
 from tools.emulator_cycle import Cycle, Emulator, Target, plan_diff, synthesize
 from tools.terraform_offline import Toolchain, find_toolchain, needs_newer_provider
@@ -24,6 +27,38 @@ from tools.terraform_offline import Toolchain, find_toolchain, needs_newer_provi
 pytestmark = pytest.mark.slow
 
 ENVIRONMENTS = shipped_environments()
+#: The environment whose applied stack also proves `make preflight` on real plans.
+PREFLIGHT_ENVIRONMENT = "dev"
+
+
+def _one(document: dict[str, Any], resource_type: str, path: str) -> dict[str, Any]:
+    (body,) = [
+        b for b in document["resource"][resource_type].values() if b["//"]["metadata"]["path"].endswith("/" + path)
+    ]
+    return body
+
+
+def preflight_reads_real_plans(cycle: Cycle) -> None:
+    """Plans against the applied stack, as an operator would make them, reviewed by preflight."""
+    moved = copy.deepcopy(cycle.document)
+    _one(moved, "aws_subnet", "networking/private_0")["cidr_block"] = "10.10.240.0/20"
+    refused = {r.address: r for r in review(cycle.plan_of(moved, "preflight-subnets"))}
+    (subnet,) = [a for a in refused if a.startswith("aws_subnet.networking_private_0")]
+    assert "aws_ecs_service.ecs_service" in refused[subnet].what and "DependencyViolation" in refused[subnet].what
+
+    renamed = copy.deepcopy(cycle.document)
+    _one(renamed, "aws_rds_cluster", "database/cluster")["database_name"] = "renamed"
+    refused = {r.address: r for r in review(cycle.plan_of(renamed, "preflight-database"))}
+    (cluster,) = [a for a in refused if a.startswith("aws_rds_cluster.database_cluster")]
+    assert refused[cluster].what.startswith("replaces the database") and "database_name" in refused[cluster].fix
+
+    released = copy.deepcopy(cycle.document)
+    task = _one(released, "aws_ecs_task_definition", "ecs/task_definition")
+    task["container_definitions"] = task["container_definitions"].replace(":bootstrap", ":abc123-7")
+    plan = cycle.plan_of(released, "preflight-image")
+    replaced = [c["address"] for c in plan["resource_changes"] if "delete" in c["change"]["actions"]]
+    assert [a.split(".")[0] for a in replaced] == ["aws_ecs_task_definition"], replaced
+    assert review(plan) == [], "a new image is a release, not a refused change"
 
 
 @dataclass(frozen=True)
@@ -90,6 +125,9 @@ def test_apply_then_replan_shows_no_changes_then_destroy(
             f"re-plan after apply is not empty (exit {replan.returncode}; log: {replan.log}):\n"
             f"{plan_diff(replan.log.read_text()) or replan.tail()}"
         )
+
+        if running.target.env == PREFLIGHT_ENVIRONMENT:
+            preflight_reads_real_plans(cycle)
 
         destroy = cycle.destroy()
         assert destroy.returncode == 0, f"terraform {destroy.name} failed (log: {destroy.log}):\n{destroy.tail()}"

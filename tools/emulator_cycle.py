@@ -363,6 +363,18 @@ class Cycle:
             "replan", "plan", "-detailed-exitcode", "-input=false", "-lock=false", PARALLELISM, timeout=PLAN_TIMEOUT
         )
 
+    def plan_of(self, document: dict[str, Any], name: str) -> dict[str, Any]:
+        """The JSON plan of ``document`` against what is applied (the workspace's own copy is put back)."""
+        self.workspace.write(document, self.target.stack.parent)
+        try:
+            step = self.step(name, "plan", "-input=false", "-lock=false", "-out=preflight.plan", timeout=PLAN_TIMEOUT)
+            if step.returncode != 0:
+                raise RuntimeError(f"terraform plan ({name}) failed:\n{step.tail()}")
+            shown: dict[str, Any] = json.loads(self.workspace.run("show", "-json", "preflight.plan").stdout)
+            return shown
+        finally:
+            self.workspace.write(self.document, self.target.stack.parent)
+
     def destroy(self) -> Step:
         """As an operator would: protection off and buckets emptied on delete (apply), then destroy.
 
