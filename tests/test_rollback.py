@@ -95,3 +95,40 @@ def test_missing_credentials_fail_clearly(monkeypatch: pytest.MonkeyPatch, capsy
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     assert rollback.main(["--env", "prod", "--yes"]) == 2
     assert "no AWS credentials: set AWS_PROFILE or AWS_* for account 333333333333" in capsys.readouterr().err
+
+
+def test_after_hundreds_of_releases_every_page_is_read_and_the_newest_two_compared(
+    client: tuple[object, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ListDeployments pages, in no documented order; BatchGetDeployments takes 25 ids at most."""
+    codedeploy, stubber = client
+    listed(stubber, rollback.IN_FLIGHT, [])
+    ids = [f"d-{n:03d}" for n in range(60)]
+    now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    first = {"applicationName": APP, "deploymentGroupName": GROUP, "includeOnlyStatuses": ["Succeeded"]}
+    stubber.add_response("list_deployments", {"deployments": ids[:40], "nextToken": "page-2"}, first)
+    stubber.add_response("list_deployments", {"deployments": ids[40:]}, {**first, "nextToken": "page-2"})
+    for start in range(0, 60, 25):
+        batch = ids[start : start + 25]
+        # d-007 is the newest, d-042 the one before it: neither is at the end of the list.
+        infos = [
+            {
+                "deploymentId": d,
+                "createTime": now - dt.timedelta(hours={"d-007": 0, "d-042": 1}.get(d, 100 + int(d[2:]))),
+                "revision": REVISION,
+            }
+            for d in batch
+        ]
+        stubber.add_response("batch_get_deployments", {"deploymentsInfo": infos}, {"deploymentIds": batch})
+    stubber.add_response(
+        "create_deployment",
+        {"deploymentId": "d-ROLLBACK"},
+        {"applicationName": APP, "deploymentGroupName": GROUP, "revision": REVISION, "description": ANY},
+    )
+    assert rollback.main(["--env", "prod", "--yes"], client=codedeploy) == 0
+    assert "redeploying the revision of d-042" in capsys.readouterr().out
+
+
+def test_an_ecs_native_environment_is_told_how_ecs_rolls_back(capsys: pytest.CaptureFixture[str]) -> None:
+    assert rollback.main(["--env", "sandbox", "--yes"]) == 2
+    assert "stop-service-deployment --stop-type ROLLBACK" in capsys.readouterr().err

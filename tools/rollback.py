@@ -5,7 +5,9 @@
 - With none in flight, the previous successful revision is deployed again through CodeDeploy
   (a normal blue/green deployment of the older task definition), and the tool says so.
 
-Needs AWS credentials for the environment's account (the usual AWS_PROFILE / AWS_* variables).
+Needs AWS credentials for the environment's account (the usual AWS_PROFILE / AWS_* variables),
+allowed codedeploy:ListDeployments, BatchGetDeployments and CreateDeployment on the deployment
+group, and StopDeployment (which has no resource type: "*").
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from typing import Any
 from config import ConfigError, config_path, load_config
 
 IN_FLIGHT = ["Created", "Queued", "InProgress", "Baking", "Ready"]
+#: BatchGetDeployments takes at most this many ids per call.
+#: https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BatchGetDeployments.html
+BATCH_LIMIT = 25
 
 
 @dataclass(frozen=True)
@@ -32,23 +37,39 @@ class RollbackError(Exception):
     pass
 
 
+def deployment_ids(client: Any, target: Target, statuses: list[str]) -> list[str]:
+    """Every deployment of the group in these statuses, across all pages (hundreds after a while)."""
+    ids: list[str] = []
+    token: str | None = None
+    while True:
+        page = client.list_deployments(
+            applicationName=target.application,
+            deploymentGroupName=target.group,
+            includeOnlyStatuses=statuses,
+            **({"nextToken": token} if token else {}),
+        )
+        ids.extend(page.get("deployments", []))
+        token = page.get("nextToken")
+        if not token:
+            return ids
+
+
 def in_flight_deployment(client: Any, target: Target) -> str | None:
-    listed = client.list_deployments(
-        applicationName=target.application, deploymentGroupName=target.group, includeOnlyStatuses=IN_FLIGHT
-    )
-    ids: list[str] = listed.get("deployments", [])
+    ids = deployment_ids(client, target, IN_FLIGHT)
     return ids[0] if ids else None
 
 
 def previous_successful_revision(client: Any, target: Target) -> tuple[str, dict[str, Any]]:
     """(deployment id, revision) of the last success before the current one."""
-    listed = client.list_deployments(
-        applicationName=target.application, deploymentGroupName=target.group, includeOnlyStatuses=["Succeeded"]
-    )
-    ids: list[str] = listed.get("deployments", [])
+    ids = deployment_ids(client, target, ["Succeeded"])
     if len(ids) < 2:
         raise RollbackError("no earlier successful deployment to return to; nothing was changed")
-    infos = client.batch_get_deployments(deploymentIds=ids)["deploymentsInfo"]
+    # The list is in no documented order: read them all, BATCH_LIMIT at a time, and sort.
+    infos = [
+        info
+        for start in range(0, len(ids), BATCH_LIMIT)
+        for info in client.batch_get_deployments(deploymentIds=ids[start : start + BATCH_LIMIT])["deploymentsInfo"]
+    ]
     newest_first = sorted(infos, key=lambda info: info["createTime"], reverse=True)
     previous = newest_first[1]
     return previous["deploymentId"], previous["revision"]
@@ -85,6 +106,16 @@ def main(argv: list[str] | None = None, client: Any = None) -> int:
         config = load_config(config_path(args.env))
     except ConfigError as error:
         print(error.render(), file=sys.stderr)
+        return 2
+    if config.deployment.controller == "ecs":
+        # ECS-native blue/green rolls back on its alarms by itself; by hand, ECS's own API does it.
+        print(
+            f"{args.env} uses ECS-native blue/green: roll back the deployment in flight with "
+            f"`aws ecs stop-service-deployment --stop-type ROLLBACK --service-deployment-arn <arn>` "
+            f"(`aws ecs list-service-deployments --cluster {config.names.cluster} --service {config.names.service} "
+            f"--status IN_PROGRESS` names it); `make rollback` drives CodeDeploy only",
+            file=sys.stderr,
+        )
         return 2
     target = Target(config.names.codedeploy_app, config.names.deployment_group, config.region)
     if client is None:
