@@ -102,6 +102,7 @@ REFUSED: list[tuple[str, str, dict[str, str], bytes | None, int]] = [
     ("GET", "/notes?limit=%00", {}, None, 400),
     ("GET", "/notes?limit=%D9%A3", {}, None, 400),  # an Arabic-Indic 3: int() would take it
     ("GET", "/nowhere", {}, None, 404),
+    ("GET", "/notes/", {}, None, 404),  # no redirect (Starlette's would be built from the Host header)
     ("DELETE", "/notes", {}, None, 405),
     ("PUT", "/notes/1", JSON, b"{}", 405),
     ("BREW", "/health", {}, None, 405),

@@ -165,5 +165,7 @@ def create_app(settings: Settings, pool: AsyncConnectionPool | None = None) -> S
             psycopg.OperationalError: _database_unavailable,
         },
     )
+    # /notes/ is not /notes: a 404 with a JSON error, never a redirect built from the Host header.
+    app.router.redirect_slashes = False
     app.state.service = state
     return app
