@@ -7,6 +7,8 @@ configured. Every address used is on loopback or a Unix socket.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -22,10 +24,19 @@ from urllib.parse import urlparse
 import httpx
 import psycopg
 import pytest
+from service import migrate, settings
 
 from tests.conftest import ROOT
 
 APP = ROOT / "app"
+
+
+#: The test server's stand-in for the Aurora master user: it can create roles and owns each
+#: test database (as RDS sets it up), but it is not a superuser, so the migration is tested with
+#: the rights it has on Aurora.
+MASTER = "bluegreen_master"
+MASTER_PASSWORD = "master-password"
+RUNTIME_PASSWORD = "runtime-password"
 
 
 @dataclass(frozen=True)
@@ -36,26 +47,67 @@ class Database:
     password: str
     admin_dbname: str
 
-    def conninfo(self, dbname: str) -> str:
+    def conninfo(self, dbname: str, user: str | None = None, password: str | None = None) -> str:
+        """As the test server's administrator, or as ``user``."""
         return psycopg.conninfo.make_conninfo(
-            host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname
-        )
+            host=self.host, port=self.port, user=user or self.user,
+            password=password if user else self.password, dbname=dbname,
+        )  # fmt: skip
 
     def create(self) -> str:
+        """A new, empty database owned by the master user (as RDS creates DB_NAME)."""
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.conninfo(self.admin_dbname), autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (MASTER,)).fetchone():
+                with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                    connection.execute(f"CREATE ROLE {MASTER} LOGIN CREATEROLE CREATEDB PASSWORD '{MASTER_PASSWORD}'")
+            connection.execute(f'CREATE DATABASE "{name}" OWNER {MASTER}')
         return name
 
+    @staticmethod
+    def runtime_role(dbname: str) -> str:
+        """Roles are cluster-wide: each test database has its own pair, so tests never share grants."""
+        return f"{dbname}_app"
+
+    @staticmethod
+    def owner_role(dbname: str) -> str:
+        return f"{dbname}_owner"
+
+    def as_master(self, dbname: str) -> str:
+        return self.conninfo(dbname, MASTER, MASTER_PASSWORD)
+
+    def as_runtime(self, dbname: str) -> str:
+        return self.conninfo(dbname, self.runtime_role(dbname), RUNTIME_PASSWORD)
+
     def app_env(self, dbname: str) -> dict[str, str]:
-        """The variables ECS would set, pointing at this server."""
+        """The variables ECS would set for the service, pointing at this server (a password, not IAM)."""
         return {
             "DB_HOST": self.host,
             "DB_PORT": str(self.port),
             "DB_NAME": dbname,
-            "DB_SECRET": json.dumps({"username": self.user, "password": self.password}),
+            "DB_USER": self.runtime_role(dbname),
+            "DB_AUTH": "password",
+            "DB_PASSWORD": RUNTIME_PASSWORD,
             "DB_SSLMODE": "prefer",
         }
+
+    def migration_env(self, dbname: str) -> dict[str, str]:
+        """The variables ECS would set for the migration task."""
+        return {
+            "DB_HOST": self.host,
+            "DB_PORT": str(self.port),
+            "DB_NAME": dbname,
+            "DB_SECRET": json.dumps({"username": MASTER, "password": MASTER_PASSWORD}),
+            "DB_USER": self.runtime_role(dbname),
+            "DB_OWNER_ROLE": self.owner_role(dbname),
+            "DB_AUTH": "password",
+            "DB_PASSWORD": RUNTIME_PASSWORD,
+            "DB_SSLMODE": "prefer",
+        }
+
+    def migrate(self, dbname: str) -> migrate.Outcome:
+        """What the pipeline's migration task does, in this process."""
+        return asyncio.run(migrate.run(settings.load_migration(self.migration_env(dbname))))
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +170,13 @@ class ServiceProcess:
         return self.process.wait(timeout)
 
 
-def start_service(postgres: Database, dbname: str, log_dir: Path, **extra: str) -> ServiceProcess:
+def start_service(
+    postgres: Database, dbname: str, log_dir: Path, *, migrated: bool = True, ready: bool = True, **extra: str
+) -> ServiceProcess:
+    """Start the service; first run the migration task unless ``migrated`` is False, and wait for
+    /ready (or, without ``ready``, only for /health)."""
+    if migrated:
+        postgres.migrate(dbname)
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DB_")},
@@ -139,7 +197,7 @@ def start_service(postgres: Database, dbname: str, log_dir: Path, **extra: str) 
         if process.poll() is not None:
             raise RuntimeError(f"service exited with {process.returncode}:\n{log_file.read_text()}")
         try:
-            if httpx.get(f"{service.url}/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{service.url}/{'ready' if ready else 'health'}", timeout=1).status_code == 200:
                 return service
         except httpx.TransportError:
             pass

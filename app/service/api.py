@@ -1,51 +1,90 @@
-"""HTTP API: health, readiness, version, and a small notes resource backed by PostgreSQL."""
+"""HTTP API: health, readiness, version, and a small notes resource backed by PostgreSQL.
+
+Client input never makes it answer 5xx: every request is checked (service.validation) and every
+refusal is a 4xx with a JSON body ``{"error": "..."}``. A 5xx means the service or its database
+is at fault: 503 while the database is unavailable, read-only or not yet migrated; 500 for a bug.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import db
+from service import db, validation
+from service.middleware import RequestGuard
 from service.settings import Settings
+from service.validation import Invalid
 
 log = logging.getLogger("service.api")
-MAX_LIST = 100
 
 
 class State:
     """What the handlers share: the settings, the pool, and whether the process is draining."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pool: AsyncConnectionPool | None = None) -> None:
         self.settings = settings
-        self.pool = db.create_pool(settings.conninfo, settings.pool_min, settings.pool_max)
+        self.pool = pool or db.create_pool(settings)
         self.draining = False
+        self.required_schema = db.required_schema_version()
 
 
 def _note(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "created_at": row["created_at"].isoformat()}
 
 
-def create_app(settings: Settings) -> Starlette:
-    state = State(settings)
+def _error(message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Invalid)
+    return _error(exc.message, exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own refusals (unknown path 404, method 405), as JSON like every other error.
+    assert isinstance(exc, HTTPException)
+    return _error(str(exc.detail).lower(), exc.status_code, dict(exc.headers or {}))
+
+
+async def _bad_value(request: Request, exc: Exception) -> Response:
+    # Validation runs first; this is the safety net for a value PostgreSQL still refuses.
+    log.warning("database refused a value", extra={"sqlstate": getattr(exc, "sqlstate", None)}, exc_info=True)
+    return _error("a value was refused by the database", 400)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, errors.ReadOnlySqlTransaction):
+        return _error("the database is read-only (a standby replica): writes are refused", 503)
+    log.warning("database unavailable", exc_info=True)
+    return _error("database unavailable", 503, {"Retry-After": "5"})
+
+
+def create_app(settings: Settings, pool: AsyncConnectionPool | None = None) -> Starlette:
+    state = State(settings, pool)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await state.pool.open(wait=True, timeout=30)
-        async with state.pool.connection() as connection:
-            await db.migrate(connection)
-        log.info("ready to serve", extra={"version": settings.version, "colour": settings.colour})
+        # Do not wait for the database: the task starts, /ready says why it is not ready
+        # (database unreachable, schema not migrated yet) and turns 200 when it is.
+        await state.pool.open(wait=False)
+        log.info(
+            "serving",
+            extra={"version": settings.version, "colour": settings.colour, "schema_required": state.required_schema},
+        )
         try:
             yield
         finally:
@@ -59,71 +98,52 @@ def create_app(settings: Settings) -> Starlette:
     async def ready(request: Request) -> Response:
         if state.draining:
             return JSONResponse({"status": "draining"}, status_code=503)
+        required = state.required_schema
         try:
             async with state.pool.connection(timeout=2) as connection:
-                await connection.execute("SELECT 1")
+                cursor = await connection.execute(db.SCHEMA_VERSION)
+                row = await cursor.fetchone()
+        except errors.UndefinedTable:
+            return JSONResponse({"status": "schema not migrated", "required": required}, status_code=503)
         except Exception:
             log.warning("readiness check failed", exc_info=True)
             return JSONResponse({"status": "database unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        schema = row[0] if row else None
+        if schema is None or schema < required:
+            # Green waits here until service.migrate has run: it never serves an older schema.
+            body = {"status": "schema outdated", "schema": schema, "required": required}
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ready", "schema": schema})
 
     async def version(request: Request) -> Response:
         return JSONResponse({"version": settings.version, "commit": settings.commit, "colour": settings.colour})
 
     async def create_note(request: Request) -> Response:
-        try:
-            payload = await request.json()
-            title, body, tags = payload["title"], payload.get("body", ""), payload.get("tags", [])
-            if not isinstance(title, str) or not isinstance(body, str) or not isinstance(tags, list):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            return JSONResponse({"error": "send JSON with a string title, optional body and tags"}, status_code=400)
-        try:
-            async with state.pool.connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
-                await cursor.execute(db.INSERT_NOTE, (title, body, [str(t) for t in tags]))
-                row = await cursor.fetchone()
-        except errors.CheckViolation:
-            return JSONResponse({"error": "title must be 1 to 200 characters"}, status_code=400)
+        validation.check_content_type(request.headers.get("content-type"))
+        note = validation.new_note(validation.parse_json(await request.body()))
+        async with state.pool.connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(db.INSERT_NOTE, (note.title, note.body, note.tags))
+            row = await cursor.fetchone()
         assert row is not None
         return JSONResponse(_note(row), status_code=201)
 
     async def list_notes(request: Request) -> Response:
-        try:
-            limit = min(int(request.query_params.get("limit", "20")), MAX_LIST)
-        except ValueError:
-            return JSONResponse({"error": "limit must be a number"}, status_code=400)
+        limit = validation.list_limit(request.query_params.get("limit"))
         async with state.pool.connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(db.LIST_NOTES, (max(limit, 1),))
+            await cursor.execute(db.LIST_NOTES, (limit,))
             rows = await cursor.fetchall()
         return JSONResponse({"notes": [_note(r) for r in rows]})
 
     async def get_note(request: Request) -> Response:
-        note_id = request.path_params["note_id"]
+        note_id = validation.note_id(request.path_params["note_id"])
+        if note_id is None:
+            return _error("not found", 404)
         async with state.pool.connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
             await cursor.execute(db.GET_NOTE, (note_id,))
             row = await cursor.fetchone()
         if row is None:
-            return JSONResponse({"error": "not found"}, status_code=404)
+            return _error("not found", 404)
         return JSONResponse(_note(row))
-
-    async def access_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception:
-            # Log the failure with its trace; answer without internals.
-            log.exception("request failed", extra={"method": request.method, "path": request.url.path})
-            return JSONResponse({"error": "internal error"}, status_code=500)
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
-        return response
 
     app = Starlette(
         routes=[
@@ -132,10 +152,20 @@ def create_app(settings: Settings) -> Starlette:
             Route("/version", version),
             Route("/notes", create_note, methods=["POST"]),
             Route("/notes", list_notes, methods=["GET"]),
-            Route("/notes/{note_id:int}", get_note),
+            Route("/notes/{note_id}", get_note),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(BaseHTTPMiddleware, dispatch=access_log)],
+        middleware=[Middleware(RequestGuard)],
+        exception_handlers={
+            Invalid: _refused,
+            HTTPException: _http_error,
+            errors.DataError: _bad_value,
+            errors.IntegrityError: _bad_value,
+            errors.ReadOnlySqlTransaction: _database_unavailable,
+            psycopg.OperationalError: _database_unavailable,
+        },
     )
+    # /notes/ is not /notes: a 404 with a JSON error, never a redirect built from the Host header.
+    app.router.redirect_slashes = False
     app.state.service = state
     return app

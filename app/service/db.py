@@ -1,21 +1,24 @@
-"""Connection pool, idempotent start-up migrations, and the queries the API runs."""
+"""Connection pool (as the runtime role, password or IAM token), the schema version, and the queries the API runs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from collections.abc import Awaitable, Callable
 from importlib import resources
+from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-log = logging.getLogger("service.db")
+from service.settings import IamAuth, Settings
 
-#: Any fixed number: every instance (blue and green) migrating at once takes turns on it.
-MIGRATION_LOCK = 7_254_019
+log = logging.getLogger("service.db")
 
 INSERT_NOTE = "INSERT INTO notes (title, body, tags) VALUES (%s, %s, %s) RETURNING id, title, body, tags, created_at"
 LIST_NOTES = "SELECT id, title, body, tags, created_at FROM notes ORDER BY created_at DESC, id DESC LIMIT %s"
 GET_NOTE = "SELECT id, title, body, tags, created_at FROM notes WHERE id = %s"
+SCHEMA_VERSION = "SELECT max(version) FROM schema_migrations"
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -29,40 +32,67 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-async def migrate(connection: AsyncConnection) -> list[str]:
-    """Apply pending migrations, each in its own transaction, under an advisory lock. Idempotent.
+def required_schema_version() -> int:
+    """The schema this version needs: its newest migration. /ready waits for it (service.migrate applies it)."""
+    return max(version for version, _, _ in migrations())
 
-    A read-only database (the DR region's replica of an Aurora global database, until it is
-    promoted) already has the primary's schema: nothing is migrated, and the service still starts
-    and reads, so a warm standby is ready the moment its database is promoted.
+
+class IamTokens:
+    """RDS IAM authentication tokens for one user, signed with the task role's credentials.
+
+    A token is valid for 15 minutes and only to open a connection, so one is made for every new
+    connection; there is no password to rotate, and the master password's rotation never reaches
+    the service. botocore finds the credentials (the ECS task role) and refreshes them.
     """
-    cursor = await connection.execute("SHOW transaction_read_only")
-    row = await cursor.fetchone()
-    if row is not None and row[0] == "on":
-        log.info("database is read-only (a replica): migrations skipped")
-        return []
-    applied: list[str] = []
-    async with connection.transaction():
-        # Blue and green may start together: even CREATE TABLE IF NOT EXISTS races without the lock.
-        await connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        await connection.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
+
+    def __init__(self, host: str, port: int, user: str, region: str, client: Any = None) -> None:
+        self.host, self.port, self.user, self.region = host, port, user, region
+        self._client = client
+        self._lock = threading.Lock()
+
+    def _rds(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import botocore.session
+
+                self._client = botocore.session.get_session().create_client("rds", region_name=self.region)
+            return self._client
+
+    def generate(self) -> str:
+        token: str = self._rds().generate_db_auth_token(
+            DBHostname=self.host, Port=self.port, DBUsername=self.user, Region=self.region
         )
-    for version, name, sql in migrations():
-        async with connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            cursor = await connection.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (version,))
-            if await cursor.fetchone():
-                continue
-            await connection.execute(sql.encode())
-            await connection.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
-            applied.append(name)
-            log.info("migration applied", extra={"migration": name})
-    return applied
+        return token
+
+    async def fresh(self) -> str:
+        # Credentials may be fetched over HTTP (the ECS credentials endpoint): off the event loop.
+        return await asyncio.to_thread(self.generate)
 
 
-def create_pool(conninfo: str, min_size: int, max_size: int) -> AsyncConnectionPool:
+def connection_kwargs(settings: Settings, tokens: IamTokens | None = None) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """What the pool passes to every new connection: called per connection, so IAM tokens are always fresh."""
+    auth = settings.auth
+    if isinstance(auth, IamAuth):
+        iam = tokens or IamTokens(settings.database.host, settings.database.port, settings.db_user, auth.region)
+
+        async def with_token() -> dict[str, Any]:
+            return {"autocommit": True, "password": await iam.fresh()}
+
+        return with_token
+    static = {"autocommit": True, "password": auth.password}
+
+    async def with_password() -> dict[str, Any]:
+        return static
+
+    return with_password
+
+
+def create_pool(settings: Settings, tokens: IamTokens | None = None) -> AsyncConnectionPool:
     return AsyncConnectionPool(
-        conninfo, min_size=min_size, max_size=max_size, open=False, timeout=5, kwargs={"autocommit": True}
+        settings.database.conninfo(settings.db_user),
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        open=False,
+        timeout=5,
+        kwargs=connection_kwargs(settings, tokens),
     )

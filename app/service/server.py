@@ -1,4 +1,6 @@
 """Entry point: ``python -m service.server``. Serves until SIGTERM, then drains and exits cleanly.
+It never migrates the database: the one-off task ``python -m service.migrate`` does, before green
+takes traffic; until then /ready answers 503.
 
 On SIGTERM (ECS stopping the task, after the load balancer has deregistered it):
 1. /ready answers 503 at once, while requests are still served for DRAIN_SECONDS;
