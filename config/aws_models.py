@@ -125,14 +125,35 @@ def _java_to_python(pattern: str) -> str:
         return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08X}"
 
     translated = _SURROGATE_PAIR.sub(code_point, pattern)
-    # Java's \p{Print} is printable ASCII.
-    return translated.replace(r"\p{Print}", r"[\x20-\x7E]")
+    # Java's \w, \d, \s and \p{Print} are ASCII-only (its \p{L} and friends are Unicode, as here).
+    ascii_classes = {"w": "a-zA-Z0-9_", "d": "0-9", "s": " \\t\\n\\x0B\\f\\r", "p{Print}": "\\x20-\\x7E"}
+    out: list[str] = []
+    inside = False
+    index = 0
+    while index < len(translated):
+        char = translated[index]
+        if char == "\\" and index + 1 < len(translated):
+            escape = next((k for k in ascii_classes if translated.startswith(k, index + 1)), None)
+            if escape is not None:
+                body = ascii_classes[escape]
+                out.append(body if inside else f"[{body}]")
+                index += 1 + len(escape)
+                continue
+            out.append(translated[index : index + 2])
+            index += 2
+            continue
+        if char == "[" and not inside:
+            inside = True
+        elif char == "]" and inside:
+            inside = False
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 @functools.cache
 def _compile(pattern: str) -> regex.Pattern[str]:
-    # ASCII: Java's \w and \d are ASCII-only, as AWS's validators (written in Java) read them.
-    return regex.compile(_java_to_python(pattern), regex.ASCII | regex.V0)
+    return regex.compile(_java_to_python(pattern), regex.V0)
 
 
 def check(value: str, member: Member) -> list[str]:

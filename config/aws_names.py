@@ -55,28 +55,34 @@ class NameRule:
     def check(self, name: str) -> list[Finding]:
         found: list[Finding] = []
         longest = self.max_length
+        shortest = self.min_length
         if self.member is not None:
             declared = aws_models.shape(*self.member)
             if declared.max is not None:
                 longest = declared.max if longest is None else min(longest, declared.max)
-            shortest = declared.min if declared.min is not None else self.min_length
-            if not declared.matches(name) and not self._explained_by_hand(name):
-                found.append(
-                    Finding(f"has a form AWS does not accept for a {self.what}", f"use only {self.charset_words}")
-                )
-        else:
-            shortest = self.min_length
+            if declared.min is not None:
+                shortest = declared.min
+            if not declared.matches(name) and not self._explained_by_hand(name, longest):
+                found.append(Finding("has a form AWS does not accept", f"use only {self.charset_words}"))
         if longest is not None and len(name) > longest:
-            found.append(Finding(f"is {len(name)} characters long, over AWS's {longest}", excess=len(name) - longest))
+            found.append(
+                Finding(
+                    f"is {len(name)} characters long, over AWS's {longest}",
+                    f"be at most {longest} characters",
+                    excess=len(name) - longest,
+                )
+            )
         if shortest is not None and len(name) < shortest:
             found.append(
-                Finding(f"is {len(name)} characters long, under the {shortest} AWS requires", "make it longer")
+                Finding(
+                    f"is {len(name)} characters long, under the {shortest} AWS requires",
+                    f"have {shortest} characters or more",
+                )
             )
-        found += self._hand_findings(name)
-        return found
+        return found + self._hand_findings(name)
 
-    def _explained_by_hand(self, name: str) -> bool:
-        return bool(self._hand_findings(name)) or (self.max_length is not None and len(name) > self.max_length)
+    def _explained_by_hand(self, name: str, longest: int | None) -> bool:
+        return bool(self._hand_findings(name)) or (longest is not None and len(name) > longest)
 
     def _hand_findings(self, name: str) -> list[Finding]:
         found = []
@@ -85,48 +91,29 @@ class NameRule:
             if bad:
                 found.append(Finding(f"contains {''.join(bad)!r}", f"use only {self.charset_words}"))
         if self.letter_first and not name[:1].isalpha():
-            found.append(Finding(f"does not start with a letter, as a {self.what} must", "start it with a letter"))
+            found.append(Finding("does not start with a letter", "start with a letter"))
         if self.no_edge_hyphen and (name.startswith("-") or name.endswith("-")):
-            found.append(
-                Finding(f"starts or ends with a hyphen, which a {self.what} may not", "drop the hyphen at the edge")
-            )
+            found.append(Finding("starts or ends with a hyphen", "neither start nor end with a hyphen"))
         if self.no_trailing_hyphen and name.endswith("-"):
-            found.append(Finding(f"ends with a hyphen, which a {self.what} may not", "drop the hyphen at the end"))
+            found.append(Finding("ends with a hyphen", "not end with a hyphen"))
         if self.no_double_hyphen and "--" in name:
-            found.append(
-                Finding(f"contains two hyphens in a row, which a {self.what} may not", "replace '--' with '-'")
-            )
+            found.append(Finding("contains two hyphens in a row", "never have two hyphens in a row"))
         if self.alphanumeric_edges and not (name[:1].isalnum() and name[-1:].isalnum()):
             found.append(
-                Finding(
-                    f"does not start and end with a letter or digit, as a {self.what} must",
-                    "start and end it with a letter or digit",
-                )
+                Finding("does not start and end with a letter or digit", "start and end with a letter or digit")
             )
         for prefix in self.forbidden_prefixes:
             if name.lower().startswith(prefix.lower()):
-                found.append(
-                    Finding(
-                        f"starts with {prefix!r}, which AWS reserves for a {self.what}",
-                        f"do not start it with {prefix!r}",
-                    )
-                )
+                found.append(Finding(f"starts with {prefix!r}, which AWS reserves", f"not start with {prefix!r}"))
         for suffix in self.forbidden_suffixes:
             if name.endswith(suffix):
-                found.append(
-                    Finding(
-                        f"ends with {suffix!r}, which AWS reserves for a {self.what}", f"do not end it with {suffix!r}"
-                    )
-                )
+                found.append(Finding(f"ends with {suffix!r}, which AWS reserves", f"not end with {suffix!r}"))
         if self.required_prefix is not None and not name.startswith(self.required_prefix):
             found.append(
-                Finding(
-                    f"does not start with {self.required_prefix!r}, as a {self.what} must",
-                    f"start it with {self.required_prefix!r}",
-                )
+                Finding(f"does not start with {self.required_prefix!r}", f"start with {self.required_prefix!r}")
             )
         if name.lower() in self.forbidden_names:
-            found.append(Finding(f"is {name!r}, a name AWS reserves", "choose another name"))
+            found.append(Finding(f"is {name!r}, a name AWS reserves", "be another name"))
         if self.forbidden_form is not None and re.search(self.forbidden_form[0], name):
             found.append(Finding(self.forbidden_form[1], self.forbidden_form[2]))
         if self.not_ip_address:
@@ -135,7 +122,7 @@ class NameRule:
             except ValueError:
                 pass
             else:
-                found.append(Finding(f"has the form of an IP address, which a {self.what} may not", "add a letter"))
+                found.append(Finding("has the form of an IP address", "not look like an IP address"))
         return found
 
 
@@ -216,7 +203,7 @@ RULES: dict[str, NameRule] = {
         forbidden_suffixes=("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"),
         forbidden_form=(
             r"\.\.|\.-|-\.",
-            "contains '..', '.-' or '-.', which an S3 bucket name may not",
+            "contains '..', '.-' or '-.'",
             "keep dots away from each other and from hyphens",
         ),
         not_ip_address=True,
@@ -282,7 +269,7 @@ RULES: dict[str, NameRule] = {
         ("cloudwatch", "PutMetricAlarm.AlarmName"),
         doc="Amazon CloudWatch API Reference, PutMetricAlarm: AlarmName",
         charset_words="printable characters",
-        forbidden_form=(r"[\x00-\x1f\x7f]", "contains a control character, which an alarm name may not", "remove it"),
+        forbidden_form=(r"[\x00-\x1f\x7f]", "contains a control character", "have no control characters"),
     ),
     # AWS Lambda API Reference, CreateFunction: "If you specify only the function name, it is
     # limited to 64 characters in length" (the model's 140 is for a full ARN).
@@ -372,7 +359,7 @@ RULES: dict[str, NameRule] = {
         forbidden_form=(
             r"-.{6}$",
             "ends with a hyphen and six characters, which Secrets Manager mistakes for its ARN suffix",
-            "end it otherwise",
+            "not end with a hyphen and six characters",
         ),
     ),
     "backup_vault": NameRule(

@@ -41,12 +41,8 @@ def path_problems(value: str) -> Problems:
     elif not _PLAIN_PATH.fullmatch(value):
         found.append(("contains characters a folder name here cannot have", "use letters, digits and . _ - / only"))
     if value.startswith("-"):
-        found.append(
-            (
-                "starts with '-', which docker build would read as an option",
-                f"write it as ./{value} or rename the folder",
-            )
-        )
+        fix = f"write it as ./{value}" if not syntax else "rename the folder so it does not start with '-'"
+        found.append(("starts with '-', which docker build would read as an option", fix))
     if value.startswith("/"):
         found.append(
             ("is an absolute path", f"write it relative to the repository root, e.g. {value.lstrip('/') or '.'!r}")

@@ -52,8 +52,10 @@ def nearest_version(value: str) -> str:
         wanted = version_key(value)
     except ValueError:
         wanted = None
-    if same_major and wanted is not None:
-        return min(same_major, key=lambda v: (abs(version_key(v)[-1] - wanted[-1]), version_key(v)))
+    if same_major and wanted is not None and len(wanted) > 1:
+        return min(same_major, key=lambda v: (abs(version_key(v)[1] - wanted[1]), version_key(v)))
+    if same_major:
+        return max(same_major, key=version_key)
     return nearest(value, known) or known[-1]
 
 

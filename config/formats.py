@@ -53,7 +53,7 @@ ENVIRONMENT = Format(
     r"^[a-z][a-z0-9]{1,9}$",
     "must be 2 to 10 lower-case letters or digits, starting with a letter (no hyphens)",
     "staging",
-    _slug("a-z0-9", 10),
+    lambda value: re.sub(r"^[^a-z]+", "", re.sub(r"[^a-z0-9]+", "", value.lower()))[:10],
 )
 ACCOUNT_ID = Format(
     r"^\d{12}$",
@@ -108,7 +108,8 @@ REPOSITORY = Format(
     r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$",
     "must be the repository's full id: owner (or group) and name separated by '/'",
     "example-group/app",
-    lambda value: value.strip().strip("/").removesuffix(".git"),
+    # A clone URL (https://host/group/app.git or git@host:group/app.git) holds the id.
+    lambda value: re.sub(r"^([a-z+]+://[^/]+/|[^@/\s]+@[^:/\s]+:)", "", value.strip()).strip("/").removesuffix(".git"),
 )
 EMAIL = Format(
     r"^[^@\s]+@[^@\s]+\.[^@\s]+$",

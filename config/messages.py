@@ -186,7 +186,7 @@ def describe(annotation: Any, metadata: list[Any] | None = None) -> str:
     if annotation is str:
         pattern = _pattern(metadata)
         if pattern in FORMATS:
-            return f"text that {FORMATS[pattern].rule.removeprefix('must ')}"
+            return FORMATS[pattern].rule.removeprefix("must be ")
         return "text"
     if annotation is ipaddress.IPv4Network:
         return "an IPv4 CIDR such as 10.0.0.0/16"
@@ -312,9 +312,14 @@ def explain(detail: ErrorDetails, field: FieldInfo | None, item: bool = False) -
         reads = next((why for kind_, why in _YAML_READS.items() if isinstance(value, kind_)), None)
         if hasattr(value, "isoformat"):
             reads = "YAML reads it as a date"
+        if expected == "text" and field is not None and field.description and not item:
+            expected = f"text ({field.description.rstrip('.')})"
         if reads is not None:
-            return f"is not text ({reads})", f"quote it: '{_yaml_text(value)}'"
-        return "is not text", f"write {expected}"
+            fix = f"quote it: '{_yaml_text(value)}'" if expected.startswith("text") else f"write {expected}"
+            return f"is not text ({reads})", fix
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
+            return "is a list, not text", f"write the one value without brackets: {value[0]}"
+        return f"is {kind_of(value)}, not text", f"write {expected}"
     if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
         return f"is {kind_of(value)}, not a mapping", f"write it as `key: value` lines under it: {expected}"
     if kind in ("tuple_type", "list_type", "set_type", "iterable_type"):

@@ -99,7 +99,7 @@ def cron(expression: str) -> Problems:
     if len(fields) != len(CRON_FIELDS):
         return [
             (
-                f"has {len(fields)} fields; AWS cron has 6: minutes hours day-of-month month day-of-week year",
+                f"has {len(fields)} fields, but AWS cron has 6: minutes hours day-of-month month day-of-week year",
                 f"write it like {_EXAMPLE} (the year is the 6th field)",
             )
         ]
@@ -212,7 +212,7 @@ def daily_window(text: str) -> tuple[Problems, tuple[int, int] | None]:
         later = (start + MINIMUM_WINDOW_MINUTES) % (24 * 60)
         return [
             (
-                f"is {length} minutes long; RDS needs at least {MINIMUM_WINDOW_MINUTES}",
+                f"is {length} minutes long, but RDS needs at least {MINIMUM_WINDOW_MINUTES}",
                 f"end it at {later // 60:02d}:{later % 60:02d} or later",
             )
         ], None
@@ -246,7 +246,7 @@ def weekly_window(text: str) -> tuple[Problems, tuple[int, int] | None]:
         day, minute = divmod(later, 24 * 60)
         return [
             (
-                f"is {length} minutes long; RDS needs at least {MINIMUM_WINDOW_MINUTES}",
+                f"is {length} minutes long, but RDS needs at least {MINIMUM_WINDOW_MINUTES}",
                 f"end it at {DAYS[day]}:{minute // 60:02d}:{minute % 60:02d} or later",
             )
         ], None

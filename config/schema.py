@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
@@ -24,6 +24,24 @@ from config.problems import Problem, raise_if_any
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, data: object) -> object:
+        """Pydantic reads true as 1 for a number field; YAML reads yes, on and true as true. So
+        ``desired_count: yes`` would mean one task. Booleans given to number fields are passed on
+        as the words the user wrote, which then fail as "not a whole number" with the others."""
+        if not isinstance(data, dict):
+            return data
+        numbers = {name for name, field in cls.model_fields.items() if _is_number(field.annotation)}
+        return {
+            key: (str(value).lower() if isinstance(value, bool) and key in numbers else value)
+            for key, value in data.items()
+        }
+
+
+def _is_number(annotation: object) -> bool:
+    return annotation in (int, float) or any(arg in (int, float) for arg in get_args(annotation))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,6 +120,11 @@ SECURITY_GROUP_RULES = 60
 KMS_KEY_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[A-Za-z0-9/_-]+"
 
 
+def _refuse_all(found: list[tuple[str, str]], value: object) -> None:
+    """Raise every (what, fix) of one field at once (a ValueError carries one message only)."""
+    raise_if_any(Problem((), what, fix, value) for what, fix in found)
+
+
 def _known_region(value: str) -> str:
     if regions.get(value) is None:
         raise ValueError(f"is not an AWS region; {regions.unknown_region_fix(value)}")
@@ -170,13 +193,18 @@ def _value_at(config: BaseModel, path: tuple[str | int, ...]) -> object:
     return value
 
 
+def _label(physical: PhysicalName) -> str:
+    what = physical.label or aws_names.RULES[physical.kind].what
+    return f"{what} ({physical.where})" if physical.where else what
+
+
 def _name_fix(physical: PhysicalName, finding: aws_names.Finding, value: object) -> str:
     keys = [".".join(map(str, path)) for path in physical.made_of]
     if finding.excess:
         if physical.made_of[0] == ("project",):
             return f"shorten project or environment by {finding.excess} characters"
         return f"shorten {keys[0]} by {finding.excess} characters"
-    fix = f"change {' or '.join(keys[:2])} so the name can {finding.remedy or 'pass'}"
+    fix = f"change {' or '.join(keys[:2])}: the {aws_names.RULES[physical.kind].what} must {finding.remedy}"
     if physical.made_of[0] == ("project",) and isinstance(value, str):
         # The usual culprit: a project ending in a hyphen, doubling one, or taking a reserved prefix.
         repaired = re.sub("-+", "-", value).strip("-")
@@ -631,15 +659,13 @@ class ScheduledScaling(Section):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        for what, fix in schedules.schedule(value):
-            raise ValueError(f"{what}; {fix}")
+        _refuse_all(schedules.schedule(value), value)
         return value
 
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        for what, fix in schedules.time_zone(value):
-            raise ValueError(f"{what}; {fix}")
+        _refuse_all(schedules.time_zone(value), value)
         return value
 
 
@@ -962,15 +988,13 @@ class PipelineConfig(Section):
     @field_validator("app_path")
     @classmethod
     def _app_path(cls, value: str) -> str:
-        for what, fix in commands.path_problems(value):
-            raise ValueError(f"{what}; {fix}")
+        _refuse_all(commands.path_problems(value), value)
         return value
 
     @field_validator("branch")
     @classmethod
     def _branch(cls, value: str) -> str:
-        for what, fix in commands.branch_problems(value):
-            raise ValueError(f"{what}; {fix}")
+        _refuse_all(commands.branch_problems(value), value)
         return value
 
 
@@ -1371,7 +1395,7 @@ class EnvironmentConfig(Section):
                 ("load_balancer", key),
                 f"needs {rules} inbound rules on the load balancer's security group ({len(lb.ingress_cidrs)} CIDRs x "
                 f"{production_ports} production ports, {len(lb.test_ingress_cidrs)} test CIDRs, {nat_addresses} NAT "
-                f"addresses), over AWS's {SECURITY_GROUP_RULES}",
+                f"address{'es' if nat_addresses != 1 else ''}), over AWS's {SECURITY_GROUP_RULES}",
                 f"list at most {max(room // per, 0)} CIDRs here (merge neighbouring ranges into larger ones)",
                 len(getattr(lb, key)),
             )
@@ -1398,21 +1422,30 @@ class EnvironmentConfig(Section):
                 yield Problem(path, what, fix, value)
 
     def _name_rules(self) -> Iterator[Problem]:
+        """Every physical name against its resource's rules; names that break the same rule because
+        of the same key make one problem (the worst first), not one per name."""
+        groups: dict[tuple[object, str], list[tuple[PhysicalName, aws_names.Finding]]] = {}
         seen: set[tuple[str, str]] = set()
         for physical in naming.physical_names(self):
             if (physical.kind, physical.value) in seen:
                 continue  # the same name in the DR region breaks the same rules
             seen.add((physical.kind, physical.value))
-            rule = aws_names.RULES[physical.kind]
-            for finding in rule.check(physical.value):
-                blamed = physical.made_of[0]
-                yield Problem(
-                    blamed,
-                    f"makes the {physical.label or rule.what}{f' ({physical.where})' if physical.where else ''} "
-                    f"{physical.value!r}, which {finding.message}",
-                    _name_fix(physical, finding, _value_at(self, blamed)),
-                    _value_at(self, blamed),
-                )
+            for finding in aws_names.check(physical.kind, physical.value):
+                kind = "length" if finding.excess else finding.remedy
+                groups.setdefault((physical.made_of[0], kind), []).append((physical, finding))
+        for found in groups.values():
+            found.sort(key=lambda pair: -pair[1].excess)
+            physical, finding = found[0]
+            path = physical.made_of[0]
+            more = [f"{_label(p)} {p.value!r}" for p, _ in found[1:]]
+            also = f" (likewise {', '.join(more)})" if more else ""
+            value = _value_at(self, path)
+            yield Problem(
+                path,
+                f"makes the {_label(physical)} {physical.value!r}, which {finding.message}{also}",
+                _name_fix(physical, finding, value),
+                value,
+            )
 
     def _database_rules(self) -> Iterator[Problem]:
         capacity = self.database.serverless_v2
@@ -1443,8 +1476,10 @@ class EnvironmentConfig(Section):
         if dr.region == self.region:
             yield Problem(("dr", "region"), "is the primary region", "choose another region for DR", dr.region)
         elif regions.partition_of(dr.region) != self.partition:
+            area = self.region.split("-")[0]
             same = sorted(
-                r for r, info in regions.table().items() if info.partition == self.partition and r != self.region
+                (r for r, info in regions.table().items() if info.partition == self.partition and r != self.region),
+                key=lambda r: (r.split("-")[0] != area, r),
             )
             yield Problem(
                 ("dr", "region"),

@@ -117,7 +117,7 @@ def _subnet_problems(tier: str, index: int, subnet: Network, vpc: Network) -> It
         bound = SMALLEST_SUBNET if subnet.prefixlen > SMALLEST_SUBNET else LARGEST_SUBNET
         yield Problem(
             path,
-            f"is a /{subnet.prefixlen}; AWS subnets are /{LARGEST_SUBNET} to /{SMALLEST_SUBNET}",
+            f"is a /{subnet.prefixlen}, but AWS subnets are /{LARGEST_SUBNET} to /{SMALLEST_SUBNET}",
             f"use a /{bound} such as {next(subnet.supernet(new_prefix=bound).subnets(new_prefix=bound))}"
             if bound < subnet.prefixlen
             else f"use /{LARGEST_SUBNET} to /{SMALLEST_SUBNET}, e.g. {next(subnet.subnets(new_prefix=bound))}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from config import aws_models
+from config import aws_models, redact
 from config.problems import Problem
 
 #: The provider's default tags (modules/stack.py), on every resource.
@@ -33,7 +33,7 @@ def problems(tags: dict[str, str]) -> Iterator[Problem]:
     if len(tags) > MAX_USER_TAGS:
         yield Problem(
             (),
-            f"has {len(tags)} tags; with the stack's own ({', '.join(DEFAULT_TAG_KEYS)}, and Name and tier on "
+            f"has {len(tags)} tags: with the stack's own ({', '.join(DEFAULT_TAG_KEYS)}, and Name and tier on "
             f"subnets) a resource would carry more than AWS's {MAX_TAGS_PER_RESOURCE}",
             f"keep at most {MAX_USER_TAGS} tags",
             len(tags),
@@ -60,6 +60,9 @@ def problems(tags: dict[str, str]) -> Iterator[Problem]:
                 key,
             )
         seen.setdefault(key.lower(), key)
+        if redact.looks_secret_text(value):
+            # Tags are readable by anyone who may list the resource, and copied into billing reports.
+            yield Problem(path, "looks like a secret", "never put a secret in a tag: keep it in Secrets Manager", value)
         for what, text, member in (("key", key, KEY), ("value", value, VALUE)):
             for wrong in aws_models.check(text, member):
                 bad = sorted({c for c in text if not (c.isalnum() or c.isspace() or c in "+-=._:/@")})
