@@ -45,6 +45,10 @@ SCALING_POLICIES = {
 }
 
 
+#: CodeDeploy's predefined ECS configs (modules/traffic.py PREDEFINED): with these no config is created.
+PREDEFINED_DEPLOYMENT_CONFIGS = {("canary", 10, 5), ("canary", 10, 15), ("linear", 10, 1), ("linear", 10, 3)}
+
+
 @dataclass(frozen=True)
 class PhysicalName:
     """A name the stack gives AWS: what it names, the rules that apply, and what it is made of."""
@@ -342,8 +346,9 @@ def physical_names(config: EnvironmentConfig) -> Iterator[PhysicalName]:
         yield name("deployment_group", n.deployment_group)
         yield name("notification_rule", n.notification_rule("deployment"))
         traffic = deployment.traffic
-        if traffic.type != "all_at_once":
-            minutes = traffic.minutes if traffic.type == "canary" else traffic.every_minutes
+        minutes = traffic.minutes if traffic.type == "canary" else getattr(traffic, "every_minutes", 0)
+        shifting = (traffic.type, getattr(traffic, "percent", 100), minutes)
+        if traffic.type != "all_at_once" and shifting not in PREDEFINED_DEPLOYMENT_CONFIGS:
             yield name(
                 "deployment_config",
                 n.deployment_config(traffic.type, traffic.percent, minutes),
