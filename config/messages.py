@@ -262,10 +262,14 @@ def explain(detail: ErrorDetails, field: FieldInfo | None, item: bool = False) -
         what, _, fix = text.partition("; ")
         return what, fix or f"write {expected}"
     if kind == "literal_error":
-        allowed = [str(v) for v in get_args(_strip_optional(field.annotation))] if field is not None else []
-        allowed = allowed or [ctx.get("expected", "")]
-        close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.4)
-        hint = f"use {close[0]!r}" if close else f"use {allowed[0]!r}"
+        choices = list(get_args(_strip_optional(field.annotation))) if field is not None else []
+        allowed = [str(v) for v in choices] or [str(ctx.get("expected", ""))]
+        numbers = [v for v in choices if isinstance(v, int) and not isinstance(v, bool)]
+        if numbers and len(numbers) == len(choices) and isinstance(value, int | float) and not isinstance(value, bool):
+            hint = f"use {min(numbers, key=lambda v: abs(v - value))}"
+        else:
+            close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.4)
+            hint = f"use {close[0]!r}" if close else f"use {allowed[0]!r}"
         return "is not one of the allowed values", f"{hint} (allowed: {', '.join(allowed)})"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]

@@ -372,6 +372,8 @@ CASES: list[Case] = [
     Case("limits", "desired count yes", "service.desired_count", ("is not a whole number (got 'true')", "write a whole number from 0 to 1000"), set_("service.desired_count", True),),
     Case("limits", "desired count as a fraction", "service.desired_count", ("is not a whole number", "use 2 or 3"), set_("service.desired_count", 2.5),),
     Case("limits", "az_count as a word", "networking.az_count", ("is not a whole number", "from 2 to 6"), set_("networking.az_count", "three"),),
+    Case("limits", "monitoring interval AWS lacks", "database.monitoring_interval_seconds", ("is not one of the allowed values", "use 15 (allowed: 0, 1, 5, 10, 15, 30, 60)"), set_("database.monitoring_interval_seconds", 20)),
+    Case("limits", "NAT mode misspelt", "networking.nat_mode", ("is not one of the allowed values", "use 'per_az'"), set_("networking.nat_mode", "per-az")),
     Case("limits", "deletion protection maybe", "database.deletion_protection", ("is not true or false", "write true or false"), set_("database.deletion_protection", "maybe"),),
     Case("limits", "ACU true", "database.serverless_v2.min_acu", ("is not a number (got 'true')",), set_("database.serverless_v2", {"min_acu": True, "max_acu": 2}),),
     # --- engine versions and instance classes -----------------------------------------------
