@@ -35,14 +35,12 @@ def problems(error: ValidationError) -> Iterator[Problem]:
                 yield problem.under(loc)
         elif detail["type"] == "extra_forbidden":
             yield _unknown_key(raw, detail)
+        elif detail["type"] == "missing":
+            field, item = field_at(raw)
+            yield Problem(loc, *explain(detail, field, item))
         else:
             field, item = field_at(raw)
-            message, fix = explain(detail, field, item)
-            yield (
-                Problem(loc, message, fix, detail.get("input"))
-                if detail["type"] != "missing"
-                else Problem(loc, message, fix)
-            )
+            yield Problem(loc, *explain(detail, field, item), detail.get("input"))
 
 
 # --- where an error is ---

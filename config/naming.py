@@ -5,7 +5,7 @@ and each kind of resource has its own rules (length, characters, reserved prefix
 computed here; ``physical_names`` lists every name the stack gives AWS for one config, with the
 resource kind whose rules apply (config/aws_names.py) and the config keys the name is made of,
 so a name AWS would refuse is reported against what the user wrote, before synthesis.
-tests/test_naming.py checks that every name in the synthesized stacks is one listed here.
+tests/test_aws_rules.py checks that every name in the synthesized stacks is one listed here, and back.
 """
 
 from __future__ import annotations

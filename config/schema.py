@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
@@ -28,20 +28,54 @@ class Section(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_booleans_as_numbers(cls, data: object) -> object:
-        """Pydantic reads true as 1 for a number field; YAML reads yes, on and true as true. So
-        ``desired_count: yes`` would mean one task. Booleans given to number fields are passed on
-        as the words the user wrote, which then fail as "not a whole number" with the others."""
+        """Pydantic reads true as 1 for a number and 1 as true for a boolean, and YAML reads yes, on
+        and true as true: ``desired_count: yes`` would mean one task. A boolean given to a number
+        field, or a number to a boolean field, is passed on as what the user wrote, which then fails
+        as "not a whole number" or "not true or false" along with every other problem."""
         if not isinstance(data, dict):
             return data
-        numbers = {name for name, field in cls.model_fields.items() if _is_number(field.annotation)}
+        fields = cls.model_fields
         return {
-            key: (str(value).lower() if isinstance(value, bool) and key in numbers else value)
+            key: (
+                Written(value)
+                if key in fields
+                and (
+                    (isinstance(value, bool) and _is_number(fields[key].annotation))
+                    or (
+                        isinstance(value, int | float)
+                        and not isinstance(value, bool)
+                        and _is_bool(fields[key].annotation)
+                    )
+                )
+                else value
+            )
             for key, value in data.items()
         }
 
 
+class Written:
+    """A value of the wrong kind, kept as the user wrote it so that validation refuses it."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return str(self.value).lower() if isinstance(self.value, bool) else str(self.value)
+
+    __repr__ = __str__
+
+
 def _is_number(annotation: object) -> bool:
-    return annotation in (int, float) or any(arg in (int, float) for arg in get_args(annotation))
+    if annotation in (int, float):
+        return True
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return all(isinstance(arg, int) and not isinstance(arg, bool) for arg in args)
+    return any(_is_number(arg) for arg in args)
+
+
+def _is_bool(annotation: object) -> bool:
+    return annotation is bool or any(arg is bool for arg in get_args(annotation))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
             ),
             st.builds(
                 lambda p, m: {"type": "linear", "percent": p, "every_minutes": m},
-                st.integers(1, 99),
+                st.integers(3, 99),  # ECS-native linear steps are 3 percent or more
                 st.integers(1, 60),
             ),
         )
