@@ -252,3 +252,42 @@ def test_every_text_format_is_explained_in_words() -> None:
     assert patterns
     for where, pattern in patterns:
         assert pattern in FORMATS, f"{where}: add its pattern to config/formats.py"
+
+
+#: Schema fields whose values are sent as these request members: the schema may be stricter than
+#: the API model, never looser (allowed values within the model's enum, bounds within its min/max).
+SENT_AS = [
+    ("pipeline.source_provider", ("codeconnections", "CreateConnection.ProviderType")),
+    ("pipeline.build_compute_type", ("codebuild", "CreateProject.environment.computeType")),
+    ("deployment.load_test.compute_type", ("codebuild", "CreateProject.environment.computeType")),
+    ("service.cpu_architecture", ("ecs", "RegisterTaskDefinition.runtimePlatform.cpuArchitecture")),
+    ("pipeline.build_timeout_minutes", ("codebuild", "CreateProject.timeoutInMinutes")),
+    ("load_balancer.health_check_interval_seconds", ("elbv2", "CreateTargetGroup.HealthCheckIntervalSeconds")),
+    ("load_balancer.health_check_timeout_seconds", ("elbv2", "CreateTargetGroup.HealthCheckTimeoutSeconds")),
+    ("load_balancer.healthy_threshold", ("elbv2", "CreateTargetGroup.HealthyThresholdCount")),
+    ("load_balancer.unhealthy_threshold", ("elbv2", "CreateTargetGroup.UnhealthyThresholdCount")),
+    ("load_balancer.waf_rate_limit_per_5_minutes", ("wafv2", "CreateWebACL.Rules.Statement.RateBasedStatement.Limit")),
+]
+
+
+def _field(path: str) -> Any:
+    model: Any = EnvironmentConfig
+    *parents, leaf = path.split(".")
+    for part in parents:
+        annotation = model.model_fields[part].annotation
+        model = next(a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel))
+    return model.model_fields[leaf]
+
+
+@pytest.mark.parametrize(("path", "member"), SENT_AS, ids=[p for p, _ in SENT_AS])
+def test_schema_is_never_looser_than_the_api_model(path: str, member: aws_models.Member) -> None:
+    declared = aws_models.model_shape(*member)
+    field = _field(path)
+    if declared.enum is not None:
+        assert set(get_args(field.annotation)) <= set(declared.enum)
+    low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
+    if declared.min is not None:
+        assert low is not None and low >= declared.min, (low, declared.min)
+    if declared.max is not None:
+        assert high is not None and high <= declared.max, (high, declared.max)
