@@ -70,6 +70,20 @@ def load_all(paths: Sequence[Path]) -> list[EnvironmentConfig]:
         except ConfigError as error:
             errors.append(error)
             continue
+        except Exception as error:  # a bug in a rule must still end in a message, not a traceback
+            errors.append(
+                ConfigError(
+                    str(path),
+                    [
+                        Problem(
+                            (),
+                            f"could not be validated: the generator failed ({type(error).__name__}: {error})",
+                            "this is a bug in bluegreen's rules: report it with the file",
+                        )
+                    ],
+                )
+            )
+            continue
         clash = next((c for c in configs if c.names.prefix == config.names.prefix), None)
         if clash is not None:
             errors.append(
@@ -90,6 +104,28 @@ def load_all(paths: Sequence[Path]) -> list[EnvironmentConfig]:
     if errors:
         raise ConfigError.merge(errors)
     return configs
+
+
+def prepare_outdir(outdir: str) -> Path:
+    """The output folder, created with its parents when missing; refused clearly when it cannot be one."""
+    path = Path(outdir)
+    problem = None
+    if not outdir.strip():
+        problem = ("is empty", "name a folder, e.g. --outdir cdktf.out")
+    elif path.exists() and not path.is_dir():
+        problem = ("is a file, not a folder", "name a folder, or move the file away")
+    else:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            problem = (f"is inside {blocker}, which is a file", "choose a folder whose parents are folders")
+    if problem is None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            problem = (f"cannot be created ({error.strerror or error})", "choose a folder you can write to")
+    if problem is not None:
+        raise ConfigError("--outdir", [Problem((), problem[0], problem[1], outdir)])
+    return path
 
 
 def synthesize(configs: Sequence[EnvironmentConfig], outdir: str, *, bootstrap: bool = False) -> list[str]:
@@ -127,7 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for config in configs:
             print(f"ok: {config.names.prefix}")
         return 0
-    for name in synthesize(configs, args.outdir, bootstrap=args.bootstrap):
+    try:
+        outdir = prepare_outdir(args.outdir)
+    except ConfigError as error:
+        print(error.render(), file=sys.stderr)
+        print("nothing was synthesized.", file=sys.stderr)
+        return 2
+    for name in synthesize(configs, str(outdir), bootstrap=args.bootstrap):
         print(f"synthesized {name} -> {args.outdir}/stacks/{name}/cdk.tf.json")
     return 0
 

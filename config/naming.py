@@ -1,12 +1,67 @@
-"""Every physical resource name, derived from the project and environment in one place.
+"""Every physical resource name, derived from the config in one place, and checked against AWS.
 
-Names are part of the contract with AWS (some cannot change without replacement) and some
-have hard length limits, so they are computed once here and validated before synthesis.
+Names are part of the contract with AWS (most cannot change without replacing the resource),
+and each kind of resource has its own rules (length, characters, reserved prefixes). They are
+computed here; ``physical_names`` lists every name the stack gives AWS for one config, with the
+resource kind whose rules apply (config/aws_names.py) and the config keys the name is made of,
+so a name AWS would refuse is reported against what the user wrote, before synthesis.
+tests/test_aws_rules.py checks that every name in the synthesized stacks is one listed here, and back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from config.schema import EnvironmentConfig
+
+Path = tuple[str | int, ...]
+
+#: Role purposes (modules/security/roles.py), by when the stack creates them.
+ROLE_PURPOSES = (
+    "task_execution",
+    "task",
+    "codebuild",
+    "codepipeline",
+    "codedeploy",
+    "flow_logs",
+    "rds_monitoring",
+    "test_hook",
+)
+ECS_NATIVE_ROLE_PURPOSES = ("ecs_infrastructure", "ecs_hook_invoker")
+#: Security group purposes (modules/security/security_groups.py, modules/networking.py).
+SECURITY_GROUP_PURPOSES = ("alb", "tasks", "database")
+#: KMS key purposes (modules/security/keys.py).
+KEY_PURPOSES = ("logs", "data", "notifications", "artifacts")
+#: Rollback alarm suffixes per colour (modules/codepipeline.py ALARM_SUFFIXES), and the app's own.
+ALARM_SUFFIXES = ("target-5xx", "p99-latency", "unhealthy-hosts")
+#: Target-tracking policies of the service's autoscaling (modules/ecs.py), by the key that enables each.
+SCALING_POLICIES = {
+    "cpu": "cpu_target_percent",
+    "memory": "memory_target_percent",
+    "requests": "requests_per_task_per_minute",
+}
+
+
+#: CodeDeploy's predefined ECS configs (modules/traffic.py PREDEFINED): with these no config is created.
+PREDEFINED_DEPLOYMENT_CONFIGS = {("canary", 10, 5), ("canary", 10, 15), ("linear", 10, 1), ("linear", 10, 3)}
+
+
+@dataclass(frozen=True)
+class PhysicalName:
+    """A name the stack gives AWS: what it names, the rules that apply, and what it is made of."""
+
+    #: The resource kind whose rules apply (a key of config.aws_names.RULES).
+    kind: str
+    value: str
+    #: The config keys the name is made of, the one to blame first.
+    made_of: tuple[Path, ...] = (("project",), ("environment",))
+    #: Where in the stack, when the same kind is named in several places ("in the DR region").
+    where: str = ""
+    #: What to call it when the rule's own name is too general ("green target group name").
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -32,6 +87,15 @@ class ResourceNames:
     def target_group_green(self) -> str:
         return f"{self.prefix}-green"
 
+    @property
+    def web_acl(self) -> str:
+        return self.prefix
+
+    @property
+    def waf_log_group(self) -> str:
+        # WAF only delivers to log groups whose name starts with aws-waf-logs-.
+        return f"aws-waf-logs-{self.web_acl}"
+
     # --- containers ---
     @property
     def ecr_repository(self) -> str:
@@ -53,10 +117,47 @@ class ResourceNames:
     def app_log_group(self) -> str:
         return f"/ecs/{self.prefix}/app"
 
+    def scaling_policy(self, metric: str) -> str:
+        return f"{self.service}-{metric}"
+
+    def scheduled_action(self, schedule: str) -> str:
+        return f"{self.service}-{schedule}"
+
     # --- database ---
     @property
     def db_cluster(self) -> str:
         return f"{self.prefix}-db"
+
+    @property
+    def db_subnet_group(self) -> str:
+        return self.db_cluster
+
+    @property
+    def db_cluster_parameter_group(self) -> str:
+        return f"{self.db_cluster}-cluster"
+
+    @property
+    def db_instance_parameter_group(self) -> str:
+        return f"{self.db_cluster}-instance"
+
+    def db_instance(self, index: int) -> str:
+        return f"{self.db_cluster}-{index + 1}"
+
+    @property
+    def db_final_snapshot(self) -> str:
+        return f"{self.db_cluster}-final"
+
+    @property
+    def db_global_cluster(self) -> str:
+        return f"{self.db_cluster}-global"
+
+    @property
+    def db_secret(self) -> str:
+        return f"{self.db_cluster}/master"
+
+    @property
+    def db_log_group(self) -> str:
+        return f"/aws/rds/cluster/{self.db_cluster}/postgresql"
 
     # --- pipeline ---
     @property
@@ -67,6 +168,10 @@ class ResourceNames:
     @property
     def access_log_bucket(self) -> str:
         return f"{self.prefix}-alb-logs-{self.account_id}"
+
+    def dr_access_log_bucket(self, dr_region: str) -> str:
+        # S3 bucket names are global; every other name may repeat in the DR region.
+        return f"{self.access_log_bucket}-{dr_region}"
 
     @property
     def build_project(self) -> str:
@@ -88,27 +193,230 @@ class ResourceNames:
     def deployment_group(self) -> str:
         return f"{self.prefix}-app"
 
+    def deployment_config(self, kind: str, percent: int, minutes: int) -> str:
+        return f"{self.prefix}-{kind}-{percent}pct-{minutes}min"
+
     @property
     def connection(self) -> str:
         # CodeConnections connection names are limited to 32 characters.
         return f"{self.prefix}-source"[:32]
 
-    # --- networking ---
+    @property
+    def test_hook(self) -> str:
+        return f"{self.prefix}-test-traffic-hook"
+
+    @property
+    def test_hook_log_group(self) -> str:
+        return f"/aws/lambda/{self.test_hook}"
+
+    @property
+    def load_test(self) -> str:
+        return f"{self.prefix}-load-test"
+
+    @property
+    def load_test_log_group(self) -> str:
+        return f"/aws/codebuild/{self.load_test}"
+
+    @property
+    def load_test_ended_rule(self) -> str:
+        return f"{self.load_test}-ended"
+
+    def alarm(self, suffix: str) -> str:
+        return f"{self.prefix}-{suffix}"
+
+    @property
+    def app_5xx_filter(self) -> str:
+        return f"{self.prefix}-app-5xx"
+
+    @property
+    def metric_namespace(self) -> str:
+        return f"bluegreen/{self.prefix}"
+
+    # --- notifications ---
+    @property
+    def topic(self) -> str:
+        return f"{self.prefix}-releases"
+
+    def notification_rule(self, purpose: str) -> str:
+        return f"{self.prefix}-{purpose}"
+
+    # --- networking, keys, roles ---
     @property
     def flow_log_group(self) -> str:
         return f"/vpc/{self.prefix}/flow-logs"
 
-    def role(self, purpose: str) -> str:
+    def security_group(self, purpose: str) -> str:
         return f"{self.prefix}-{purpose}"
 
-    def limits(self) -> list[tuple[str, str, int]]:
-        """(what, name, AWS maximum length) for every name with a limit a long prefix can break."""
-        return [
-            ("load balancer name", self.alb, 32),
-            ("blue target group name", self.target_group_blue, 32),
-            ("green target group name", self.target_group_green, 32),
-            ("artifact bucket name", self.artifact_bucket, 63),
-            ("access log bucket name", self.access_log_bucket, 63),
-            ("database cluster identifier", self.db_cluster, 63),
-            ("IAM role name", self.role("codepipeline"), 64),
-        ]
+    def key_alias(self, purpose: str) -> str:
+        return f"alias/{self.prefix}/{purpose}"
+
+    def role(self, purpose: str) -> str:
+        return f"{self.prefix}-{purpose.replace('_', '-')}"
+
+    # --- disaster recovery ---
+    @property
+    def backup_vault(self) -> str:
+        return f"{self.prefix}-backups"
+
+    @property
+    def dr_backup_vault(self) -> str:
+        return f"{self.prefix}-dr-copies"
+
+    @property
+    def backup_plan(self) -> str:
+        return f"{self.prefix}-dr"
+
+    @property
+    def backup_selection(self) -> str:
+        return f"{self.backup_plan}-database"
+
+    def failover_set_identifier(self, role: str) -> str:
+        return f"{self.prefix}-{role}"
+
+    # --- the account's state bucket (make bootstrap) ---
+    @property
+    def state_key_alias(self) -> str:
+        return f"alias/{self.project}/terraform-state"
+
+
+def physical_names(config: EnvironmentConfig) -> Iterator[PhysicalName]:
+    """Every name the stack gives AWS for ``config`` (the DR region's too)."""
+    n = config.names
+    c = config
+
+    def name(kind: str, value: str, *made_of: Path, where: str = "", label: str = "") -> PhysicalName:
+        return PhysicalName(kind, value, made_of or (("project",), ("environment",)), where, label)
+
+    regions = [("", c.region)] + ([("in the DR region", c.dr.region)] if c.dr is not None and c.dr.runs_compute else [])
+    for where, _ in regions:
+        yield name("alb", n.alb, where=where)
+        yield name("target_group", n.target_group_blue, where=where, label="blue target group name")
+        yield name("target_group", n.target_group_green, where=where, label="green target group name")
+        yield name("ecs_cluster", n.cluster, where=where)
+        yield name("ecs_service", n.service, where=where)
+        yield name("ecs_family", n.task_family, where=where)
+        yield name("log_group", n.app_log_group, where=where)
+        yield name("log_group", n.flow_log_group, where=where)
+        yield name("rds_cluster", n.db_cluster, where=where)
+        yield name("rds_subnet_group", n.db_subnet_group, where=where)
+        yield name("rds_parameter_group", n.db_cluster_parameter_group, where=where)
+        yield name("rds_parameter_group", n.db_instance_parameter_group, where=where)
+        yield name("log_group", n.db_log_group, where=where)
+        for purpose in SECURITY_GROUP_PURPOSES:
+            yield name("security_group", n.security_group(purpose), where=where)
+        networking = c.networking if not where else c.dr.networking  # type: ignore[union-attr]
+        if networking.interface_endpoints:
+            yield name("security_group", n.security_group("endpoints"), where=where)
+        for purpose in KEY_PURPOSES:
+            yield name("kms_alias", n.key_alias(purpose), where=where)
+        if c.load_balancer.managed_waf and (where or c.load_balancer.waf_web_acl_arn is None):
+            yield name("waf_acl", n.web_acl, where=where)
+            yield name("waf_metric", n.web_acl, where=where)
+            yield name("waf_log_group", n.waf_log_group, where=where)
+    if c.dr is not None and not c.dr.runs_compute:
+        for purpose in KEY_PURPOSES:
+            yield name("kms_alias", n.key_alias(purpose), where="in the DR region")
+
+    for index in range(c.database.instance_count):
+        yield name("rds_instance", n.db_instance(index))
+    if not c.database.skip_final_snapshot:
+        yield name("rds_snapshot", n.db_final_snapshot)
+
+    yield name("s3_bucket", n.artifact_bucket, ("project",), ("environment",), ("account_id",))
+    yield name("s3_bucket", n.access_log_bucket, ("project",), ("environment",), ("account_id",))
+    yield name("ecr_repository", n.ecr_repository)
+    yield name("codebuild", n.build_project)
+    yield name("log_group", n.build_log_group)
+    yield name("pipeline", n.pipeline)
+    if c.pipeline.connection_arn is None:
+        yield name("connection", n.connection)
+    yield name("sns_topic", n.topic)
+    yield name("notification_rule", n.notification_rule("pipeline"))
+    yield name("metric_filter", n.app_5xx_filter)
+    yield name("metric_namespace", n.metric_namespace)
+    for colour in ("blue", "green"):
+        for suffix in ALARM_SUFFIXES:
+            yield name("alarm", n.alarm(f"{colour}-{suffix}"))
+    yield name("alarm", n.alarm("app-5xx"))
+
+    deployment = c.deployment
+    if deployment.controller == "codedeploy":
+        yield name("codedeploy_app", n.codedeploy_app)
+        yield name("deployment_group", n.deployment_group)
+        yield name("notification_rule", n.notification_rule("deployment"))
+        traffic = deployment.traffic
+        minutes = traffic.minutes if traffic.type == "canary" else getattr(traffic, "every_minutes", 0)
+        shifting = (traffic.type, getattr(traffic, "percent", 100), minutes)
+        if traffic.type != "all_at_once" and shifting not in PREDEFINED_DEPLOYMENT_CONFIGS:
+            yield name(
+                "deployment_config",
+                n.deployment_config(traffic.type, traffic.percent, minutes),
+                ("project",),
+                ("environment",),
+                ("deployment", "traffic"),
+            )
+    if deployment.test_hook:
+        yield name("lambda", n.test_hook)
+        yield name("log_group", n.test_hook_log_group)
+        yield name("security_group", n.security_group("test_hook"))
+    if deployment.load_test is not None:
+        yield name("codebuild", n.load_test)
+        yield name("log_group", n.load_test_log_group)
+        if deployment.controller == "codedeploy":
+            yield name("event_rule", n.load_test_ended_rule)
+
+    purposes = list(ROLE_PURPOSES)
+    if deployment.controller == "ecs":
+        purposes += ECS_NATIVE_ROLE_PURPOSES
+    if deployment.load_test is not None:
+        purposes.append("load_test")
+    if c.dr is not None:
+        purposes.append("ecr_replica_creator")
+        if c.dr.posture == "backup_restore":
+            purposes.append("backup")
+    for purpose in purposes:
+        yield name("iam_role", n.role(purpose))
+
+    scaling = c.service.autoscaling
+    if scaling is not None:
+        for metric, key in SCALING_POLICIES.items():
+            if getattr(scaling, key) is not None:
+                yield name("scaling_policy", n.scaling_policy(metric))
+        for index, schedule in enumerate(scaling.schedules):
+            yield name(
+                "scheduled_action",
+                n.scheduled_action(schedule.name),
+                ("service", "autoscaling", "schedules", index, "name"),
+                ("project",),
+                ("environment",),
+            )
+
+    dr = c.dr
+    if dr is not None:
+        if dr.runs_compute:
+            yield name(
+                "s3_bucket",
+                n.dr_access_log_bucket(dr.region),
+                ("project",),
+                ("environment",),
+                ("account_id",),
+                ("dr", "region"),
+                where="in the DR region",
+            )
+        if dr.global_database:
+            yield name("rds_global_cluster", n.db_global_cluster)
+            yield name("secret", n.db_secret)
+            if dr.posture == "warm_standby":
+                yield name("rds_instance", n.db_instance(0), where="in the DR region")
+        if dr.posture == "backup_restore":
+            yield name("backup_vault", n.backup_vault)
+            yield name("backup_vault", n.dr_backup_vault, where="in the DR region")
+            yield name("backup_plan", n.backup_plan)
+            yield name("backup_selection", n.backup_selection)
+        if dr.failover is not None:
+            for role in ("primary", "secondary"):
+                yield name("route53_set_identifier", n.failover_set_identifier(role))
+    if c.state is not None:
+        yield name("s3_bucket", c.state.bucket, ("state", "bucket"), where="the state bucket")
+        yield name("kms_alias", n.state_key_alias, ("project",), where="the state key")

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
+from config.redact import WITHHELD, looks_secret
+
 _NOTHING = object()
 
 
@@ -30,8 +32,28 @@ class Problem:
 
     def render(self, source: str) -> str:
         where = ".".join(_key(part) for part in self.path) or "(top level)"
-        got = "" if self.got is _NOTHING else f" (got {_show(self.got)})"
-        return f"{source}: {where}: {self.message}{got}; {self.fix}"
+        message, fix = self.message, self.fix
+        if self.got is _NOTHING:
+            got = ""
+        elif looks_secret(self.got, self.path):
+            # Never copy a secret into a terminal, a CI log or a ticket, not even inside the fix.
+            got = f" (got {WITHHELD})"
+            for text in _texts(self.got):
+                message, fix = message.replace(text, "<withheld>"), fix.replace(text, "<withheld>")
+        else:
+            got = f" (got {_show(self.got)})"
+        return f"{source}: {where}: {message}{got}; {fix}"
+
+
+def _texts(value: Any) -> list[str]:
+    """Every text value inside a value (not its keys, which are names), longest first."""
+    if isinstance(value, dict):
+        found = [t for v in value.values() for t in _texts(v)]
+    elif isinstance(value, list | tuple | set | frozenset):
+        found = [t for v in value for t in _texts(v)]
+    else:
+        found = [str(value)] if isinstance(value, str) and len(value) >= 4 else []
+    return sorted(set(found), key=len, reverse=True)
 
 
 def _key(part: str | int) -> str:

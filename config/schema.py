@@ -8,20 +8,74 @@ a second.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from config.naming import ResourceNames
+from config import arns, aws_names, commands, engines, formats, naming, redact, regions, schedules, subnets, tag_rules
+from config.naming import PhysicalName, ResourceNames
 from config.problems import Problem, raise_if_any
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, data: object) -> object:
+        """Pydantic reads true as 1 for a number and 1 as true for a boolean, and YAML reads yes, on
+        and true as true: ``desired_count: yes`` would mean one task. A boolean given to a number
+        field, or a number to a boolean field, is passed on as what the user wrote, which then fails
+        as "not a whole number" or "not true or false" along with every other problem."""
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            key: (
+                Written(value)
+                if key in fields
+                and (
+                    (isinstance(value, bool) and _is_number(fields[key].annotation))
+                    or (
+                        isinstance(value, int | float)
+                        and not isinstance(value, bool)
+                        and _is_bool(fields[key].annotation)
+                    )
+                )
+                else value
+            )
+            for key, value in data.items()
+        }
+
+
+class Written:
+    """A value of the wrong kind, kept as the user wrote it so that validation refuses it."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return str(self.value).lower() if isinstance(self.value, bool) else str(self.value)
+
+    __repr__ = __str__
+
+
+def _is_number(annotation: object) -> bool:
+    if annotation in (int, float):
+        return True
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return all(isinstance(arg, int) and not isinstance(arg, bool) for arg in args)
+    return any(_is_number(arg) for arg in args)
+
+
+def _is_bool(annotation: object) -> bool:
+    return annotation is bool or any(arg is bool for arg in get_args(annotation))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,13 +120,16 @@ LOG_RETENTION_DAYS = (
 )
 
 
-_SECRET_LOOKING = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|ACCESS_KEY|API_KEY", re.I)
+_SECRET_LOOKING = redact.SECRET_NAME
+#: Variables the stack sets in the container (modules/stack.py: the port, the shutdown budget, the
+#: database connection); a config value for one would be silently replaced.
+RESERVED_ENVIRONMENT = frozenset(
+    {"PORT", "DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "DB_HOST", "DB_PORT", "DB_NAME", "DB_SECRET"}
+)
 _ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_REGION = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
 _ACM_ARN = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$"
 _CONNECTION_ARN = r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
 _WAF_ARN = r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+$"
-_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -85,6 +142,135 @@ def _log_retention(value: int) -> int:
             f"(or another of {', '.join(map(str, LOG_RETENTION_DAYS))})"
         )
     return value
+
+
+#: Amazon ECS API Reference, DeploymentConfiguration: bakeTimeInMinutes, canaryBakeTimeInMinutes and
+#: stepBakeTimeInMinutes are 0 to 1440; LinearConfiguration: stepPercent is 3.0 to 100.0.
+ECS_MAX_BAKE_MINUTES = 1440
+ECS_MIN_LINEAR_PERCENT = 3
+#: Amazon VPC User Guide, "Amazon VPC quotas": inbound rules per security group (adjustable; the default).
+SECURITY_GROUP_RULES = 60
+#: A KMS key id (a UUID, or "mrk-" and 32 hex digits for a multi-Region key) or an alias name.
+KMS_KEY_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[A-Za-z0-9/_-]+"
+
+
+def _refuse_all(found: list[tuple[str, str]], value: object) -> None:
+    """Raise every (what, fix) of one field at once (a ValueError carries one message only)."""
+    raise_if_any(Problem((), what, fix, value) for what, fix in found)
+
+
+def _known_region(value: str) -> str:
+    if regions.get(value) is None:
+        raise ValueError(f"is not an AWS region; {regions.unknown_region_fix(value)}")
+    return value
+
+
+def _region(name: str) -> regions.Region:
+    region = regions.get(name)
+    assert region is not None, "validated by _known_region"
+    return region
+
+
+def _zone_problems(
+    region_name: str, networking: NetworkingConfig, region_path: tuple[str, ...], at: tuple[str, ...]
+) -> Iterator[Problem]:
+    """The AZs a VPC spreads over exist in its region (config/data/regions.json)."""
+    region = _region(region_name)
+    written = networking.model_fields_set
+    if networking.az_count > region.az_count:
+        got: object
+        if "az_count" in written:
+            path, got, fix = (*at, "az_count"), networking.az_count, f"use {region.az_count} or fewer"
+        else:
+            path, got = region_path, region_name
+            fix = f"set {'.'.join(at)}.az_count: {region.az_count}, or choose a region with more zones"
+        yield Problem(
+            path,
+            f"{region_name} has {region.az_count} availability zones, but {'.'.join(at)}.az_count is "
+            f"{networking.az_count}{'' if 'az_count' in written else ' (the default)'}",
+            fix,
+            got,
+        )
+    zones = networking.availability_zones
+    if zones is None:
+        if region.zones_vary_by_account:
+            yield Problem(
+                region_path,
+                f"names zones differently in each account ({', '.join(region.zone_names)} exist in some)",
+                f"list {'.'.join(at)}.availability_zones: the zones `aws ec2 describe-availability-zones --region "
+                f"{region_name}` shows for your account",
+                region_name,
+            )
+        return
+    if len(zones) != networking.az_count or len(set(zones)) != len(zones):
+        yield Problem(
+            (*at, "availability_zones"),
+            f"must list {networking.az_count} distinct zones ({'.'.join(at)}.az_count)",
+            f"list one zone per AZ, e.g. {list(region.default_zones(networking.az_count))}, or remove the key",
+            list(zones),
+        )
+    for index, zone in enumerate(zones):
+        if zone not in region.zone_names:
+            close = difflib.get_close_matches(zone, region.zone_names, n=1)
+            yield Problem(
+                (*at, "availability_zones", index),
+                f"is not a zone of region {region_name}",
+                f"use {close[0]!r}" if close else f"use one of {', '.join(region.zone_names)}",
+                zone,
+            )
+
+
+def _value_at(config: BaseModel, path: tuple[str | int, ...]) -> object:
+    value: object = config
+    for part in path:
+        value = value[part] if isinstance(part, int) else getattr(value, part)  # type: ignore[index]
+    return value
+
+
+def _label(physical: PhysicalName) -> str:
+    what = physical.label or aws_names.RULES[physical.kind].what
+    return f"{what} ({physical.where})" if physical.where else what
+
+
+def _name_fix(physical: PhysicalName, finding: aws_names.Finding, value: object) -> str:
+    keys = [".".join(map(str, path)) for path in physical.made_of]
+    if finding.excess:
+        if physical.made_of[0] == ("project",):
+            return f"shorten project or environment by {finding.excess} characters"
+        return f"shorten {keys[0]} by {finding.excess} characters"
+    fix = f"change {' or '.join(keys[:2])}: the {aws_names.RULES[physical.kind].what} must {finding.remedy}"
+    if physical.made_of[0] == ("project",) and isinstance(value, str):
+        # The usual culprit: a project ending in a hyphen, doubling one, or taking a reserved prefix.
+        repaired = re.sub("-+", "-", value).strip("-")
+        for prefix in ("internal-", "xn-", "sthree-", "amzn-s3-demo-"):
+            repaired = repaired.removeprefix(prefix)
+        if repaired != value and re.fullmatch(formats.PROJECT.pattern, repaired):
+            fix += f", e.g. project: {repaired}"
+    return fix
+
+
+def _duplicates(
+    values: list[str], path: tuple[str | int, ...], leaf: str | None, what: str, why: str, *, fold_case: bool = True
+) -> list[Problem]:
+    """A problem for each value that repeats an earlier one (ignoring case unless ``fold_case`` is False):
+    two constructs would get the same name, which only jsii would notice, at synthesis, with a traceback."""
+    found: list[Problem] = []
+    first: dict[str, int] = {}
+    for index, value in enumerate(values):
+        key = value.lower() if fold_case else value
+        if key in first:
+            same = "repeats" if values[first[key]] == value else "differs only in case from"
+            found.append(
+                Problem(
+                    (*path, index, *((leaf,) if leaf else ())),
+                    f"{same} the {what} at index {first[key]} ({values[first[key]]!r}): {why}",
+                    "remove it, or give it a name of its own",
+                    value,
+                )
+            )
+        else:
+            first[key] = index
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,79 +317,158 @@ class NetworkingConfig(Section):
     @classmethod
     def _vpc_size(cls, value: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
         if not 16 <= value.prefixlen <= 24:
-            raise ValueError("AWS allows VPC ranges from /16 to /24; choose a prefix length in that range")
-        if not value.is_private:
-            raise ValueError("use a private (RFC 1918) range such as 10.0.0.0/16")
+            size = "larger" if value.prefixlen < 16 else "smaller"
+            nearest = ipaddress.IPv4Network(
+                f"{value.network_address}/{min(max(value.prefixlen, 16), 24)}", strict=False
+            )
+            raise ValueError(
+                f"is {size} than AWS allows for a VPC (/16 to /24); use a prefix length in that range, e.g. {nearest}"
+            )
         return value
 
     @cached_property
     def tiers(self) -> dict[str, tuple[ipaddress.IPv4Network, ...]]:
-        """Subnets of each tier ('public', 'private', 'database'), one per AZ, explicit or carved."""
-        carved = self.vpc_cidr.subnets(new_prefix=self.subnet_prefix_length)
-        result: dict[str, tuple[ipaddress.IPv4Network, ...]] = {}
-        for tier in ("public", "private", "database"):
-            explicit = getattr(self, f"{tier}_subnets")
-            result[tier] = explicit if explicit is not None else tuple(next(carved) for _ in range(self.az_count))
-        return result
+        """Subnets of each tier ('public', 'private', 'database'), one per AZ, listed or carved."""
+        plan = subnets.carve(self.vpc_cidr, self.subnet_prefix_length, self._listed, self.az_count)
+        assert plan is not None, "validated: the carved subnets fit"
+        return plan
+
+    @property
+    def _listed(self) -> dict[str, tuple[ipaddress.IPv4Network, ...] | None]:
+        return {tier: getattr(self, f"{tier}_subnets") for tier in subnets.TIERS}
 
     @model_validator(mode="after")
     def _subnets_fit(self) -> NetworkingConfig:
-        problems: list[Problem] = []
-        needed = 3 * self.az_count
-        available = (
-            2 ** (self.subnet_prefix_length - self.vpc_cidr.prefixlen)
-            if self.subnet_prefix_length >= self.vpc_cidr.prefixlen
-            else 0
-        )
-        explicit_tiers = sum(getattr(self, f"{t}_subnets") is not None for t in ("public", "private", "database"))
-        if available < (3 - explicit_tiers) * self.az_count:
-            problems.append(
-                Problem(
-                    ("subnet_prefix_length",),
-                    f"{self.vpc_cidr} holds {available} subnets of /{self.subnet_prefix_length}, but {needed} are needed (3 tiers x {self.az_count} AZs)",  # noqa: E501
-                    f"use a longer prefix (e.g. /{self.vpc_cidr.prefixlen + 4}) or a larger vpc_cidr",
-                    self.subnet_prefix_length,
-                )
+        raise_if_any(
+            subnets.problems(
+                self.vpc_cidr, self.subnet_prefix_length, self._listed, self.az_count, set(self.model_fields_set)
             )
-            raise_if_any(problems)
-        seen: list[tuple[str, int, ipaddress.IPv4Network]] = []
-        for tier, subnets in self.tiers.items():
-            if len(subnets) != self.az_count:
-                problems.append(
-                    Problem(
-                        (f"{tier}_subnets",),
-                        f"needs one subnet per AZ ({self.az_count})",
-                        f"list exactly {self.az_count} CIDRs or remove the key to carve them automatically",
-                        len(subnets),
-                    )
-                )
-            for index, subnet in enumerate(subnets):
-                if not subnet.subnet_of(self.vpc_cidr):
-                    problems.append(
-                        Problem(
-                            (f"{tier}_subnets", index),
-                            f"is outside vpc_cidr {self.vpc_cidr}",
-                            "choose a range inside vpc_cidr",
-                            str(subnet),
-                        )
-                    )
-                for other_tier, other_index, other in seen:
-                    if subnet.overlaps(other):
-                        problems.append(
-                            Problem(
-                                (f"{tier}_subnets", index),
-                                f"overlaps {other_tier}_subnets[{other_index}] ({other})",
-                                "give every subnet its own, non-overlapping range",
-                                str(subnet),
-                            )
-                        )
-                seen.append((tier, index, subnet))
-        raise_if_any(problems)
+        )
         return self
 
 
-#: First Aurora PostgreSQL minor version of each major that pauses at 0 ACU.
-AUTO_PAUSE_SINCE = {13: 15, 14: 12, 15: 7, 16: 3}
+#: PostgreSQL's reserved key words (PostgreSQL documentation, Appendix C, "SQL Key Words": the
+#: ones marked reserved). RDS refuses them as the initial database name or master user name.
+POSTGRES_RESERVED = frozenset(
+    {
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "authorization",
+        "binary",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "collation",
+        "column",
+        "concurrently",
+        "constraint",
+        "create",
+        "cross",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_schema",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "freeze",
+        "from",
+        "full",
+        "grant",
+        "group",
+        "having",
+        "ilike",
+        "in",
+        "initially",
+        "inner",
+        "intersect",
+        "into",
+        "is",
+        "isnull",
+        "join",
+        "lateral",
+        "leading",
+        "left",
+        "like",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "natural",
+        "not",
+        "notnull",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "outer",
+        "overlaps",
+        "placing",
+        "primary",
+        "references",
+        "returning",
+        "right",
+        "select",
+        "session_user",
+        "similar",
+        "some",
+        "symmetric",
+        "system_user",
+        "table",
+        "tablesample",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "variadic",
+        "verbose",
+        "when",
+        "where",
+        "window",
+        "with",
+    }
+)
+#: Role names RDS keeps for itself (Amazon RDS User Guide, "Master user account privileges").
+RDS_RESERVED_USERS = frozenset({"rdsadmin", "rdsrepladmin", "rdstopmgr", "rds_superuser"})
+#: Aurora Serverless v2 capacity moves in steps of half an ACU (Aurora User Guide,
+#: "Aurora Serverless v2 capacity").
+ACU_STEP = 0.5
+
+
+def _acu(value: float) -> float:
+    if value % ACU_STEP:
+        lower = value // ACU_STEP * ACU_STEP
+        raise ValueError(
+            f"is not a multiple of {ACU_STEP} ACU (Aurora Serverless v2 scales in half-ACU steps); "
+            f"use {lower:g} or {lower + ACU_STEP:g}"
+        )
+    return value
 
 
 class ServerlessV2Capacity(Section):
@@ -211,10 +476,16 @@ class ServerlessV2Capacity(Section):
         0.5,
         ge=0,
         le=256,
-        description="Minimum Aurora capacity units; 0 pauses the database when no connection is open "
-        "(needs Aurora PostgreSQL 13.15, 14.12, 15.7, 16.3 or later; not in production).",
+        description="Minimum Aurora capacity units, in steps of 0.5; 0 pauses the database when no connection is "
+        "open (needs Aurora PostgreSQL 13.15, 14.12, 15.7, 16.3 or later; not in production).",
     )
-    max_acu: float = Field(4, ge=1, le=256, description="Maximum Aurora capacity units.")
+    max_acu: float = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Maximum Aurora capacity units, in steps of 0.5 (above 128 needs 13.13, 14.10, 15.5, 16.1 or "
+        "later).",
+    )
     seconds_until_auto_pause: int = Field(
         300,
         ge=300,
@@ -222,6 +493,8 @@ class ServerlessV2Capacity(Section):
         description="With min_acu 0: idle time before the database pauses; the first connection after "
         "that waits for it to resume (about 15 seconds).",
     )
+
+    _check_steps = field_validator("min_acu", "max_acu")(_acu)
 
     @property
     def auto_pause(self) -> bool:
@@ -231,9 +504,44 @@ class ServerlessV2Capacity(Section):
     def _ordered(self) -> ServerlessV2Capacity:
         if self.max_acu < self.min_acu:
             raise_if_any(
-                [Problem(("max_acu",), f"is below min_acu ({self.min_acu})", "set max_acu >= min_acu", self.max_acu)]
+                [
+                    Problem(
+                        ("max_acu",),
+                        f"is below min_acu ({self.min_acu:g})",
+                        f"set max_acu to {self.min_acu:g} or more",
+                        self.max_acu,
+                    )
+                ]
             )
         return self
+
+
+def _engine_version(value: str) -> str:
+    if value not in engines.versions():
+        nearest = engines.nearest_version(value)
+        raise ValueError(
+            f"is not an Aurora PostgreSQL version AWS offers (as of {engines.compiled()}); use {nearest!r} "
+            f"(versions: config/data/aurora_postgresql.json)"
+        )
+    return value
+
+
+def _instance_class(value: str) -> str:
+    if value not in engines.instance_classes():
+        nearest = engines.nearest(value, engines.instance_classes()) or "db.r6g.large"
+        raise ValueError(
+            f"is not an Aurora PostgreSQL instance class (as of {engines.compiled()}); use {nearest!r} "
+            f"(classes: config/data/aurora_postgresql.json)"
+        )
+    return value
+
+
+def _not_reserved(value: str, *, users: bool) -> str:
+    if value in POSTGRES_RESERVED:
+        raise ValueError(f"is a word PostgreSQL reserves; use another name, e.g. {value}_1 or app")
+    if users and (value in RDS_RESERVED_USERS or value.startswith("pg_")):
+        raise ValueError("is a role name RDS or PostgreSQL keeps for itself; use another, e.g. app_admin")
+    return value
 
 
 class DatabaseConfig(Section):
@@ -241,11 +549,12 @@ class DatabaseConfig(Section):
 
     engine_version: str = Field(
         "16",
-        pattern=r"^\d+(\.\d+)?$",
         description="Aurora PostgreSQL version: the major version (16), so AWS's automatic minor upgrades never "
         "meet a pinned minor that the next apply would try to downgrade to; a pinned minor (16.4) needs "
         "auto_minor_version_upgrade: false, except in a DR global database, whose members all run the "
-        "version given here (minor upgrades then go through the global cluster; README).",
+        "version given here (minor upgrades then go through the global cluster; README). One of "
+        "config/data/aurora_postgresql.json.",
+        json_schema_extra={"enum": list[JsonValue](engines.versions())},
     )
     auto_minor_version_upgrade: bool = Field(
         True,
@@ -255,8 +564,8 @@ class DatabaseConfig(Section):
     )
     instance_class: str = Field(
         "db.r6g.large",
-        pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$|^db\.serverless$",
         description="Instance class; db.serverless when serverless_v2 is set.",
+        json_schema_extra={"enum": list[JsonValue](engines.instance_classes())},
     )
     serverless_v2: ServerlessV2Capacity | None = Field(
         None, description="Aurora Serverless v2 capacity; when set, instances are db.serverless."
@@ -269,12 +578,18 @@ class DatabaseConfig(Section):
         "Secrets Manager generates the password at apply time, write-only, never in state; raise this "
         "number to rotate it.",
     )
-    database_name: str = Field("app", pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Initial database.")
-    master_username: str = Field("app_admin", pattern=r"^[a-z][a-z0-9_]{0,15}$", description="Master user name.")
+    database_name: str = Field("app", pattern=formats.DATABASE_NAME.pattern, description="Initial database.")
+    master_username: str = Field("app_admin", pattern=formats.MASTER_USERNAME.pattern, description="Master user name.")
     backup_retention_days: int = Field(7, ge=1, le=35, description="Automated backup retention.")
-    preferred_backup_window: str = Field("03:00-04:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    preferred_backup_window: str = Field(
+        "03:00-04:00",
+        description="Daily backup window, hh24:mi-hh24:mi in UTC, at least 30 minutes, apart from the maintenance "
+        "window.",
+    )
     preferred_maintenance_window: str = Field(
-        "sun:04:30-sun:05:30", pattern=r"^[a-z]{3}:\d{2}:\d{2}-[a-z]{3}:\d{2}:\d{2}$"
+        "sun:04:30-sun:05:30",
+        description="Weekly maintenance window, ddd:hh24:mi-ddd:hh24:mi in UTC (days in lower case), at least 30 "
+        "minutes.",
     )
     deletion_protection: bool = Field(True, description="Block deleting the cluster; production requires it.")
     skip_final_snapshot: bool = Field(False, description="Skip the snapshot taken when the cluster is deleted.")
@@ -285,6 +600,18 @@ class DatabaseConfig(Section):
     log_retention_days: int = Field(365, description="Retention of the exported PostgreSQL log.")
 
     _check_retention = field_validator("log_retention_days")(_log_retention)
+    _check_version = field_validator("engine_version")(_engine_version)
+    _check_class = field_validator("instance_class")(_instance_class)
+
+    @field_validator("database_name")
+    @classmethod
+    def _database_name(cls, value: str) -> str:
+        return _not_reserved(value, users=False)
+
+    @field_validator("master_username")
+    @classmethod
+    def _master_username(cls, value: str) -> str:
+        return _not_reserved(value, users=True)
 
     @property
     def effective_instance_class(self) -> str:
@@ -292,47 +619,101 @@ class DatabaseConfig(Section):
 
     @model_validator(mode="after")
     def _capacity_mode(self) -> DatabaseConfig:
+        problems: list[Problem] = []
         if (
             self.serverless_v2 is not None
             and "instance_class" in self.model_fields_set
             and self.instance_class != "db.serverless"
         ):
-            raise_if_any(
-                [
-                    Problem(
-                        ("instance_class",),
-                        "conflicts with serverless_v2",
-                        "remove instance_class (Serverless v2 instances are db.serverless) or remove serverless_v2",
-                        self.instance_class,
-                    )
-                ]
+            problems.append(
+                Problem(
+                    ("instance_class",),
+                    "conflicts with serverless_v2",
+                    "remove instance_class (Serverless v2 instances are db.serverless) or remove serverless_v2",
+                    self.instance_class,
+                )
             )
         if self.serverless_v2 is None and self.instance_class == "db.serverless":
-            raise_if_any(
-                [
-                    Problem(
-                        ("serverless_v2",),
-                        "is required when instance_class is db.serverless",
-                        "add serverless_v2: {min_acu: 0.5, max_acu: 4}",
-                        None,
-                    )
-                ]
+            problems.append(
+                Problem(
+                    ("serverless_v2",),
+                    "is required when instance_class is db.serverless",
+                    "add serverless_v2: {min_acu: 0.5, max_acu: 4}",
+                    None,
+                )
             )
+        capacity = self.serverless_v2
+        since = engines.max_acu_256_since(self.engine_version)
+        if (
+            capacity is not None
+            and capacity.max_acu > 128
+            and (
+                since is None
+                or engines.version_key(engines.effective(self.engine_version)) < engines.version_key(since)
+            )
+        ):
+            problems.append(
+                Problem(
+                    ("serverless_v2", "max_acu"),
+                    f"is over 128, which Aurora PostgreSQL {self.engine_version} cannot reach",
+                    f"set max_acu to 128 or less, or engine_version to {since or '16.1'} or later",
+                    capacity.max_acu,
+                )
+            )
+        problems += self._window_problems()
+        raise_if_any(problems)
         return self
+
+    def _window_problems(self) -> Iterator[Problem]:
+        backup_problems, backup = schedules.daily_window(self.preferred_backup_window)
+        maintenance_problems, maintenance = schedules.weekly_window(self.preferred_maintenance_window)
+        for key, found, value in (
+            ("preferred_backup_window", backup_problems, self.preferred_backup_window),
+            ("preferred_maintenance_window", maintenance_problems, self.preferred_maintenance_window),
+        ):
+            for what, fix in found:
+                yield Problem((key,), what, fix, value)
+        if backup is not None and maintenance is not None and schedules.windows_overlap(backup, maintenance):
+            # RDS: "Must not conflict with the preferred maintenance window" (CreateDBCluster).
+            key = (
+                "preferred_backup_window"
+                if "preferred_backup_window" in self.model_fields_set
+                else "preferred_maintenance_window"
+            )
+            other = "maintenance" if key == "preferred_backup_window" else "backup"
+            yield Problem(
+                (key,),
+                f"overlaps the {other} window ({getattr(self, f'preferred_{other}_window')})",
+                "move one of them so they do not meet, e.g. backups 03:00-04:00 and maintenance sun:04:30-sun:05:30",
+                getattr(self, key),
+            )
 
 
 class ScheduledScaling(Section):
     """Change the task range on a schedule, e.g. non-production down to zero at night."""
 
-    name: str = Field(..., pattern=r"^[A-Za-z0-9-]{1,40}$", description="Name of the scheduled action.")
+    name: str = Field(..., pattern=formats.SCHEDULE_NAME.pattern, description="Name of the scheduled action.")
     schedule: str = Field(
         ...,
-        pattern=r"^(cron|rate|at)\(.+\)$",
-        description="cron(...), rate(...) or at(...), as Application Auto Scaling reads it.",
+        description="cron(minutes hours day-of-month month day-of-week year), rate(value unit) or "
+        "at(yyyy-mm-ddThh:mm:ss), as Application Auto Scaling reads it.",
+        json_schema_extra={"pattern": r"^(cron|rate|at)\(.+\)$"},
     )
-    timezone: str = Field("UTC", description="IANA time zone of the schedule.")
+    timezone: str = Field("UTC", description="IANA time zone of the schedule, e.g. Europe/Amsterdam.")
     min_tasks: int = Field(..., ge=0, le=1000)
     max_tasks: int = Field(..., ge=0, le=1000)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        _refuse_all(schedules.schedule(value), value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        _refuse_all(schedules.time_zone(value), value)
+        return value
 
 
 class AutoscalingConfig(Section):
@@ -375,6 +756,13 @@ class AutoscalingConfig(Section):
                     None,
                 )
             )
+        problems += _duplicates(
+            [schedule.name for schedule in self.schedules],
+            ("schedules",),
+            "name",
+            "schedule name",
+            "each scheduled action is named after its schedule (AWS keeps one action per name)",
+        )
         for index, schedule in enumerate(self.schedules):
             if schedule.max_tasks < schedule.min_tasks:
                 problems.append(
@@ -395,7 +783,11 @@ class CapacityConfig(Section):
     fargate_base: int = Field(1, ge=0, le=100000, description="Tasks always on regular Fargate.")
     fargate_weight: int = Field(1, ge=0, le=1000, description="Relative share of regular Fargate beyond the base.")
     spot_weight: int | None = Field(
-        None, ge=0, le=1000, description="Relative share of Fargate Spot; default 0 in production, 3 elsewhere."
+        None,
+        ge=0,
+        le=1000,
+        description="Relative share of Fargate Spot; default 0 in production and with ARM64 (Fargate Spot runs "
+        "X86_64 only), 3 elsewhere.",
     )
 
 
@@ -404,7 +796,7 @@ class ServiceConfig(Section):
 
     container_name: str = Field(
         "app",
-        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,254}$",
+        pattern=formats.CONTAINER_NAME.pattern,
         description="Container name in the task definition and appspec.",
     )
     container_port: Port = Field(8080, description="Port the container listens on.")
@@ -415,7 +807,7 @@ class ServiceConfig(Section):
     )
     desired_count: int = Field(2, ge=0, le=1000, description="Tasks to run.")
     health_check_path: str = Field(
-        "/ready", pattern=r"^/[\x21-\x7e]*$", description="Path the target groups probe (readiness)."
+        "/ready", pattern=formats.HEALTH_CHECK_PATH.pattern, description="Path the target groups probe (readiness)."
     )
     health_check_grace_period_seconds: int = Field(60, ge=0, le=2147483647)
     environment: dict[str, str] = Field(
@@ -427,7 +819,7 @@ class ServiceConfig(Section):
     readonly_root_filesystem: bool = Field(True, description="Mount the container's root filesystem read-only.")
     initial_image_tag: str = Field(
         "bootstrap",
-        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        pattern=formats.IMAGE_TAG.pattern,
         description="Image tag of the first task definition, before the pipeline's first deployment replaces it.",
     )
     log_retention_days: int = Field(365, description="Retention of the container logs.")
@@ -438,61 +830,76 @@ class ServiceConfig(Section):
 
     _check_retention = field_validator("log_retention_days")(_log_retention)
 
-    @field_validator("environment")
-    @classmethod
-    def _no_secrets(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _ENV_VAR_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid environment variable name; use letters, digits and _")
-            if _SECRET_LOOKING.search(name):
-                raise ValueError(f"{name!r} looks like a secret; store it in Secrets Manager, never in config")
-        return value
-
     @model_validator(mode="after")
-    def _fargate_pair(self) -> ServiceConfig:
+    def _task(self) -> ServiceConfig:
+        problems: list[Problem] = list(self._environment_problems())
         scaling = self.autoscaling
         if scaling is not None and not scaling.min_tasks <= self.desired_count <= scaling.max_tasks:
-            raise_if_any(
-                [
-                    Problem(
-                        ("desired_count",),
-                        f"is outside autoscaling's {scaling.min_tasks}..{scaling.max_tasks}",
-                        "set desired_count inside the autoscaling range (it is the starting count)",
-                        self.desired_count,
-                    )
-                ]
+            problems.append(
+                Problem(
+                    ("desired_count",),
+                    f"is outside autoscaling's {scaling.min_tasks}..{scaling.max_tasks}",
+                    "set desired_count inside the autoscaling range (it is the starting count)",
+                    self.desired_count,
+                )
             )
         if self.cpu not in FARGATE_SIZES:
-            raise_if_any(
-                [
-                    Problem(
-                        ("cpu",),
-                        "is not a Fargate CPU size",
-                        f"use one of {', '.join(map(str, FARGATE_SIZES))}",
-                        self.cpu,
-                    )
-                ]
+            nearest = min(FARGATE_SIZES, key=lambda size: abs(size - self.cpu))
+            problems.append(
+                Problem(
+                    ("cpu",),
+                    "is not a Fargate CPU size",
+                    f"use {nearest} (or one of {', '.join(map(str, FARGATE_SIZES))})",
+                    self.cpu,
+                )
             )
-        allowed = FARGATE_SIZES[self.cpu]
-        if self.memory not in allowed:
-            raise_if_any(
-                [
-                    Problem(
-                        ("memory",),
-                        f"is not valid with cpu {self.cpu} on Fargate",
-                        f"use {allowed[0]}..{allowed[-1]} MiB in steps of {allowed[1] - allowed[0]}",
-                        self.memory,
-                    )
-                ]
+        elif self.memory not in FARGATE_SIZES[self.cpu]:
+            allowed = FARGATE_SIZES[self.cpu]
+            nearest = min(allowed, key=lambda size: abs(size - self.memory))
+            problems.append(
+                Problem(
+                    ("memory",),
+                    f"is not valid with cpu {self.cpu} on Fargate",
+                    f"use {nearest} ({allowed[0]}..{allowed[-1]} MiB in steps of {allowed[1] - allowed[0]})",
+                    self.memory,
+                )
             )
+        raise_if_any(problems)
         return self
+
+    def _environment_problems(self) -> Iterator[Problem]:
+        for name, value in self.environment.items():
+            path = ("environment", name)
+            if not _ENV_VAR_NAME.match(name):
+                yield Problem(
+                    path,
+                    "is not a valid environment variable name",
+                    "use letters, digits and _, not starting with a digit",
+                )
+            elif _SECRET_LOOKING.search(name) or redact.looks_secret_text(value):
+                yield Problem(
+                    path,
+                    "looks like a secret",
+                    "store it in Secrets Manager and let the task read it from there, never in config",
+                    value,
+                )
+            if name in RESERVED_ENVIRONMENT:
+                yield Problem(
+                    path,
+                    "is set by the stack itself (the app's port, drain deadlines and database connection)",
+                    f"rename it; the stack sets {', '.join(sorted(RESERVED_ENVIRONMENT))}",
+                    value,
+                )
 
 
 class LoadBalancerConfig(Section):
     """Public ALB with a production listener, a test listener and blue/green target groups."""
 
     certificate_arn: str | None = Field(
-        None, pattern=_ACM_ARN, description="ACM certificate; when set, both listeners are HTTPS and port 80 redirects."
+        None,
+        description="ACM certificate in the stack's region and account; when set, both listeners are HTTPS and "
+        "port 80 redirects.",
+        json_schema_extra={"pattern": _ACM_ARN},
     )
     prod_listener_port: Port | None = Field(
         None, description="Production listener port; default 443 with a certificate, else 80."
@@ -516,7 +923,10 @@ class LoadBalancerConfig(Section):
     idle_timeout_seconds: int = Field(60, ge=1, le=4000)
     deletion_protection: bool = Field(True, description="Block deleting the ALB; production requires it.")
     waf_web_acl_arn: str | None = Field(
-        None, pattern=_WAF_ARN, description="Existing regional WAFv2 web ACL to associate instead of the managed one."
+        None,
+        description="Existing regional WAFv2 web ACL (the stack's region and account) to associate instead of the "
+        "managed one.",
+        json_schema_extra={"pattern": _WAF_ARN},
     )
     managed_waf: bool = Field(
         True, description="Without waf_web_acl_arn: create a web ACL with AWS managed rules and a per-IP rate limit."
@@ -558,6 +968,25 @@ class LoadBalancerConfig(Section):
             problems.append(
                 Problem(("test_listener_port",), "is the HTTP redirect port", "choose another port (e.g. 8443)", 80)
             )
+        if self.https and self.prod_listener_port == 80:
+            # With a certificate, port 80 is the redirect listener's; one port holds one listener.
+            problems.append(
+                Problem(
+                    ("prod_listener_port",),
+                    "is the HTTP redirect port, which the HTTPS production listener cannot share",
+                    "use 443 (the default with a certificate) or another port",
+                    80,
+                )
+            )
+        for key in ("ingress_cidrs", "test_ingress_cidrs"):
+            problems += _duplicates(
+                [str(network) for network in getattr(self, key)],
+                (key,),
+                None,
+                "CIDR",
+                "each CIDR gets its own security group rule, and AWS refuses a duplicate rule",
+                fold_case=False,
+            )
         if self.health_check_timeout_seconds >= self.health_check_interval_seconds:
             problems.append(
                 Problem(
@@ -577,17 +1006,22 @@ class PipelineConfig(Section):
     source_provider: Literal["GitHub", "GitLab", "Bitbucket", "GitHubEnterpriseServer", "GitLabSelfManaged"] = Field(
         "GitLab", description="Where the application repository lives."
     )
-    repository: str = Field(
-        ..., pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$", description="Full repository id, e.g. group/app."
+    repository: str = Field(..., pattern=formats.REPOSITORY.pattern, description="Full repository id, e.g. group/app.")
+    branch: str = Field(
+        "main",
+        description="Branch that triggers the pipeline (a Git branch name).",
+        json_schema_extra={"pattern": r"^[A-Za-z0-9._/-]+$"},
     )
-    branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]+$", description="Branch that triggers the pipeline.")
     connection_arn: str | None = Field(
         None,
-        pattern=_CONNECTION_ARN,
-        description="Existing CodeConnections connection; default: one is created (someone must approve it once in the console).",  # noqa: E501
+        json_schema_extra={"pattern": _CONNECTION_ARN},
+        description="Existing CodeConnections connection in the stack's region and account; default: one is created (someone must approve it once in the console).",  # noqa: E501
     )
     app_path: str = Field(
-        "app", pattern=r"^[A-Za-z0-9_./-]+$", description="Folder of the Dockerfile in the repository."
+        "app",
+        description="Folder of the Dockerfile in the repository, relative to its root (the build runs "
+        "`docker build ... <app_path>`).",
+        json_schema_extra={"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$"},
     )
     build_compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
         "BUILD_GENERAL1_SMALL"
@@ -597,6 +1031,18 @@ class PipelineConfig(Section):
     build_log_retention_days: int = Field(365, description="Retention of CodeBuild logs.")
 
     _check_retention = field_validator("build_log_retention_days")(_log_retention)
+
+    @field_validator("app_path")
+    @classmethod
+    def _app_path(cls, value: str) -> str:
+        _refuse_all(commands.path_problems(value), value)
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        _refuse_all(commands.branch_problems(value), value)
+        return value
 
 
 class RollbackAlarms(Section):
@@ -629,9 +1075,22 @@ class LoadTestConfig(Section):
 class NotificationsConfig(Section):
     """Pipeline and deployment events (failed, rolled back, succeeded, approval needed) to an SNS topic."""
 
-    email_subscribers: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = Field(
+    email_subscribers: tuple[Annotated[str, Field(pattern=formats.EMAIL.pattern)], ...] = Field(
         (), description="E-mail addresses subscribed to the topic (each confirms once by e-mail)."
     )
+
+    @model_validator(mode="after")
+    def _each_once(self) -> NotificationsConfig:
+        raise_if_any(
+            _duplicates(
+                list(self.email_subscribers),
+                ("email_subscribers",),
+                None,
+                "address",
+                "SNS would subscribe the same mailbox twice (domains and most mailboxes ignore case)",
+            )
+        )
+        return self
 
 
 class AllAtOnce(Section):
@@ -705,13 +1164,15 @@ class DeploymentConfig(Section):
 class FailoverConfig(Section):
     """DNS failover: Route 53 answers with the primary ALB while its health check passes, else the DR ALB."""
 
-    hosted_zone_id: str = Field(..., pattern=r"^Z[A-Z0-9]{1,31}$", description="Existing public hosted zone.")
+    hosted_zone_id: str = Field(..., pattern=formats.HOSTED_ZONE_ID.pattern, description="Existing public hosted zone.")
     record_name: str = Field(
         ...,
-        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$",
+        pattern=formats.RECORD_NAME.pattern,
         description="Name users call, e.g. app.example.com; both ALBs' certificates must cover it.",
     )
-    health_check_path: str = Field("/ready", pattern=r"^/", description="Path Route 53 checks on each ALB.")
+    health_check_path: str = Field(
+        "/ready", pattern=formats.ROUTE53_PATH.pattern, description="Path Route 53 checks on each ALB."
+    )
 
 
 def _dr_networking() -> NetworkingConfig:
@@ -727,7 +1188,11 @@ class DisasterRecoveryConfig(Section):
     warm_standby: as pilot light, with a reader instance and ``standby_tasks`` tasks running.
     """
 
-    region: str = Field(..., pattern=_REGION, description="The DR region; not the primary region.")
+    region: str = Field(
+        ...,
+        description="The DR region: another region of the same partition.",
+        json_schema_extra={"enum": list[JsonValue](sorted(regions.table()))},
+    )
     posture: Literal["backup_restore", "pilot_light", "warm_standby"] = Field(
         ..., description="backup_restore, pilot_light or warm_standby (see the README's DR runbook)."
     )
@@ -738,10 +1203,12 @@ class DisasterRecoveryConfig(Section):
     )
     certificate_arn: str | None = Field(
         None,
-        pattern=_ACM_ARN,
+        json_schema_extra={"pattern": _ACM_ARN},
         description="ACM certificate in the DR region for its ALB; required when the primary listeners are HTTPS "
         "and the posture runs an ALB (pilot_light, warm_standby).",
     )
+    _check_region = field_validator("region")(_known_region)
+
     standby_tasks: int = Field(1, ge=1, le=100, description="warm_standby: tasks kept running in the DR region.")
     backup_copy_retention_days: int = Field(
         35, ge=1, le=36_500, description="backup_restore: days each daily backup copy is kept in the DR region."
@@ -762,28 +1229,52 @@ class DisasterRecoveryConfig(Section):
 class StateBackendConfig(Section):
     """Remote Terraform state in S3, locked with S3's native lock file."""
 
-    bucket: str = Field(..., pattern=_BUCKET, description="Existing S3 bucket for state.")
+    bucket: str = Field(..., pattern=formats.BUCKET.pattern, description="Existing S3 bucket for state.")
     key: str | None = Field(None, description="Object key; default <project>/<environment>/terraform.tfstate.")
-    region: str | None = Field(None, pattern=_REGION, description="Bucket region; default: the stack's region.")
+    region: str | None = Field(
+        None,
+        description="Bucket region (same partition as the stack); default: the stack's region.",
+        json_schema_extra={"enum": [*sorted(regions.table()), None]},
+    )
     use_lockfile: bool = Field(True, description="S3 native state locking (Terraform >= 1.10).")
-    kms_key_id: str | None = Field(None, description="KMS key for state objects; default: the bucket's encryption.")
+
+    @field_validator("region")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        return None if value is None else _known_region(value)
+
+    kms_key_id: str | None = Field(
+        None,
+        description="KMS key for state objects (key id, alias/name, or the ARN of a key or alias in the bucket's "
+        "region); default: the bucket's encryption.",
+    )
 
 
 class EnvironmentConfig(Section):
     """One deployment environment: one config file, one Terraform stack."""
 
     project: str = Field(
-        ..., pattern=r"^[a-z][a-z0-9-]{1,19}$", description="Short project name; prefixes every resource name."
+        ..., pattern=formats.PROJECT.pattern, description="Short project name; prefixes every resource name."
     )
     environment: str = Field(
-        ..., pattern=r"^[a-z][a-z0-9]{1,9}$", description="Environment name, e.g. dev, staging, prod."
+        ..., pattern=formats.ENVIRONMENT.pattern, description="Environment name, e.g. dev, staging, prod."
     )
     production: bool = Field(False, description="Enforce production safety rules.")
     account_id: str = Field(
-        ..., pattern=r"^\d{12}$", description="AWS account the stack may deploy into (provider allowed_account_ids)."
+        ...,
+        pattern=formats.ACCOUNT_ID.pattern,
+        description="AWS account the stack may deploy into (provider allowed_account_ids).",
     )
-    region: str = Field("eu-west-1", pattern=_REGION, description="AWS region.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every resource.")
+    region: str = Field(
+        "eu-west-1",
+        description="AWS region (config/data/regions.json lists them).",
+        json_schema_extra={"enum": list[JsonValue](sorted(regions.table()))},
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"Tags added to every resource, at most {tag_rules.MAX_USER_TAGS} (AWS allows 50 per resource "
+        "and the stack adds its own).",
+    )
     networking: NetworkingConfig = Field(default_factory=NetworkingConfig, description="The VPC and its subnets.")
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Aurora PostgreSQL.")
     service: ServiceConfig = Field(default_factory=ServiceConfig, description="The Fargate service.")
@@ -808,27 +1299,26 @@ class EnvironmentConfig(Section):
     def availability_zones(self) -> tuple[str, ...]:
         if self.networking.availability_zones is not None:
             return self.networking.availability_zones
-        return tuple(f"{self.region}{letter}" for letter in "abcdef"[: self.networking.az_count])
+        return _region(self.region).default_zones(self.networking.az_count)
 
     @property
     def dr_availability_zones(self) -> tuple[str, ...]:
         assert self.dr is not None
         if self.dr.networking.availability_zones is not None:
             return self.dr.networking.availability_zones
-        return tuple(f"{self.dr.region}{letter}" for letter in "abcdef"[: self.dr.networking.az_count])
+        return _region(self.dr.region).default_zones(self.dr.networking.az_count)
 
     @property
     def partition(self) -> str:
-        if self.region.startswith("cn-"):
-            return "aws-cn"
-        if "-gov-" in self.region:
-            return "aws-us-gov"
-        return "aws"
+        return regions.partition_of(self.region)
 
     @property
     def spot_weight(self) -> int:
         explicit = self.service.capacity.spot_weight
-        return (0 if self.production else 3) if explicit is None else explicit
+        if explicit is not None:
+            return explicit
+        # Fargate Spot runs X86_64 tasks only (Amazon ECS Developer Guide, "Fargate capacity providers").
+        return 0 if self.production or self.service.cpu_architecture == "ARM64" else 3
 
     @property
     def approval_stage(self) -> bool:
@@ -841,25 +1331,27 @@ class EnvironmentConfig(Section):
             return self.state.key
         return f"{self.project}/{self.environment}/terraform.tfstate"
 
+    _check_region = field_validator("region")(_known_region)
+
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, tag_value in value.items():
-            if key.lower().startswith("aws:"):
-                raise ValueError(f"tag key {key!r} uses the reserved aws: prefix; rename it")
-            if not 1 <= len(key) <= 128 or len(tag_value) > 256:
-                raise ValueError(f"tag {key!r} is too long (keys <= 128, values <= 256 characters); shorten it")
+        raise_if_any(tag_rules.problems(value))
         return value
 
     @model_validator(mode="after")
     def _rules(self) -> EnvironmentConfig:
         raise_if_any(
             [
-                *self._name_limits(),
+                *self._name_rules(),
                 *self._zone_rules(),
+                *self._arn_rules(),
                 *self._controller_rules(),
+                *self._capacity_rules(),
+                *self._security_group_rules(),
                 *self._database_rules(),
                 *self._dr_rules(),
+                *self._state_rules(),
                 *self._production_rules(),
             ]
         )
@@ -876,50 +1368,141 @@ class EnvironmentConfig(Section):
                 f"set max_p99_ms to {alarms.p99_latency_ms} or less, or raise deployment.alarms.p99_latency_ms",
                 load_test.max_p99_ms,
             )
-        if self.deployment.load_test is not None and not self.deployment.test_hook:
+        deployment = self.deployment
+        if deployment.load_test is not None and not deployment.test_hook:
             yield Problem(
                 ("deployment", "load_test"),
                 "is started by the test-traffic hook, which is switched off",
                 "set deployment.test_hook: true, or remove load_test",
-                self.deployment.load_test.model_dump(),
+                deployment.load_test.model_dump(),
             )
-        if self.deployment.controller == "ecs" and self.deployment.approval_timeout_minutes is not None:
+        if deployment.controller != "ecs":
+            return
+        if deployment.approval_timeout_minutes is not None:
             yield Problem(
                 ("deployment", "approval_timeout_minutes"),
                 "holds green for an operator, which only CodeDeploy can do",
                 "remove it, or use deployment.controller: codedeploy (an approval stage works with both)",
-                self.deployment.approval_timeout_minutes,
+                deployment.approval_timeout_minutes,
+            )
+        # Amazon ECS API Reference, DeploymentConfiguration, CanaryConfiguration, LinearConfiguration:
+        # bake times 0 to 1440 minutes; a linear step 3.0 to 100.0 percent.
+        if deployment.termination_wait_minutes > ECS_MAX_BAKE_MINUTES:
+            yield Problem(
+                ("deployment", "termination_wait_minutes"),
+                f"is ECS's bake time with controller ecs, which is at most {ECS_MAX_BAKE_MINUTES} minutes",
+                f"use {ECS_MAX_BAKE_MINUTES} or less, or controller: codedeploy (which waits up to 2880)",
+                deployment.termination_wait_minutes,
+            )
+        traffic = deployment.traffic
+        if isinstance(traffic, Linear):
+            if traffic.percent < ECS_MIN_LINEAR_PERCENT:
+                yield Problem(
+                    ("deployment", "traffic", "percent"),
+                    f"is below the {ECS_MIN_LINEAR_PERCENT} percent ECS's linear deployments shift at least per step",
+                    f"use {ECS_MIN_LINEAR_PERCENT} to 99, or controller: codedeploy",
+                    traffic.percent,
+                )
+            if traffic.every_minutes > ECS_MAX_BAKE_MINUTES:
+                yield Problem(
+                    ("deployment", "traffic", "every_minutes"),
+                    f"is over the {ECS_MAX_BAKE_MINUTES} minutes ECS waits at most between linear steps",
+                    f"use {ECS_MAX_BAKE_MINUTES} or less",
+                    traffic.every_minutes,
+                )
+        if isinstance(traffic, Canary) and traffic.minutes > ECS_MAX_BAKE_MINUTES:
+            yield Problem(
+                ("deployment", "traffic", "minutes"),
+                f"is over the {ECS_MAX_BAKE_MINUTES} minutes ECS bakes a canary at most",
+                f"use {ECS_MAX_BAKE_MINUTES} or less",
+                traffic.minutes,
+            )
+
+    def _capacity_rules(self) -> Iterator[Problem]:
+        capacity = self.service.capacity
+        if self.service.cpu_architecture == "ARM64" and self.spot_weight > 0:
+            yield Problem(
+                ("service", "capacity", "spot_weight"),
+                "puts ARM64 tasks on Fargate Spot, which runs X86_64 tasks only",
+                "set spot_weight: 0 (the default with ARM64), or cpu_architecture: X86_64",
+                capacity.spot_weight,
+            )
+        if capacity.fargate_weight == 0 and self.spot_weight == 0:
+            # Amazon ECS API Reference, CapacityProviderStrategyItem: at least one provider needs a weight above 0.
+            key = "fargate_weight" if "fargate_weight" in capacity.model_fields_set else "spot_weight"
+            yield Problem(
+                ("service", "capacity", key),
+                "leaves every capacity provider at weight 0; ECS needs one above 0 to place tasks",
+                "set fargate_weight: 1 (or spot_weight above 0 on X86_64)",
+                getattr(capacity, key),
+            )
+
+    def _security_group_rules(self) -> Iterator[Problem]:
+        """Amazon VPC User Guide, "Amazon VPC quotas": 60 inbound rules per security group (IPv4)."""
+        lb = self.load_balancer
+        production_ports = 2 if lb.https else 1
+        sites = [self.networking] + ([self.dr.networking] if self.dr is not None and self.dr.runs_compute else [])
+        nat_addresses = max(n.az_count if n.nat_mode == "per_az" else 1 for n in sites)
+        rules = len(lb.ingress_cidrs) * production_ports + nat_addresses + len(lb.test_ingress_cidrs)
+        if rules > SECURITY_GROUP_RULES:
+            key = "ingress_cidrs" if "ingress_cidrs" in lb.model_fields_set else "test_ingress_cidrs"
+            room = SECURITY_GROUP_RULES - nat_addresses - (len(lb.test_ingress_cidrs) if key == "ingress_cidrs" else 0)
+            per = production_ports if key == "ingress_cidrs" else 1
+            yield Problem(
+                ("load_balancer", key),
+                f"needs {rules} inbound rules on the load balancer's security group ({len(lb.ingress_cidrs)} CIDRs x "
+                f"{production_ports} production ports, {len(lb.test_ingress_cidrs)} test CIDRs, {nat_addresses} NAT "
+                f"address{'es' if nat_addresses != 1 else ''}), over AWS's {SECURITY_GROUP_RULES}",
+                f"list at most {max(room // per, 0)} CIDRs here (merge neighbouring ranges into larger ones)",
+                len(getattr(lb, key)),
             )
 
     def _zone_rules(self) -> Iterator[Problem]:
-        zones = self.networking.availability_zones
-        if zones is None:
-            return
-        if len(zones) != self.networking.az_count or len(set(zones)) != len(zones):
-            yield Problem(
-                ("networking", "availability_zones"),
-                f"must list {self.networking.az_count} distinct zones (networking.az_count)",
-                "list one zone per AZ, or remove the key",
-                list(zones),
-            )
-        for index, zone in enumerate(zones):
-            if not re.fullmatch(re.escape(self.region) + r"[a-z]", zone):
-                yield Problem(
-                    ("networking", "availability_zones", index),
-                    f"is not a zone of region {self.region}",
-                    f"use a name like {self.region}a",
-                    zone,
-                )
+        yield from _zone_problems(self.region, self.networking, ("region",), ("networking",))
+        if self.dr is not None:
+            yield from _zone_problems(self.dr.region, self.dr.networking, ("dr", "region"), ("dr", "networking"))
 
-    def _name_limits(self) -> Iterator[Problem]:
-        for what, name, limit in self.names.limits():
-            if len(name) > limit:
-                yield Problem(
-                    ("project",),
-                    f"makes the {what} {name!r} {len(name)} characters long, over AWS's {limit}",
-                    f"shorten project or environment by {len(name) - limit} characters",
-                    self.project,
-                )
+    def _arn_rules(self) -> Iterator[Problem]:
+        fields: list[tuple[tuple[str, ...], str | None, arns.ArnKind, str]] = [
+            (("load_balancer", "certificate_arn"), self.load_balancer.certificate_arn, arns.CERTIFICATE, self.region),
+            (("load_balancer", "waf_web_acl_arn"), self.load_balancer.waf_web_acl_arn, arns.WEB_ACL, self.region),
+            (("pipeline", "connection_arn"), self.pipeline.connection_arn, arns.CONNECTION, self.region),
+        ]
+        if self.dr is not None:
+            fields.append((("dr", "certificate_arn"), self.dr.certificate_arn, arns.CERTIFICATE, self.dr.region))
+        for path, value, kind, region in fields:
+            if value is None:
+                continue
+            for what, fix in arns.problems(
+                value, kind, partition=self.partition, region=region, account=self.account_id
+            ):
+                yield Problem(path, what, fix, value)
+
+    def _name_rules(self) -> Iterator[Problem]:
+        """Every physical name against its resource's rules; names that break the same rule because
+        of the same key make one problem (the worst first), not one per name."""
+        groups: dict[tuple[object, str], list[tuple[PhysicalName, aws_names.Finding]]] = {}
+        seen: set[tuple[str, str]] = set()
+        for physical in naming.physical_names(self):
+            if (physical.kind, physical.value) in seen:
+                continue  # the same name in the DR region breaks the same rules
+            seen.add((physical.kind, physical.value))
+            for finding in aws_names.check(physical.kind, physical.value):
+                kind = "length" if finding.excess else finding.remedy
+                groups.setdefault((physical.made_of[0], kind), []).append((physical, finding))
+        for found in groups.values():
+            found.sort(key=lambda pair: -pair[1].excess)
+            physical, finding = found[0]
+            path = physical.made_of[0]
+            more = [f"{_label(p)} {p.value!r}" for p, _ in found[1:]]
+            also = f" (likewise {', '.join(more)})" if more else ""
+            value = _value_at(self, path)
+            yield Problem(
+                path,
+                f"makes the {_label(physical)} {physical.value!r}, which {finding.message}{also}",
+                _name_fix(physical, finding, value),
+                value,
+            )
 
     def _database_rules(self) -> Iterator[Problem]:
         db = self.database
@@ -948,14 +1531,14 @@ class EnvironmentConfig(Section):
         capacity = db.serverless_v2
         if capacity is None or not capacity.auto_pause:
             return
-        major, _, minor_text = db.engine_version.partition(".")
-        since = AUTO_PAUSE_SINCE.get(int(major), 0 if int(major) > max(AUTO_PAUSE_SINCE) else None)
-        # A major version alone gets AWS's current default minor, which pauses for every major here.
-        if since is None or (minor_text and int(minor_text) < since):
+        version = self.database.engine_version
+        since = engines.auto_pause_since(version)
+        if since is None or engines.version_key(engines.effective(version)) < engines.version_key(since):
             yield Problem(
                 ("database", "serverless_v2", "min_acu"),
-                f"0 (auto-pause) needs a newer engine than {self.database.engine_version}",
-                "set database.engine_version to 13.15, 14.12, 15.7, 16.3 or later, or min_acu: 0.5",
+                f"0 (auto-pause) needs a newer engine than {version}",
+                f"set database.engine_version to {since or '16.3'} or later "
+                "(13.15, 14.12, 15.7, 16.3 and 17.4 pause), or min_acu: 0.5",
                 capacity.min_acu,
             )
         if self.production:
@@ -972,6 +1555,19 @@ class EnvironmentConfig(Section):
             return
         if dr.region == self.region:
             yield Problem(("dr", "region"), "is the primary region", "choose another region for DR", dr.region)
+        elif regions.partition_of(dr.region) != self.partition:
+            area = self.region.split("-")[0]
+            same = sorted(
+                (r for r, info in regions.table().items() if info.partition == self.partition and r != self.region),
+                key=lambda r: (r.split("-")[0] != area, r),
+            )
+            yield Problem(
+                ("dr", "region"),
+                f"is in partition {regions.partition_of(dr.region)}, but the primary region {self.region} is in "
+                f"{self.partition}; replication, global databases and image copies stay inside one partition",
+                f"choose a DR region of {self.partition}, e.g. {same[0] if same else 'another region'}",
+                dr.region,
+            )
         if dr.networking.vpc_cidr.overlaps(self.networking.vpc_cidr):
             yield Problem(
                 ("dr", "networking", "vpc_cidr"),
@@ -985,13 +1581,6 @@ class EnvironmentConfig(Section):
                 f"is required: the DR ALB serves HTTPS like the primary, with a certificate in {dr.region}",
                 f"set dr.certificate_arn to an ACM certificate ARN in {dr.region}",
                 None,
-            )
-        if dr.certificate_arn is not None and f":acm:{dr.region}:" not in dr.certificate_arn:
-            yield Problem(
-                ("dr", "certificate_arn"),
-                f"is not in the DR region {dr.region} (an ALB only uses certificates of its own region)",
-                f"request or import the certificate in {dr.region}",
-                dr.certificate_arn,
             )
         open_to_all = any(n.prefixlen == 0 for n in self.load_balancer.ingress_cidrs)
         if dr.failover is not None and not open_to_all:
@@ -1018,6 +1607,33 @@ class EnvironmentConfig(Section):
                 "0 (auto-pause) is not available to an Aurora global database member",
                 f"set min_acu: 0.5 or more, or dr.posture: backup_restore (got posture {dr.posture})",
                 capacity.min_acu,
+            )
+
+    def _state_rules(self) -> Iterator[Problem]:
+        state = self.state
+        if state is None:
+            return
+        region = state.region or self.region
+        if state.region is not None and regions.partition_of(state.region) != self.partition:
+            yield Problem(
+                ("state", "region"),
+                f"is in partition {regions.partition_of(state.region)}, not the stack's {self.partition}",
+                f"keep the state bucket in a region of {self.partition}, e.g. {self.region}",
+                state.region,
+            )
+        key = state.kms_key_id
+        if key is None:
+            return
+        if key.startswith("arn:"):
+            # A state key may belong to another account (its key policy decides), not to another region.
+            for what, fix in arns.problems(key, arns.KMS_KEY, partition=self.partition, region=region, account=None):
+                yield Problem(("state", "kms_key_id"), what, fix, key)
+        elif not re.fullmatch(KMS_KEY_ID, key):
+            yield Problem(
+                ("state", "kms_key_id"),
+                "is not a KMS key id, alias or ARN",
+                "write a key id (00000000-0000-4000-8000-000000000000), alias/name, or the key's ARN",
+                key,
             )
 
     def _production_rules(self) -> Iterator[Problem]:

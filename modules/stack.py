@@ -206,7 +206,7 @@ class BlueGreenStack(TerraformStack):
             global_cluster = RdsGlobalCluster(
                 self,
                 "global_database",
-                global_cluster_identifier=f"{names.db_cluster}-global",
+                global_cluster_identifier=names.db_global_cluster,
                 engine="aurora-postgresql",
                 engine_version=c.database.engine_version,
                 storage_encrypted=True,
@@ -236,7 +236,7 @@ class BlueGreenStack(TerraformStack):
                 self,
                 "load_test",
                 LoadTestProps(
-                    project_name=f"{names.prefix}-load-test",
+                    project_name=names.load_test,
                     role_arn=roles.load_test.role_arn,
                     role_name=roles.load_test.role_name,
                     partition=c.partition,
@@ -263,7 +263,7 @@ class BlueGreenStack(TerraformStack):
                 self,
                 "deployment_hooks",
                 DeploymentHooksProps(
-                    function_name=f"{names.prefix}-test-traffic-hook",
+                    function_name=names.test_hook,
                     role_arn=roles.test_hook.role_arn,
                     role_name=roles.test_hook.role_name,
                     test_url=test_url,
@@ -311,7 +311,7 @@ class BlueGreenStack(TerraformStack):
             self,
             "notifications",
             NotificationTopicProps(
-                topic_name=f"{names.prefix}-releases",
+                topic_name=names.topic,
                 account_id=c.account_id,
                 kms_key_arn=keys.notifications_key_arn,
                 email_subscribers=c.notifications.email_subscribers,
@@ -734,16 +734,16 @@ class BlueGreenStack(TerraformStack):
             primary_vault = BackupVault(
                 self,
                 "backup_vault",
-                BackupVaultProps(name=f"{names.prefix}-backups", kms_key_arn=primary_keys.data_key_arn),
+                BackupVaultProps(name=names.backup_vault, kms_key_arn=primary_keys.data_key_arn),
             ).outputs
             dr_vault = BackupVault(
-                scope, "backup_vault", BackupVaultProps(name=f"{names.prefix}-dr-copies", kms_key_arn=keys.data_key_arn)
+                scope, "backup_vault", BackupVaultProps(name=names.dr_backup_vault, kms_key_arn=keys.data_key_arn)
             ).outputs
             CrossRegionBackup(
                 self,
                 "dr_backup",
                 CrossRegionBackupProps(
-                    plan_name=f"{names.prefix}-dr",
+                    plan_name=names.backup_plan,
                     database_cluster_arn=primary_database.cluster_arn,
                     vault_name=primary_vault.vault_name,
                     dr_vault_arn=dr_vault.vault_arn,
@@ -760,7 +760,7 @@ class BlueGreenStack(TerraformStack):
                 availability_zones=c.dr_availability_zones,
                 certificate_arn=dr.certificate_arn,
                 keys=keys,
-                access_log_bucket=f"{names.access_log_bucket}-{dr.region}",
+                access_log_bucket=names.dr_access_log_bucket(dr.region),
             )
             dr_vpc = self._networking(scope, c, site, roles)
             network = dr_vpc.outputs

@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +89,56 @@ def test_cdktf_cli_selects_one_environment_through_the_environment() -> None:
         [sys.executable, "main.py", "--list-stacks"], cwd=ROOT, capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.split() == ["bluegreen-staging"]
+
+
+def test_check_takes_well_under_a_second_of_cpu() -> None:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(
+        [sys.executable, "main.py", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert result.returncode == 0, result.stderr
+    spent = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert spent < 1.0, f"--check of every shipped config took {spent:.2f} s of CPU"
+
+
+def test_outdir_whose_parents_are_missing_is_created(tmp_path: Path) -> None:
+    import main
+
+    made = main.prepare_outdir(str(tmp_path / "a" / "b" / "out"))
+    assert made.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("outdir", "expected"),
+    [
+        ("{file}", "--outdir: (top level): is a file, not a folder"),
+        ("{file}/out", "is inside {file}, which is a file"),
+        ("", "is empty"),
+    ],
+    ids=["a file", "below a file", "empty"],
+)
+def test_unusable_outdir_is_refused_clearly(tmp_path: Path, outdir: str, expected: str) -> None:
+    file = tmp_path / "taken"
+    file.write_text("")
+    result = run("--env", "dev", "--outdir", outdir.format(file=file))
+    assert result.returncode == 2
+    assert expected.format(file=file) in result.stderr
+    assert "nothing was synthesized" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "LOADED=\n" in result.stdout, "cdktf was loaded before the output folder was checked"
+
+
+def test_a_bug_in_a_rule_ends_in_a_message_not_a_traceback(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    import main
+
+    def broken(path: Path) -> None:
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(main, "load_config", broken)
+    assert main.main(["--check", "--env", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "could not be validated: the generator failed (TypeError: unsupported operand)" in err
+    assert "report it with the file" in err

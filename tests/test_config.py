@@ -89,17 +89,20 @@ BAD_CONFIGS = [
     (
         "bad CIDR",
         lambda d: with_(d, "networking.vpc_cidr", "10.0.0.300/16"),
-        ["networking.vpc_cidr:", "(got '10.0.0.300/16')", "write a CIDR such as 10.0.0.0/16"],
+        ["networking.vpc_cidr: is not an IPv4 CIDR", "(got '10.0.0.300/16')", "an IPv4 CIDR such as '10.0.0.0/16'"],
     ),
     (
         "VPC too large",
         lambda d: with_(d, "networking.vpc_cidr", "10.0.0.0/8"),
-        ["networking.vpc_cidr: AWS allows VPC ranges from /16 to /24 (got '10.0.0.0/8')", "choose a prefix length"],
+        [
+            "networking.vpc_cidr: is larger than AWS allows for a VPC (/16 to /24) (got '10.0.0.0/8')",
+            "e.g. 10.0.0.0/16",
+        ],
     ),
     (
         "public VPC range",
         lambda d: with_(d, "networking.vpc_cidr", "8.8.0.0/16"),
-        ["networking.vpc_cidr:", "use a private (RFC 1918) range"],
+        ["networking.vpc_cidr: is not a private range (RFC 1918", "e.g. 10.8.0.0/16"],
     ),
     (
         "overlapping subnets",
@@ -109,7 +112,7 @@ BAD_CONFIGS = [
             ["10.10.32.0/20", "10.10.48.0/20", "10.10.64.0/20"],
         ),
         [
-            "networking.private_subnets.0: overlaps public_subnets[2] (10.10.32.0/20) (got '10.10.32.0/20')",
+            "networking.private_subnets.0: is the same range as public_subnets[2] (10.10.32.0/20) (got '10.10.32.0/20')",  # noqa: E501
             "non-overlapping",
         ],
     ),
@@ -121,32 +124,32 @@ BAD_CONFIGS = [
     (
         "wrong number of subnets",
         lambda d: with_(d, "networking.public_subnets", ["10.10.0.0/20"]),
-        ["networking.public_subnets: needs one subnet per AZ (3) (got 1)"],
+        ["networking.public_subnets: lists 1 subnet, but there must be one per AZ (3, networking.az_count)"],
     ),
     (
         "subnets do not fit",
         lambda d: with_(with_(d, "networking.vpc_cidr", "10.10.0.0/24"), "networking.subnet_prefix_length", 25),
-        ["networking.subnet_prefix_length:", "but 9 are needed", "(got 25)"],
+        ["networking.subnet_prefix_length: 10.10.0.0/24 has no room for 9 subnets of /25", "(got 25)"],
     ),
     (
         "too many AZs",
         lambda d: with_(d, "networking.az_count", 7),
-        ["networking.az_count: must be less than or equal to 6 (got 7)"],
+        ["networking.az_count: is above the maximum of 6 (got 7); use a value from 2 to 6"],
     ),
     (
         "unknown NAT mode",
         lambda d: with_(d, "networking.nat_mode", "none"),
-        ["networking.nat_mode: must be 'per_az' or 'single' (got 'none')"],
+        ["networking.nat_mode: is not one of the allowed values (got 'none')", "(allowed: per_az, single)"],
     ),
     (
         "invalid Fargate pair",
         lambda d: with_(with_(d, "service.cpu", 256), "service.memory", 4096),
-        ["service.memory: is not valid with cpu 256 on Fargate (got 4096)", "use 512..2048 MiB"],
+        ["service.memory: is not valid with cpu 256 on Fargate (got 4096)", "use 2048 (512..2048 MiB"],
     ),
     (
         "invalid Fargate cpu",
         lambda d: with_(d, "service.cpu", 300),
-        ["service.cpu: is not a Fargate CPU size (got 300)", "use one of 256, 512"],
+        ["service.cpu: is not a Fargate CPU size (got 300)", "use 256 (or one of 256, 512"],
     ),
     (
         "test port equals prod port",
@@ -156,30 +159,33 @@ BAD_CONFIGS = [
     (
         "port out of range",
         lambda d: with_(d, "service.container_port", 70000),
-        ["service.container_port: must be less than or equal to 65535 (got 70000)"],
+        ["service.container_port: is above the maximum of 65535 (got 70000); use a value from 1 to 65535"],
     ),
     (
         "names too long for an ALB",
         lambda d: with_(with_(d, "project", "averyveryverylongproj"), "environment", "stagingxx"),
-        ["project: has an invalid format"],
+        ["project: must be 2 to 20 lower-case letters", "use 'averyveryverylongpro'"],
     ),
     (
         "target group name over 32 characters",
         lambda d: with_(with_(d, "project", "a-very-long-project"), "environment", "preprod123"),
         [
-            "project: makes the green target group name 'a-very-long-project-preprod123-green' 36 characters long, over AWS's 32",  # noqa: E501
+            "project: makes the green target group name 'a-very-long-project-preprod123-green', which is 36 characters long, over AWS's 32",  # noqa: E501
             "shorten project or environment by 4 characters",
         ],
     ),
     (
         "secret in environment variables",
         lambda d: with_(d, "service.environment", {"DB_PASSWORD": "hunter2"}),
-        ["service.environment: 'DB_PASSWORD' looks like a secret", "store it in Secrets Manager"],
+        [
+            "service.environment.DB_PASSWORD: looks like a secret (got a value that looks secret, not shown)",
+            "store it in Secrets Manager",
+        ],
     ),
     (
         "bad environment variable name",
         lambda d: with_(d, "service.environment", {"1BAD": "x"}),
-        ["service.environment: '1BAD' is not a valid environment variable name"],
+        ["service.environment.1BAD: is not a valid environment variable name"],
     ),
     (
         "invalid log retention",
@@ -189,12 +195,15 @@ BAD_CONFIGS = [
     (
         "bad certificate ARN",
         lambda d: with_(d, "load_balancer.certificate_arn", "arn:aws:iam::1:server-certificate/x"),
-        ["load_balancer.certificate_arn: has an invalid format", "use a value matching"],
+        [
+            "load_balancer.certificate_arn: is not an ACM certificate ARN",
+            "write it like arn:aws:acm:eu-west-1:111111111111:certificate/",
+        ],
     ),
     (
         "account id not 12 digits",
         lambda d: with_(d, "account_id", "12345"),
-        ["account_id: has an invalid format (got '12345')"],
+        ["account_id: must be the 12 digits of an AWS account id", "(got '12345')"],
     ),
     (
         "autoscaling range upside down",
@@ -213,21 +222,23 @@ BAD_CONFIGS = [
             "service.autoscaling",
             {"min_tasks": 1, "schedules": [{"name": "n", "schedule": "every night", "min_tasks": 0, "max_tasks": 0}]},
         ),
-        ["service.autoscaling.schedules.0.schedule: has an invalid format (got 'every night')"],
+        [
+            "service.autoscaling.schedules.0.schedule: is not cron(...), rate(...) or at(...) (got 'every night')",
+            "write it like cron(0 19 ? * MON-FRI *)",
+        ],
     ),
     (
         "unknown traffic shifting",
         lambda d: with_(d, "deployment.traffic", {"type": "gradual"}),
         [
-            "deployment.traffic: value tag 'gradual'",
-            "'all_at_once', 'canary', 'linear'",
-            "use one of the expected types",
+            "deployment.traffic: has type 'gradual', which is not a kind this key knows",
+            "set type to one of: all_at_once, canary, linear",
         ],
     ),
     (
         "canary share out of range",
         lambda d: with_(d, "deployment.traffic", {"type": "canary", "percent": 100}),
-        ["deployment.traffic.percent: must be less than or equal to 99 (got 100)"],
+        ["deployment.traffic.percent: is above the maximum of 99 (got 100)"],
     ),
     (
         "linear key on a canary",
@@ -257,7 +268,7 @@ BAD_CONFIGS = [
     (
         "section is not a mapping",
         lambda d: with_(d, "database", ["x"]),
-        ["database: must be a valid dictionary or instance of DatabaseConfig", "write a mapping"],
+        ["database: is a list, not a mapping", "write it as `key: value` lines under it"],
     ),
     (
         "load test without the hook that starts it",
@@ -267,7 +278,7 @@ BAD_CONFIGS = [
     (
         "load test longer than half an hour",
         lambda d: with_(d, "deployment.load_test", {"duration_seconds": 3600}),
-        ["deployment.load_test.duration_seconds: must be less than or equal to 1800 (got 3600)"],
+        ["deployment.load_test.duration_seconds: is above the maximum of 1800 (got 3600)"],
     ),
     (
         "auto-pause on an engine that cannot pause",
@@ -323,7 +334,7 @@ BAD_CONFIGS = [
                 "certificate_arn": CERTIFICATE.format(region="eu-west-1"),
             },
         ),
-        ["dr.certificate_arn: is not in the DR region eu-central-1"],
+        ["dr.certificate_arn: is in region eu-west-1, but it is used in eu-central-1"],
     ),
     (
         "failover with nothing to fail over to",
@@ -401,9 +412,9 @@ def test_at_least_twenty_bad_configs_are_covered() -> None:
         ("", "the file is empty; start from a copy of config/dev.yaml"),
         ("# only a comment\n", "the file is empty"),
         ("- a\n- b\n", "the top level must be a mapping of sections, not a list"),
-        ("just a string\n", "the top level must be a mapping of sections, not a str"),
-        ("project: [unclosed\n", "is not valid YAML: line 2"),
-        ("project: a\nproject: b\n", "duplicate key 'project': keep only one"),
+        ("just a string\n", "the top level must be a mapping of sections, not text"),
+        ("project: [unclosed\n", "is not valid YAML at line 2"),
+        ("project: a\nproject: b\n", "has the key 'project' twice (at line 2, column 1); keep only one"),
     ],
     ids=["empty", "comment only", "list", "scalar", "syntax error", "duplicate key"],
 )

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config import ConfigError, load_config
+from config import ConfigError, aws_names, load_config, naming
 from config.schema import FARGATE_SIZES, EnvironmentConfig
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -31,19 +31,21 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
             ),
             st.builds(
                 lambda p, m: {"type": "linear", "percent": p, "every_minutes": m},
-                st.integers(1, 99),
+                st.integers(3, 99),  # ECS-native linear steps are 3 percent or more
                 st.integers(1, 60),
             ),
         )
     )
     prod_port, test_port = draw(st.lists(st.integers(1024, 65535), min_size=2, max_size=2, unique=True))
     desired = draw(st.integers(2, 6))
+    account = draw(st.from_regex(r"[0-9]{12}", fullmatch=True))
+    region = draw(st.sampled_from(["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]))
     config: dict[str, Any] = {
         "project": draw(st.from_regex(r"[a-z][a-z0-9]{1,8}", fullmatch=True)),
         "environment": "prod" if production else draw(st.sampled_from(["dev", "qa", "test", "uat"])),
         "production": production,
-        "account_id": draw(st.from_regex(r"[0-9]{12}", fullmatch=True)),
-        "region": draw(st.sampled_from(["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"])),
+        "account_id": account,
+        "region": region,
         "networking": {
             "vpc_cidr": f"10.{draw(st.integers(0, 255))}.0.0/16",
             "az_count": 3 if production else draw(st.integers(2, 3)),
@@ -58,7 +60,7 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
             "autoscaling": draw(st.one_of(st.none(), st.just({"min_tasks": 2, "max_tasks": 6}))),
         },
         "load_balancer": {
-            "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-4000-8000-000000000001",
+            "certificate_arn": f"arn:aws:acm:{region}:{account}:certificate/00000000-0000-4000-8000-000000000001",
             "prod_listener_port": prod_port,
             "test_listener_port": test_port,
         },
@@ -80,7 +82,7 @@ def write(tmp_path: Path, data: Any) -> Path:
 def test_every_valid_config_is_accepted(tmp_path: Path, data: dict[str, Any]) -> None:
     config = load_config(write(tmp_path, data))
     assert config.load_balancer.test_listener_port != config.load_balancer.effective_prod_port
-    assert all(len(name) <= limit for _, name, limit in config.names.limits())
+    assert all(not aws_names.check(name.kind, name.value) for name in naming.physical_names(config))
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

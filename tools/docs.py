@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from config import yaml_safety
 from config.schema import EnvironmentConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,23 @@ def reference() -> str:
         "",
         "Generated from `config/schema.py` by `make docs`; do not edit. One YAML file per environment",
         "in `config/`; every key below is optional unless marked **required**.",
+        "",
+        "## Limits of a config file",
+        "",
+        "A file is read within fixed bounds (`config/yaml_safety.py`), far above what a config needs, and",
+        "refused past them with the reason, never with a traceback:",
+        "",
+        f"- at most {yaml_safety.MAX_BYTES:,} bytes, UTF-8 (with or without a byte-order mark);",
+        f"- lists and mappings nested at most {yaml_safety.MAX_DEPTH} levels deep;",
+        f"- at most {yaml_safety.MAX_NODES:,} values once every alias (`*name`) is expanded, and no alias",
+        "  inside the node it names;",
+        "- keys are text (quote `on`, `yes`, `no`, numbers and dates used as keys), each key once per mapping;",
+        "- only the plain YAML types: no tags that build objects (`!!python/...`, `!!binary`, `!!set`, `!Ref`).",
+        "",
+        "Values are checked against what AWS accepts: names derived from `project` and `environment` against",
+        "each resource's naming rules (`config/aws_names.py`, lengths and patterns read from botocore's API",
+        "models), regions and zones against `config/data/regions.json`, engine versions and instance classes",
+        "against `config/data/aurora_postgresql.json` (each table says where it comes from and when).",
         "",
     ]
     lines += _table("EnvironmentConfig", schema, defs)
