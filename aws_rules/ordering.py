@@ -152,7 +152,9 @@ def _candidates(text: str, key: str) -> Iterator[_Candidate]:
     parts = text.split(":", 5)
     if len(parts) != 6:
         return
-    region, types = parts[3] or None, ARN_SERVICES.get(parts[2], ())
+    region = parts[3] or None
+    # Else the resource types of the ARN's service: arn:aws:ecs:... names an aws_ecs_* resource.
+    types = ARN_SERVICES.get(parts[2]) or tuple(t for t in IDENTITY if t.startswith(f"aws_{parts[2]}_"))
     tail = _ARN_SUFFIX.sub("", parts[5])
     if parts[2] == "s3":  # arn:aws:s3:::bucket/key: the bucket is the first segment
         yield _Candidate(tail.split("/", 1)[0], region, types)

@@ -47,6 +47,16 @@ class Lookup:
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region()}:{self.account()}:{resource}"
 
+    def stack_family(self, container: str) -> str | None:
+        """The family of the task definition a CodeBuild step registers (its template names it)."""
+        project = self.at("aws_codebuild_project", "migrations/project")
+        if project is None:
+            return None
+        variables = {v["name"]: v["value"] for v in project.body["environment"]["environment_variable"]}
+        template = iam.json_document(variables.get("MIGRATE_TASKDEF", "{}"))
+        containers = [c["name"] for c in template.get("containerDefinitions", [])]
+        return str(template["family"]) if container in containers else None
+
     def database_secret(self) -> str | None:
         cluster = self.at("aws_rds_cluster", "database/cluster")
         if cluster is not None and cluster.body.get("manage_master_user_password"):
@@ -201,6 +211,8 @@ CALLS: dict[str, RoleCalls] = {
             Call("s3:GetBucketVersioning", "every stage", _ref("aws_s3_bucket", "codepipeline/artifacts/bucket")),
             Call("codebuild:StartBuild", "build", _ref("aws_codebuild_project", "codepipeline/build")),
             Call("codebuild:BatchGetBuilds", "build", _ref("aws_codebuild_project", "codepipeline/build")),
+            Call("codebuild:StartBuild", "migrate", _ref("aws_codebuild_project", "migrations/project")),
+            Call("codebuild:BatchGetBuilds", "migrate", _ref("aws_codebuild_project", "migrations/project")),
             Call("ecs:RegisterTaskDefinition", "deploy", _star),
             Call("iam:PassRole", "deploy: the new revision's roles", _ref("aws_iam_role", "roles/task_execution")),
             Call("iam:PassRole", "deploy: the new revision's roles", _ref("aws_iam_role", "roles/task")),
@@ -357,6 +369,27 @@ CALLS: dict[str, RoleCalls] = {
             ),
         ),
     ),
+    "roles/migrate": RoleCalls(
+        "the CodeBuild service role policy, and what `aws ecs register-task-definition` and `run-task` need",
+        (
+            Call("logs:CreateLogStream", "migrate", lambda look: look.log_stream("migrations/log_group")),
+            Call("logs:PutLogEvents", "migrate", lambda look: look.log_stream("migrations/log_group")),
+            Call(
+                "s3:GetObject",
+                "migrate: imageDetail.json",
+                lambda look: look.objects("codepipeline/artifacts/bucket"),
+                ARTIFACTS_KEY,
+            ),
+            Call("ecs:RegisterTaskDefinition", "migrate", _star),
+            Call("ecs:RunTask", "migrate", lambda look: _migration_task(look)),
+            Call("ecs:DescribeTasks", "migrate: wait for the exit code", lambda look: _cluster_task(look)),
+            Call("iam:PassRole", "migrate: the task's execution role", _ref("aws_iam_role", "roles/task_execution")),
+        ),
+    ),
+    "roles/task": RoleCalls(
+        "none: the application's own identity may only sign in to its database",
+        (Call("rds-db:connect", "every new database connection", lambda look: _database_user(look)),),
+    ),
     "roles/flow_logs": RoleCalls(
         "the flow logs role policy AWS documents",
         (
@@ -367,6 +400,27 @@ CALLS: dict[str, RoleCalls] = {
         ),
     ),
 }
+
+
+def _migration_task(look: Lookup) -> str | None:
+    family = look.stack_family("migrate")
+    return look.arn("ecs", f"task-definition/{family}:{RUNTIME}") if family else None
+
+
+def _cluster_task(look: Lookup) -> str | None:
+    cluster = look.ref("aws_ecs_cluster", "ecs/cluster", "name")
+    return look.arn("ecs", f"task/{cluster}/{RUNTIME}") if cluster else None
+
+
+def _database_user(look: Lookup) -> str | None:
+    cluster = look.ref("aws_rds_cluster", "database/cluster", "cluster_resource_id")
+    project = look.at("aws_codebuild_project", "migrations/project")
+    if cluster is None or project is None:
+        return None
+    variables = {v["name"]: v["value"] for v in project.body["environment"]["environment_variable"]}
+    user = iam.json_document(variables["MIGRATE_TASKDEF"])["containerDefinitions"][0]["environment"]
+    name = next(e["value"] for e in user if e["name"] == "DB_USER")
+    return look.arn("rds-db", f"dbuser:{cluster}/{name}")
 
 
 def _is_ecs_native(look: Lookup) -> bool:

@@ -384,6 +384,7 @@ RULES: dict[str, NameRule] = {
         charset_words="1 to 50 letters, digits and '-_.'",
     ),
     "waf_acl": NameRule("web ACL name", ("wafv2", "CreateWebACL.Name"), charset_words="letters, digits, '_' and '-'"),
+    "waf_ip_set": NameRule("IP set name", ("wafv2", "CreateIPSet.Name"), charset_words="letters, digits, '_' and '-'"),
     "waf_metric": NameRule(
         "WAF metric name",
         ("wafv2", "CreateWebACL.VisibilityConfig.MetricName"),

@@ -29,6 +29,7 @@ ROLE_PURPOSES = (
     "flow_logs",
     "rds_monitoring",
     "test_hook",
+    "migrate",
 )
 ECS_NATIVE_ROLE_PURPOSES = ("ecs_infrastructure", "ecs_hook_invoker")
 #: Security group purposes (modules/security/security_groups.py, modules/networking.py).
@@ -90,6 +91,11 @@ class ResourceNames:
     @property
     def web_acl(self) -> str:
         return self.prefix
+
+    @property
+    def waf_own_egress(self) -> str:
+        """The IP set of the VPC's NAT addresses, which the rate limit leaves to the product's checks."""
+        return f"{self.web_acl}-own-egress"
 
     @property
     def waf_log_group(self) -> str:
@@ -200,6 +206,19 @@ class ResourceNames:
     def connection(self) -> str:
         # CodeConnections connection names are limited to 32 characters.
         return f"{self.prefix}-source"[:32]
+
+    @property
+    def migrate_project(self) -> str:
+        """The pipeline's migration step (a CodeBuild project that runs the one-off task)."""
+        return f"{self.prefix}-migrate"
+
+    @property
+    def migrate_log_group(self) -> str:
+        return f"/aws/codebuild/{self.migrate_project}"
+
+    @property
+    def migration_task_family(self) -> str:
+        return f"{self.prefix}-migrate"
 
     @property
     def test_hook(self) -> str:
@@ -314,6 +333,7 @@ def physical_names(config: EnvironmentConfig) -> Iterator[PhysicalName]:
             yield name("waf_acl", n.web_acl, where=where)
             yield name("waf_metric", n.web_acl, where=where)
             yield name("waf_log_group", n.waf_log_group, where=where)
+            yield name("waf_ip_set", n.waf_own_egress, where=where)
     if c.dr is not None and not c.dr.runs_compute:
         for purpose in KEY_PURPOSES:
             yield name("kms_alias", n.key_alias(purpose), where="in the DR region")
@@ -328,6 +348,9 @@ def physical_names(config: EnvironmentConfig) -> Iterator[PhysicalName]:
     yield name("ecr_repository", n.ecr_repository)
     yield name("codebuild", n.build_project)
     yield name("log_group", n.build_log_group)
+    yield name("codebuild", n.migrate_project)
+    yield name("log_group", n.migrate_log_group)
+    yield name("ecs_family", n.migration_task_family)
     yield name("pipeline", n.pipeline)
     if c.pipeline.connection_arn is None:
         yield name("connection", n.connection)

@@ -123,9 +123,28 @@ LOG_RETENTION_DAYS = (
 _SECRET_LOOKING = redact.SECRET_NAME
 #: Variables the stack sets in the container (modules/stack.py: the port, the shutdown budget, the
 #: database connection); a config value for one would be silently replaced.
-RESERVED_ENVIRONMENT = frozenset(
-    {"PORT", "DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS", "DB_HOST", "DB_PORT", "DB_NAME", "DB_SECRET"}
-)
+RESERVED_ENVIRONMENT = frozenset({"PORT", "DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS"})
+#: Prefixes the stack and the runtime own: how the app reaches its database (DB_*: a config that
+#: set DB_SSLMODE=disable or DB_USER would undo least privilege or TLS), and what AWS sets (AWS_*).
+RESERVED_ENVIRONMENT_PREFIXES = ("DB_", "AWS_", "ECS_")
+
+#: ALB security policies that negotiate TLS 1.3 and keep forward secrecy on every cipher they
+#: allow, strictest first; the first is the default. The Ext and TLS 1.0/1.1 variants add ciphers
+#: without forward secrecy or older protocols and are refused.
+#: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
+TlsPolicy = Literal[
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+]
+TLS_POLICIES: tuple[str, ...] = get_args(TlsPolicy)
+#: The restricted ones production requires: TLS 1.3 only, or TLS 1.2 with AEAD ECDHE ciphers only.
+PRODUCTION_TLS_POLICIES = TLS_POLICIES[:4]
+#: A year: what the log retention rules of production ask for (audit trails outlive an incident review).
+PRODUCTION_MIN_LOG_RETENTION_DAYS = 365
 _ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ACM_ARN = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$"
 _CONNECTION_ARN = r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$"
@@ -579,7 +598,23 @@ class DatabaseConfig(Section):
         "number to rotate it.",
     )
     database_name: str = Field("app", pattern=formats.DATABASE_NAME.pattern, description="Initial database.")
-    master_username: str = Field("app_admin", pattern=formats.MASTER_USERNAME.pattern, description="Master user name.")
+    master_username: str = Field(
+        "app_admin",
+        pattern=formats.MASTER_USERNAME.pattern,
+        description="Master user name: the migration task and break-glass only; the service never uses it.",
+    )
+    app_username: str = Field(
+        "app_user",
+        pattern=formats.DATABASE_NAME.pattern,
+        description="The service's own database role: data access only (no DDL), signed in with IAM database "
+        "authentication (a fresh token per connection; the task role may connect as exactly this user). The "
+        "migration task creates it.",
+    )
+    owner_role: str = Field(
+        "app_owner",
+        pattern=formats.DATABASE_NAME.pattern,
+        description="Role (no login) that owns the schema's tables; migrations run as it.",
+    )
     backup_retention_days: int = Field(7, ge=1, le=35, description="Automated backup retention.")
     preferred_backup_window: str = Field(
         "03:00-04:00",
@@ -608,14 +643,33 @@ class DatabaseConfig(Section):
     def _database_name(cls, value: str) -> str:
         return _not_reserved(value, users=False)
 
-    @field_validator("master_username")
+    @field_validator("master_username", "app_username", "owner_role")
     @classmethod
-    def _master_username(cls, value: str) -> str:
+    def _role_name(cls, value: str) -> str:
         return _not_reserved(value, users=True)
 
     @property
     def effective_instance_class(self) -> str:
         return "db.serverless" if self.serverless_v2 is not None else self.instance_class
+
+    @model_validator(mode="after")
+    def _distinct_roles(self) -> DatabaseConfig:
+        seen: dict[str, str] = {}
+        problems = []
+        for key in ("master_username", "owner_role", "app_username"):
+            value = getattr(self, key)
+            if value in seen:
+                problems.append(
+                    Problem(
+                        (key,),
+                        f"is the same role as {seen[value]}: the service's role must not own tables or be the master",
+                        f"give {key} a name of its own, e.g. {value}_2",
+                        value,
+                    )
+                )
+            seen[value] = key
+        raise_if_any(problems)
+        return self
 
     @model_validator(mode="after")
     def _capacity_mode(self) -> DatabaseConfig:
@@ -791,6 +845,58 @@ class CapacityConfig(Section):
     )
 
 
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+(:[A-Za-z0-9_.-]*:[A-Za-z0-9_-]*:[A-Za-z0-9-]*)?$"
+)
+_PARAMETER_ARN = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9/_.-]+$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
+
+
+class ServiceSecret(Section):
+    """A secret the task receives as an environment variable, read by ECS when the task starts."""
+
+    arn: str = Field(
+        ...,
+        description="A Secrets Manager secret's full ARN, as the console shows it (ending in six random "
+        "characters; optionally with :json-key:version-stage:version-id, as ECS reads it) or an SSM "
+        "parameter's ARN; the execution role may read exactly this.",
+    )
+    kms_key_arn: str | None = Field(
+        None,
+        description="The customer key it is encrypted with, if not AWS's own; the execution role may decrypt with it.",
+    )
+
+    @field_validator("arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        if not (_SECRET_ARN.fullmatch(value) or _PARAMETER_ARN.fullmatch(value)):
+            raise ValueError(
+                "is not a Secrets Manager secret or SSM parameter ARN; use "
+                "arn:aws:secretsmanager:<region>:<account>:secret:<name> "
+                "or arn:aws:ssm:<region>:<account>:parameter/<name>"
+            )
+        return value
+
+    @field_validator("kms_key_arn")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and not _KMS_KEY_ARN.fullmatch(value):
+            raise ValueError("is not a KMS key ARN; use arn:aws:kms:<region>:<account>:key/<key id>")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_arn(cls, value: object) -> object:
+        return {"arn": value} if isinstance(value, str) else value
+
+    @property
+    def source(self) -> str:
+        """What IAM authorises: the secret itself (ECS's :json-key suffixes are not part of it)."""
+        if self.arn.split(":")[2] == "secretsmanager":
+            return ":".join(self.arn.split(":")[:7])
+        return self.arn
+
+
 class ServiceConfig(Section):
     """The Fargate service the pipeline deploys."""
 
@@ -811,7 +917,12 @@ class ServiceConfig(Section):
     )
     health_check_grace_period_seconds: int = Field(60, ge=0, le=2147483647)
     environment: dict[str, str] = Field(
-        default_factory=dict, description="Plain environment variables; secrets belong in Secrets Manager."
+        default_factory=dict, description="Plain environment variables; secrets belong in secrets."
+    )
+    secrets: dict[str, ServiceSecret] = Field(
+        default_factory=dict,
+        description="Environment variables ECS fills from Secrets Manager or SSM Parameter Store at task start: "
+        "NAME: <secret or parameter ARN>, or NAME: {arn: ..., kms_key_arn: ...} when a customer key encrypts it.",
     )
     stop_timeout_seconds: int = Field(
         30, ge=10, le=120, description="Grace between SIGTERM and SIGKILL; the app drains and stops inside it."
@@ -868,6 +979,23 @@ class ServiceConfig(Section):
         return self
 
     def _environment_problems(self) -> Iterator[Problem]:
+        for name in self.secrets:
+            path = ("secrets", name)
+            if not _ENV_VAR_NAME.match(name):
+                yield Problem(
+                    path,
+                    "is not a valid environment variable name",
+                    "use letters, digits and _, not starting with a digit",
+                )
+            elif name in RESERVED_ENVIRONMENT or name.startswith(RESERVED_ENVIRONMENT_PREFIXES):
+                yield Problem(
+                    path,
+                    "is set by the stack or by AWS",
+                    f"rename it: {', '.join(sorted(RESERVED_ENVIRONMENT))} and names starting "
+                    f"{', '.join(RESERVED_ENVIRONMENT_PREFIXES)} are reserved",
+                )
+            elif name in self.environment:
+                yield Problem(path, "is also in service.environment", "keep it in one of the two")
         for name, value in self.environment.items():
             path = ("environment", name)
             if not _ENV_VAR_NAME.match(name):
@@ -883,11 +1011,13 @@ class ServiceConfig(Section):
                     "store it in Secrets Manager and let the task read it from there, never in config",
                     value,
                 )
-            if name in RESERVED_ENVIRONMENT:
+            if name in RESERVED_ENVIRONMENT or name.startswith(RESERVED_ENVIRONMENT_PREFIXES):
                 yield Problem(
                     path,
-                    "is set by the stack itself (the app's port, drain deadlines and database connection)",
-                    f"rename it; the stack sets {', '.join(sorted(RESERVED_ENVIRONMENT))}",
+                    "is set by the stack or by AWS (the app's port and drain deadlines, its database connection "
+                    "and TLS, the AWS runtime)",
+                    f"rename it: {', '.join(sorted(RESERVED_ENVIRONMENT))} and names starting "
+                    f"{', '.join(RESERVED_ENVIRONMENT_PREFIXES)} are reserved",
                     value,
                 )
 
@@ -907,7 +1037,12 @@ class LoadBalancerConfig(Section):
     test_listener_port: Port = Field(
         8443, description="Test listener port; green is reachable here before traffic shifts."
     )
-    ssl_policy: str = Field("ELBSecurityPolicy-TLS13-1-2-2021-06", description="TLS policy of HTTPS listeners.")
+    ssl_policy: TlsPolicy = Field(
+        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+        description="TLS policy of HTTPS listeners: a TLS 1.3 policy whose every cipher keeps forward secrecy; "
+        "default the restricted one (TLS 1.2 and 1.3, AEAD ECDHE ciphers only); production requires a "
+        "restricted or TLS 1.3-only policy.",
+    )
     ingress_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
         (ipaddress.IPv4Network("0.0.0.0/0"),), description="Who may reach the production listener."
     )
@@ -938,7 +1073,9 @@ class LoadBalancerConfig(Section):
         description="Requests per client IP per 5 minutes before the managed WAF blocks it.",
     )
     waf_log_retention_days: int = Field(365, description="Retention of the managed WAF's logs.")
-    access_log_retention_days: int = Field(90, ge=1, le=3650, description="Days ALB and S3 access logs are kept in S3.")
+    access_log_retention_days: int = Field(
+        365, ge=1, le=3650, description="Days ALB and S3 access logs are kept in S3."
+    )
 
     _check_retention = field_validator("waf_log_retention_days")(_log_retention)
 
@@ -1716,6 +1853,59 @@ class EnvironmentConfig(Section):
                 None,
                 "is required in production (shared, locked remote state)",
                 "add state: {bucket: <your-state-bucket>}",
+            ),
+            (
+                ("load_balancer", "ssl_policy"),
+                self.load_balancer.ssl_policy in PRODUCTION_TLS_POLICIES,
+                self.load_balancer.ssl_policy,
+                "must be a restricted TLS 1.3 policy in production",
+                f"use {PRODUCTION_TLS_POLICIES[0]} (or {', '.join(PRODUCTION_TLS_POLICIES[1:])})",
+            ),
+            (
+                ("load_balancer", "managed_waf"),
+                self.load_balancer.managed_waf or self.load_balancer.waf_web_acl_arn is not None,
+                self.load_balancer.managed_waf,
+                "must be true in production unless load_balancer.waf_web_acl_arn names a web ACL (the ALB is public)",
+                "set load_balancer.managed_waf: true, or waf_web_acl_arn to your web ACL",
+            ),
+            (
+                ("load_balancer", "test_ingress_cidrs"),
+                not any(n.prefixlen == 0 for n in self.load_balancer.test_ingress_cidrs),
+                [str(n) for n in self.load_balancer.test_ingress_cidrs],
+                "opens the test listener (green, before it is released) to the whole internet in production",
+                "list only the ranges that test green, e.g. an office range (the VPC's own NAT is always admitted)",
+            ),
+            (
+                ("deployment", "test_hook"),
+                self.deployment.test_hook,
+                self.deployment.test_hook,
+                "must be true in production (green is tested before production traffic moves to it)",
+                "set deployment.test_hook: true",
+            ),
+            (
+                ("service", "readonly_root_filesystem"),
+                self.service.readonly_root_filesystem,
+                self.service.readonly_root_filesystem,
+                "must be true in production (a writable root lets a compromised process change the image)",
+                "set service.readonly_root_filesystem: true (the app writes only to /tmp, a volume of its own)",
+            ),
+            *(
+                (
+                    path,
+                    days >= PRODUCTION_MIN_LOG_RETENTION_DAYS,
+                    days,
+                    f"keeps logs for fewer than {PRODUCTION_MIN_LOG_RETENTION_DAYS} days in production "
+                    "(an audit trail must outlive the review of an incident)",
+                    f"set {'.'.join(path)}: {PRODUCTION_MIN_LOG_RETENTION_DAYS} or more",
+                )
+                for path, days in (
+                    (("service", "log_retention_days"), self.service.log_retention_days),
+                    (("networking", "flow_log_retention_days"), self.networking.flow_log_retention_days),
+                    (("database", "log_retention_days"), self.database.log_retention_days),
+                    (("pipeline", "build_log_retention_days"), self.pipeline.build_log_retention_days),
+                    (("load_balancer", "waf_log_retention_days"), self.load_balancer.waf_log_retention_days),
+                    (("load_balancer", "access_log_retention_days"), self.load_balancer.access_log_retention_days),
+                )
             ),
         ]
         for path, holds, got, message, fix in rules:

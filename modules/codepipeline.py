@@ -155,6 +155,8 @@ class CodePipelineProps:
     notification_topic_arn: str
     #: A manual approval stage before the deploy stage (notifies the topic).
     approval_stage: bool
+    #: The CodeBuild project that runs this release's migration, as its own stage before Deploy.
+    migrate_project_name: str
 
 
 @dataclass(frozen=True)
@@ -498,6 +500,21 @@ class CodePipeline(Construct):
                 CodepipelineStage(name="Source", action=[source]),
                 CodepipelineStage(name="Build", action=[build_action]),
                 *([self._approval_stage(p)] if p.approval_stage else []),
+                # After the approval, before green exists: the schema green needs, migrated by its owner.
+                CodepipelineStage(
+                    name="Migrate",
+                    action=[
+                        CodepipelineStageAction(
+                            name="MigrateDatabase",
+                            category="Build",
+                            owner="AWS",
+                            provider="CodeBuild",
+                            version="1",
+                            input_artifacts=[BUILD_ARTIFACT],
+                            configuration={"ProjectName": p.migrate_project_name},
+                        )
+                    ],
+                ),
                 CodepipelineStage(name="Deploy", action=[deploy]),
             ],
             trigger=[

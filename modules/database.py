@@ -87,6 +87,8 @@ class DatabaseProps:
 class DatabaseOutputs:
     cluster_arn: str
     cluster_identifier: str
+    #: What IAM database authentication names (rds-db:connect on dbuser:<resource id>/<user>).
+    cluster_resource_id: str
     writer_endpoint: str
     reader_endpoint: str
     port: int
@@ -225,6 +227,7 @@ class Database(Construct):
         self.outputs = DatabaseOutputs(
             cluster_arn=cluster.arn,
             cluster_identifier=cluster.cluster_identifier,
+            cluster_resource_id=cluster.cluster_resource_id,
             writer_endpoint=cluster.endpoint,
             reader_endpoint=cluster.reader_endpoint,
             port=PORT,

@@ -38,6 +38,10 @@ class ContainerSpec:
     region: str
     stop_timeout_seconds: int
     readonly_root_filesystem: bool
+    #: The image's command, replaced (e.g. the one-off migration); empty keeps the image's own.
+    command: tuple[str, ...] = ()
+    #: Whether the container serves on ``port`` (a one-off task does not).
+    listens: bool = True
 
 
 @dataclass(frozen=True)
@@ -47,17 +51,20 @@ class TaskSpec:
     memory: int
     cpu_architecture: str
     execution_role_arn: str
-    task_role_arn: str
+    #: None: the task calls no AWS API (the one-off migration signs in with the master password).
+    task_role_arn: str | None
     container: ContainerSpec
     tags: dict[str, str] = field(default_factory=dict)
 
 
 def container_definition(spec: ContainerSpec, image: str) -> dict[str, Any]:
-    return {
+    definition: dict[str, Any] = {
         "name": spec.name,
         "image": image,
         "essential": True,
-        "portMappings": [{"containerPort": spec.port, "hostPort": spec.port, "protocol": "tcp", "name": "http"}],
+        "portMappings": [{"containerPort": spec.port, "hostPort": spec.port, "protocol": "tcp", "name": "http"}]
+        if spec.listens
+        else [],
         "environment": [{"name": k, "value": v} for k, v in sorted(spec.environment.items())],
         "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(spec.secrets.items())],
         "logConfiguration": {
@@ -78,6 +85,9 @@ def container_definition(spec: ContainerSpec, image: str) -> dict[str, Any]:
         "linuxParameters": {"initProcessEnabled": True},
         "privileged": False,
     }
+    if spec.command:
+        definition["command"] = list(spec.command)
+    return definition
 
 
 def container_definitions_json(spec: ContainerSpec, image: str) -> str:
@@ -89,7 +99,7 @@ def taskdef_template(spec: TaskSpec) -> str:
     document: dict[str, Any] = {
         "family": spec.family,
         "executionRoleArn": spec.execution_role_arn,
-        "taskRoleArn": spec.task_role_arn,
+        **({"taskRoleArn": spec.task_role_arn} if spec.task_role_arn else {}),
         "networkMode": "awsvpc",
         "requiresCompatibilities": ["FARGATE"],
         "cpu": str(spec.cpu),
@@ -203,3 +213,44 @@ def terraform_literal(text: str) -> str:
 
 def to_yaml(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def migrate_buildspec() -> dict[str, Any]:
+    """Register this release's migration task (its image from the build) and run it to the end.
+
+    Reads MIGRATE_TASKDEF (the task with <IMAGE1_NAME>), CLUSTER and NETWORK (awsvpc shorthand)
+    from the project's environment, and imageDetail.json from the build's output artifact. The
+    step fails, and so the release stops before green exists, unless the task exits 0.
+    """
+    return {
+        "version": 0.2,
+        "env": {"shell": "bash"},
+        "phases": {
+            "build": {
+                "commands": [
+                    f"IMAGE=$(jq -r .ImageURI {IMAGE_DETAIL_FILE})",
+                    'printf \'%s\' "$MIGRATE_TASKDEF" | jq --arg image "$IMAGE" '
+                    "'.containerDefinitions[0].image = $image' > migrate-taskdef.json",
+                    "REVISION=$(aws ecs register-task-definition --cli-input-json file://migrate-taskdef.json"
+                    " --query taskDefinition.taskDefinitionArn --output text)",
+                    'TASK=$(aws ecs run-task --cluster "$CLUSTER" --task-definition "$REVISION"'
+                    " --capacity-provider-strategy capacityProvider=FARGATE,weight=1"
+                    ' --network-configuration "$NETWORK" --started-by bluegreen-migrate'
+                    " --query 'tasks[0].taskArn' --output text)",
+                    'echo "migration task $TASK ($REVISION)"',
+                    'aws ecs wait tasks-stopped --cluster "$CLUSTER" --tasks "$TASK"',
+                    'CODE=$(aws ecs describe-tasks --cluster "$CLUSTER" --tasks "$TASK"'
+                    " --query 'tasks[0].containers[0].exitCode' --output text)",
+                    'echo "migration exited with $CODE"',
+                    'test "$CODE" = 0',
+                ]
+            }
+        },
+    }
+
+
+def awsvpc_shorthand(network: TaskNetwork) -> str:
+    """The network configuration as `aws ecs run-task --network-configuration` reads it."""
+    subnets = ",".join(network.subnet_ids)
+    groups = ",".join(network.security_group_ids)
+    return f"awsvpcConfiguration={{subnets=[{subnets}],securityGroups=[{groups}],assignPublicIp=DISABLED}}"

@@ -36,6 +36,7 @@ from modules.ecr import Ecr, EcrOutputs, EcrProps
 from modules.ecs import Autoscaling, CapacityShare, Ecs, EcsProps, NativeBlueGreen, Schedule
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps
 from modules.load_test import LoadTest, LoadTestProps
+from modules.migrations import Migrations, MigrationsProps
 from modules.networking import Networking, NetworkingOutputs, NetworkingProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopic, NotificationTopicProps
 from modules.regions import in_region_of
@@ -59,8 +60,31 @@ from modules.security import (
 from modules.traffic import TrafficShifting
 from modules.waf import Waf, WafProps
 
-#: The secret RDS manages is JSON; ECS injects it whole, the app reads username and password.
+#: The secret RDS manages is JSON; ECS injects it whole into the migration task, which reads the
+#: master's username and password (the service never receives it).
 DB_SECRET_ENV = "DB_SECRET"  # noqa: S105 - a variable name, not a secret
+#: The migration task's command (app/service/migrate.py).
+MIGRATE_COMMAND = ("python", "-m", "service.migrate")
+
+
+def database_user_arn(c: EnvironmentConfig, region: str, database: DatabaseOutputs) -> str:
+    """The app's database user as IAM database authentication names it.
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/UsingWithRDS.IAMDBAuth.IAMPolicy.html
+    """
+    return (
+        f"arn:{c.partition}:rds-db:{region}:{c.account_id}:dbuser:{database.cluster_resource_id}/"
+        f"{c.database.app_username}"
+    )
+
+
+def database_environment(c: EnvironmentConfig, database: DatabaseOutputs) -> dict[str, str]:
+    """Where the database is and who the app is in it: what the service and the migration share."""
+    return {
+        "DB_HOST": database.writer_endpoint,
+        "DB_PORT": str(database.port),
+        "DB_NAME": database.database_name,
+        "DB_USER": c.database.app_username,
+    }
 
 
 #: After SIGTERM the app keeps serving this long (readiness failing), then finishes in-flight work.
@@ -282,7 +306,10 @@ class BlueGreenStack(TerraformStack):
             # Under ECS the hook polls the build itself; under CodeDeploy the build's end reaches it.
             tester.report_to(hook.function_arn, hook.function_name)
 
-        task = self._task(c, site, roles, database, database.master_secret_arn)
+        task = self._task(c, site, roles, database)
+        task_network = deploy_specs.TaskNetwork(
+            subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks_security_group_id]
+        )
         svc = c.service
         service = Ecs(
             self,
@@ -307,6 +334,26 @@ class BlueGreenStack(TerraformStack):
         )
         ecs = service.outputs
 
+        migrations = Migrations(
+            self,
+            "migrations",
+            MigrationsProps(
+                project_name=names.migrate_project,
+                log_group_name=names.migrate_log_group,
+                role_arn=roles.migrate.role_arn,
+                role_name=roles.migrate.role_name,
+                task=self._migration_task(c, roles, database, ecs.log_group_name),
+                cluster_arn=ecs.cluster_arn,
+                cluster_name=ecs.cluster_name,
+                network=task_network,
+                artifacts_kms_key_arn=keys.artifacts_key_arn,
+                logs_kms_key_arn=keys.logs_key_arn,
+                log_retention_days=c.pipeline.build_log_retention_days,
+                partition=c.partition,
+                region=c.region,
+                account_id=c.account_id,
+            ),
+        )
         topic = NotificationTopic(
             self,
             "notifications",
@@ -344,9 +391,7 @@ class BlueGreenStack(TerraformStack):
                 ecr_repository_url=ecr.repository_url,
                 task=ecs.task,
                 capacity=tuple((share.provider, share.weight, share.base) for share in capacity_shares(c)),
-                task_network=deploy_specs.TaskNetwork(
-                    subnet_ids=network.private_subnet_ids, security_group_ids=[groups.tasks_security_group_id]
-                ),
+                task_network=task_network,
                 codebuild_role_arn=roles.codebuild.role_arn,
                 codepipeline_role_arn=roles.codepipeline.role_arn,
                 codedeploy_app_name=names.codedeploy_app,
@@ -373,9 +418,11 @@ class BlueGreenStack(TerraformStack):
                 app_log_group_name=ecs.log_group_name,
                 notification_topic_arn=topic.topic_arn,
                 approval_stage=c.approval_stage,
+                migrate_project_name=migrations.outputs.project_name,
             ),
         )
         pipeline = delivery.outputs
+        migrations.read_build_output(pipeline.artifact_bucket_arn)
         if c.deployment.controller == "ecs":
             service.roll_back_on(pipeline.alarm_names)
 
@@ -400,6 +447,8 @@ class BlueGreenStack(TerraformStack):
                 account_id=c.account_id,
                 ecr_repository_arn=ecr.repository_arn,
                 database_secret_arn=database.master_secret_arn,
+                database_user_arn=database_user_arn(c, c.region, database),
+                service_secrets=tuple(c.service.secrets.values()),
                 data_key_arn=keys.data_key_arn,
                 artifacts_key_arn=keys.artifacts_key_arn,
                 artifact_bucket_arn=pipeline.artifact_bucket_arn,
@@ -408,6 +457,7 @@ class BlueGreenStack(TerraformStack):
                 flow_log_group_arn=network.flow_log_group_arn,
                 source_connection_arn=pipeline.connection_arn,
                 build_project_arn=pipeline.build_project_arn,
+                migrate_project_arn=migrations.outputs.project_arn,
                 codedeploy_app_arn=pipeline.codedeploy_app_arn,
                 deployment_group_arn=pipeline.deployment_group_arn,
                 deployment_config_name=pipeline.deployment_config_name,
@@ -474,6 +524,7 @@ class BlueGreenStack(TerraformStack):
                 pipeline_role_arns=(
                     roles.codepipeline.role_arn,
                     roles.codebuild.role_arn,
+                    roles.migrate.role_arn,
                     *([roles.load_test.role_arn] if roles.load_test else []),
                 ),
                 secret_reader_role_arn=roles.task_execution.role_arn,
@@ -652,13 +703,11 @@ class BlueGreenStack(TerraformStack):
         return balancer, log_bucket
 
     @staticmethod
+    @staticmethod
     def _task(
-        c: EnvironmentConfig,
-        site: RegionSite,
-        roles: ServiceRolesOutputs,
-        database: DatabaseOutputs,
-        secret_arn: str,
+        c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs, database: DatabaseOutputs
     ) -> deploy_specs.TaskSpec:
+        """The service's task: it signs in as the app's own role with IAM tokens, never with a secret."""
         svc, names = c.service, c.names
         return deploy_specs.TaskSpec(
             family=names.task_family,
@@ -674,15 +723,47 @@ class BlueGreenStack(TerraformStack):
                     **svc.environment,
                     "PORT": str(svc.container_port),
                     **app_shutdown_budget(svc.stop_timeout_seconds),
-                    "DB_HOST": database.writer_endpoint,
-                    "DB_PORT": str(database.port),
-                    "DB_NAME": database.database_name,
+                    **database_environment(c, database),
+                    "DB_AUTH": "iam",
                 },
-                secrets={DB_SECRET_ENV: secret_arn},
+                secrets={name: secret.arn for name, secret in svc.secrets.items()},
                 log_group_name=names.app_log_group,
                 region=site.region,
                 stop_timeout_seconds=svc.stop_timeout_seconds,
                 readonly_root_filesystem=svc.readonly_root_filesystem,
+            ),
+        )
+
+    @staticmethod
+    def _migration_task(
+        c: EnvironmentConfig, roles: ServiceRolesOutputs, database: DatabaseOutputs, log_group_name: str
+    ) -> deploy_specs.TaskSpec:
+        """The one-off migration: the master user's secret, the owner and runtime roles to set up."""
+        svc, names = c.service, c.names
+        assert database.master_secret_arn is not None
+        return deploy_specs.TaskSpec(
+            family=names.migration_task_family,
+            cpu=svc.cpu,
+            memory=svc.memory,
+            cpu_architecture=svc.cpu_architecture,
+            execution_role_arn=roles.task_execution.role_arn,
+            task_role_arn=None,
+            container=deploy_specs.ContainerSpec(
+                name="migrate",
+                port=svc.container_port,
+                environment={
+                    **database_environment(c, database),
+                    "DB_OWNER_ROLE": c.database.owner_role,
+                    "DB_AUTH": "iam",
+                    "LOG_LEVEL": svc.environment.get("LOG_LEVEL", "info"),
+                },
+                secrets={DB_SECRET_ENV: database.master_secret_arn},
+                log_group_name=log_group_name,
+                region=c.region,
+                stop_timeout_seconds=svc.stop_timeout_seconds,
+                readonly_root_filesystem=svc.readonly_root_filesystem,
+                command=MIGRATE_COMMAND,
+                listens=False,
             ),
         )
 
@@ -777,10 +858,7 @@ class BlueGreenStack(TerraformStack):
                 primary=primary_database,
             )
             balancer, _ = self._load_balancer(scope, c, site, network, groups)
-            # ECS takes a secret of the task's own region by name: the replica's is the primary's.
-            secret_name = primary_database.master_secret_name
-            assert secret_name is not None
-            task = self._task(c, site, roles, database, secret_name)
+            task = self._task(c, site, roles, database)
             registry = f"{c.account_id}.dkr.ecr.{dr.region}.amazonaws.com"
             dr_service = Ecs(
                 scope,
@@ -809,11 +887,7 @@ class BlueGreenStack(TerraformStack):
             service_access = DrServiceAccess(
                 app_log_group_arn=ecs.log_group_arn,
                 flow_log_group_arn=network.flow_log_group_arn,
-                # Secrets Manager appends six random characters to a secret's name in its ARN.
-                database_secret_arn=(
-                    f"arn:{c.partition}:secretsmanager:{dr.region}:{c.account_id}:secret:{secret_name}-??????"
-                ),
-                data_key_arn=keys.data_key_arn,
+                database_user_arn=database_user_arn(c, dr.region, database),
             )
             if dr.failover is not None:
                 DnsFailover(

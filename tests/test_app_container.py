@@ -175,14 +175,6 @@ def container(stack: SynthesizedStack) -> dict[str, Any]:
     return dict(definition)
 
 
-INFRASTRUCTURE_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: the service's task definition still injects the master secret (DB_SECRET); the"
-    " infrastructure side sets DB_USER and DB_AUTH=iam instead. Remove this mark when it lands.",
-)
-
-
-@INFRASTRUCTURE_PENDING
 def test_task_definition_provides_everything_the_app_reads(stack: SynthesizedStack) -> None:
     definition = container(stack)
     provided = {e["name"] for e in definition["environment"]} | {s["name"] for s in definition.get("secrets", [])}

@@ -128,6 +128,7 @@ def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(codedeploy_stack: 
     assert stages == [
         ("Source", ["CodeStarSourceConnection"]),
         ("Build", ["CodeBuild"]),
+        ("Migrate", ["CodeBuild"]),
         ("Deploy", ["CodeDeployToECS"]),
     ]
     source = pipeline["stage"][0]["action"][0]["configuration"]
@@ -363,12 +364,39 @@ def test_production_waits_for_a_manual_approval_before_deploying(synthesized: di
     for env, stack in synthesized.items():
         stages = [s["name"] for s in stack.one("aws_codepipeline").body["stage"]]
         if env == "prod":
-            assert stages == ["Source", "Build", "Approve", "Deploy"]
+            # Approved before anything changes: the migration runs after the approval.
+            assert stages == ["Source", "Build", "Approve", "Migrate", "Deploy"]
             action = stack.one("aws_codepipeline").body["stage"][2]["action"][0]
             assert (action["category"], action["provider"]) == ("Approval", "Manual")
             assert action["configuration"]["NotificationArn"] == stack.one("aws_sns_topic").ref("arn")
         else:
-            assert stages == ["Source", "Build", "Deploy"], env
+            assert stages == ["Source", "Build", "Migrate", "Deploy"], env
+
+
+def test_each_release_migrates_the_database_as_its_owner_before_green_exists(stack: SynthesizedStack) -> None:
+    """The Migrate stage runs this release's image once, as a one-off task holding the master's secret,
+    and fails the release unless it exits 0; the service's own task never holds that secret."""
+    pipeline = stack.one("aws_codepipeline").body
+    (migrate,) = [s for s in pipeline["stage"] if s["name"] == "Migrate"]
+    (action,) = migrate["action"]
+    project = stack.one("aws_codebuild_project", "migrations/project")
+    assert action["input_artifacts"] == ["build"] and action["configuration"]["ProjectName"] == project.ref("name")
+    variables = {v["name"]: v["value"] for v in project.body["environment"]["environment_variable"]}
+    template = json.loads(variables["MIGRATE_TASKDEF"])
+    (container,) = template["containerDefinitions"]
+    assert container["command"] == ["python", "-m", "service.migrate"] and container["portMappings"] == []
+    assert [s["valueFrom"] for s in container["secrets"]] == [stack.database_secret]
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    database = stack.config.database
+    assert (environment["DB_USER"], environment["DB_OWNER_ROLE"]) == (database.app_username, database.owner_role)
+    assert "taskRoleArn" not in template, "the migration calls no AWS API"
+    assert variables["CLUSTER"] == stack.one("aws_ecs_cluster").ref("name")
+    service = stack.one("aws_ecs_service").body["network_configuration"]
+    assert all(subnet in variables["NETWORK"] for subnet in service["subnets"])
+    assert service["security_groups"][0] in variables["NETWORK"]
+    commands = " ".join(yaml.safe_load(project.body["source"]["buildspec"])["phases"]["build"]["commands"])
+    assert "aws ecs run-task" in commands and "aws ecs wait tasks-stopped" in commands
+    assert commands.rstrip().endswith('test "$CODE" = 0'), "the step fails unless the migration exits 0"
 
 
 # --- ECS-native blue/green (deployment.controller: ecs) ---------------------------------------

@@ -186,9 +186,9 @@ def test_the_dr_service_waits_at_its_postures_size(posture: str, tasks: int, req
     environment = {e["name"]: e["value"] for e in container["environment"]}
     assert environment["DB_HOST"] == secondary.ref("endpoint")
     assert container["logConfiguration"]["options"]["awslogs-region"] == dr.region
-    # The secret's replica, by name (ECS resolves a name in the task's own region).
-    (secret,) = container["secrets"]
-    assert secret["valueFrom"] == stack.one("aws_secretsmanager_secret").ref("name")
+    # The app signs in to the DR cluster as its own user with IAM tokens: no secret to replicate.
+    assert container["secrets"] == []
+    assert (environment["DB_USER"], environment["DB_AUTH"]) == (stack.config.database.app_username, "iam")
     dr_alb = [b for b in stack.of_type("aws_lb") if in_dr(b)]
     assert len(dr_alb) == 1 and dr_alb[0].body["load_balancer_type"] == "application"
     assert not [g for g in stack.of_type("aws_security_group") if in_dr(g) and "test_hook" in g.path]
@@ -199,16 +199,16 @@ def test_dr_roles_reach_only_the_dr_copies(pilot_light: SynthesizedStack) -> Non
     assert dr is not None
     document = policy(pilot_light.one("aws_iam_role_policy", "dr_role_policies/task_execution").body["policy"])
     by_sid = {s["Sid"]: s for s in document["Statement"]}
-    secret_name = pilot_light.one("aws_secretsmanager_secret").ref("name")
     account = pilot_light.config.account_id
-    assert by_sid["ReadDatabaseSecretReplica"]["Resource"] == [
-        f"arn:aws:secretsmanager:{dr.region}:{account}:secret:{secret_name}-??????"
-    ]
+    assert set(by_sid) == {"PullReplicaImages", "WriteDrContainerLogs"}, "the DR tasks read no secret"
     repository = f"arn:aws:ecr:{dr.region}:{account}:repository/"
     assert by_sid["PullReplicaImages"]["Resource"] == [repository + pilot_light.config.names.ecr_repository]
-    assert by_sid["DecryptDatabaseSecretReplica"]["Condition"] == {
-        "StringEquals": {"kms:ViaService": f"secretsmanager.{dr.region}.amazonaws.com"}
-    }
+    (connect,) = policy(pilot_light.one("aws_iam_role_policy", "dr_role_policies/task").body["policy"])["Statement"]
+    _, _, secondary = global_members(pilot_light)
+    assert connect["Action"] == ["rds-db:connect"] and connect["Resource"] == [
+        f"arn:aws:rds-db:{dr.region}:{account}:dbuser:{secondary.ref('cluster_resource_id')}/"
+        f"{pilot_light.config.database.app_username}"
+    ]
     (dr_log_group,) = [g for g in pilot_light.of_type("aws_cloudwatch_log_group") if g.path == "dr/ecs/log_group"]
     assert by_sid["WriteDrContainerLogs"]["Resource"] == [f"{dr_log_group.ref('arn')}:*"]
 

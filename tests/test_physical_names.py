@@ -17,6 +17,7 @@ from typing import Any, get_args
 import pytest
 from pydantic import BaseModel
 
+from aws_rules.ordering import IDENTITY
 from config import aws_models, aws_names, load_config, naming, shipped_environments
 from config.formats import FORMATS
 from config.schema import EnvironmentConfig
@@ -29,45 +30,11 @@ MORE_NAMES = [
     ("aws_cloudwatch_log_metric_filter", "metric_transformation.namespace"),
     ("aws_wafv2_web_acl", "visibility_config.metric_name"),
 ]
-#: (resource type, attribute) of every name the stack gives AWS.
+#: (resource type, attribute) of every name the stack gives AWS: the identities aws_rules keeps
+#: (what literal names in arguments are compared with), and names that identify nothing else.
 NAME_ATTRIBUTES = {
-    "aws_lb": "name",
-    "aws_lb_target_group": "name",
-    "aws_ecs_cluster": "name",
-    "aws_ecs_service": "name",
-    "aws_ecs_task_definition": "family",
-    "aws_ecr_repository": "name",
-    "aws_cloudwatch_log_group": "name",
-    "aws_cloudwatch_log_metric_filter": "name",
-    "aws_cloudwatch_metric_alarm": "alarm_name",
-    "aws_cloudwatch_event_rule": "name",
-    "aws_rds_cluster": "cluster_identifier",
-    "aws_rds_cluster_instance": "identifier",
-    "aws_rds_cluster_parameter_group": "name",
-    "aws_db_parameter_group": "name",
-    "aws_db_subnet_group": "name",
-    "aws_rds_global_cluster": "global_cluster_identifier",
-    "aws_s3_bucket": "bucket",
-    "aws_iam_role": "name",
-    "aws_security_group": "name",
-    "aws_kms_alias": "name",
-    "aws_lambda_function": "function_name",
-    "aws_codebuild_project": "name",
-    "aws_codepipeline": "name",
-    "aws_codedeploy_app": "name",
-    "aws_codedeploy_deployment_group": "deployment_group_name",
-    "aws_codedeploy_deployment_config": "deployment_config_name",
-    "aws_codeconnections_connection": "name",
-    "aws_codestarnotifications_notification_rule": "name",
-    "aws_sns_topic": "name",
-    "aws_secretsmanager_secret": "name",
-    "aws_backup_vault": "name",
-    "aws_backup_plan": "name",
-    "aws_backup_selection": "name",
-    "aws_wafv2_web_acl": "name",
+    **{t: a for t, a in IDENTITY.items() if t != "aws_iam_role_policy"},  # inline policy names are per role
     "aws_route53_record": "set_identifier",
-    "aws_appautoscaling_policy": "name",
-    "aws_appautoscaling_scheduled_action": "name",
 }
 _SERVICE_NAME = re.compile(r"^\$\{aws_ecs_service\.[A-Za-z0-9_]+\.name\}")
 
@@ -184,6 +151,7 @@ REFUSED = [
     ("backup_plan", "a" * 51, "over AWS's 50"),
     ("backup_selection", "shop selection", "has a form AWS does not accept"),  # model pattern
     ("waf_acl", "shop.acl", "has a form AWS does not accept"),  # model pattern
+    ("waf_ip_set", "shop own-egress", "has a form AWS does not accept"),  # model pattern
     ("waf_metric", "shop metric", "has a form AWS does not accept"),  # model pattern
     ("scaling_policy", "shop-cpu-é", "has a form AWS does not accept"),  # model pattern (\p{Print})
     ("scheduled_action", "shop:night", "has a form AWS does not accept"),  # model pattern

@@ -107,10 +107,19 @@ def test_roles_are_scoped_to_their_own_resources(codedeploy_stack: SynthesizedSt
         assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
 
 
-def test_the_application_task_role_has_no_permissions(stack: SynthesizedStack) -> None:
-    assert "role_policies/task" not in role_policies(stack)
+def test_the_application_task_role_may_only_sign_in_as_the_apps_database_user(stack: SynthesizedStack) -> None:
+    (statement,) = role_policies(stack)["role_policies/task"]["Statement"]  # type: ignore[index]
+    cluster = stack.one("aws_rds_cluster", "database/cluster")
+    user = stack.config.database.app_username
+    assert statement["Action"] == ["rds-db:connect"]
+    assert statement["Resource"] == [
+        f"arn:aws:rds-db:{stack.config.region}:{stack.config.account_id}:dbuser:"
+        f"{cluster.ref('cluster_resource_id')}/{user}"
+    ]
+    assert user not in (stack.config.database.master_username, stack.config.database.owner_role)
     task_role = stack.one("aws_iam_role", "roles/task").ref("name")
     assert all(a.body["role"] != task_role for a in stack.of_type("aws_iam_role_policy_attachment"))
+    assert cluster.body["iam_database_authentication_enabled"] is True
 
 
 def test_only_alb_listeners_are_open_to_the_internet(stack: SynthesizedStack) -> None:
@@ -194,7 +203,8 @@ def test_no_secret_is_written_into_code_or_state(stack: SynthesizedStack) -> Non
     assert not re.search(r'"(master_)?password"\s*:', text, re.I)
     assert not re.search(r"AKIA[0-9A-Z]{16}", text)
     (container,) = json.loads(stack.one("aws_ecs_task_definition").body["container_definitions"])
-    assert [s["valueFrom"] for s in container["secrets"]] == [stack.database_secret]
+    # The service signs in with IAM tokens: it receives no database secret at all.
+    assert [s["name"] for s in container["secrets"]] == sorted(stack.config.service.secrets)
     assert not any(re.search("PASSWORD|SECRET", e["name"]) for e in container["environment"])
 
 

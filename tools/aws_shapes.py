@@ -3,7 +3,7 @@
     python -m tools.aws_shapes          # write config/data/aws_shapes.json
     python -m tools.aws_shapes --check  # fail if it differs from the installed botocore's models
 
-The members are those config/aws_names.py and config/tag_rules.py name; tests/test_aws_rules.py
+The members are those config/aws_names.py and config/tag_rules.py name; tests/test_physical_names.py
 runs the check, so a botocore upgrade that changes a rule shows up as a reviewed diff.
 """
 

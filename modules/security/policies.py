@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cdktf import TerraformResource
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -115,6 +116,38 @@ def codebuild_vpc_access(
     ]
 
 
+class ServiceSecretAccess(Protocol):
+    """A secret the service's task reads at start (config.schema.ServiceSecret has this shape)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def kms_key_arn(self) -> str | None: ...
+
+
+def service_secret_statements(region: str, secrets: Sequence[ServiceSecretAccess]) -> list[iam.Statement]:
+    """Exactly the secrets and parameters configured, and the customer keys they name."""
+    managers = sorted({s.source for s in secrets if ":secretsmanager:" in s.source})
+    parameters = sorted({s.source for s in secrets if ":ssm:" in s.source})
+    keys = sorted({s.kms_key_arn for s in secrets if s.kms_key_arn})
+    statements = []
+    if managers:
+        statements.append(iam.statement("ReadServiceSecrets", ["secretsmanager:GetSecretValue"], managers))
+    if parameters:
+        statements.append(iam.statement("ReadServiceParameters", ["ssm:GetParameters"], parameters))
+    if keys:
+        services = [f"secretsmanager.{region}.amazonaws.com", f"ssm.{region}.amazonaws.com"]
+        statements.append(
+            iam.statement(
+                "DecryptServiceSecrets",
+                ["kms:Decrypt"],
+                keys,
+                conditions={"StringEquals": {"kms:ViaService": services}},
+            )
+        )
+    return statements
+
+
 @dataclass(frozen=True)
 class RolePoliciesProps:
     roles: ServiceRolesOutputs
@@ -122,7 +155,12 @@ class RolePoliciesProps:
     region: str
     account_id: str
     ecr_repository_arn: str
+    #: The master user's secret: only the migration task receives it.
     database_secret_arn: str
+    #: The app's own database user (rds-db:connect), the task role's one permission.
+    database_user_arn: str
+    #: Secrets the service receives from config (service.secrets): the execution role reads exactly these.
+    service_secrets: tuple[ServiceSecretAccess, ...]
     data_key_arn: str
     artifacts_key_arn: str
     artifact_bucket_arn: str
@@ -131,6 +169,8 @@ class RolePoliciesProps:
     flow_log_group_arn: str
     source_connection_arn: str
     build_project_arn: str
+    #: The pipeline also starts the migration step's project.
+    migrate_project_arn: str
     #: CodeDeploy's application, group and config; None with ECS-native blue/green.
     codedeploy_app_arn: str | None
     deployment_group_arn: str | None
@@ -210,6 +250,7 @@ class RolePolicies(Construct):
                 ecr_login,
                 iam.statement("PullImages", ECR_PULL, [p.ecr_repository_arn]),
                 iam.statement("WriteContainerLogs", LOG_WRITE, [f"{p.app_log_group_arn}:*"]),
+                # For the migration task only; the service's task definition names no such secret.
                 iam.statement("ReadDatabaseSecret", ["secretsmanager:GetSecretValue"], [p.database_secret_arn]),
                 iam.statement(
                     "DecryptDatabaseSecret",
@@ -217,7 +258,14 @@ class RolePolicies(Construct):
                     [p.data_key_arn],
                     conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{p.region}.amazonaws.com"}},
                 ),
+                *service_secret_statements(p.region, p.service_secrets),
             ],
+        )
+        # The application's identity: it may sign in to the database as its own user, nothing else.
+        self._attach(
+            "task",
+            p.roles.task.role_name,
+            [iam.statement("ConnectAsTheAppUser", ["rds-db:connect"], [p.database_user_arn])],
         )
 
         self._attach(
@@ -245,7 +293,11 @@ class RolePolicies(Construct):
                     ["codeconnections:UseConnection", "codestar-connections:UseConnection"],
                     [p.source_connection_arn],
                 ),
-                iam.statement("RunBuild", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [p.build_project_arn]),
+                iam.statement(
+                    "RunBuild",
+                    ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
+                    [p.build_project_arn, p.migrate_project_arn],
+                ),
                 *(self._deploy_with_codedeploy(p) if p.deployment_group_arn else self._deploy_with_ecs(p)),
                 # RegisterTaskDefinition cannot be scoped to a resource; tagging the new revision can.
                 iam.statement("RegisterTaskDefinition", ["ecs:RegisterTaskDefinition"], ["*"]),
@@ -312,8 +364,6 @@ class RolePolicies(Construct):
             )
         if p.load_test_project_arn:
             self._attach_load_test(p, artifacts_key)
-        # The task role (the application's own identity) deliberately has no permissions: the
-        # sample app needs none. Grant what your service needs here, scoped to its resources.
         self.outputs = RolePoliciesOutputs(
             task_execution=self._policies["task_execution"],
             codepipeline=self._policies["codepipeline"],
@@ -442,12 +492,11 @@ class RolePolicies(Construct):
 
 @dataclass(frozen=True)
 class DrServiceAccess:
-    """The DR region's service: its logs, its flow logs, the database secret's replica."""
+    """The DR region's service: its logs, its flow logs, the app's user of the DR cluster."""
 
     app_log_group_arn: str
     flow_log_group_arn: str
-    database_secret_arn: str
-    data_key_arn: str
+    database_user_arn: str
 
 
 @dataclass(frozen=True)
@@ -498,16 +547,14 @@ class SecondaryRegionPolicies(Construct):
             [
                 iam.statement("PullReplicaImages", ECR_PULL, [p.replica_repository_arn]),
                 iam.statement("WriteDrContainerLogs", LOG_WRITE, [f"{service.app_log_group_arn}:*"]),
-                iam.statement(
-                    "ReadDatabaseSecretReplica", ["secretsmanager:GetSecretValue"], [service.database_secret_arn]
-                ),
-                iam.statement(
-                    "DecryptDatabaseSecretReplica",
-                    ["kms:Decrypt"],
-                    [service.data_key_arn],
-                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{p.region}.amazonaws.com"}},
-                ),
             ],
+            suffix="dr",
+        )
+        attach(
+            self,
+            "task",
+            p.roles.task.role_name,
+            [iam.statement("ConnectAsTheAppUserInDr", ["rds-db:connect"], [service.database_user_arn])],
             suffix="dr",
         )
         self.flow_logs = attach(

@@ -21,6 +21,8 @@ ROLE_SERVICES = {
     "flow_logs": "vpc-flow-logs.amazonaws.com",
     "rds_monitoring": "monitoring.rds.amazonaws.com",
     "test_hook": "lambda.amazonaws.com",
+    #: The pipeline's migration step: registers and runs the one-off migration task.
+    "migrate": "codebuild.amazonaws.com",
 }
 #: Roles only ECS-native blue/green needs: ECS rewrites listener rules, and invokes the hook.
 ECS_NATIVE_ROLE_SERVICES = {
@@ -65,6 +67,7 @@ class ServiceRolesOutputs:
     flow_logs: RoleOutputs
     rds_monitoring: RoleOutputs
     test_hook: RoleOutputs
+    migrate: RoleOutputs
     #: Only with ECS-native blue/green.
     ecs_infrastructure: RoleOutputs | None = None
     ecs_hook_invoker: RoleOutputs | None = None
