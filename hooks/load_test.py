@@ -6,12 +6,14 @@ app's real scenario (readiness, version, write a note and read it back, list not
 duration is spent; the run fails when the error rate or the p99 latency exceed their budgets.
 Standard library only: CodeBuild runs this file as it is, and the Lambda imports `request` from it.
 
-Environment: TEST_URL, DURATION_SECONDS, CONCURRENCY, MAX_ERROR_PERCENT, MAX_P99_MS,
+Environment: TEST_URL, TEST_HOSTNAME (the name green's certificate must be valid for; empty: the
+URL's host), DURATION_SECONDS, CONCURRENCY, MAX_ERROR_PERCENT, MAX_P99_MS,
 REQUEST_TIMEOUT_SECONDS. Exit status 0 within budget, 1 otherwise; one JSON summary line on stdout.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
@@ -19,18 +21,14 @@ import ssl
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import asdict, dataclass
 from typing import Any
 
 
 def tls_context() -> ssl.SSLContext:
-    # The certificate names the service's domain, not the ALB's DNS name the tests call: the
-    # chain is still verified, the host name is not.
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    return context
+    """The system trust store, with the host name checked (as ``ssl.create_default_context()``)."""
+    return ssl.create_default_context()
 
 
 #: Who is calling, said plainly: urllib's default ("Python-urllib/3.x") is on common bad-bot
@@ -38,18 +36,67 @@ def tls_context() -> ssl.SSLContext:
 USER_AGENT = "bluegreen-deployment-check/1"
 
 
-def request(method: str, url: str, body: dict[str, Any] | None, timeout: float) -> tuple[int, Any]:
-    """(status, parsed JSON body); HTTP errors are statuses, network errors raise OSError."""
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-    outgoing = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+class _NamedHTTPSConnection(http.client.HTTPSConnection):
+    """Connects to the URL's host (the ALB's DNS name) but verifies the certificate for
+    ``tls_name`` (the service's domain): SNI and the host-name check both use that name."""
+
+    def __init__(self, host: str, port: int | None, timeout: float, context: ssl.SSLContext, tls_name: str) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._tls = context
+        self._tls_name = tls_name
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)  # the TCP connection to host:port
+        self.sock = self._tls.wrap_socket(self.sock, server_hostname=self._tls_name)
+
+
+def request(
+    method: str,
+    url: str,
+    body: dict[str, Any] | None,
+    timeout: float,
+    tls_name: str | None = None,
+    *,
+    context: ssl.SSLContext | None = None,
+) -> tuple[int, Any]:
+    """(status, parsed JSON body); HTTP errors are statuses, network and TLS errors raise OSError.
+
+    An https URL's certificate is verified for ``tls_name`` (sent as SNI and as the Host header),
+    or for the URL's own host when it is None; ``context`` defaults to the system trust store.
+    Plain http ignores ``tls_name``. Redirects are answers, never followed.
+    """
+    parts = urllib.parse.urlsplit(url)
     try:
-        with urllib.request.urlopen(outgoing, timeout=timeout, context=tls_context()) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, None
-    except urllib.error.URLError as error:
-        raise OSError(str(error.reason)) from None
+        port = parts.port
+    except ValueError:
+        raise OSError(f"not an http(s) URL: {url}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OSError(f"not an http(s) URL: {url}")
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        tls = context or tls_context()
+        connection = _NamedHTTPSConnection(parts.hostname, port, timeout, tls, tls_name or parts.hostname)
+        if tls_name:  # the virtual host the certificate names, not the ALB's DNS name
+            headers["Host"] = tls_name if port in (None, 443) else f"{tls_name}:{port}"
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    data = json.dumps(body).encode() if body is not None else None
+    try:
+        connection.request(method, path, body=data, headers=headers)
+        response = connection.getresponse()
+        status, payload = response.status, response.read()
+    except (http.client.HTTPException, ValueError) as error:  # a malformed answer, or a name TLS refuses
+        raise OSError(f"{type(error).__name__}: {error}") from None
+    finally:
+        connection.close()
+    if not 200 <= status < 300:
+        return status, None
+    try:
+        return status, json.loads(payload or b"null")
+    except ValueError:
+        raise OSError(f"answer {status} is not JSON") from None
 
 
 @dataclass(frozen=True)
@@ -91,13 +138,13 @@ def p99(latencies_ms: list[float]) -> float:
     return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
 
 
-def _scenario(base: str, timeout: float, record: Any) -> None:
+def _scenario(base: str, timeout: float, record: Any, tls_name: str | None, context: ssl.SSLContext | None) -> None:
     """One user's round: each step's latency and whether it met the app's contract."""
 
     def step(method: str, path: str, expected: int, body: dict[str, Any] | None = None) -> Any:
         started = time.perf_counter()
         try:
-            status, answer = request(method, base + path, body, timeout)
+            status, answer = request(method, base + path, body, timeout, tls_name, context=context)
         except OSError:
             status, answer = 0, None
         record((time.perf_counter() - started) * 1000, status == expected)
@@ -111,8 +158,11 @@ def _scenario(base: str, timeout: float, record: Any) -> None:
     step("GET", "/notes", 200)
 
 
-def run(base: str, limits: Limits) -> Summary:
+def run(base: str, limits: Limits, tls_name: str | None = None, *, context: ssl.SSLContext | None = None) -> Summary:
+    """Every worker's requests verify green's certificate for ``tls_name`` (see ``request``)."""
     base = base.rstrip("/")
+    if base.startswith("https:") and context is None:
+        context = tls_context()  # one trust store load for the whole run, not one per request
     lock = threading.Lock()
     outcomes: list[tuple[float, bool]] = []
 
@@ -125,7 +175,7 @@ def run(base: str, limits: Limits) -> Summary:
 
     def user() -> None:
         while time.monotonic() < deadline:
-            _scenario(base, limits.request_timeout_seconds, record)
+            _scenario(base, limits.request_timeout_seconds, record, tls_name, context)
 
     workers = [threading.Thread(target=user, daemon=True) for _ in range(limits.concurrency)]
     for worker in workers:
@@ -150,7 +200,7 @@ def summarize(outcomes: list[tuple[float, bool]], seconds: float, limits: Limits
 
 
 def main() -> int:
-    summary = run(os.environ["TEST_URL"], Limits.from_environment())
+    summary = run(os.environ["TEST_URL"], Limits.from_environment(), os.environ.get("TEST_HOSTNAME") or None)
     print(json.dumps({"message": "load test", **asdict(summary)}))
     return 1 if summary.failures else 0
 

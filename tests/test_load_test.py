@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
 import re
+import select
 import signal
+import socket
+import ssl
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from hooks import load_test
 from modules.load_test import build_timeout_minutes
@@ -51,6 +66,208 @@ def test_an_unreachable_green_fails() -> None:
     limits = load_test.Limits(1, 2, max_error_percent=50, max_p99_ms=10_000, request_timeout_seconds=1)
     summary = load_test.run(f"http://127.0.0.1:{free_port()}", limits)
     assert summary.error_percent == 100.0 and summary.failures
+
+
+# --- TLS: green's certificate is verified for the service's name, reached through the ALB's ---
+#
+# A TLS front on 127.0.0.1 plays the ALB: it terminates TLS with a certificate for a service name
+# (issued by a throwaway CA, trusted only by these tests) and forwards the bytes to the real app.
+
+SERVICE_NAME = "notes.example.test"
+
+
+@dataclass(frozen=True)
+class TestCA:
+    """A throwaway certificate authority; ``file`` is its certificate, for ``cafile``."""
+
+    __test__ = False  # not a test class
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+    file: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> TestCA:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bluegreen test CA")])
+        certificate = (
+            _builder(name, name, key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        file = folder / "ca.pem"
+        file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        return cls(key, certificate, file)
+
+    def issue(self, dns_name: str, folder: Path) -> tuple[Path, Path]:
+        """(certificate file, key file) of a server certificate for ``dns_name`` only."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        certificate = (
+            _builder(
+                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)]),
+                self.certificate.subject,
+                key.public_key(),
+            )
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        cert_file, key_file = folder / f"{dns_name}.pem", folder / f"{dns_name}.key"
+        cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        return cert_file, key_file
+
+    def context(self) -> ssl.SSLContext:
+        """What a client that trusts this CA uses: host names checked, as in production."""
+        return ssl.create_default_context(cafile=str(self.file))
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+
+
+@dataclass
+class TlsFront:
+    """What the front saw: the SNI names and Host headers clients sent it."""
+
+    port: int
+    server_names: list[str | None] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def tls_front(backend_port: int, cert_file: Path, key_file: Path) -> Iterator[TlsFront]:
+    """Terminate TLS on 127.0.0.1 with the given certificate and pass the bytes to the backend."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+    front = TlsFront(listener.getsockname()[1])
+    context.sni_callback = lambda _sock, name, _context: front.server_names.append(name)
+
+    def relay(client: socket.socket) -> None:
+        try:
+            tls = context.wrap_socket(client, server_side=True)
+        except OSError:  # the client refused the certificate
+            client.close()
+            return
+        with tls, socket.create_connection(("127.0.0.1", backend_port)) as upstream:
+            first = True
+            while True:
+                readable, _, _ = select.select([tls, upstream], [], [], 30)
+                if not readable:
+                    return
+                for source in readable:
+                    target = upstream if source is tls else tls
+                    try:
+                        data = source.recv(65536)
+                        while source is tls and tls.pending():
+                            data += tls.recv(65536)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    if source is tls and first:
+                        first = False
+                        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+                        front.hosts += [
+                            line.split(":", 1)[1].strip() for line in head if line.lower().startswith("host:")
+                        ]
+                    target.sendall(data)
+
+    def accept() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            threading.Thread(target=relay, args=(client,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield front
+    finally:
+        listener.close()
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> TestCA:
+    return TestCA.create(tmp_path)
+
+
+def test_https_is_verified_for_the_service_name_while_connecting_to_the_address(
+    green: ServiceProcess, ca: TestCA, tmp_path: Path
+) -> None:
+    with tls_front(green.port, *ca.issue(SERVICE_NAME, tmp_path)) as front:
+        status, body = load_test.request("GET", f"{front.url}/version", None, 5, SERVICE_NAME, context=ca.context())
+    assert status == 200 and "version" in body
+    assert front.server_names == [SERVICE_NAME]  # SNI: the ALB picks the service's certificate
+    assert front.hosts == [f"{SERVICE_NAME}:{front.port}"]  # and the listener rules see the service's host
+
+
+def test_a_certificate_for_another_name_is_refused(green: ServiceProcess, ca: TestCA, tmp_path: Path) -> None:
+    """Trusted chain, wrong name: refused; so is the right certificate checked against the address."""
+    refused = pytest.raises(OSError, match="certificate verify failed")
+    with tls_front(green.port, *ca.issue("other.example.test", tmp_path)) as front, refused:
+        load_test.request("GET", f"{front.url}/ready", None, 5, SERVICE_NAME, context=ca.context())
+    assert front.hosts == []  # refused at the handshake: no request was sent
+    with tls_front(green.port, *ca.issue(SERVICE_NAME, tmp_path)) as front, refused:
+        load_test.request("GET", f"{front.url}/ready", None, 5, context=ca.context())  # checked for 127.0.0.1
+    assert front.hosts == []
+
+
+def test_by_default_only_the_system_trust_store_is_trusted(green: ServiceProcess, ca: TestCA, tmp_path: Path) -> None:
+    assert load_test.tls_context().check_hostname and load_test.tls_context().verify_mode == ssl.CERT_REQUIRED
+    refused = pytest.raises(OSError, match="certificate verify failed")
+    with tls_front(green.port, *ca.issue(SERVICE_NAME, tmp_path)) as front, refused:
+        load_test.request("GET", f"{front.url}/ready", None, 5, SERVICE_NAME)  # the test CA is not in it
+
+
+def test_plain_http_ignores_the_tls_name(green: ServiceProcess) -> None:
+    assert load_test.request("GET", f"{green.url}/ready", None, 5, SERVICE_NAME)[0] == 200
+
+
+def test_the_load_test_verifies_green_for_test_hostname(green: ServiceProcess, ca: TestCA, tmp_path: Path) -> None:
+    """As CodeBuild runs it (plain python3, the system trust store: here, the test CA via SSL_CERT_FILE)."""
+    budget = {"DURATION_SECONDS": "1", "CONCURRENCY": "2", "MAX_ERROR_PERCENT": "1", "MAX_P99_MS": "5000"}
+
+    def run(hostname: str) -> tuple[int, dict[str, object]]:
+        env = {**os.environ, **budget, "TEST_URL": front.url, "TEST_HOSTNAME": hostname, "SSL_CERT_FILE": str(ca.file)}
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "hooks" / "load_test.py")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return done.returncode, json.loads(done.stdout.splitlines()[-1])
+
+    with tls_front(green.port, *ca.issue(SERVICE_NAME, tmp_path)) as front:
+        passed, summary = run(SERVICE_NAME)
+        assert passed == 0 and summary["errors"] == 0 and summary["requests"], summary
+        assert set(front.server_names) == {SERVICE_NAME}
+        reached = len(front.hosts)
+        failed, summary = run("other.example.test")
+        assert failed == 1 and summary["error_percent"] == 100.0
+        assert len(front.hosts) == reached  # refused at the handshake: no request was sent
 
 
 # --- The stacks ---
