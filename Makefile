@@ -62,8 +62,8 @@ preflight: venv require-env ## plan ENV and refuse what AWS refuses mid-apply or
 rollback: venv require-env ## stop the in-flight deployment with rollback, or redeploy the previous revision (AWS credentials)
 	$(BIN)/python -m tools.rollback --env $(ENV) $(ARGS)
 
-checkov: synth ## run the checkov gate over the synthesized stacks
-	$(BIN)/checkov --config-file .checkov.yaml --directory $(OUT)/stacks
+checkov: synth ## run the checkov gate over the synthesized stacks (fails if checkov cannot read one)
+	$(BIN)/python -m tools.checkov_gate $(OUT)/stacks
 
 docs: venv ## regenerate config/schema.json (editor validation) and docs/configuration.md
 	$(BIN)/python -m tools.docs

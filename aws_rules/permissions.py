@@ -107,6 +107,20 @@ ECR_PULL = tuple(
 )
 
 
+RELEASE_ALARMS_HOOK = _ref("aws_lambda_function", "release_alarms/release_alarms")
+RELEASE_ALARMS = tuple(
+    f"alarms/{key}" for key in ("release_5xx_rate", "release_p99_latency", "release_unhealthy_hosts")
+)
+LAMBDA_IN_VPC = (
+    *(
+        Call(f"ec2:{a}", "create, invoke, delete", _star)
+        for a in ("CreateNetworkInterface", "DescribeNetworkInterfaces", "DescribeSubnets", "DeleteNetworkInterface")
+    ),
+    Call("xray:PutTraceSegments", "every invocation", _star),
+    Call("kms:Decrypt", "every cold start: its encrypted environment", ARTIFACTS_KEY),
+)
+
+
 def _service(look: Lookup) -> str | None:
     return look.ref("aws_ecs_service", "ecs/service", "id")  # the service's id is its ARN
 
@@ -137,6 +151,12 @@ def _connection(look: Lookup) -> str | None:
     if pipeline is None:
         return None
     return str(pipeline.body["stage"][0]["action"][0]["configuration"]["ConnectionArn"])
+
+
+def _test_certificate(look: Lookup) -> str | None:
+    hook = look.at("aws_lambda_function", "deployment_hooks/test_traffic")
+    variables = hook.body.get("environment", {}).get("variables", {}) if hook else {}
+    return variables.get("TEST_CERTIFICATE_ARN")
 
 
 @dataclass(frozen=True)
@@ -266,15 +286,15 @@ CALLS: dict[str, RoleCalls] = {
             Call(
                 "elasticloadbalancing:ModifyListener", "test traffic, shift, rollback", lambda look: _listeners(look)[1]
             ),
+            Call("lambda:InvokeFunction", "BeforeInstall", RELEASE_ALARMS_HOOK),
             Call(
                 "lambda:InvokeFunction",
                 "AfterAllowTestTraffic",
                 _ref("aws_lambda_function", "deployment_hooks/test_traffic"),
             ),
-            Call(
-                "cloudwatch:DescribeAlarms",
-                "the whole deployment",
-                _ref("aws_cloudwatch_metric_alarm", "codepipeline/green_5xx"),
+            *(
+                Call("cloudwatch:DescribeAlarms", "the whole deployment", _ref("aws_cloudwatch_metric_alarm", path))
+                for path in RELEASE_ALARMS
             ),
             Call("iam:PassRole", "install green", _ref("aws_iam_role", "roles/task_execution")),
         ),
@@ -283,21 +303,12 @@ CALLS: dict[str, RoleCalls] = {
     "roles/test_hook": RoleCalls(
         "AWSLambdaVPCAccessExecutionRole + AWSXRayDaemonWriteAccess",
         (
-            *(
-                Call(f"ec2:{a}", "create, invoke, delete", _star)
-                for a in (
-                    "CreateNetworkInterface",
-                    "DescribeNetworkInterfaces",
-                    "DescribeSubnets",
-                    "DeleteNetworkInterface",
-                )
-            ),
-            Call("xray:PutTraceSegments", "every invocation", _star),
+            *LAMBDA_IN_VPC,
             Call(
                 "logs:CreateLogStream", "every invocation", lambda look: look.log_stream("deployment_hooks/log_group")
             ),
             Call("logs:PutLogEvents", "every invocation", lambda look: look.log_stream("deployment_hooks/log_group")),
-            Call("kms:Decrypt", "every cold start: its encrypted environment", ARTIFACTS_KEY),
+            Call("acm:DescribeCertificate", "every invocation: green's expected name", _test_certificate),
             Call(
                 "codedeploy:PutLifecycleEventHookExecutionStatus",
                 "report the verdict",
@@ -359,9 +370,39 @@ CALLS: dict[str, RoleCalls] = {
             ),
         ),
     ),
+    "roles/release_alarms": RoleCalls(
+        "AWSLambdaVPCAccessExecutionRole + AWSXRayDaemonWriteAccess, and what hooks/release_alarms.py calls",
+        (
+            *LAMBDA_IN_VPC,
+            Call("logs:CreateLogStream", "every invocation", lambda look: look.log_stream("release_alarms/log_group")),
+            Call("logs:PutLogEvents", "every invocation", lambda look: look.log_stream("release_alarms/log_group")),
+            # Neither describe call has a resource type (Service Authorization Reference, ELB v2).
+            Call(
+                "elasticloadbalancing:DescribeListeners",
+                "find production",
+                lambda look: None if _is_ecs_native(look) else "*",
+            ),
+            Call(
+                "elasticloadbalancing:DescribeRules",
+                "find production",
+                lambda look: "*" if _is_ecs_native(look) else None,
+            ),
+            *(
+                Call(action, "point the alarm at green", _ref("aws_cloudwatch_metric_alarm", path))
+                for action in ("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm")
+                for path in RELEASE_ALARMS
+            ),
+            Call(
+                "codedeploy:PutLifecycleEventHookExecutionStatus",
+                "report the verdict",
+                lambda look: None if _is_ecs_native(look) else "*",
+            ),
+        ),
+    ),
     "roles/ecs_hook_invoker": RoleCalls(
         "the ECS blue/green lifecycle hook permissions",
         (
+            Call("lambda:InvokeFunction", "PRE_SCALE_UP", RELEASE_ALARMS_HOOK),
             Call(
                 "lambda:InvokeFunction",
                 "POST_TEST_TRAFFIC_SHIFT",
@@ -457,6 +498,20 @@ def key_admits_iam(stack: Stack, key: Resource, role: Resource) -> bool:
         if any(p.endswith(":root") for p in named) or role.ref("arn") in named:
             return True
     return False
+
+
+def stale(stacks: list[Stack], table: dict[str, RoleCalls] = CALLS) -> list[str]:
+    """Rows of ``table`` that no stack makes: each is skipped everywhere, so it checks nothing."""
+    looks = [Lookup(s) for s in stacks]
+    return [
+        f"{path}: {call.action} ({call.phase})"
+        for path, role_calls in table.items()
+        for call in role_calls.calls
+        if not any(
+            look.at("aws_iam_role", path) is not None and role_calls.applies(look) and call.resource(look) is not None
+            for look in looks
+        )
+    ]
 
 
 def denied(stack: Stack) -> Iterator[Denied]:

@@ -30,14 +30,15 @@ ROLE_PURPOSES = (
     "rds_monitoring",
     "test_hook",
     "migrate",
+    "release_alarms",
 )
 ECS_NATIVE_ROLE_PURPOSES = ("ecs_infrastructure", "ecs_hook_invoker")
 #: Security group purposes (modules/security/security_groups.py, modules/networking.py).
 SECURITY_GROUP_PURPOSES = ("alb", "tasks", "database")
 #: KMS key purposes (modules/security/keys.py).
 KEY_PURPOSES = ("logs", "data", "notifications", "artifacts")
-#: Rollback alarm suffixes per colour (modules/codepipeline.py ALARM_SUFFIXES), and the app's own.
-ALARM_SUFFIXES = ("target-5xx", "p99-latency", "unhealthy-hosts")
+#: Rollback alarms, each judging green (modules/alarms.py RELEASE_ALARMS), and the app's own.
+ALARM_SUFFIXES = ("release-5xx-rate", "release-p99-latency", "release-unhealthy-hosts")
 #: Target-tracking policies of the service's autoscaling (modules/ecs.py), by the key that enables each.
 SCALING_POLICIES = {
     "cpu": "cpu_target_percent",
@@ -221,6 +222,15 @@ class ResourceNames:
         return f"{self.prefix}-migrate"
 
     @property
+    def release_alarms_hook(self) -> str:
+        """The Lambda that points the rollback alarms at green before each deployment starts it."""
+        return f"{self.prefix}-release-alarms"
+
+    @property
+    def release_alarms_hook_log_group(self) -> str:
+        return f"/aws/lambda/{self.release_alarms_hook}"
+
+    @property
     def test_hook(self) -> str:
         return f"{self.prefix}-test-traffic-hook"
 
@@ -358,9 +368,8 @@ def physical_names(config: EnvironmentConfig) -> Iterator[PhysicalName]:
     yield name("notification_rule", n.notification_rule("pipeline"))
     yield name("metric_filter", n.app_5xx_filter)
     yield name("metric_namespace", n.metric_namespace)
-    for colour in ("blue", "green"):
-        for suffix in ALARM_SUFFIXES:
-            yield name("alarm", n.alarm(f"{colour}-{suffix}"))
+    for suffix in ALARM_SUFFIXES:
+        yield name("alarm", n.alarm(suffix))
     yield name("alarm", n.alarm("app-5xx"))
 
     deployment = c.deployment
@@ -379,6 +388,8 @@ def physical_names(config: EnvironmentConfig) -> Iterator[PhysicalName]:
                 ("environment",),
                 ("deployment", "traffic"),
             )
+    yield name("lambda", n.release_alarms_hook)
+    yield name("log_group", n.release_alarms_hook_log_group)
     if deployment.test_hook:
         yield name("lambda", n.test_hook)
         yield name("log_group", n.test_hook_log_group)

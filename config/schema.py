@@ -1183,12 +1183,29 @@ class PipelineConfig(Section):
 
 
 class RollbackAlarms(Section):
-    """Alarms on each colour's target group and on the app's own errors; any of them rolls back."""
+    """What rolls a release back: green's own error rate, latency and health, never blue's traffic.
 
-    target_5xx_per_minute: int = Field(10, ge=1, description="5xx responses from the targets, per minute.")
-    p99_latency_ms: int = Field(2000, ge=10, le=120_000, description="p99 target response time over a minute.")
-    unhealthy_hosts: int = Field(1, ge=1, description="Unhealthy targets, for two consecutive minutes.")
-    app_5xx_per_minute: int = Field(5, ge=1, description="5xx responses the app itself logged, per minute.")
+    Before each deployment starts green, a hook points these alarms at green's target group, so
+    errors that blue serves (an outsider's included) cannot stop a release; rates with a minimum
+    request count cannot be reached by a handful of requests.
+    """
+
+    target_5xx_percent: float = Field(
+        5.0, gt=0, le=100, description="Share of green's requests answered 5xx, per minute, in 2 of 3 minutes."
+    )
+    min_requests_per_minute: int = Field(
+        20, ge=1, le=1_000_000, description="Requests green must receive in a minute before its rates count."
+    )
+    p99_latency_ms: int = Field(
+        2000, ge=10, le=120_000, description="Green's p99 response time over a minute (with the minimum requests)."
+    )
+    unhealthy_hosts: int = Field(1, ge=1, description="Green's unhealthy targets, for two consecutive minutes.")
+    app_5xx_per_minute: int = Field(
+        5,
+        ge=1,
+        description="5xx responses the app itself logged, per minute, across both colours: notifies, never "
+        "rolls back (it cannot tell green from blue).",
+    )
 
 
 class LoadTestConfig(Section):
@@ -1282,6 +1299,12 @@ class DeploymentConfig(Section):
         True,
         description="Run the test-traffic Lambda (hooks/test_traffic.py) on AfterAllowTestTraffic: green must "
         "pass readiness, version and an API smoke test through the test listener before production moves.",
+    )
+    test_hostname: str | None = Field(
+        None,
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$",
+        description="The name the test hook and load test check green's certificate for (they call the ALB by its "
+        "DNS name); default: the listeners' certificate's own name (a wildcard's, as deployment-check.<domain>).",
     )
     load_test: LoadTestConfig | None = Field(
         None,

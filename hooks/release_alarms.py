@@ -16,12 +16,14 @@ Environment, set by the infrastructure:
 - PRODUCTION_LISTENER_ARN (CodeDeploy: the listener whose default action forwards production) or
   PRODUCTION_RULE_ARN (ECS-native: the listener rule ECS shifts); exactly one.
 - TARGET_GROUPS: JSON object {target group ARN: its ARN suffix} of the two colours.
-- ALARMS: JSON list of complete cloudwatch.put_metric_alarm keyword arguments; every occurrence of
-  "{GREEN_TARGET_GROUP}" in them becomes green's target group ARN suffix.
+- ALARM_NAMES: JSON list of the rollback alarms' names. Each is read back (DescribeAlarms) and put
+  again as it is, with the TargetGroup dimension of each of its metrics set to green's ARN suffix:
+  Terraform's definition stays the only one, and the environment stays far below Lambda's 4 KB.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -34,8 +36,23 @@ log.setLevel(logging.INFO)
 CODEDEPLOY: Any = None
 ELBV2: Any = None
 CLOUDWATCH: Any = None
-#: Replaced, wherever it occurs in ALARMS, by green's target group ARN suffix.
-PLACEHOLDER = "{GREEN_TARGET_GROUP}"
+#: What PutMetricAlarm takes back from DescribeAlarms unchanged, besides Metrics (an alarm's state,
+#: ARN and timestamps are not its definition; tags are left as they are by an update).
+KEPT = (
+    "AlarmName",
+    "AlarmDescription",
+    "ActionsEnabled",
+    "OKActions",
+    "AlarmActions",
+    "InsufficientDataActions",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "EvaluateLowSampleCountPercentile",
+    "ThresholdMetricId",
+)
 
 
 class Refused(Exception):
@@ -80,15 +97,23 @@ def target_groups() -> dict[str, str]:
     return groups
 
 
-def alarm_definitions() -> list[dict[str, Any]]:
-    alarms = _json("ALARMS")
-    if not (
-        isinstance(alarms, list)
-        and alarms
-        and all(isinstance(a, dict) and isinstance(a.get("AlarmName"), str) and a["AlarmName"] for a in alarms)
-    ):
-        raise Refused("ALARMS must be a non-empty list of put_metric_alarm arguments, each with an AlarmName")
-    return alarms
+def alarm_names() -> list[str]:
+    names = _json("ALARM_NAMES")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)):
+        raise Refused("ALARM_NAMES must be a non-empty list of alarm names")
+    if len(set(names)) != len(names):
+        raise Refused(f"ALARM_NAMES names an alarm twice: {names}")
+    return names
+
+
+def described(names: list[str]) -> list[dict[str, Any]]:
+    """The alarms as CloudWatch has them now, in the order of ``names``."""
+    answer = _client("cloudwatch").describe_alarms(AlarmNames=names, AlarmTypes=["MetricAlarm"])
+    found = {a["AlarmName"]: a for a in answer.get("MetricAlarms") or []}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise Refused(f"CloudWatch has no metric alarm named {missing}")
+    return [found[n] for n in names]
 
 
 def production_actions() -> tuple[str, list[dict[str, Any]]]:
@@ -148,21 +173,35 @@ def production_and_green(weights: dict[str, int], colours: dict[str, str]) -> tu
     return production, green
 
 
-def with_green(value: Any, suffix: str) -> Any:
-    """``value`` with every PLACEHOLDER in its strings replaced by ``suffix``, at any depth."""
-    if isinstance(value, str):
-        return value.replace(PLACEHOLDER, suffix)
-    if isinstance(value, list):
-        return [with_green(item, suffix) for item in value]
-    if isinstance(value, dict):
-        return {key: with_green(item, suffix) for key, item in value.items()}
-    return value
+def pointed_at(alarm: dict[str, Any], colours: dict[str, str], green_suffix: str) -> tuple[dict[str, Any], int]:
+    """put_metric_alarm arguments of ``alarm`` with each metric's TargetGroup set to green, and how
+    many metrics that was. Every metric must watch one of the two colours: an alarm on anything
+    else (the whole load balancer, a stranger's target group) would not judge green alone."""
+    name = alarm["AlarmName"]
+    metrics = copy.deepcopy(alarm.get("Metrics") or [])
+    if not metrics:
+        raise Refused(f"alarm {name} is not metric math over the target groups' metrics")
+    pointed = 0
+    for query in metrics:
+        if "MetricStat" not in query:
+            continue  # an expression over the metrics
+        dimensions = query["MetricStat"]["Metric"].get("Dimensions") or []
+        groups = [d for d in dimensions if d.get("Name") == "TargetGroup"]
+        if len(groups) != 1 or groups[0].get("Value") not in colours.values():
+            raise Refused(f"alarm {name}: metric {query.get('Id')} does not watch one of the service's colours")
+        groups[0]["Value"] = green_suffix
+        pointed += 1
+    if not pointed:
+        raise Refused(f"alarm {name} reads no target group's metric")
+    arguments = {key: alarm[key] for key in KEPT if key in alarm}
+    arguments["Metrics"] = metrics
+    return arguments, pointed
 
 
 def release(deployment: str) -> list[str]:
     """Point every alarm at green; the names of the alarms put. Raises on any doubt or error."""
     colours = target_groups()
-    alarms = alarm_definitions()
+    names = alarm_names()
     source, actions = production_actions()
     weights = forward_weights(actions)
     production, green = production_and_green(weights, colours)
@@ -175,12 +214,10 @@ def release(deployment: str) -> list[str]:
         production=production,
         green=green,
     )
-    blue_suffix, green_suffix = colours[production], colours[green]
+    green_suffix = colours[green]
     put = []
-    for definition in alarms:
-        arguments = with_green(definition, green_suffix)
-        if blue_suffix in json.dumps(arguments):
-            raise Refused(f"alarm {definition['AlarmName']} names production's target group {blue_suffix}")
+    for alarm in described(names):
+        arguments, pointed = pointed_at(alarm, colours, green_suffix)
         _client("cloudwatch").put_metric_alarm(**arguments)
         _log(
             logging.INFO,
@@ -188,7 +225,7 @@ def release(deployment: str) -> list[str]:
             deployment=deployment,
             alarm=arguments["AlarmName"],
             green=green_suffix,
-            replaced=json.dumps(definition).count(PLACEHOLDER),
+            metrics=pointed,
         )
         put.append(arguments["AlarmName"])
     return put

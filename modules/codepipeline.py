@@ -8,14 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from cdktf import TerraformResource
-from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import (
-    CloudwatchLogMetricFilter,
-    CloudwatchLogMetricFilterMetricTransformation,
-)
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProject,
     CodebuildProjectArtifacts,
@@ -61,9 +55,6 @@ from modules.traffic import TrafficShifting, deployment_config_name
 #: A failed deployment and an alarm during one both return traffic to blue.
 ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
 SOURCE_ARTIFACT = "source"
-#: Kinds of rollback alarm, by name suffix: per colour (target 5xx, p99 latency, unhealthy hosts)
-#: and one on the app's own logged 5xx.
-ALARM_SUFFIXES = ("target-5xx", "p99-latency", "unhealthy-hosts")
 
 
 def _deploy_action(provider: str, configuration: dict[str, str]) -> CodepipelineStageAction:
@@ -79,19 +70,7 @@ def _deploy_action(provider: str, configuration: dict[str, str]) -> Codepipeline
     )
 
 
-def rollback_alarm_name(name_prefix: str, suffix: str) -> str:
-    return f"{name_prefix}-{suffix}"
-
-
 BUILD_ARTIFACT = "build"
-
-
-@dataclass(frozen=True)
-class AlarmThresholds:
-    target_5xx_per_minute: int
-    p99_latency_ms: int
-    unhealthy_hosts: int
-    app_5xx_per_minute: int
 
 
 @dataclass(frozen=True)
@@ -137,6 +116,8 @@ class CodePipelineProps:
     traffic: TrafficShifting
     #: Lambda run on AfterAllowTestTraffic (named in the appspec); None runs no hook.
     test_hook_function_arn: str | None
+    #: Lambda run on BeforeInstall: points the rollback alarms at green.
+    release_alarms_function_arn: str
     #: None: shift as soon as green passes its tests; N: wait up to N minutes for an operator.
     approval_timeout_minutes: int | None
     termination_wait_minutes: int
@@ -147,11 +128,9 @@ class CodePipelineProps:
     test_listener_arn: str
     blue_target_group_name: str
     green_target_group_name: str
-    # alarms
-    alb_arn_suffix: str
-    target_group_arn_suffixes: Sequence[tuple[str, str]]
-    alarms: AlarmThresholds
-    app_log_group_name: str
+    #: The alarms that stop and roll back a deployment (modules/alarms.py), by reference.
+    rollback_alarm_names: Sequence[str]
+    #: The approval stage notifies this topic.
     notification_topic_arn: str
     #: A manual approval stage before the deploy stage (notifies the topic).
     approval_stage: bool
@@ -175,8 +154,6 @@ class CodePipelineOutputs:
     deployment_group_arn: str | None
     deployment_group_name: str | None
     deployment_config_name: str | None
-    alarm_arns: list[str]
-    alarm_names: list[str]
 
 
 class CodePipeline(Construct):
@@ -205,11 +182,10 @@ class CodePipeline(Construct):
             self, "build_log_group", p.build_log_group_name, p.build_log_retention_days, p.logs_kms_key_arn
         )
         build = self._build_project(p, build_log_group)
-        alarms = self._rollback_alarms(p)
         app, group = None, None
         if p.controller == "codedeploy":
             app = CodedeployApp(self, "codedeploy_app", name=p.codedeploy_app_name, compute_platform="ECS")
-            group = self._deployment_group(p, app, alarms)
+            group = self._deployment_group(p, app)
             deploy = self._codedeploy_action(app, group)
         else:
             deploy = self._ecs_action(p)
@@ -230,8 +206,6 @@ class CodePipeline(Construct):
             deployment_group_arn=group.arn if group else None,
             deployment_group_name=group.deployment_group_name if group else None,
             deployment_config_name=group.deployment_config_name if group else None,
-            alarm_arns=[a.arn for a in alarms],
-            alarm_names=[a.alarm_name for a in alarms],
         )
 
     def start_after(self, *, pipeline: TerraformResource, deployer: TerraformResource | None) -> None:
@@ -249,7 +223,12 @@ class CodePipeline(Construct):
             "TASKDEF_TEMPLATE": deploy_specs.taskdef_template(p.task),
             "APPSPEC_YAML": deploy_specs.to_yaml(
                 deploy_specs.appspec(
-                    p.task.container.name, p.task.container.port, p.test_hook_function_arn, p.capacity, p.task_network
+                    p.task.container.name,
+                    p.task.container.port,
+                    p.test_hook_function_arn,
+                    p.capacity,
+                    p.task_network,
+                    before_install=p.release_alarms_function_arn,
                 )
             ),
         }
@@ -281,77 +260,7 @@ class CodePipeline(Construct):
             logs_config=codebuild.cloudwatch_logs(log_group.name),
         )
 
-    def _rollback_alarms(self, p: CodePipelineProps) -> list[CloudwatchMetricAlarm]:
-        """Per colour: target 5xx, p99 latency, unhealthy targets; and the app's own logged 5xx."""
-        a = p.alarms
-        # (id suffix, name suffix, metric, statistic or percentile, periods, threshold, what it means)
-        kinds = [
-            ("5xx", "target-5xx", "HTTPCode_Target_5XX_Count", "Sum", 1, a.target_5xx_per_minute, "5xx responses from {} targets"),  # noqa: E501
-            ("p99", "p99-latency", "TargetResponseTime", "p99", 2, a.p99_latency_ms / 1000, "p99 response time of {} targets"),  # noqa: E501
-            ("unhealthy", "unhealthy-hosts", "UnHealthyHostCount", "Maximum", 2, a.unhealthy_hosts, "Unhealthy {} targets for two minutes"),  # noqa: E501
-        ]  # fmt: skip
-        alarms = [
-            self._alarm(
-                f"{colour}_{kind}",
-                rollback_alarm_name(p.name_prefix, f"{colour}-{name}"),
-                f"{meaning.format(colour)}; stops and rolls back a deployment",
-                p,
-                namespace="AWS/ApplicationELB",
-                metric_name=metric,
-                dimensions={"LoadBalancer": p.alb_arn_suffix, "TargetGroup": suffix},
-                statistic=None if statistic.startswith("p") else statistic,
-                extended_statistic=statistic if statistic.startswith("p") else None,
-                evaluation_periods=periods,
-                threshold=threshold,
-            )
-            for colour, suffix in p.target_group_arn_suffixes
-            for kind, name, metric, statistic, periods, threshold, meaning in kinds
-        ]
-        # The app logs every response as JSON; a metric filter counts its own 5xx, whichever colour.
-        namespace = f"bluegreen/{p.name_prefix}"
-        CloudwatchLogMetricFilter(
-            self,
-            "app_5xx_filter",
-            name=f"{p.name_prefix}-app-5xx",
-            log_group_name=p.app_log_group_name,
-            pattern="{ $.status >= 500 }",
-            metric_transformation=CloudwatchLogMetricFilterMetricTransformation(
-                name="App5xx", namespace=namespace, value="1", default_value="0"
-            ),
-        )
-        alarms.append(
-            self._alarm(
-                "app_5xx",
-                rollback_alarm_name(p.name_prefix, "app-5xx"),
-                "5xx responses the app logged; stops and rolls back a deployment",
-                p,
-                namespace=namespace,
-                metric_name="App5xx",
-                statistic="Sum",
-                evaluation_periods=1,
-                threshold=a.app_5xx_per_minute,
-            )
-        )
-        return alarms
-
-    def _alarm(
-        self, id: str, name: str, description: str, p: CodePipelineProps, **metric: Any
-    ) -> CloudwatchMetricAlarm:
-        return CloudwatchMetricAlarm(
-            self,
-            id,
-            alarm_name=name,
-            alarm_description=description,
-            period=60,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[p.notification_topic_arn],
-            **metric,
-        )
-
-    def _deployment_group(
-        self, p: CodePipelineProps, app: CodedeployApp, alarms: list[CloudwatchMetricAlarm]
-    ) -> CodedeployDeploymentGroup:
+    def _deployment_group(self, p: CodePipelineProps, app: CodedeployApp) -> CodedeployDeploymentGroup:
         return CodedeployDeploymentGroup(
             self,
             "deployment_group",
@@ -397,7 +306,7 @@ class CodePipeline(Construct):
                 enabled=p.auto_rollback, events=ROLLBACK_EVENTS if p.auto_rollback else []
             ),
             alarm_configuration=CodedeployDeploymentGroupAlarmConfiguration(
-                enabled=True, alarms=[a.alarm_name for a in alarms]
+                enabled=True, alarms=list(p.rollback_alarm_names)
             ),
         )
 

@@ -127,6 +127,7 @@ def appspec(
     after_allow_test_traffic: str | None = None,
     capacity: Sequence[tuple[str, int, int]] = (),
     network: TaskNetwork | None = None,
+    before_install: str | None = None,
 ) -> dict[str, Any]:
     """The ECS appspec: CodeDeploy substitutes the task definition it registers from taskdef.json.
 
@@ -164,8 +165,12 @@ def appspec(
         properties["CapacityProviderStrategy"] = [
             {"CapacityProvider": provider, "Weight": weight, "Base": base} for provider, weight, base in capacity
         ]
-    if after_allow_test_traffic:
-        document["Hooks"] = [{"AfterAllowTestTraffic": after_allow_test_traffic}]
+    hooks = [
+        *([{"BeforeInstall": before_install}] if before_install else []),
+        *([{"AfterAllowTestTraffic": after_allow_test_traffic}] if after_allow_test_traffic else []),
+    ]
+    if hooks:
+        document["Hooks"] = hooks
     return document
 
 

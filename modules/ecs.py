@@ -28,6 +28,7 @@ from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
 )
 from cdktf_cdktf_provider_aws.ecs_service import (
     EcsService,
+    EcsServiceAlarms,
     EcsServiceCapacityProviderStrategy,
     EcsServiceDeploymentConfiguration,
     EcsServiceDeploymentConfigurationCanaryConfiguration,
@@ -81,9 +82,13 @@ class NativeBlueGreen:
     test_listener_rule_arn: str
     #: Role ECS assumes to rewrite the listener rules.
     infrastructure_role_arn: str
-    #: Lambda run after test traffic reaches green (None: no hook), and the role ECS invokes it with.
+    #: Lambda run after test traffic reaches green (None: no hook), and the role ECS invokes hooks with.
     test_hook_arn: str | None
     hook_role_arn: str
+    #: Lambda run before green's tasks start: points the rollback alarms at green.
+    release_alarms_hook_arn: str
+    #: Alarms that stop the deployment and roll back (by reference: they exist first).
+    alarm_names: list[str]
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,7 @@ class Ecs(Construct):
                 type="ECS" if native or p.rolling_updates else "CODE_DEPLOY"
             ),
             deployment_configuration=_deployment_configuration(native) if native else None,
+            alarms=EcsServiceAlarms(alarm_names=native.alarm_names, enable=True, rollback=True) if native else None,
             load_balancer=[
                 EcsServiceLoadBalancer(
                     target_group_arn=p.blue_target_group_arn,
@@ -276,13 +282,6 @@ class Ecs(Construct):
         """The service's tasks start at once: they (and ECS, for ECS-native blue/green) need these
         role policies from the first task on, and until the last task has drained on destroy."""
         after(self._service, *permissions)
-
-    def roll_back_on(self, alarm_names: Sequence[str]) -> None:
-        """ECS-native blue/green: these alarms stop a deployment and roll it back.
-
-        Set after the alarms exist (they watch this service's target groups), by reference.
-        """
-        self._service.put_alarms(alarm_names=list(alarm_names), enable=True, rollback=True)
 
     def _autoscaling(self, scaling: Autoscaling, cluster: EcsCluster, service: EcsService) -> None:
         """Scale the service itself (not a task set), so scaling keeps working through deployments."""
@@ -411,18 +410,26 @@ def _requests_per_task(
 
 
 def _deployment_configuration(native: NativeBlueGreen) -> EcsServiceDeploymentConfiguration:
-    hooks = (
-        [
-            EcsServiceDeploymentConfigurationLifecycleHook(
-                hook_target_arn=native.test_hook_arn,
-                role_arn=native.hook_role_arn,
-                # The same checks as CodeDeploy's AfterAllowTestTraffic: green, via the test listener.
-                lifecycle_stages=["POST_TEST_TRAFFIC_SHIFT"],
-            )
-        ]
-        if native.test_hook_arn
-        else None
-    )
+    hooks = [
+        # As CodeDeploy's BeforeInstall: the rollback alarms judge green before any of its tasks run.
+        EcsServiceDeploymentConfigurationLifecycleHook(
+            hook_target_arn=native.release_alarms_hook_arn,
+            role_arn=native.hook_role_arn,
+            lifecycle_stages=["PRE_SCALE_UP"],
+        ),
+        *(
+            [
+                EcsServiceDeploymentConfigurationLifecycleHook(
+                    hook_target_arn=native.test_hook_arn,
+                    role_arn=native.hook_role_arn,
+                    # The same checks as CodeDeploy's AfterAllowTestTraffic: green, via the test listener.
+                    lifecycle_stages=["POST_TEST_TRAFFIC_SHIFT"],
+                )
+            ]
+            if native.test_hook_arn
+            else []
+        ),
+    ]
     return EcsServiceDeploymentConfiguration(
         strategy=native.strategy,
         bake_time_in_minutes=str(native.bake_minutes),

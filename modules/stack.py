@@ -15,11 +15,21 @@ from cdktf_cdktf_provider_aws.rds_global_cluster import RdsGlobalCluster
 from constructs import Construct
 
 from config import EnvironmentConfig
+from config.naming import ALARM_SUFFIXES
 from config.schema import Canary, Linear, NetworkingConfig, ServiceConfig, Traffic
 from modules import access_logs, deploy_specs
-from modules.codepipeline import AlarmThresholds, CodePipeline, CodePipelineProps
+from modules.alarms import AlarmThresholds, AppErrors, AppErrorsProps, RollbackAlarms, RollbackAlarmsProps
+from modules.codepipeline import CodePipeline, CodePipelineProps
 from modules.database import Database, DatabaseOutputs, DatabaseProps
-from modules.deployment_hooks import DeploymentHooks, DeploymentHooksProps
+from modules.deployment_hooks import (
+    DeploymentHooks,
+    DeploymentHooksProps,
+    HookSite,
+    ListenerForward,
+    ReleaseAlarmsHook,
+    ReleaseAlarmsHookProps,
+    RuleForward,
+)
 from modules.disaster_recovery import (
     BackupVault,
     BackupVaultProps,
@@ -112,7 +122,12 @@ ECS_STRATEGIES = {"all_at_once": "BLUE_GREEN", "canary": "CANARY", "linear": "LI
 
 
 def native_blue_green(
-    c: EnvironmentConfig, balancer: LoadBalancerOutputs, roles: ServiceRolesOutputs, hook_arn: str | None
+    c: EnvironmentConfig,
+    balancer: LoadBalancerOutputs,
+    roles: ServiceRolesOutputs,
+    hook_arn: str | None,
+    release_alarms_hook_arn: str,
+    alarm_names: list[str],
 ) -> NativeBlueGreen | None:
     """ECS's own blue/green settings, when the config chooses that controller."""
     if c.deployment.controller != "ecs":
@@ -131,6 +146,8 @@ def native_blue_green(
         infrastructure_role_arn=roles.ecs_infrastructure.role_arn,
         test_hook_arn=hook_arn,
         hook_role_arn=roles.ecs_hook_invoker.role_arn,
+        release_alarms_hook_arn=release_alarms_hook_arn,
+        alarm_names=alarm_names,
     )
 
 
@@ -252,6 +269,57 @@ class BlueGreenStack(TerraformStack):
         lb = c.load_balancer
         scheme = "https" if lb.https else "http"
         test_url = f"{scheme}://{balancer.alb_dns_name}:{lb.test_listener_port}"
+        topic = NotificationTopic(
+            self,
+            "notifications",
+            NotificationTopicProps(
+                topic_name=names.topic,
+                account_id=c.account_id,
+                kms_key_arn=keys.notifications_key_arn,
+                email_subscribers=c.notifications.email_subscribers,
+            ),
+        ).outputs
+        dep = c.deployment
+        alarms = RollbackAlarms(
+            self,
+            "alarms",
+            RollbackAlarmsProps(
+                alarm_names={suffix: names.alarm(suffix) for suffix in ALARM_SUFFIXES},
+                thresholds=AlarmThresholds(**dep.alarms.model_dump()),
+                alb_arn_suffix=balancer.alb_arn_suffix,
+                # Production starts on blue: green is the first colour a deployment starts.
+                first_green_target_group_arn_suffix=balancer.green_target_group_arn_suffix,
+                topic_arn=topic.topic_arn,
+            ),
+        ).outputs
+        hook_site = HookSite(
+            private_subnet_ids=network.private_subnet_ids,
+            security_group_id=hook_security_group_id,
+            kms_key_arn=keys.artifacts_key_arn,
+            logs_kms_key_arn=keys.logs_key_arn,
+            log_retention_days=c.service.log_retention_days,
+        )
+        ecs_native = dep.controller == "ecs"
+        assert not ecs_native or balancer.prod_listener_rule_arn is not None
+        release_hook = ReleaseAlarmsHook(
+            self,
+            "release_alarms",
+            ReleaseAlarmsHookProps(
+                function_name=names.release_alarms_hook,
+                role=roles.release_alarms,
+                site=hook_site,
+                production=RuleForward(balancer.prod_listener_rule_arn)
+                if ecs_native and balancer.prod_listener_rule_arn
+                else ListenerForward(balancer.prod_listener_arn),
+                target_groups=(
+                    (balancer.blue_target_group_arn, balancer.blue_target_group_arn_suffix),
+                    (balancer.green_target_group_arn, balancer.green_target_group_arn_suffix),
+                ),
+                rollback_alarm_names=alarms.rollback_alarm_names,
+                rollback_alarm_arns=alarms.rollback_alarm_arns,
+                reports_to_codedeploy=not ecs_native,
+            ),
+        ).outputs
         load_test, tester = None, None
         if c.deployment.load_test is not None:
             assert roles.load_test is not None and c.deployment.test_hook
@@ -288,14 +356,11 @@ class BlueGreenStack(TerraformStack):
                 "deployment_hooks",
                 DeploymentHooksProps(
                     function_name=names.test_hook,
-                    role_arn=roles.test_hook.role_arn,
-                    role_name=roles.test_hook.role_name,
+                    role=roles.test_hook,
+                    site=hook_site,
                     test_url=test_url,
-                    private_subnet_ids=network.private_subnet_ids,
-                    security_group_id=hook_security_group_id,
-                    kms_key_arn=keys.artifacts_key_arn,
-                    logs_kms_key_arn=keys.logs_key_arn,
-                    log_retention_days=c.service.log_retention_days,
+                    test_hostname=dep.test_hostname,
+                    certificate_arn=lb.certificate_arn,
                     load_test_project_name=load_test.project_name if load_test else None,
                 ),
             ).outputs
@@ -329,7 +394,14 @@ class BlueGreenStack(TerraformStack):
                 health_check_grace_period_seconds=svc.health_check_grace_period_seconds,
                 log_retention_days=svc.log_retention_days,
                 logs_kms_key_arn=keys.logs_key_arn,
-                native_blue_green=native_blue_green(c, balancer, roles, hook.function_arn if hook else None),
+                native_blue_green=native_blue_green(
+                    c,
+                    balancer,
+                    roles,
+                    hook.function_arn if hook else None,
+                    release_hook.function_arn,
+                    alarms.rollback_alarm_names,
+                ),
             ),
         )
         ecs = service.outputs
@@ -354,17 +426,19 @@ class BlueGreenStack(TerraformStack):
                 account_id=c.account_id,
             ),
         )
-        topic = NotificationTopic(
+        AppErrors(
             self,
-            "notifications",
-            NotificationTopicProps(
-                topic_name=names.topic,
-                account_id=c.account_id,
-                kms_key_arn=keys.notifications_key_arn,
-                email_subscribers=c.notifications.email_subscribers,
+            "app_errors",
+            AppErrorsProps(
+                app_log_group_name=ecs.log_group_name,
+                filter_name=names.app_5xx_filter,
+                alarm_name=names.alarm("app-5xx"),
+                metric_namespace=names.metric_namespace,
+                per_minute=dep.alarms.app_5xx_per_minute,
+                topic_arn=topic.topic_arn,
             ),
-        ).outputs
-        pl, dep = c.pipeline, c.deployment
+        )
+        pl = c.pipeline
         delivery = CodePipeline(
             self,
             "codepipeline",
@@ -400,6 +474,7 @@ class BlueGreenStack(TerraformStack):
                 controller=dep.controller,
                 traffic=traffic_shifting(dep.traffic),
                 test_hook_function_arn=hook.function_arn if hook else None,
+                release_alarms_function_arn=release_hook.function_arn,
                 approval_timeout_minutes=dep.approval_timeout_minutes,
                 termination_wait_minutes=dep.termination_wait_minutes,
                 auto_rollback=dep.auto_rollback,
@@ -409,13 +484,7 @@ class BlueGreenStack(TerraformStack):
                 test_listener_arn=balancer.test_listener_arn,
                 blue_target_group_name=balancer.blue_target_group_name,
                 green_target_group_name=balancer.green_target_group_name,
-                alb_arn_suffix=balancer.alb_arn_suffix,
-                target_group_arn_suffixes=[
-                    ("blue", balancer.blue_target_group_arn_suffix),
-                    ("green", balancer.green_target_group_arn_suffix),
-                ],
-                alarms=AlarmThresholds(**dep.alarms.model_dump()),
-                app_log_group_name=ecs.log_group_name,
+                rollback_alarm_names=alarms.rollback_alarm_names,
                 notification_topic_arn=topic.topic_arn,
                 approval_stage=c.approval_stage,
                 migrate_project_name=migrations.outputs.project_name,
@@ -423,8 +492,6 @@ class BlueGreenStack(TerraformStack):
         )
         pipeline = delivery.outputs
         migrations.read_build_output(pipeline.artifact_bucket_arn)
-        if c.deployment.controller == "ecs":
-            service.roll_back_on(pipeline.alarm_names)
 
         NotificationRules(
             self,
@@ -468,8 +535,10 @@ class BlueGreenStack(TerraformStack):
                 listener_arns=[balancer.prod_listener_arn, balancer.test_listener_arn],
                 target_group_arns=[balancer.blue_target_group_arn, balancer.green_target_group_arn],
                 listener_rule_arns=[a for a in (balancer.prod_listener_rule_arn, balancer.test_listener_rule_arn) if a],
-                alarm_arns=pipeline.alarm_arns,
+                alarm_arns=alarms.rollback_alarm_arns,
                 test_hook_function_arn=hook.function_arn if hook else None,
+                release_alarms_function_arn=release_hook.function_arn,
+                test_certificate_arn=lb.certificate_arn if hook and not dep.test_hostname else None,
                 test_hook_log_group_arn=hook.log_group_arn if hook else None,
                 notification_topic_arn=topic.topic_arn,
                 notifications_key_arn=keys.notifications_key_arn,

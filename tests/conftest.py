@@ -32,6 +32,11 @@ class Resource:
     def ref(self, attribute: str) -> str:
         return f"${{{self.type}.{self.id}.{attribute}}}"
 
+    @property
+    def address(self) -> str:
+        """Terraform's address of the resource, as moved blocks and plans name it."""
+        return f"{self.type}.{self.id}"
+
 
 @dataclass(frozen=True)
 class SynthesizedStack:

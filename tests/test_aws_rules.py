@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from aws_rules.ordering import literal_names
-from aws_rules.permissions import CALLS, Lookup, denied
+from aws_rules.permissions import CALLS, Call, Lookup, denied, stale
 from aws_rules.prerequisites import PREREQUISITES, Prerequisite, missing
 from aws_rules.stack import Stack
 from tests.conftest import SynthesizedStack
@@ -123,6 +124,25 @@ def test_each_prerequisite_is_reported_when_its_dependency_is_cut(
 def test_every_role_can_make_the_calls_of_a_release_and_a_rollback(stack: SynthesizedStack) -> None:
     found = [str(d) for d in denied(Stack(stack.json))]
     assert found == [], "\n".join(found)
+
+
+def test_every_call_of_the_table_is_made_in_some_shipped_environment(
+    synthesized: dict[str, SynthesizedStack],
+) -> None:
+    """A renamed alarm or hook must not silently drop out of the check."""
+    found = stale([Stack(s.json) for s in synthesized.values()])
+    assert found == [], "\n".join(found)
+
+
+def test_a_call_on_a_resource_no_environment_has_is_reported_stale(synthesized: dict[str, SynthesizedStack]) -> None:
+    hook = CALLS["roles/codedeploy"]
+    renamed = Call(
+        "cloudwatch:DescribeAlarms", "deployment", lambda look: look.ref("aws_cloudwatch_metric_alarm", "x/y")
+    )
+    table = {"roles/codedeploy": replace(hook, calls=(*hook.calls, renamed))}
+    assert stale([Stack(s.json) for s in synthesized.values()], table) == [
+        "roles/codedeploy: cloudwatch:DescribeAlarms (deployment)"
+    ]
 
 
 def _without_action(document: dict[str, Any], role_path: str, action: str) -> dict[str, Any]:

@@ -112,14 +112,26 @@ def test_rollback_is_automatic_on_failure_and_on_alarm(codedeploy_stack: Synthes
         "enabled": True,
         "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
     }
-    alarms = {a.ref("alarm_name"): a.body for a in codedeploy_stack.of_type("aws_cloudwatch_metric_alarm")}
+    release = [a for a in codedeploy_stack.of_type("aws_cloudwatch_metric_alarm") if a.path.startswith("alarms/")]
     assert group["alarm_configuration"]["enabled"] is True
-    assert set(group["alarm_configuration"]["alarms"]) == set(alarms)
-    metrics = {(a["metric_name"], a["dimensions"]["TargetGroup"]) for a in alarms.values() if "dimensions" in a}
-    for colour in ("blue", "green"):
-        suffix = codedeploy_stack.one("aws_lb_target_group", f"load_balancer/{colour}").ref("arn_suffix")
-        assert ("HTTPCode_Target_5XX_Count", suffix) in metrics
-        assert ("UnHealthyHostCount", suffix) in metrics
+    assert sorted(group["alarm_configuration"]["alarms"]) == sorted(a.ref("alarm_name") for a in release)
+    app = codedeploy_stack.one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx").ref("alarm_name")
+    assert app not in group["alarm_configuration"]["alarms"], "the app's count cannot tell green from blue"
+
+
+def test_release_alarms_judge_green_alone(stack: SynthesizedStack) -> None:
+    """Every metric a rollback alarm reads is green's (the first green is the green target group;
+    the release-alarms hook moves them on each deployment), never blue's and never the whole ALB."""
+    green = stack.one("aws_lb_target_group", "load_balancer/green").ref("arn_suffix")
+    alb = stack.one("aws_lb").ref("arn_suffix")
+    release = [a for a in stack.of_type("aws_cloudwatch_metric_alarm") if a.path.startswith("alarms/")]
+    assert len(release) == 3
+    for alarm in release:
+        metrics = [q["metric"] for q in alarm.body["metric_query"] if "metric" in q]
+        assert metrics and all(m["dimensions"] == {"LoadBalancer": alb, "TargetGroup": green} for m in metrics)
+        (verdict,) = [q for q in alarm.body["metric_query"] if q.get("return_data")]
+        assert "expression" in verdict
+        assert alarm.body["lifecycle"]["ignore_changes"] == ["metric_query"], "the hook owns the dimension"
 
 
 def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(codedeploy_stack: SynthesizedStack) -> None:
@@ -270,9 +282,11 @@ def test_deploy_spec_constants_are_the_aws_defined_names() -> None:
 
 
 def test_green_is_tested_through_the_test_listener_before_production_moves(stack: SynthesizedStack) -> None:
-    hook = stack.one("aws_lambda_function")
+    hook = stack.one("aws_lambda_function", "deployment_hooks/test_traffic")
+    release = stack.one("aws_lambda_function", "release_alarms/release_alarms")
     appspec = yaml.safe_load(build_environment(stack)["APPSPEC_YAML"])
-    assert appspec["Hooks"] == [{"AfterAllowTestTraffic": hook.ref("arn")}]
+    # BeforeInstall runs before the replacement task set exists: the alarms judge green from its first task.
+    assert appspec["Hooks"] == [{"BeforeInstall": release.ref("arn")}, {"AfterAllowTestTraffic": hook.ref("arn")}]
     dns = stack.one("aws_lb").ref("dns_name")
     assert (
         hook.body["environment"]["variables"]["TEST_URL"]
@@ -285,16 +299,23 @@ def test_hook_package_is_the_hooks_code_alone(stack: SynthesizedStack) -> None:
     """The handler and the load test it imports, byte for byte; no caches, tests or app code."""
     import zipfile
 
-    hook = stack.one("aws_lambda_function").body
-    with zipfile.ZipFile(stack.file.parent / hook["filename"]) as archive:
-        names = sorted(n for n in archive.namelist() if not n.endswith("/"))
-        assert names == ["hooks/__init__.py", "hooks/load_test.py", "hooks/test_traffic.py"]
-        for name in names:
-            assert archive.read(name) == (ROOT / name).read_bytes(), name
+    hooks = stack.of_type("aws_lambda_function")
+    assert len(hooks) >= 2
+    for hook in hooks:
+        with zipfile.ZipFile(stack.file.parent / hook.body["filename"]) as archive:
+            names = sorted(n for n in archive.namelist() if not n.endswith("/"))
+            assert names == [
+                "hooks/__init__.py",
+                "hooks/load_test.py",
+                "hooks/release_alarms.py",
+                "hooks/test_traffic.py",
+            ]
+            for name in names:
+                assert archive.read(name) == (ROOT / name).read_bytes(), name
 
 
 def test_hook_runs_privately_and_can_do_exactly_its_job(codedeploy_stack: SynthesizedStack) -> None:
-    hook = codedeploy_stack.one("aws_lambda_function")
+    hook = codedeploy_stack.one("aws_lambda_function", "deployment_hooks/test_traffic")
     vpc = hook.body["vpc_config"]
     assert all("networking_private_" in s for s in vpc["subnet_ids"])
     hook_sg = codedeploy_stack.one("aws_security_group", "security_groups/test_hook_sg").ref("id")
@@ -316,18 +337,25 @@ def test_hook_runs_privately_and_can_do_exactly_its_job(codedeploy_stack: Synthe
     # deployment group would never match, and every hook would time out (then roll back).
     assert report["Action"] == ["codedeploy:PutLifecycleEventHookExecutionStatus"] and report["Resource"] == ["*"]
     codedeploy = policy(codedeploy_stack.one("aws_iam_role_policy", "role_policies/codedeploy").body["policy"])
-    invoke = next(s for s in codedeploy["Statement"] if s["Sid"] == "RunTestHook")
-    assert invoke["Action"] == ["lambda:InvokeFunction"] and invoke["Resource"] == [hook.ref("arn")]
+    invoke = next(s for s in codedeploy["Statement"] if s["Sid"] == "RunHooks")
+    release = codedeploy_stack.one("aws_lambda_function", "release_alarms/release_alarms")
+    assert invoke["Action"] == ["lambda:InvokeFunction"]
+    assert sorted(invoke["Resource"]) == sorted([hook.ref("arn"), release.ref("arn")])
 
 
-def test_rollback_alarms_watch_latency_and_the_apps_own_errors(stack: SynthesizedStack) -> None:
+def test_rollback_alarms_watch_green_rates_latency_health_and_the_apps_own_errors(stack: SynthesizedStack) -> None:
     thresholds = stack.config.deployment.alarms
     alarms = {a.body["alarm_name"]: a.body for a in stack.of_type("aws_cloudwatch_metric_alarm")}
     prefix = stack.config.names.prefix
-    for colour in ("blue", "green"):
-        p99 = alarms[f"{prefix}-{colour}-p99-latency"]
-        assert (p99["metric_name"], p99["extended_statistic"]) == ("TargetResponseTime", "p99")
-        assert p99["threshold"] == thresholds.p99_latency_ms / 1000
+    rate = alarms[f"{prefix}-release-5xx-rate"]
+    assert rate["threshold"] == thresholds.target_5xx_percent
+    verdict = next(q for q in rate["metric_query"] if q.get("return_data"))["expression"]
+    assert f">= {thresholds.min_requests_per_minute}" in verdict
+    p99 = alarms[f"{prefix}-release-p99-latency"]
+    latency = next(q["metric"] for q in p99["metric_query"] if q["id"] == "latency")
+    assert (latency["metric_name"], latency["stat"]) == ("TargetResponseTime", "p99")
+    assert p99["threshold"] == thresholds.p99_latency_ms / 1000
+    assert alarms[f"{prefix}-release-unhealthy-hosts"]["threshold"] == thresholds.unhealthy_hosts
     metric_filter = stack.one("aws_cloudwatch_log_metric_filter").body
     # By reference: PutMetricFilter fails for a log group that does not exist yet.
     assert metric_filter["log_group_name"] == stack.one("aws_cloudwatch_log_group", "ecs/log_group").ref("name")
@@ -338,7 +366,7 @@ def test_rollback_alarms_watch_latency_and_the_apps_own_errors(stack: Synthesize
     assert app["threshold"] == thresholds.app_5xx_per_minute
     topic = stack.one("aws_sns_topic").ref("arn")
     assert all(a["alarm_actions"] == [topic] for a in alarms.values())
-    assert len(alarms) == 7
+    assert len(alarms) == 4
 
 
 def test_releases_are_announced_on_an_encrypted_topic(codedeploy_stack: SynthesizedStack) -> None:
@@ -441,11 +469,17 @@ def test_ecs_native_switches_listener_rules_it_owns(ecs_stack: SynthesizedStack)
 
 def test_ecs_native_runs_the_same_hook_and_alarms(ecs_stack: SynthesizedStack) -> None:
     service = ecs_stack.one("aws_ecs_service").body
-    (hook,) = service["deployment_configuration"]["lifecycle_hook"]
-    assert hook["hook_target_arn"] == ecs_stack.one("aws_lambda_function").ref("arn")
-    assert hook["lifecycle_stages"] == ["POST_TEST_TRAFFIC_SHIFT"]
-    assert hook["role_arn"] == ecs_stack.one("aws_iam_role", "roles/ecs_hook_invoker").ref("arn")
-    alarm_names = sorted(a.ref("alarm_name") for a in ecs_stack.of_type("aws_cloudwatch_metric_alarm"))
+    hooks = {h["lifecycle_stages"][0]: h for h in service["deployment_configuration"]["lifecycle_hook"]}
+    assert sorted(hooks) == ["POST_TEST_TRAFFIC_SHIFT", "PRE_SCALE_UP"]
+    test = ecs_stack.one("aws_lambda_function", "deployment_hooks/test_traffic").ref("arn")
+    release = ecs_stack.one("aws_lambda_function", "release_alarms/release_alarms").ref("arn")
+    assert hooks["POST_TEST_TRAFFIC_SHIFT"]["hook_target_arn"] == test
+    assert hooks["PRE_SCALE_UP"]["hook_target_arn"] == release, "alarms judge green before its tasks start"
+    invoker = ecs_stack.one("aws_iam_role", "roles/ecs_hook_invoker").ref("arn")
+    assert all(h["role_arn"] == invoker for h in hooks.values())
+    alarm_names = sorted(
+        a.ref("alarm_name") for a in ecs_stack.of_type("aws_cloudwatch_metric_alarm") if a.path.startswith("alarms/")
+    )
     assert service["alarms"]["enable"] is True and service["alarms"]["rollback"] is True
     assert sorted(service["alarms"]["alarm_names"]) == alarm_names, "every rollback alarm, by reference"
     hook_role = policy(ecs_stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])

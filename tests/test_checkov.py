@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, SynthesizedStack
+from tools import checkov_gate
 
 CHECKOV = Path(sys.executable).parent / "checkov"
 CONFIG = ROOT / ".checkov.yaml"
@@ -22,8 +24,14 @@ def skip_list() -> list[str]:
 
 
 @pytest.mark.slow
-def test_checkov_reports_no_failed_check(synthesized: dict[str, SynthesizedStack]) -> None:
-    files = [str(s.file) for s in synthesized.values()]
+def test_checkov_reports_no_failed_check(synthesized: dict[str, SynthesizedStack], tmp_path: Path) -> None:
+    stacks = tmp_path / "stacks"
+    for stack in synthesized.values():
+        (stacks / stack.file.parent.name).mkdir(parents=True)
+        shutil.copy(stack.file, stacks / stack.file.parent.name / "cdk.tf.json")
+    staged = checkov_gate.stage(stacks, tmp_path / "staged")
+    assert checkov_gate.unreadable(staged) == []
+    files = [str(f) for f in staged]
     args = [str(CHECKOV), "--config-file", str(CONFIG), "--output", "json", *(a for f in files for a in ("-f", f))]
     result = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
     reports = json.loads(result.stdout)
@@ -34,9 +42,26 @@ def test_checkov_reports_no_failed_check(synthesized: dict[str, SynthesizedStack
         for check in report["results"]["failed_checks"]
     ]
     passed = sum(report["summary"]["passed"] for report in reports)
+    assert [r["summary"]["parsing_errors"] for r in reports] == [0] * len(reports)
     assert failed == [], "\n".join(failed)
     assert passed > 500, f"checkov ran only {passed} checks; is it scanning the stacks?"
     assert result.returncode == 0
+
+
+def test_a_stack_checkov_cannot_read_fails_the_gate(prod: SynthesizedStack, tmp_path: Path) -> None:
+    """Control: checkov's parser gives up on a moved block (and would then scan nothing, exit 0);
+    the gate's copy without it reads, with every resource still there."""
+    assert prod.json.get("moved"), "prod carries moved blocks (modules/moves.py)"
+    as_synthesized = tmp_path / "as_synthesized.json"
+    as_synthesized.write_text(json.dumps(prod.json))
+    assert checkov_gate.unreadable([as_synthesized]) == [as_synthesized]
+    stacks = tmp_path / "stacks" / "bluegreen-prod"
+    stacks.mkdir(parents=True)
+    shutil.copy(prod.file, stacks / "cdk.tf.json")
+    (staged,) = checkov_gate.stage(stacks.parent, tmp_path / "staged")
+    assert checkov_gate.unreadable([staged]) == []
+    assert json.loads(staged.read_text())["resource"] == prod.json["resource"]
+    assert checkov_gate.main([str(tmp_path / "empty")]) == 2
 
 
 def test_every_skipped_check_has_its_reason_beside_it() -> None:

@@ -39,7 +39,8 @@ def test_order_is_lint_test_synth_gate_diff_deploy_with_prod_manual() -> None:
     assert jobs["deploy:prod"]["when"] == "manual" and jobs["deploy:prod"]["allow_failure"] is False
     assert "deploy:staging" in jobs["deploy:prod"]["needs"]
     checkov = " ".join(jobs["checkov"]["script"])
-    assert "--output junitxml" in checkov and "--output sarif" in checkov and "--config-file .checkov.yaml" in checkov
+    assert "--output junitxml" in checkov and "--output sarif" in checkov
+    assert "tools.checkov_gate cdktf.out/stacks" in checkov, "the gate that fails when checkov cannot read a stack"
 
 
 def test_jobs_call_the_projects_make_targets() -> None:

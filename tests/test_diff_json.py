@@ -42,3 +42,27 @@ def test_cdktf_bookkeeping_is_not_a_change(prod: SynthesizedStack) -> None:
         for body in bodies.values():
             body["//"] = {"metadata": {"path": "moved/elsewhere"}}
     assert diff_json.diff(prod.json, after) == []
+
+
+def test_a_moved_resource_is_shown_as_moved_with_what_else_changed(prod: SynthesizedStack) -> None:
+    alarm = prod.one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx")
+    before = copy.deepcopy(prod.json)
+    bodies = before["resource"]["aws_cloudwatch_metric_alarm"]
+    bodies["old_app_5xx"] = dict(bodies.pop(alarm.id), threshold=99)
+    before.pop("moved", None)
+    after = copy.deepcopy(prod.json)
+    after["moved"] = [{"from": "aws_cloudwatch_metric_alarm.old_app_5xx", "to": alarm.address}]
+    changes = [line for line in diff_json.diff(before, after) if not line.startswith("~ moved")]
+    assert changes == [f"> aws_cloudwatch_metric_alarm.old_app_5xx -> {alarm.address}: threshold"]
+
+
+def test_one_aws_name_removed_and_added_without_a_moved_block_is_flagged(prod: SynthesizedStack) -> None:
+    """Control: the same rename without its moved block is a create and a destroy of one name."""
+    alarm = prod.one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx")
+    before = copy.deepcopy(prod.json)
+    bodies = before["resource"]["aws_cloudwatch_metric_alarm"]
+    bodies["old_app_5xx"] = bodies.pop(alarm.id)
+    after = copy.deepcopy(prod.json)
+    after.pop("moved", None)
+    assert diff_json.replaced_by_name(before, after) == [("aws_cloudwatch_metric_alarm.old_app_5xx", alarm.address)]
+    assert f"! aws_cloudwatch_metric_alarm.old_app_5xx -> {alarm.address}" in "\n".join(diff_json.diff(before, after))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -257,11 +256,10 @@ def test_dr_region_gets_the_same_guarantees(pilot_light: SynthesizedStack) -> No
 def test_warm_standby_passes_the_checkov_gate(warm_standby: SynthesizedStack) -> None:
     result = subprocess.run(  # the shipped postures are gated in tests/test_checkov.py
         [
-            str(Path(sys.executable).parent / "checkov"),
-            "--config-file",
-            str(ROOT / ".checkov.yaml"),
-            "--file",
-            str(warm_standby.file),
+            sys.executable,
+            "-m",
+            "tools.checkov_gate",
+            str(warm_standby.file.parent.parent),
             "--output",
             "json",
         ],
@@ -272,6 +270,7 @@ def test_warm_standby_passes_the_checkov_gate(warm_standby: SynthesizedStack) ->
     )
     report = json.loads(result.stdout)
     summary = (report[0] if isinstance(report, list) else report)["summary"]
+    assert summary["parsing_errors"] == 0
     assert summary["failed"] == 0 and summary["passed"] > 100, result.stdout[-2000:]
 
 

@@ -295,7 +295,12 @@ def test_shipped_configs_cover_both_controllers(synthesized: dict[str, Synthesiz
     for stack in synthesized.values():
         if stack.config.deployment.load_test is None:
             assert not [p for p in stack.of_type("aws_codebuild_project") if p.path.startswith("load_test/")]
-            assert "LOAD_TEST_PROJECT" not in stack.one("aws_lambda_function").body["environment"]["variables"]
+            assert (
+                "LOAD_TEST_PROJECT"
+                not in stack.one("aws_lambda_function", "deployment_hooks/test_traffic").body["environment"][
+                    "variables"
+                ]
+            )
 
 
 def test_the_build_runs_the_repositorys_script_with_the_configured_budget(
@@ -311,7 +316,7 @@ def test_the_build_runs_the_repositorys_script_with_the_configured_budget(
         script = "\n".join(command.splitlines()[1:-1]) + "\n"
         assert script == (ROOT / "hooks" / "load_test.py").read_text()
         variables = {v["name"]: v["value"] for v in body["environment"]["environment_variable"]}  # type: ignore[index]
-        hook = stack.one("aws_lambda_function").body
+        hook = stack.one("aws_lambda_function", "deployment_hooks/test_traffic").body
         assert variables == {
             "TEST_URL": hook["environment"]["variables"]["TEST_URL"],
             "DURATION_SECONDS": str(config.duration_seconds),
@@ -358,7 +363,7 @@ def test_the_buildspec_command_runs_the_load_test_in_a_shell(
 def test_the_build_runs_privately_with_the_hooks_narrow_egress(synthesized: dict[str, SynthesizedStack]) -> None:
     for stack in load_test_stacks(synthesized):
         vpc = project(stack)["vpc_config"]
-        hook = stack.one("aws_lambda_function").body["vpc_config"]
+        hook = stack.one("aws_lambda_function", "deployment_hooks/test_traffic").body["vpc_config"]
         assert vpc["subnets"] == hook["subnet_ids"] and vpc["security_group_ids"] == hook["security_group_ids"]  # type: ignore[index]
         assert all("networking_private_" in s for s in vpc["subnets"])  # type: ignore[index]
 
@@ -377,7 +382,7 @@ def test_the_load_test_role_can_only_log_and_attach_to_the_vpc(synthesized: dict
         assert f"{vpc_access.type}.{vpc_access.id}" in project(stack)["depends_on"]  # type: ignore[operator]
         eni = next(s for s in statements if s["Sid"] == "LetCodeBuildUseTheInterface")
         assert eni["Condition"]["StringEquals"] == {"ec2:AuthorizedService": "codebuild.amazonaws.com"}
-        subnets = stack.one("aws_lambda_function").body["vpc_config"]["subnet_ids"]
+        subnets = stack.one("aws_lambda_function", "deployment_hooks/test_traffic").body["vpc_config"]["subnet_ids"]
         assert [s.rsplit("/", 1)[1] for s in eni["Condition"]["ArnEquals"]["ec2:Subnet"]] == subnets
         hook = policy(stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
         run = next(s for s in hook["Statement"] if s["Sid"] == "RunLoadTest")
@@ -398,7 +403,7 @@ def test_under_codedeploy_the_builds_end_reaches_the_hook(synthesized: dict[str,
             stack.one("aws_codebuild_project", "load_test/project").ref("name")
         ]
         assert pattern["detail"]["build-status"] == [{"anything-but": ["IN_PROGRESS"]}]
-        hook = stack.one("aws_lambda_function")
+        hook = stack.one("aws_lambda_function", "deployment_hooks/test_traffic")
         target = stack.one("aws_cloudwatch_event_target", "load_test/report").body
         assert (target["rule"], target["arn"]) == (rule.ref("name"), hook.ref("arn"))
         permission = stack.one("aws_lambda_permission", "load_test/events_invoke_reporter").body

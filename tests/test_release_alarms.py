@@ -1,7 +1,8 @@
 """The release-alarms hook: before green starts, the rollback alarms are pointed at green alone.
 
-AWS's APIs through botocore's Stubber: the stubbed CloudWatch client accepts exactly the alarms
-expected, in order, and nothing else (so "no alarm was put" is the absence of a stubbed answer).
+AWS's APIs through botocore's Stubber: the stubbed CloudWatch client describes the alarms as
+CloudWatch has them, then accepts exactly the alarms expected, in order, and nothing else (so "no
+alarm was put" is the absence of a stubbed answer).
 """
 
 from __future__ import annotations
@@ -46,71 +47,80 @@ ECS_EVENT = {
 }
 
 
-def _metric(metric_id: str, name: str) -> dict[str, Any]:
-    dimensions = [{"Name": "LoadBalancer", "Value": LOAD_BALANCER}, {"Name": "TargetGroup", "Value": hook.PLACEHOLDER}]
+def _metric(metric_id: str, name: str, target_group: str, stat: str = "Sum") -> dict[str, Any]:
+    dimensions = [{"Name": "LoadBalancer", "Value": LOAD_BALANCER}, {"Name": "TargetGroup", "Value": target_group}]
     return {
         "Id": metric_id,
         "MetricStat": {
             "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": name, "Dimensions": dimensions},
             "Period": 60,
-            "Stat": "Sum",
+            "Stat": stat,
         },
         "ReturnData": False,
     }
 
 
-#: As the infrastructure writes them: green's 5xx rate over a minimum of requests, green's health.
-ALARMS: list[dict[str, Any]] = [
-    {
-        "AlarmName": "bluegreen-staging-api-green-5xx-rate",
-        "AlarmDescription": "Green answers 5xx to more than 5% of at least 20 requests a minute",
-        "Metrics": [
-            _metric("errors", "HTTPCode_Target_5XX_Count"),
-            _metric("requests", "RequestCount"),
-            {
-                "Id": "rate",
-                "Expression": "IF(requests >= 20, 100 * errors / requests, 0)",
-                "Label": f"5xx % of {hook.PLACEHOLDER}",
-                "ReturnData": True,
-            },
-        ],
-        "Threshold": 5.0,
-        "ComparisonOperator": "GreaterThanThreshold",
-        "EvaluationPeriods": 2,
-        "DatapointsToAlarm": 2,
-        "TreatMissingData": "notBreaching",
-        "AlarmActions": [TOPIC],
+def described(target_group: str) -> list[dict[str, Any]]:
+    """The rollback alarms as DescribeAlarms returns them, each metric on ``target_group``: green's
+    5xx rate over a minimum of requests, and green's health (a single metric that is the verdict)."""
+    unhealthy = _metric("unhealthy", "UnHealthyHostCount", target_group, "Maximum")
+    unhealthy["ReturnData"] = True
+    state = {
+        "StateValue": "OK",
+        "StateReason": "Threshold Crossed",
+        "StateUpdatedTimestamp": "2026-12-01T10:00:00Z",
+        "AlarmConfigurationUpdatedTimestamp": "2026-12-01T09:00:00Z",
+        "InsufficientDataActions": [],
+        "OKActions": [],
         "ActionsEnabled": True,
-    },
-    {
-        "AlarmName": "bluegreen-staging-api-green-unhealthy",
-        "AlarmDescription": "A green task fails its health checks",
-        "Metrics": [
-            {
-                "Id": "unhealthy",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": "AWS/ApplicationELB",
-                        "MetricName": "UnHealthyHostCount",
-                        "Dimensions": [
-                            {"Name": "LoadBalancer", "Value": LOAD_BALANCER},
-                            {"Name": "TargetGroup", "Value": hook.PLACEHOLDER},
-                        ],
-                    },
-                    "Period": 60,
-                    "Stat": "Maximum",
+    }
+    return [
+        {
+            "AlarmName": "bluegreen-staging-release-5xx-rate",
+            "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:bluegreen-staging-release-5xx-rate",
+            "AlarmDescription": "Green's 5xx share of its requests; rolls the release back",
+            "Metrics": [
+                _metric("errors", "HTTPCode_Target_5XX_Count", target_group),
+                _metric("requests", "RequestCount", target_group),
+                {
+                    "Id": "verdict",
+                    "Expression": "IF(requests >= 20, 100 * errors / requests, 0)",
+                    "Label": "green 5xx percent",
+                    "ReturnData": True,
                 },
-                "ReturnData": True,
-            }
-        ],
-        "Threshold": 0.0,
-        "ComparisonOperator": "GreaterThanThreshold",
-        "EvaluationPeriods": 3,
-        "DatapointsToAlarm": 3,
-        "TreatMissingData": "notBreaching",
-        "AlarmActions": [TOPIC],
-    },
-]
+            ],
+            "Threshold": 5.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "EvaluationPeriods": 3,
+            "DatapointsToAlarm": 2,
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [TOPIC],
+            **state,
+        },
+        {
+            "AlarmName": "bluegreen-staging-release-unhealthy-hosts",
+            "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:bluegreen-staging-release-unhealthy-hosts",
+            "Metrics": [unhealthy],
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "EvaluationPeriods": 2,
+            "DatapointsToAlarm": 2,
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [TOPIC],
+            **state,
+        },
+    ]
+
+
+NAMES = [a["AlarmName"] for a in described(BLUE_SUFFIX)]
+#: What CloudWatch reports about an alarm that is not its definition (PutMetricAlarm refuses them).
+NOT_DEFINITION = {
+    "AlarmArn",
+    "StateValue",
+    "StateReason",
+    "StateUpdatedTimestamp",
+    "AlarmConfigurationUpdatedTimestamp",
+}
 
 
 def stubbed(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
@@ -142,7 +152,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PRODUCTION_RULE_ARN", raising=False)
     monkeypatch.setenv("PRODUCTION_LISTENER_ARN", LISTENER)
     monkeypatch.setenv("TARGET_GROUPS", json.dumps(SUFFIXES))
-    monkeypatch.setenv("ALARMS", json.dumps(ALARMS))
+    monkeypatch.setenv("ALARM_NAMES", json.dumps(NAMES))
 
 
 def ecs_native(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,11 +194,21 @@ def expect_rule(elbv2: Stubber, actions: list[dict[str, Any]]) -> None:
 
 
 def pointed_at(suffix: str) -> list[dict[str, Any]]:
-    """ALARMS as they must reach CloudWatch: the placeholder replaced by ``suffix``, all else equal."""
-    return json.loads(json.dumps(ALARMS).replace(hook.PLACEHOLDER, suffix))  # type: ignore[no-any-return]
+    """The alarms as they must reach CloudWatch: every TargetGroup on ``suffix``, the rest of the
+    definition as described, nothing that is only state."""
+    return [{key: value for key, value in alarm.items() if key not in NOT_DEFINITION} for alarm in described(suffix)]
 
 
-def expect_alarms(cloudwatch: Stubber, suffix: str) -> None:
+def expect_described(cloudwatch: Stubber, currently: str = BLUE_SUFFIX) -> None:
+    cloudwatch.add_response(
+        "describe_alarms",
+        {"MetricAlarms": described(currently)},
+        {"AlarmNames": NAMES, "AlarmTypes": ["MetricAlarm"]},
+    )
+
+
+def expect_alarms(cloudwatch: Stubber, suffix: str, currently: str = BLUE_SUFFIX) -> None:
+    expect_described(cloudwatch, currently)
     for arguments in pointed_at(suffix):
         cloudwatch.add_response("put_metric_alarm", {}, arguments)
 
@@ -333,10 +353,20 @@ def test_an_ambiguous_rule_fails_the_ecs_hook(
         ({"TARGET_GROUPS": json.dumps({BLUE: BLUE_SUFFIX})}, "TARGET_GROUPS must map the two colours"),
         ({"TARGET_GROUPS": json.dumps({BLUE: BLUE_SUFFIX, GREEN: BLUE_SUFFIX})}, "TARGET_GROUPS must map"),
         ({"TARGET_GROUPS": "not json"}, "TARGET_GROUPS is not JSON"),
-        ({"ALARMS": "[]"}, "ALARMS must be a non-empty list"),
-        ({"ALARMS": json.dumps([{"Threshold": 1}])}, "each with an AlarmName"),
+        ({"ALARM_NAMES": "[]"}, "ALARM_NAMES must be a non-empty list"),
+        ({"ALARM_NAMES": json.dumps([""])}, "ALARM_NAMES must be a non-empty list"),
+        ({"ALARM_NAMES": json.dumps([NAMES[0], NAMES[0]])}, "names an alarm twice"),
     ],
-    ids=["a listener and a rule", "neither", "one colour", "one suffix for both", "not JSON", "no alarm", "no name"],
+    ids=[
+        "a listener and a rule",
+        "neither",
+        "one colour",
+        "one suffix for both",
+        "not JSON",
+        "no alarm",
+        "an empty name",
+        "one alarm twice",
+    ],
 )
 def test_a_broken_environment_fails_before_anything_is_asked(
     codedeploy: Stubber,
@@ -354,16 +384,64 @@ def test_a_broken_environment_fails_before_anything_is_asked(
     assert reason in refusal(caplog)
 
 
-def test_an_alarm_that_names_productions_target_group_fails(
-    elbv2: Stubber, codedeploy: Stubber, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (lambda m: m["MetricStat"]["Metric"]["Dimensions"].pop(), "does not watch one of the service's colours"),
+        (
+            lambda m: m["MetricStat"]["Metric"]["Dimensions"][1].update(Value="targetgroup/other/0123456789abcdef"),
+            "does not watch one of the service's colours",
+        ),
+        (
+            lambda m: m["MetricStat"]["Metric"]["Dimensions"].append({"Name": "TargetGroup", "Value": GREEN_SUFFIX}),
+            "does not watch one of the service's colours",
+        ),
+    ],
+    ids=["the whole load balancer", "a stranger's target group", "two target groups"],
+)
+def test_an_alarm_that_does_not_watch_one_colour_fails(
+    elbv2: Stubber,
+    cloudwatch: Stubber,
+    codedeploy: Stubber,
+    caplog: pytest.LogCaptureFixture,
+    tamper: Any,
+    reason: str,
 ) -> None:
-    """Blue's traffic must never judge green: an alarm hard-wired to the live colour is refused."""
-    monkeypatch.setattr(hook, "CLOUDWATCH", object())
-    monkeypatch.setenv("ALARMS", json.dumps(ALARMS).replace(hook.PLACEHOLDER, BLUE_SUFFIX))
+    """Whatever an alarm watches besides the colours (all of the ALB's traffic, outsiders' included)
+    cannot be made to judge green: refused, and nothing is put."""
+    alarms = described(BLUE_SUFFIX)
+    tamper(alarms[0]["Metrics"][0])
     expect_listener(elbv2, single(BLUE))
+    cloudwatch.add_response(
+        "describe_alarms", {"MetricAlarms": alarms}, {"AlarmNames": NAMES, "AlarmTypes": ["MetricAlarm"]}
+    )
     expect_report(codedeploy, "Failed")
     assert hook.handler(CODEDEPLOY_EVENT, None) == {"status": "Failed"}
-    assert f"names production's target group {BLUE_SUFFIX}" in refusal(caplog)
+    assert reason in refusal(caplog)
+
+
+def test_an_alarm_that_is_gone_fails_before_any_alarm_changes(
+    elbv2: Stubber, cloudwatch: Stubber, codedeploy: Stubber, caplog: pytest.LogCaptureFixture
+) -> None:
+    expect_listener(elbv2, single(BLUE))
+    cloudwatch.add_response(
+        "describe_alarms",
+        {"MetricAlarms": described(BLUE_SUFFIX)[:1]},
+        {"AlarmNames": NAMES, "AlarmTypes": ["MetricAlarm"]},
+    )
+    expect_report(codedeploy, "Failed")
+    assert hook.handler(CODEDEPLOY_EVENT, None) == {"status": "Failed"}
+    assert f"no metric alarm named {NAMES[1:]}" in refusal(caplog)
+
+
+def test_alarms_already_on_green_are_put_again_unchanged(
+    elbv2: Stubber, cloudwatch: Stubber, codedeploy: Stubber
+) -> None:
+    """A retried hook (or a release after a rollback) finds the alarms on green already."""
+    expect_listener(elbv2, single(BLUE))
+    expect_alarms(cloudwatch, GREEN_SUFFIX, currently=GREEN_SUFFIX)
+    expect_report(codedeploy, "Succeeded")
+    assert hook.handler(CODEDEPLOY_EVENT, None) == {"status": "Succeeded"}
 
 
 # --- API failures ---
@@ -383,6 +461,7 @@ def test_an_alarm_cloudwatch_refuses_fails_the_deployment(
 ) -> None:
     """The deployment stops even when some alarms already moved: nothing judges green unchecked."""
     expect_listener(elbv2, single(BLUE))
+    expect_described(cloudwatch)
     first, _ = pointed_at(GREEN_SUFFIX)
     cloudwatch.add_response("put_metric_alarm", {}, first)
     cloudwatch.add_client_error("put_metric_alarm", "LimitExceeded", "too many alarms", 400)
@@ -401,23 +480,36 @@ def test_an_ecs_rule_that_will_not_answer_fails_the_hook(
     assert "DescribeRules" in refusal(caplog)
 
 
-# --- The placeholder, and the log ---
+# --- The rewrite, and the log ---
 
 
-def test_every_placeholder_is_replaced_at_any_depth_and_nothing_else_changes() -> None:
-    value = {
-        "a": hook.PLACEHOLDER,
-        "b": [{"c": f"x {hook.PLACEHOLDER} y {hook.PLACEHOLDER}"}, 3, 2.5, True, None],
-        "d": "{GREEN_TARGET_GROUP_}",  # a near miss
-        "e": "{green_target_group}",  # case matters
-        hook.PLACEHOLDER: "keys are not values",
-    }
-    assert hook.with_green(value, "tg") == {
-        "a": "tg",
-        "b": [{"c": "x tg y tg"}, 3, 2.5, True, None],
-        "d": "{GREEN_TARGET_GROUP_}",
-        "e": "{green_target_group}",
-        hook.PLACEHOLDER: "keys are not values",
+def test_only_the_target_group_changes_and_only_in_metrics() -> None:
+    """Every other dimension, the expression, thresholds and actions go back as CloudWatch has them."""
+    colours = {BLUE: BLUE_SUFFIX, GREEN: GREEN_SUFFIX}
+    for before, expected in zip(described(BLUE_SUFFIX), pointed_at(GREEN_SUFFIX), strict=True):
+        arguments, pointed = hook.pointed_at(before, colours, GREEN_SUFFIX)
+        assert arguments == expected
+        assert pointed == sum("MetricStat" in m for m in before["Metrics"])
+        assert BLUE_SUFFIX not in json.dumps(arguments)
+    assert described(BLUE_SUFFIX)[0]["Metrics"][0]["MetricStat"]["Metric"]["Dimensions"][1]["Value"] == BLUE_SUFFIX
+
+
+def test_every_definition_field_put_metric_alarm_takes_is_kept() -> None:
+    """KEPT against botocore's model: a definition field PutMetricAlarm accepts and DescribeAlarms
+    returns that the hook dropped would be reset to its default on every release."""
+    model = boto3.client("cloudwatch", region_name=REGION).meta.service_model
+    put = set(model.operation_model("PutMetricAlarm").input_shape.members)
+    described_fields = set(model.shape_for("MetricAlarm").members)
+    both = (put & described_fields) - {"Metrics"}
+    assert set(hook.KEPT) == both - {
+        # Single-metric alarm fields: the rollback alarms are metric math (Metrics), never these.
+        "MetricName",
+        "Namespace",
+        "Statistic",
+        "ExtendedStatistic",
+        "Dimensions",
+        "Period",
+        "Unit",
     }
 
 
@@ -437,6 +529,6 @@ def test_each_decision_is_one_json_line(
         "alarms released to green",
     ]
     assert lines[0]["production"] == BLUE and lines[0]["green"] == GREEN and lines[0]["read_from"] == LISTENER
-    assert [line["alarm"] for line in lines[1:3]] == [a["AlarmName"] for a in ALARMS]
-    assert lines[1]["replaced"] == 3 and lines[2]["replaced"] == 1
+    assert [line["alarm"] for line in lines[1:3]] == NAMES
+    assert lines[1]["metrics"] == 2 and lines[2]["metrics"] == 1
     assert all(line["deployment"] == CODEDEPLOY_EVENT["DeploymentId"] for line in lines)

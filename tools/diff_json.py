@@ -5,6 +5,12 @@
 
 Snapshots live in snapshots/<stack>.json, normalised (sorted keys, no cdktf metadata, asset
 paths and hashes kept) so the diff shows infrastructure, not noise.
+
+A resource whose address changed is shown as moved (``>``) when a ``moved`` block carries its
+state over. A resource removed at one address and added at another with the same AWS name is
+flagged (``!``): Terraform would create the new one and destroy the old one in no fixed order,
+and for APIs that upsert by name (alarms, metric filters, log groups) the destroy can delete what
+the create wrote. Add a moved block (modules/moves.py) for it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from aws_rules.ordering import IDENTITY
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOTS = ROOT / "snapshots"
@@ -50,15 +58,49 @@ def changed_keys(before: Any, after: Any, prefix: str = "") -> list[str]:
     return [] if before == after else [prefix.rstrip(".")]
 
 
+def moves(document: dict[str, Any]) -> dict[str, str]:
+    """The document's moved blocks: new address → old address."""
+    return {m["to"]: m["from"] for m in document.get("moved", [])}
+
+
+def _aws_name(address: str, body: dict[str, Any]) -> tuple[str, str] | None:
+    attribute = IDENTITY.get(address.split(".", 1)[0])
+    value = body.get(attribute) if attribute else None
+    return (address.split(".", 1)[0], value) if isinstance(value, str) and "${" not in value else None
+
+
+def replaced_by_name(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str]]:
+    """(old, new) addresses of one AWS name that the change removes at one and adds at the other,
+    without a moved block between them."""
+    old, new = resources(normalise(before)), resources(normalise(after))
+    moved = moves(after)
+    removed = {
+        name: address
+        for address in set(old) - set(new) - set(moved.values())
+        if (name := _aws_name(address, old[address]))
+    }
+    return sorted(
+        (removed[name], address)
+        for address in set(new) - set(old) - set(moved)
+        if (name := _aws_name(address, new[address])) in removed
+    )
+
+
 def diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     old, new = resources(normalise(before)), resources(normalise(after))
-    lines = [f"+ {address}" for address in sorted(set(new) - set(old))]
-    lines += [f"- {address}" for address in sorted(set(old) - set(new))]
+    moved = {to: origin for to, origin in moves(after).items() if to in new and origin in old}
+    lines = [f"+ {address}" for address in sorted(set(new) - set(old) - set(moved))]
+    lines += [f"- {address}" for address in sorted(set(old) - set(new) - set(moved.values()))]
+    for to, origin in sorted(moved.items()):
+        keys = changed_keys(old[origin], new[to])
+        lines.append(f"> {origin} -> {to}" + (f": {', '.join(keys)}" if keys else ""))
+    for origin, to in replaced_by_name(before, after):
+        lines.append(f"! {origin} -> {to}: one AWS name, no moved block (modules/moves.py)")
     for address in sorted(set(old) & set(new)):
         keys = changed_keys(old[address], new[address])
         if keys:
             lines.append(f"~ {address}: {', '.join(keys)}")
-    for section in ("provider", "terraform", "output"):
+    for section in ("provider", "terraform", "output", "moved"):
         if normalise(before).get(section) != normalise(after).get(section):
             lines.append(f"~ {section}")
     return lines

@@ -185,6 +185,10 @@ class RolePoliciesProps:
     alarm_arns: Sequence[str]
     #: The AfterAllowTestTraffic Lambda and its log group; None when no hook runs.
     test_hook_function_arn: str | None
+    #: The BeforeInstall Lambda that points the rollback alarms at green.
+    release_alarms_function_arn: str
+    #: The certificate the test hook reads its default host name from (None: a name is configured).
+    test_certificate_arn: str | None
     test_hook_log_group_arn: str | None
     #: The approval action notifies this topic (pipeline role); SNS encrypts it with this key on
     #: the publisher's behalf, so the publisher needs the key too.
@@ -350,6 +354,11 @@ class RolePolicies(Construct):
                     ),
                     iam.statement("WriteHookLogs", LOG_WRITE, [f"{p.test_hook_log_group_arn}:*"]),
                     *(
+                        [iam.statement("ReadTestHostName", ["acm:DescribeCertificate"], [p.test_certificate_arn])]
+                        if p.test_certificate_arn
+                        else []
+                    ),
+                    *(
                         [
                             iam.statement(
                                 "RunLoadTest",
@@ -435,12 +444,7 @@ class RolePolicies(Construct):
                 ),
             ],
         )
-        if p.test_hook_function_arn:
-            self._attach(
-                "ecs_hook_invoker",
-                p.roles.ecs_hook_invoker.role_name,
-                [iam.statement("RunTestHook", ["lambda:InvokeFunction"], [p.test_hook_function_arn])],
-            )
+        self._attach("ecs_hook_invoker", p.roles.ecs_hook_invoker.role_name, self._invoke_hook(p))
 
     @staticmethod
     def _deploy_with_codedeploy(p: RolePoliciesProps) -> list[iam.Statement]:
@@ -485,9 +489,9 @@ class RolePolicies(Construct):
 
     @staticmethod
     def _invoke_hook(p: RolePoliciesProps) -> list[iam.Statement]:
-        if p.test_hook_function_arn is None:
-            return []
-        return [iam.statement("RunTestHook", ["lambda:InvokeFunction"], [p.test_hook_function_arn])]
+        """Whoever runs the deployment invokes its hooks: the release alarms', and the test hook."""
+        hooks = [p.release_alarms_function_arn, *([p.test_hook_function_arn] if p.test_hook_function_arn else [])]
+        return [iam.statement("RunHooks", ["lambda:InvokeFunction"], hooks)]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ ROLE_SERVICES = {
     "test_hook": "lambda.amazonaws.com",
     #: The pipeline's migration step: registers and runs the one-off migration task.
     "migrate": "codebuild.amazonaws.com",
+    #: The hook that points the rollback alarms at green before each deployment.
+    "release_alarms": "lambda.amazonaws.com",
 }
 #: Roles only ECS-native blue/green needs: ECS rewrites listener rules, and invokes the hook.
 ECS_NATIVE_ROLE_SERVICES = {
@@ -68,6 +70,7 @@ class ServiceRolesOutputs:
     rds_monitoring: RoleOutputs
     test_hook: RoleOutputs
     migrate: RoleOutputs
+    release_alarms: RoleOutputs
     #: Only with ECS-native blue/green.
     ecs_infrastructure: RoleOutputs | None = None
     ecs_hook_invoker: RoleOutputs | None = None
