@@ -617,3 +617,27 @@ def application_autoscaling_tags_scalable_targets() -> None:
     _install(ApplicationAutoScalingResponse, "list_tags_for_resource", list_tags_for_resource)
     _install(ApplicationAutoScalingResponse, "tag_resource", tag_resource)
     _install(ApplicationAutoScalingResponse, "untag_resource", untag_resource)
+
+
+# --- Refusals: where moto accepts a call that AWS refuses and the product depends on the refusal ---
+#
+# An emulator that accepts a faulty order proves nothing about it. Each patch below refuses, with
+# the error code and message the hashicorp/aws provider sees from AWS, a call made before its
+# prerequisite exists; the right order still passes (tests/test_emulator_strictness.py).
+
+
+@patch
+def logs_metric_filter_needs_its_log_group() -> None:
+    """AWS CloudWatch Logs refuses PutMetricFilter for a log group that does not exist (ResourceNotFoundException)."""
+    # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutMetricFilter.html
+    from moto.logs.exceptions import ResourceNotFoundException
+    from moto.logs.models import LogsBackend
+
+    put_metric_filter = LogsBackend.put_metric_filter
+
+    def wrapper(self: Any, filter_name: str, filter_pattern: str, log_group_name: str, transformations: Any) -> None:
+        if log_group_name not in self.groups:
+            raise ResourceNotFoundException("The specified log group does not exist.")
+        put_metric_filter(self, filter_name, filter_pattern, log_group_name, transformations)
+
+    _install(LogsBackend, "put_metric_filter", wrapper)
