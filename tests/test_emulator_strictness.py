@@ -10,6 +10,10 @@ module), expects AWS's error code, then makes the right sequence and expects it 
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
+import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +62,55 @@ def refused(call: Callable[..., Any], code: str, **arguments: Any) -> str:
     return str(error["Message"])
 
 
+def role(aws: Callable[..., Any], service: str, *statements: dict[str, Any], managed: str | None = None) -> str:
+    """A new role ``service`` may assume, with ``statements`` as one inline policy (and ``managed``
+    attached, an AWS-managed policy's ARN); its ARN."""
+    iam = aws("iam")
+    name = f"strict-{uuid.uuid4().hex[:8]}"
+    trust = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=document(trust))["Role"]["Arn"])
+    if statements:
+        iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=document(*statements))
+    if managed:
+        iam.attach_role_policy(RoleName=name, PolicyArn=managed)
+    return arn
+
+
+def document(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(*actions: str, resource: str = "*") -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": list(actions), "Resource": resource}
+
+
+LOGS = allow("logs:CreateLogStream", "logs:PutLogEvents")
+NETWORK_INTERFACES = allow("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
+TRACES = allow("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+
+
+def lambda_code() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return 'ok'\n")
+    return buffer.getvalue()
+
+
+def function(role_arn: str, **settings: Any) -> dict[str, Any]:
+    return {
+        "FunctionName": f"strict-{uuid.uuid4().hex[:8]}",
+        "Runtime": "python3.12",
+        "Handler": "index.handler",
+        "Role": role_arn,
+        "Code": {"ZipFile": lambda_code()},
+        **settings,
+    }
+
+
+VPC = {"VpcConfig": {"SubnetIds": ["subnet-0a1b2c3d"], "SecurityGroupIds": ["sg-0a1b2c3d"]}}
+ACTIVE_TRACING = {"TracingConfig": {"Mode": "Active"}}
+
+
 def test_a_metric_filter_for_a_missing_log_group_is_refused(aws: Callable[..., Any]) -> None:
     logs = aws("logs")
     metric_filter = {
@@ -73,3 +126,36 @@ def test_a_metric_filter_for_a_missing_log_group_is_refused(aws: Callable[..., A
     logs.put_metric_filter(**metric_filter)
     created = logs.describe_metric_filters(logGroupName="/ecs/strict-app")["metricFilters"]
     assert [f["filterName"] for f in created] == ["5xx"]
+
+
+def test_a_vpc_lambda_whose_role_cannot_manage_network_interfaces_is_refused(aws: Callable[..., Any]) -> None:
+    lambda_ = aws("lambda")
+    without = role(aws, "lambda.amazonaws.com", LOGS)
+    message = refused(lambda_.create_function, "InvalidParameterValueException", **function(without, **VPC))
+    assert message == "The provided execution role does not have permissions to call CreateNetworkInterface on EC2"
+
+    lambda_.create_function(**function(role(aws, "lambda.amazonaws.com", LOGS, NETWORK_INTERFACES), **VPC))
+    managed = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+    lambda_.create_function(**function(role(aws, "lambda.amazonaws.com", managed=managed), **VPC))
+    lambda_.create_function(**function(without))  # outside a VPC it needs none of them
+
+
+def test_an_actively_traced_lambda_whose_role_cannot_send_traces_is_refused(aws: Callable[..., Any]) -> None:
+    lambda_ = aws("lambda")
+    without = role(aws, "lambda.amazonaws.com", LOGS, NETWORK_INTERFACES)
+    message = refused(
+        lambda_.create_function, "InvalidParameterValueException", **function(without, **VPC, **ACTIVE_TRACING)
+    )
+    assert message == "The provided execution role does not have permissions to call PutTraceSegments on XRAY"
+
+    traced = role(aws, "lambda.amazonaws.com", LOGS, NETWORK_INTERFACES, TRACES)
+    lambda_.create_function(**function(traced, **VPC, **ACTIVE_TRACING))
+
+
+def test_moving_a_lambda_into_a_vpc_its_role_cannot_reach_is_refused(aws: Callable[..., Any]) -> None:
+    lambda_ = aws("lambda")
+    name = lambda_.create_function(**function(role(aws, "lambda.amazonaws.com", LOGS)))["FunctionName"]
+    refused(lambda_.update_function_configuration, "InvalidParameterValueException", FunctionName=name, **VPC)
+
+    able = role(aws, "lambda.amazonaws.com", LOGS, NETWORK_INTERFACES)
+    lambda_.update_function_configuration(FunctionName=name, Role=able, **VPC)

@@ -641,3 +641,80 @@ def logs_metric_filter_needs_its_log_group() -> None:
         put_metric_filter(self, filter_name, filter_pattern, log_group_name, transformations)
 
     _install(LogsBackend, "put_metric_filter", wrapper)
+
+
+def _role_documents(role_arn: str) -> list[str] | None:
+    """The policy documents of an IAM role in the emulator (inline, then each attached managed
+    policy's default version); None when no such role exists (moto's own check then answers)."""
+    from moto.iam.models import iam_backends
+
+    parts = role_arn.split(":")
+    if len(parts) < 6 or parts[2] != "iam":
+        return None
+    role = next((r for r in iam_backends[parts[4]][parts[1]].get_roles() if r.arn == role_arn), None)
+    if role is None:
+        return None
+    documents = [str(document) for document in role.policies.values()]
+    for policy in role.managed_policies.values():
+        documents += [str(v.document) for v in policy.versions if v.version_id == policy.default_version_id]
+    return documents
+
+
+def _first_denied(role_arn: str, actions: list[str], resource: Callable[[str], str] | None = None) -> str | None:
+    """The first of ``actions`` that no Allow statement of the role's policies grants (on
+    ``resource(action)``, when given), or None; the evaluator is the project's own (aws_rules.iam)."""
+    from aws_rules.iam import allows
+
+    documents = _role_documents(role_arn)
+    if documents is None:
+        return None
+    for action in actions:
+        if not any(allows(document, action, resource(action) if resource else None) for document in documents):
+            return action
+    return None
+
+
+#: What a function's execution role must allow for Lambda to attach it to a VPC, and to trace it.
+LAMBDA_VPC_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface"]
+LAMBDA_TRACING_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+@patch
+def lambda_vpc_and_tracing_need_the_execution_roles_permissions() -> None:
+    """AWS Lambda refuses CreateFunction and UpdateFunctionConfiguration when the execution role cannot
+    manage network interfaces (VpcConfig with subnets) or send traces (TracingConfig Active)."""
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#configuration-vpc-permissions
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html#services-xray-permissions
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaBackend
+
+    create_function = LambdaBackend.create_function
+    update_function_configuration = LambdaBackend.update_function_configuration
+
+    def check(role: str, vpc_config: dict[str, Any] | None, tracing_config: dict[str, Any] | None) -> None:
+        needs = [
+            *(LAMBDA_VPC_ACTIONS if (vpc_config or {}).get("SubnetIds") else []),
+            *(LAMBDA_TRACING_ACTIONS if (tracing_config or {}).get("Mode") == "Active" else []),
+        ]
+        denied = _first_denied(role, needs) if role else None
+        if denied:
+            service, operation = denied.split(":")
+            raise InvalidParameterValueException(
+                f"The provided execution role does not have permissions to call {operation} on {service.upper()}"
+            )
+
+    def create(self: Any, spec: dict[str, Any]) -> Any:
+        check(spec.get("Role", ""), spec.get("VpcConfig"), spec.get("TracingConfig"))
+        return create_function(self, spec)
+
+    def update(self: Any, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
+        function = self.get_function(function_name, qualifier)
+        check(
+            body.get("Role") or function.role,
+            body.get("VpcConfig", function._vpc_config),
+            body.get("TracingConfig") or function.tracing_config,
+        )
+        return update_function_configuration(self, function_name, qualifier, body)
+
+    _install(LambdaBackend, "create_function", create)
+    _install(LambdaBackend, "update_function_configuration", update)
