@@ -62,6 +62,19 @@ def refused(call: Callable[..., Any], code: str, **arguments: Any) -> str:
     return str(error["Message"])
 
 
+@pytest.fixture(scope="module")
+def network(aws: Callable[..., Any]) -> dict[str, Any]:
+    """A VPC with two subnets in different zones and a security group."""
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = []
+    for i, zone in enumerate("ab"):
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")
+        subnets.append(subnet["Subnet"]["SubnetId"])
+    group = ec2.create_security_group(GroupName="strict", Description="strict", VpcId=vpc)["GroupId"]
+    return {"vpc": vpc, "subnets": subnets, "security_group": group}
+
+
 def role(aws: Callable[..., Any], service: str, *statements: dict[str, Any], managed: str | None = None) -> str:
     """A new role ``service`` may assume, with ``statements`` as one inline policy (and ``managed``
     attached, an AWS-managed policy's ARN); its ARN."""
@@ -159,3 +172,46 @@ def test_moving_a_lambda_into_a_vpc_its_role_cannot_reach_is_refused(aws: Callab
 
     able = role(aws, "lambda.amazonaws.com", LOGS, NETWORK_INTERFACES)
     lambda_.update_function_configuration(FunctionName=name, Role=able, **VPC)
+
+
+#: The ELB account that delivers access logs in REGION (modules/access_logs.py, ELB_LOG_ACCOUNTS).
+ELB_ACCOUNT = "156460612806"
+
+
+def delivery_policy(bucket: str, principal: dict[str, str], prefix: str = "alb") -> str:
+    resource = f"arn:aws:s3:::{bucket}/{prefix}/AWSLogs/{ACCOUNT}/*"
+    return document({"Effect": "Allow", "Principal": principal, "Action": "s3:PutObject", "Resource": resource})
+
+
+def test_alb_access_logs_to_a_bucket_that_does_not_admit_log_delivery_are_refused(
+    aws: Callable[..., Any], network: dict[str, Any]
+) -> None:
+    elbv2, s3 = aws("elbv2"), aws("s3")
+    balancer = elbv2.create_load_balancer(Name="strict-logs", Subnets=network["subnets"], Type="application")
+    arn = balancer["LoadBalancers"][0]["LoadBalancerArn"]
+
+    def access_logs(bucket: str) -> dict[str, Any]:
+        attributes = {"access_logs.s3.enabled": "true", "access_logs.s3.bucket": bucket, "access_logs.s3.prefix": "alb"}
+        return {"LoadBalancerArn": arn, "Attributes": [{"Key": k, "Value": v} for k, v in attributes.items()]}
+
+    bucket = "strict-access-logs"
+    message = refused(elbv2.modify_load_balancer_attributes, "InvalidConfigurationRequest", **access_logs(bucket))
+    assert message == f"Access Denied for bucket: {bucket}. Please check S3bucket permission"  # no such bucket
+
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    refused(elbv2.modify_load_balancer_attributes, "InvalidConfigurationRequest", **access_logs(bucket))  # no policy
+    someone_else = delivery_policy(bucket, {"AWS": "arn:aws:iam::111122223333:root"})
+    s3.put_bucket_policy(Bucket=bucket, Policy=someone_else)
+    refused(elbv2.modify_load_balancer_attributes, "InvalidConfigurationRequest", **access_logs(bucket))
+    another_prefix = delivery_policy(bucket, {"AWS": f"arn:aws:iam::{ELB_ACCOUNT}:root"}, prefix="other")
+    s3.put_bucket_policy(Bucket=bucket, Policy=another_prefix)
+    refused(elbv2.modify_load_balancer_attributes, "InvalidConfigurationRequest", **access_logs(bucket))
+
+    s3.put_bucket_policy(Bucket=bucket, Policy=delivery_policy(bucket, {"AWS": f"arn:aws:iam::{ELB_ACCOUNT}:root"}))
+    elbv2.modify_load_balancer_attributes(**access_logs(bucket))
+    service = {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+    s3.put_bucket_policy(Bucket=bucket, Policy=delivery_policy(bucket, service))
+    elbv2.modify_load_balancer_attributes(**access_logs(bucket))
+    disabled = [{"Key": "access_logs.s3.enabled", "Value": "false"}]
+    s3.delete_bucket_policy(Bucket=bucket)
+    elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=disabled)  # turning them off needs none

@@ -718,3 +718,47 @@ def lambda_vpc_and_tracing_need_the_execution_roles_permissions() -> None:
 
     _install(LambdaBackend, "create_function", create)
     _install(LambdaBackend, "update_function_configuration", update)
+
+
+def _admits(policy: str, principals: set[str], action: str, resource: str) -> bool:
+    """Whether a resource policy lets one of ``principals`` (or everyone) perform ``action`` on ``resource``."""
+    from aws_rules import iam
+
+    admitted = [s for s in iam.statements(policy) if iam.principals(s) & (principals | {"*"})]
+    return iam.allows({"Statement": admitted}, action, resource)
+
+
+@patch
+def elb_access_logs_need_a_bucket_that_admits_log_delivery() -> None:
+    """AWS Elastic Load Balancing test-writes to the bucket when access logs are turned on and refuses
+    (InvalidConfigurationRequest) unless its policy lets the region's ELB account or the log
+    delivery service put objects under the log prefix."""
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+    from moto.elbv2.exceptions import InvalidConfigurationRequest
+    from moto.elbv2.models import ELBv2Backend
+    from moto.s3.models import s3_backends
+
+    from modules.access_logs import ELB_LOG_ACCOUNTS
+
+    modify = ELBv2Backend.modify_load_balancer_attributes
+
+    def wrapper(self: Any, arn: str, attrs: dict[str, Any]) -> dict[str, Any]:
+        balancer = self.load_balancers.get(arn)
+        current = {**(balancer.attrs if balancer else {}), **attrs}
+        if balancer is not None and str(current.get("access_logs.s3.enabled")).lower() == "true":
+            name = str(current.get("access_logs.s3.bucket") or "")
+            prefix = str(current.get("access_logs.s3.prefix") or "")
+            test_file = (f"{prefix}/" if prefix else "") + f"AWSLogs/{self.account_id}/ELBAccessLogTestFile"
+            bucket = s3_backends[self.account_id][self.partition].buckets.get(name)
+            elb_account = ELB_LOG_ACCOUNTS.get(self.region_name)
+            delivery = {"logdelivery.elasticloadbalancing.amazonaws.com"}
+            if elb_account:
+                delivery |= {elb_account, f"arn:{self.partition}:iam::{elb_account}:root"}
+            policy = bucket.policy.decode() if bucket is not None and bucket.policy else None
+            resource = f"arn:{self.partition}:s3:::{name}/{test_file}"
+            if policy is None or not _admits(policy, delivery, "s3:PutObject", resource):
+                raise InvalidConfigurationRequest(f"Access Denied for bucket: {name}. Please check S3bucket permission")
+        result: dict[str, Any] = modify(self, arn, attrs)
+        return result
+
+    _install(ELBv2Backend, "modify_load_balancer_attributes", wrapper)
