@@ -215,3 +215,76 @@ def test_alb_access_logs_to_a_bucket_that_does_not_admit_log_delivery_are_refuse
     disabled = [{"Key": "access_logs.s3.enabled", "Value": "false"}]
     s3.delete_bucket_policy(Bucket=bucket)
     elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=disabled)  # turning them off needs none
+
+
+def target_group(aws: Callable[..., Any], network: dict[str, Any]) -> str:
+    name = f"strict-{uuid.uuid4().hex[:8]}"
+    created = aws("elbv2").create_target_group(
+        Name=name, Protocol="HTTP", Port=8080, VpcId=network["vpc"], TargetType="ip"
+    )
+    return str(created["TargetGroups"][0]["TargetGroupArn"])
+
+
+def load_balancer(aws: Callable[..., Any], network: dict[str, Any]) -> str:
+    name = f"strict-{uuid.uuid4().hex[:8]}"
+    created = aws("elbv2").create_load_balancer(Name=name, Subnets=network["subnets"], Type="application")
+    return str(created["LoadBalancers"][0]["LoadBalancerArn"])
+
+
+def forward(to: str) -> list[dict[str, Any]]:
+    return [{"Type": "forward", "TargetGroupArn": to}]
+
+
+@pytest.fixture(scope="module")
+def cluster(aws: Callable[..., Any]) -> dict[str, str]:
+    """An ECS cluster and a Fargate task definition of one container named app."""
+    ecs = aws("ecs")
+    name = ecs.create_cluster(clusterName="strict")["cluster"]["clusterName"]
+    image = "public.ecr.aws/docker/library/nginx:stable"
+    container = {"name": "app", "image": image, "essential": True, "portMappings": [{"containerPort": 8080}]}
+    task = ecs.register_task_definition(
+        family="strict",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[container],
+    )
+    return {"cluster": name, "task_definition": task["taskDefinition"]["taskDefinitionArn"]}
+
+
+def service(cluster: dict[str, str], network: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    vpc = {"subnets": network["subnets"], "securityGroups": [network["security_group"]], "assignPublicIp": "DISABLED"}
+    return {
+        "cluster": cluster["cluster"],
+        "serviceName": f"strict-{uuid.uuid4().hex[:8]}",
+        "taskDefinition": cluster["task_definition"],
+        "desiredCount": 1,
+        "networkConfiguration": {"awsvpcConfiguration": vpc},
+        **settings,
+    }
+
+
+def test_an_ecs_service_whose_target_group_has_no_load_balancer_is_refused(
+    aws: Callable[..., Any], network: dict[str, Any], cluster: dict[str, str]
+) -> None:
+    ecs, elbv2 = aws("ecs"), aws("elbv2")
+    group = target_group(aws, network)
+    behind = {"loadBalancers": [{"targetGroupArn": group, "containerName": "app", "containerPort": 8080}]}
+    message = refused(ecs.create_service, "InvalidParameterException", **service(cluster, network, **behind))
+    assert message == f"The target group with targetGroupArn {group} does not have an associated load balancer."
+
+    balancer = load_balancer(aws, network)  # a load balancer alone does not associate it
+    refused(ecs.create_service, "InvalidParameterException", **service(cluster, network, **behind))
+    elsewhere = forward(target_group(aws, network))
+    listener = elbv2.create_listener(LoadBalancerArn=balancer, Protocol="HTTP", Port=80, DefaultActions=elsewhere)
+    refused(ecs.create_service, "InvalidParameterException", **service(cluster, network, **behind))
+
+    rule = {"Field": "path-pattern", "Values": ["/green/*"]}
+    other = listener["Listeners"][0]["ListenerArn"]
+    elbv2.create_rule(ListenerArn=other, Priority=10, Conditions=[rule], Actions=forward(group))
+    ecs.create_service(**service(cluster, network, **behind))  # a listener rule forwards to it
+    second = target_group(aws, network)
+    elbv2.create_listener(LoadBalancerArn=balancer, Protocol="HTTP", Port=8080, DefaultActions=forward(second))
+    listed = {"loadBalancers": [{"targetGroupArn": second, "containerName": "app", "containerPort": 8080}]}
+    ecs.create_service(**service(cluster, network, **listed))  # a listener's default action forwards to it

@@ -762,3 +762,44 @@ def elb_access_logs_need_a_bucket_that_admits_log_delivery() -> None:
         return result
 
     _install(ELBv2Backend, "modify_load_balancer_attributes", wrapper)
+
+
+def _forwarded_target_groups(account_id: str, region: str) -> set[str]:
+    """The target groups a listener's default action or a listener rule forwards to, in the emulator."""
+    from moto.elbv2.models import elbv2_backends
+
+    backend = elbv2_backends[account_id][region]
+    return {
+        arn
+        for balancer in backend.load_balancers.values()
+        for listener in balancer.listeners.values()
+        for rule in listener.rules.values()
+        for action in rule.actions
+        if action.type == "forward"
+        for arn in backend._get_target_group_arns_from(action_data=action.data)
+    }
+
+
+@patch
+def ecs_service_target_groups_need_a_load_balancer() -> None:
+    """AWS ECS refuses CreateService with a target group that no listener or listener rule forwards to
+    (InvalidParameterException: the target group does not have an associated load balancer)."""
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/register-multiple-targetgroups.html
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html (loadBalancers)
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    create_service = EC2ContainerServiceResponse.create_service
+
+    def wrapper(self: Any) -> Any:
+        forwarded = _forwarded_target_groups(self.current_account, self.region)
+        for balancer in self._get_param("loadBalancers") or []:
+            alternate = (balancer.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
+            for group in filter(None, [balancer.get("targetGroupArn"), alternate]):
+                if group not in forwarded:
+                    raise InvalidParameterException(
+                        f"The target group with targetGroupArn {group} does not have an associated load balancer."
+                    )
+        return create_service(self)
+
+    _install(EC2ContainerServiceResponse, "create_service", wrapper)
