@@ -288,3 +288,46 @@ def test_an_ecs_service_whose_target_group_has_no_load_balancer_is_refused(
     elbv2.create_listener(LoadBalancerArn=balancer, Protocol="HTTP", Port=8080, DefaultActions=forward(second))
     listed = {"loadBalancers": [{"targetGroupArn": second, "containerName": "app", "containerPort": 8080}]}
     ecs.create_service(**service(cluster, network, **listed))  # a listener's default action forwards to it
+
+
+SPOT_STRATEGY = [
+    {"capacityProvider": "FARGATE", "weight": 1, "base": 1},
+    {"capacityProvider": "FARGATE_SPOT", "weight": 3, "base": 0},
+]
+NOT_ASSOCIATED = (
+    "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the"
+    " cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again."
+)
+
+
+def test_an_ecs_service_naming_capacity_providers_not_associated_with_its_cluster_is_refused(
+    aws: Callable[..., Any], network: dict[str, Any]
+) -> None:
+    ecs = aws("ecs")
+    name = ecs.create_cluster(clusterName="strict-capacity")["cluster"]["clusterName"]
+    task = ecs.register_task_definition(
+        family="strict-capacity",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "app", "image": "public.ecr.aws/docker/library/nginx:stable"}],
+    )
+    fargate = {"cluster": name, "task_definition": task["taskDefinition"]["taskDefinitionArn"]}
+    spot = {"capacityProviderStrategy": SPOT_STRATEGY}
+    message = refused(ecs.create_service, "InvalidParameterException", **service(fargate, network, **spot))
+    assert message == NOT_ASSOCIATED
+
+    ecs.put_cluster_capacity_providers(
+        cluster=name, capacityProviders=["FARGATE"], defaultCapacityProviderStrategy=SPOT_STRATEGY[:1]
+    )
+    refused(ecs.create_service, "InvalidParameterException", **service(fargate, network, **spot))  # no FARGATE_SPOT
+    on_demand = ecs.create_service(**service(fargate, network, capacityProviderStrategy=SPOT_STRATEGY[:1]))
+    moved = {"cluster": name, "service": on_demand["service"]["serviceName"], **spot}
+    assert refused(ecs.update_service, "InvalidParameterException", **moved) == NOT_ASSOCIATED
+
+    ecs.put_cluster_capacity_providers(
+        cluster=name, capacityProviders=["FARGATE", "FARGATE_SPOT"], defaultCapacityProviderStrategy=SPOT_STRATEGY
+    )
+    ecs.create_service(**service(fargate, network, **spot))
+    ecs.update_service(**moved)

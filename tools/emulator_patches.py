@@ -803,3 +803,38 @@ def ecs_service_target_groups_need_a_load_balancer() -> None:
         return create_service(self)
 
     _install(EC2ContainerServiceResponse, "create_service", wrapper)
+
+
+@patch
+def ecs_capacity_provider_strategy_names_only_the_clusters_providers() -> None:
+    """AWS ECS refuses CreateService and UpdateService whose capacityProviderStrategy names a provider
+    (FARGATE and FARGATE_SPOT included) not associated with the cluster (PutClusterCapacityProviders)."""
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    create_service = EC2ContainerServiceResponse.create_service
+    update_service = EC2ContainerServiceResponse.update_service
+
+    def check(self: Any) -> None:
+        strategy = self._get_param("capacityProviderStrategy") or []
+        cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+        associated = {name.rsplit("/", 1)[-1] for name in cluster.capacity_providers or []}
+        if any(item["capacityProvider"].rsplit("/", 1)[-1] not in associated for item in strategy):
+            raise InvalidParameterException(
+                "The specified capacity provider strategy cannot contain a capacity provider that is not associated"
+                " with the cluster. Associate the capacity provider with the cluster or specify a valid capacity"
+                " provider and try again."
+            )
+
+    def create(self: Any) -> Any:
+        check(self)
+        return create_service(self)
+
+    def update(self: Any) -> Any:
+        check(self)
+        return update_service(self)
+
+    _install(EC2ContainerServiceResponse, "create_service", create)
+    _install(EC2ContainerServiceResponse, "update_service", update)
