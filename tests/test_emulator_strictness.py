@@ -331,3 +331,53 @@ def test_an_ecs_service_naming_capacity_providers_not_associated_with_its_cluste
     )
     ecs.create_service(**service(fargate, network, **spot))
     ecs.update_service(**moved)
+
+
+#: A primary Aurora cluster's credentials (a global database's secondary has none of its own).
+CREDENTIALS = {"MasterUsername": "app", "MasterUserPassword": "not-a-secret-0"}
+
+
+def aurora_cluster(name: str, **settings: Any) -> dict[str, Any]:
+    return {"DBClusterIdentifier": name, "Engine": "aurora-postgresql", "EngineVersion": "16.4", **settings}
+
+
+def aurora_instance(cluster: str, **settings: Any) -> dict[str, Any]:
+    return {
+        "DBInstanceIdentifier": f"{cluster}-{uuid.uuid4().hex[:6]}",
+        "DBClusterIdentifier": cluster,
+        "Engine": "aurora-postgresql",
+        "DBInstanceClass": "db.r6g.large",
+        **settings,
+    }
+
+
+MONITORING_REFUSAL = (
+    "IAM role ARN value is invalid or does not include the required permissions for: ENHANCED_MONITORING"
+)
+#: An inline policy granting what AmazonRDSEnhancedMonitoringRole grants.
+MONITORING_GROUP = allow("logs:CreateLogGroup", "logs:PutRetentionPolicy", resource="arn:aws:logs:*:*:log-group:RDS*")
+MONITORING_STREAMS = allow(
+    "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:GetLogEvents",
+    resource="arn:aws:logs:*:*:log-group:RDS*:log-stream:*",
+)  # fmt: skip
+
+
+def test_an_rds_instance_monitored_by_a_role_without_enhanced_monitoring_permissions_is_refused(
+    aws: Callable[..., Any],
+) -> None:
+    rds = aws("rds")
+    rds.create_db_cluster(**aurora_cluster("strict-monitored", **CREDENTIALS))
+
+    def instance(monitoring_role: str | None) -> dict[str, Any]:
+        monitored = {"MonitoringInterval": 60, "MonitoringRoleArn": monitoring_role} if monitoring_role else {}
+        return aurora_instance("strict-monitored", **monitored)
+
+    bare = role(aws, "monitoring.rds.amazonaws.com")
+    assert refused(rds.create_db_instance, "InvalidParameterValue", **instance(bare)) == MONITORING_REFUSAL
+    streams_only = role(aws, "monitoring.rds.amazonaws.com", MONITORING_STREAMS)
+    refused(rds.create_db_instance, "InvalidParameterValue", **instance(streams_only))
+
+    managed = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+    rds.create_db_instance(**instance(role(aws, "monitoring.rds.amazonaws.com", managed=managed)))
+    rds.create_db_instance(**instance(role(aws, "monitoring.rds.amazonaws.com", MONITORING_GROUP, MONITORING_STREAMS)))
+    rds.create_db_instance(**instance(None))  # unmonitored: no role needed

@@ -838,3 +838,38 @@ def ecs_capacity_provider_strategy_names_only_the_clusters_providers() -> None:
 
     _install(EC2ContainerServiceResponse, "create_service", create)
     _install(EC2ContainerServiceResponse, "update_service", update)
+
+
+#: What AmazonRDSEnhancedMonitoringRole grants, on the log group RDS sends OS metrics to.
+RDS_MONITORING_ACTIONS = [
+    "logs:CreateLogGroup", "logs:PutRetentionPolicy",
+    "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:GetLogEvents",
+]  # fmt: skip
+
+
+@patch
+def rds_enhanced_monitoring_needs_a_role_that_can_write_os_metrics() -> None:
+    """AWS RDS refuses CreateDBInstance with MonitoringInterval > 0 when the MonitoringRoleArn's role lacks
+    AmazonRDSEnhancedMonitoringRole (or an inline policy granting the same) (InvalidParameterValue)."""
+    # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Monitoring.OS.Enabling.html
+    from moto.rds.exceptions import InvalidParameterValue
+    from moto.rds.models import RDSBackend
+
+    create_db_instance = RDSBackend.create_db_instance
+
+    def wrapper(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        role = db_kwargs.get("monitoring_role_arn")
+        if int(db_kwargs.get("monitoring_interval") or 0) > 0 and role:
+            group = f"arn:{self.partition}:logs:{self.region_name}:{self.account_id}:log-group:RDSOSMetrics"
+
+            def on(action: str) -> str:
+                return group if action in RDS_MONITORING_ACTIONS[:2] else f"{group}:log-stream:db-STRICT"
+
+            if _role_documents(role) is None or _first_denied(role, RDS_MONITORING_ACTIONS, on):
+                raise InvalidParameterValue(
+                    "IAM role ARN value is invalid or does not include the required permissions for: "
+                    "ENHANCED_MONITORING"
+                )
+        return create_db_instance(self, db_kwargs)
+
+    _install(RDSBackend, "create_db_instance", wrapper)
