@@ -335,6 +335,7 @@ def test_an_ecs_service_naming_capacity_providers_not_associated_with_its_cluste
 
 #: A primary Aurora cluster's credentials (a global database's secondary has none of its own).
 CREDENTIALS = {"MasterUsername": "app", "MasterUserPassword": "not-a-secret-0"}
+SECONDARY_REGION = "eu-central-1"
 
 
 def aurora_cluster(name: str, **settings: Any) -> dict[str, Any]:
@@ -381,3 +382,21 @@ def test_an_rds_instance_monitored_by_a_role_without_enhanced_monitoring_permiss
     rds.create_db_instance(**instance(role(aws, "monitoring.rds.amazonaws.com", managed=managed)))
     rds.create_db_instance(**instance(role(aws, "monitoring.rds.amazonaws.com", MONITORING_GROUP, MONITORING_STREAMS)))
     rds.create_db_instance(**instance(None))  # unmonitored: no role needed
+
+
+def test_a_global_database_secondary_added_before_the_primary_has_an_instance_is_refused(
+    aws: Callable[..., Any],
+) -> None:
+    rds, dr = aws("rds"), aws("rds", SECONDARY_REGION)
+    rds.create_global_cluster(GlobalClusterIdentifier="strict-global", Engine="aurora-postgresql", EngineVersion="16.4")
+    joined = {"GlobalClusterIdentifier": "strict-global"}
+    rds.create_db_cluster(**aurora_cluster("strict-primary", **CREDENTIALS, **joined))  # the first member: primary
+    secondary = aurora_cluster("strict-secondary", **joined)
+    message = refused(dr.create_db_cluster, "InvalidDBClusterStateFault", **secondary)
+    assert "strict-global" in message and "no available instance" in message
+
+    rds.create_db_instance(**aurora_instance("strict-primary"))
+    dr.create_db_cluster(**secondary)
+    members = rds.describe_global_clusters(GlobalClusterIdentifier="strict-global")["GlobalClusters"][0]
+    assert [m["IsWriter"] for m in members["GlobalClusterMembers"]] == [True, False]
+    rds.create_db_cluster(**aurora_cluster("strict-standalone", **CREDENTIALS))  # outside a global database

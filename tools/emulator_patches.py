@@ -873,3 +873,35 @@ def rds_enhanced_monitoring_needs_a_role_that_can_write_os_metrics() -> None:
         return create_db_instance(self, db_kwargs)
 
     _install(RDSBackend, "create_db_instance", wrapper)
+
+
+@patch
+def rds_global_database_secondary_waits_for_the_primarys_instance() -> None:
+    """AWS RDS refuses CreateDBCluster adding a secondary to a global database whose primary cluster has no
+    available DB instance yet (AWS's own Terraform example makes the secondary depend on it)."""
+    # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-getting-started.html
+    # https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/rds_global_cluster
+    from moto.rds.exceptions import InvalidDBClusterStateFault
+    from moto.rds.models import RDSBackend, rds_backends
+
+    create_db_cluster = RDSBackend.create_db_cluster
+
+    def wrapper(self: Any, kwargs: dict[str, Any]) -> Any:
+        identifier = kwargs.get("global_cluster_identifier")
+        if identifier:
+            found = [
+                global_cluster
+                for backend in list(rds_backends[self.account_id].values())
+                for global_cluster in backend.global_clusters.values()
+                if identifier in (global_cluster.global_cluster_identifier, global_cluster.global_cluster_arn)
+            ]
+            members = found[0].members if found else []
+            primary = next((m for m in members if m.is_writer), members[0] if members else None)
+            if primary is not None and not any(instance.status == "available" for instance in primary.members):
+                raise InvalidDBClusterStateFault(
+                    f"The primary cluster of global cluster {identifier} has no available instance; "
+                    "add a secondary once the primary is available"
+                )
+        return create_db_cluster(self, kwargs)
+
+    _install(RDSBackend, "create_db_cluster", wrapper)
