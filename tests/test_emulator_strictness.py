@@ -400,3 +400,39 @@ def test_a_global_database_secondary_added_before_the_primary_has_an_instance_is
     members = rds.describe_global_clusters(GlobalClusterIdentifier="strict-global")["GlobalClusters"][0]
     assert [m["IsWriter"] for m in members["GlobalClusterMembers"]] == [True, False]
     rds.create_db_cluster(**aurora_cluster("strict-standalone", **CREDENTIALS))  # outside a global database
+
+
+VPC_BUILDS = allow(
+    "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+    "ec2:DescribeNetworkInterfaces", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+)  # fmt: skip
+
+
+def test_a_vpc_codebuild_project_whose_role_cannot_use_the_vpc_is_refused(
+    aws: Callable[..., Any], network: dict[str, Any]
+) -> None:
+    codebuild = aws("codebuild")
+
+    def project(service_role: str, in_vpc: bool = True) -> dict[str, Any]:
+        vpc = {"vpcId": network["vpc"], "subnets": network["subnets"], "securityGroupIds": [network["security_group"]]}
+        return {
+            "name": f"strict-{uuid.uuid4().hex[:8]}",
+            "source": {"type": "NO_SOURCE", "buildspec": "version: 0.2\nphases: {build: {commands: [true]}}\n"},
+            "artifacts": {"type": "NO_ARTIFACTS"},
+            "environment": {
+                "type": "LINUX_CONTAINER",
+                "image": "aws/codebuild/standard:7.0",
+                "computeType": "BUILD_GENERAL1_SMALL",
+            },
+            "serviceRole": service_role,
+            **({"vpcConfig": vpc} if in_vpc else {}),
+        }
+
+    logs_only = role(aws, "codebuild.amazonaws.com", LOGS)
+    message = refused(codebuild.create_project, "InvalidInputException", **project(logs_only))
+    assert message == "Not authorized to perform DescribeSecurityGroups"
+    interfaces_only = role(aws, "codebuild.amazonaws.com", LOGS, NETWORK_INTERFACES)
+    refused(codebuild.create_project, "InvalidInputException", **project(interfaces_only))
+
+    codebuild.create_project(**project(role(aws, "codebuild.amazonaws.com", LOGS, VPC_BUILDS)))
+    codebuild.create_project(**project(logs_only, in_vpc=False))  # outside a VPC it needs none of them

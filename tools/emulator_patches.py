@@ -905,3 +905,32 @@ def rds_global_database_secondary_waits_for_the_primarys_instance() -> None:
         return create_db_cluster(self, kwargs)
 
     _install(RDSBackend, "create_db_cluster", wrapper)
+
+
+#: What a CodeBuild project's service role must allow for builds in a VPC (CodeBuild checks at CreateProject).
+CODEBUILD_VPC_ACTIONS = [
+    "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+    "ec2:DescribeNetworkInterfaces", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+]  # fmt: skip
+
+
+@patch
+def codebuild_vpc_project_needs_a_role_that_can_use_the_vpc() -> None:
+    """AWS CodeBuild refuses CreateProject with a vpcConfig when the service role cannot describe the VPC
+    and manage network interfaces (InvalidInputException: Not authorized to perform ...)."""
+    # https://docs.aws.amazon.com/codebuild/latest/userguide/auth-and-access-control-iam-identity-based-access-control.html#customer-managed-policies-example-create-vpc-network-interface
+    # https://docs.aws.amazon.com/codebuild/latest/userguide/vpc-support.html
+    from moto.codebuild.exceptions import InvalidInputException
+    from moto.codebuild.responses import CodeBuildResponse
+
+    create_project = CodeBuildResponse.create_project
+
+    def wrapper(self: Any) -> Any:
+        vpc_config = self._get_param("vpcConfig") or {}
+        role = self._get_param("serviceRole") or ""
+        denied = _first_denied(role, CODEBUILD_VPC_ACTIONS) if vpc_config.get("vpcId") else None
+        if denied:
+            raise InvalidInputException(f"Not authorized to perform {denied.split(':')[1]}")
+        return create_project(self)
+
+    _install(CodeBuildResponse, "create_project", wrapper)
