@@ -436,3 +436,19 @@ def test_a_vpc_codebuild_project_whose_role_cannot_use_the_vpc_is_refused(
 
     codebuild.create_project(**project(role(aws, "codebuild.amazonaws.com", LOGS, VPC_BUILDS)))
     codebuild.create_project(**project(logs_only, in_vpc=False))  # outside a VPC it needs none of them
+
+
+def test_reserving_lambda_concurrency_is_refused_as_in_a_new_account(aws: Callable[..., Any]) -> None:
+    lambda_ = aws("lambda")
+    name = lambda_.create_function(**function(role(aws, "lambda.amazonaws.com", LOGS)))["FunctionName"]
+    message = refused(
+        lambda_.put_function_concurrency,
+        "InvalidParameterValueException",
+        FunctionName=name,
+        ReservedConcurrentExecutions=1,
+    )
+    assert "UnreservedConcurrentExecution below its minimum value" in message
+
+    lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)  # leaves the minimum
+    lambda_.delete_function_concurrency(FunctionName=name)
+    assert "ReservedConcurrentExecutions" not in lambda_.get_function_concurrency(FunctionName=name)
