@@ -452,3 +452,21 @@ def test_reserving_lambda_concurrency_is_refused_as_in_a_new_account(aws: Callab
     lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)  # leaves the minimum
     lambda_.delete_function_concurrency(FunctionName=name)
     assert "ReservedConcurrentExecutions" not in lambda_.get_function_concurrency(FunctionName=name)
+
+
+REFUSALS = (
+    "logs_metric_filter_needs_its_log_group",
+    "lambda_vpc_and_tracing_need_the_execution_roles_permissions",
+    "elb_access_logs_need_a_bucket_that_admits_log_delivery",
+    "ecs_service_target_groups_need_a_load_balancer",
+    "ecs_capacity_provider_strategy_names_only_the_clusters_providers",
+    "rds_enhanced_monitoring_needs_a_role_that_can_write_os_metrics",
+    "rds_global_database_secondary_waits_for_the_primarys_instance",
+    "codebuild_vpc_project_needs_a_role_that_can_use_the_vpc",
+)
+
+
+def test_the_emulator_names_each_refusal_it_restores(emulator: Emulator) -> None:
+    """The server lists its patches at start-up (tests/test_emulator.py records them per cycle)."""
+    applied = emulator.patches()
+    assert [name for name in REFUSALS if name not in applied] == []
