@@ -27,6 +27,12 @@ def main() -> None:
     os.environ["MOTO_ACCOUNT_ID"] = args.account_id
     # AWS-managed policies (e.g. AmazonRDSEnhancedMonitoringRole) exist in every real account.
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    # Lambda concurrency as in a new account: its quota can be as low as the unreserved minimum AWS
+    # always keeps, so PutFunctionConcurrency (reserved_concurrent_executions) of any amount fails.
+    # moto keeps 100 unreserved; a quota of 100 leaves nothing to reserve.
+    # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+    os.environ["MOTO_LAMBDA_CONCURRENCY_QUOTA"] = "100"
     applied = apply_patches()
     print(f"emulator patches: {', '.join(applied) or 'none'}", flush=True)
     from moto import server

@@ -617,3 +617,320 @@ def application_autoscaling_tags_scalable_targets() -> None:
     _install(ApplicationAutoScalingResponse, "list_tags_for_resource", list_tags_for_resource)
     _install(ApplicationAutoScalingResponse, "tag_resource", tag_resource)
     _install(ApplicationAutoScalingResponse, "untag_resource", untag_resource)
+
+
+# --- Refusals: where moto accepts a call that AWS refuses and the product depends on the refusal ---
+#
+# An emulator that accepts a faulty order proves nothing about it. Each patch below refuses, with
+# the error code and message the hashicorp/aws provider sees from AWS, a call made before its
+# prerequisite exists; the right order still passes (tests/test_emulator_strictness.py).
+
+
+@patch
+def logs_metric_filter_needs_its_log_group() -> None:
+    """AWS CloudWatch Logs refuses PutMetricFilter for a log group that does not exist (ResourceNotFoundException)."""
+    # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutMetricFilter.html
+    from moto.logs.exceptions import ResourceNotFoundException
+    from moto.logs.models import LogsBackend
+
+    put_metric_filter = LogsBackend.put_metric_filter
+
+    def wrapper(self: Any, filter_name: str, filter_pattern: str, log_group_name: str, transformations: Any) -> None:
+        if log_group_name not in self.groups:
+            raise ResourceNotFoundException("The specified log group does not exist.")
+        put_metric_filter(self, filter_name, filter_pattern, log_group_name, transformations)
+
+    _install(LogsBackend, "put_metric_filter", wrapper)
+
+
+def _role_documents(role_arn: str) -> list[str] | None:
+    """The policy documents of an IAM role in the emulator (inline, then each attached managed
+    policy's default version); None when no such role exists (moto's own check then answers)."""
+    from moto.iam.models import iam_backends
+
+    parts = role_arn.split(":")
+    if len(parts) < 6 or parts[2] != "iam":
+        return None
+    role = next((r for r in iam_backends[parts[4]][parts[1]].get_roles() if r.arn == role_arn), None)
+    if role is None:
+        return None
+    documents = [str(document) for document in role.policies.values()]
+    for policy in role.managed_policies.values():
+        documents += [str(v.document) for v in policy.versions if v.version_id == policy.default_version_id]
+    return documents
+
+
+def _first_denied(role_arn: str, actions: list[str], resource: Callable[[str], str] | None = None) -> str | None:
+    """The first of ``actions`` that no Allow statement of the role's policies grants (on
+    ``resource(action)``, when given), or None; the evaluator is the project's own (aws_rules.iam)."""
+    from aws_rules.iam import allows
+
+    documents = _role_documents(role_arn)
+    if documents is None:
+        return None
+    for action in actions:
+        if not any(allows(document, action, resource(action) if resource else None) for document in documents):
+            return action
+    return None
+
+
+#: What a function's execution role must allow for Lambda to attach it to a VPC, and to trace it.
+LAMBDA_VPC_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface"]
+LAMBDA_TRACING_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+@patch
+def lambda_vpc_and_tracing_need_the_execution_roles_permissions() -> None:
+    """AWS Lambda refuses CreateFunction and UpdateFunctionConfiguration when the execution role cannot
+    manage network interfaces (VpcConfig with subnets) or send traces (TracingConfig Active)."""
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#configuration-vpc-permissions
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html#services-xray-permissions
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaBackend
+
+    create_function = LambdaBackend.create_function
+    update_function_configuration = LambdaBackend.update_function_configuration
+
+    def check(role: str, vpc_config: dict[str, Any] | None, tracing_config: dict[str, Any] | None) -> None:
+        needs = [
+            *(LAMBDA_VPC_ACTIONS if (vpc_config or {}).get("SubnetIds") else []),
+            *(LAMBDA_TRACING_ACTIONS if (tracing_config or {}).get("Mode") == "Active" else []),
+        ]
+        denied = _first_denied(role, needs) if role else None
+        if denied:
+            service, operation = denied.split(":")
+            raise InvalidParameterValueException(
+                f"The provided execution role does not have permissions to call {operation} on {service.upper()}"
+            )
+
+    def create(self: Any, spec: dict[str, Any]) -> Any:
+        check(spec.get("Role", ""), spec.get("VpcConfig"), spec.get("TracingConfig"))
+        return create_function(self, spec)
+
+    def update(self: Any, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
+        function = self.get_function(function_name, qualifier)
+        check(
+            body.get("Role") or function.role,
+            body.get("VpcConfig", function._vpc_config),
+            body.get("TracingConfig") or function.tracing_config,
+        )
+        return update_function_configuration(self, function_name, qualifier, body)
+
+    _install(LambdaBackend, "create_function", create)
+    _install(LambdaBackend, "update_function_configuration", update)
+
+
+def _admits(policy: str, principals: set[str], action: str, resource: str) -> bool:
+    """Whether a resource policy lets one of ``principals`` (or everyone) perform ``action`` on ``resource``."""
+    from aws_rules import iam
+
+    admitted = [s for s in iam.statements(policy) if iam.principals(s) & (principals | {"*"})]
+    return iam.allows({"Statement": admitted}, action, resource)
+
+
+@patch
+def elb_access_logs_need_a_bucket_that_admits_log_delivery() -> None:
+    """AWS Elastic Load Balancing test-writes to the bucket when access logs are turned on and refuses
+    (InvalidConfigurationRequest) unless its policy lets the region's ELB account or the log
+    delivery service put objects under the log prefix."""
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+    from moto.elbv2.exceptions import InvalidConfigurationRequest
+    from moto.elbv2.models import ELBv2Backend
+    from moto.s3.models import s3_backends
+
+    from modules.access_logs import ELB_LOG_ACCOUNTS
+
+    modify = ELBv2Backend.modify_load_balancer_attributes
+
+    def wrapper(self: Any, arn: str, attrs: dict[str, Any]) -> dict[str, Any]:
+        balancer = self.load_balancers.get(arn)
+        current = {**(balancer.attrs if balancer else {}), **attrs}
+        if balancer is not None and str(current.get("access_logs.s3.enabled")).lower() == "true":
+            name = str(current.get("access_logs.s3.bucket") or "")
+            prefix = str(current.get("access_logs.s3.prefix") or "")
+            test_file = (f"{prefix}/" if prefix else "") + f"AWSLogs/{self.account_id}/ELBAccessLogTestFile"
+            bucket = s3_backends[self.account_id][self.partition].buckets.get(name)
+            elb_account = ELB_LOG_ACCOUNTS.get(self.region_name)
+            delivery = {"logdelivery.elasticloadbalancing.amazonaws.com"}
+            if elb_account:
+                delivery |= {elb_account, f"arn:{self.partition}:iam::{elb_account}:root"}
+            policy = bucket.policy.decode() if bucket is not None and bucket.policy else None
+            resource = f"arn:{self.partition}:s3:::{name}/{test_file}"
+            if policy is None or not _admits(policy, delivery, "s3:PutObject", resource):
+                raise InvalidConfigurationRequest(f"Access Denied for bucket: {name}. Please check S3bucket permission")
+        result: dict[str, Any] = modify(self, arn, attrs)
+        return result
+
+    _install(ELBv2Backend, "modify_load_balancer_attributes", wrapper)
+
+
+def _forwarded_target_groups(account_id: str, region: str) -> set[str]:
+    """The target groups a listener's default action or a listener rule forwards to, in the emulator."""
+    from moto.elbv2.models import elbv2_backends
+
+    backend = elbv2_backends[account_id][region]
+    return {
+        arn
+        for balancer in backend.load_balancers.values()
+        for listener in balancer.listeners.values()
+        for rule in listener.rules.values()
+        for action in rule.actions
+        if action.type == "forward"
+        for arn in backend._get_target_group_arns_from(action_data=action.data)
+    }
+
+
+@patch
+def ecs_service_target_groups_need_a_load_balancer() -> None:
+    """AWS ECS refuses CreateService with a target group that no listener or listener rule forwards to
+    (InvalidParameterException: the target group does not have an associated load balancer)."""
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/register-multiple-targetgroups.html
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html (loadBalancers)
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    create_service = EC2ContainerServiceResponse.create_service
+
+    def wrapper(self: Any) -> Any:
+        forwarded = _forwarded_target_groups(self.current_account, self.region)
+        for balancer in self._get_param("loadBalancers") or []:
+            alternate = (balancer.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
+            for group in filter(None, [balancer.get("targetGroupArn"), alternate]):
+                if group not in forwarded:
+                    raise InvalidParameterException(
+                        f"The target group with targetGroupArn {group} does not have an associated load balancer."
+                    )
+        return create_service(self)
+
+    _install(EC2ContainerServiceResponse, "create_service", wrapper)
+
+
+@patch
+def ecs_capacity_provider_strategy_names_only_the_clusters_providers() -> None:
+    """AWS ECS refuses CreateService and UpdateService whose capacityProviderStrategy names a provider
+    (FARGATE and FARGATE_SPOT included) not associated with the cluster (PutClusterCapacityProviders)."""
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    create_service = EC2ContainerServiceResponse.create_service
+    update_service = EC2ContainerServiceResponse.update_service
+
+    def check(self: Any) -> None:
+        strategy = self._get_param("capacityProviderStrategy") or []
+        cluster = self.ecs_backend._get_cluster(self._get_param("cluster", "default"))
+        associated = {name.rsplit("/", 1)[-1] for name in cluster.capacity_providers or []}
+        if any(item["capacityProvider"].rsplit("/", 1)[-1] not in associated for item in strategy):
+            raise InvalidParameterException(
+                "The specified capacity provider strategy cannot contain a capacity provider that is not associated"
+                " with the cluster. Associate the capacity provider with the cluster or specify a valid capacity"
+                " provider and try again."
+            )
+
+    def create(self: Any) -> Any:
+        check(self)
+        return create_service(self)
+
+    def update(self: Any) -> Any:
+        check(self)
+        return update_service(self)
+
+    _install(EC2ContainerServiceResponse, "create_service", create)
+    _install(EC2ContainerServiceResponse, "update_service", update)
+
+
+#: What AmazonRDSEnhancedMonitoringRole grants, on the log group RDS sends OS metrics to.
+RDS_MONITORING_ACTIONS = [
+    "logs:CreateLogGroup", "logs:PutRetentionPolicy",
+    "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:GetLogEvents",
+]  # fmt: skip
+
+
+@patch
+def rds_enhanced_monitoring_needs_a_role_that_can_write_os_metrics() -> None:
+    """AWS RDS refuses CreateDBInstance with MonitoringInterval > 0 when the MonitoringRoleArn's role lacks
+    AmazonRDSEnhancedMonitoringRole (or an inline policy granting the same) (InvalidParameterValue)."""
+    # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Monitoring.OS.Enabling.html
+    from moto.rds.exceptions import InvalidParameterValue
+    from moto.rds.models import RDSBackend
+
+    create_db_instance = RDSBackend.create_db_instance
+
+    def wrapper(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        role = db_kwargs.get("monitoring_role_arn")
+        if int(db_kwargs.get("monitoring_interval") or 0) > 0 and role:
+            group = f"arn:{self.partition}:logs:{self.region_name}:{self.account_id}:log-group:RDSOSMetrics"
+
+            def on(action: str) -> str:
+                return group if action in RDS_MONITORING_ACTIONS[:2] else f"{group}:log-stream:db-STRICT"
+
+            if _role_documents(role) is None or _first_denied(role, RDS_MONITORING_ACTIONS, on):
+                raise InvalidParameterValue(
+                    "IAM role ARN value is invalid or does not include the required permissions for: "
+                    "ENHANCED_MONITORING"
+                )
+        return create_db_instance(self, db_kwargs)
+
+    _install(RDSBackend, "create_db_instance", wrapper)
+
+
+@patch
+def rds_global_database_secondary_waits_for_the_primarys_instance() -> None:
+    """AWS RDS refuses CreateDBCluster adding a secondary to a global database whose primary cluster has no
+    available DB instance yet (AWS's own Terraform example makes the secondary depend on it)."""
+    # https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-getting-started.html
+    # https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/rds_global_cluster
+    from moto.rds.exceptions import InvalidDBClusterStateFault
+    from moto.rds.models import RDSBackend, rds_backends
+
+    create_db_cluster = RDSBackend.create_db_cluster
+
+    def wrapper(self: Any, kwargs: dict[str, Any]) -> Any:
+        identifier = kwargs.get("global_cluster_identifier")
+        if identifier:
+            found = [
+                global_cluster
+                for backend in list(rds_backends[self.account_id].values())
+                for global_cluster in backend.global_clusters.values()
+                if identifier in (global_cluster.global_cluster_identifier, global_cluster.global_cluster_arn)
+            ]
+            members = found[0].members if found else []
+            primary = next((m for m in members if m.is_writer), members[0] if members else None)
+            if primary is not None and not any(instance.status == "available" for instance in primary.members):
+                raise InvalidDBClusterStateFault(
+                    f"The primary cluster of global cluster {identifier} has no available instance; "
+                    "add a secondary once the primary is available"
+                )
+        return create_db_cluster(self, kwargs)
+
+    _install(RDSBackend, "create_db_cluster", wrapper)
+
+
+#: What a CodeBuild project's service role must allow for builds in a VPC (CodeBuild checks at CreateProject).
+CODEBUILD_VPC_ACTIONS = [
+    "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+    "ec2:DescribeNetworkInterfaces", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+]  # fmt: skip
+
+
+@patch
+def codebuild_vpc_project_needs_a_role_that_can_use_the_vpc() -> None:
+    """AWS CodeBuild refuses CreateProject with a vpcConfig when the service role cannot describe the VPC
+    and manage network interfaces (InvalidInputException: Not authorized to perform ...)."""
+    # https://docs.aws.amazon.com/codebuild/latest/userguide/auth-and-access-control-iam-identity-based-access-control.html#customer-managed-policies-example-create-vpc-network-interface
+    # https://docs.aws.amazon.com/codebuild/latest/userguide/vpc-support.html
+    from moto.codebuild.exceptions import InvalidInputException
+    from moto.codebuild.responses import CodeBuildResponse
+
+    create_project = CodeBuildResponse.create_project
+
+    def wrapper(self: Any) -> Any:
+        vpc_config = self._get_param("vpcConfig") or {}
+        role = self._get_param("serviceRole") or ""
+        denied = _first_denied(role, CODEBUILD_VPC_ACTIONS) if vpc_config.get("vpcId") else None
+        if denied:
+            raise InvalidInputException(f"Not authorized to perform {denied.split(':')[1]}")
+        return create_project(self)
+
+    _install(CodeBuildResponse, "create_project", wrapper)
