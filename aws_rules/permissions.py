@@ -111,10 +111,22 @@ RELEASE_ALARMS_HOOK = _ref("aws_lambda_function", "release_alarms/release_alarms
 RELEASE_ALARMS = tuple(
     f"alarms/{key}" for key in ("release_5xx_rate", "release_p99_latency", "release_unhealthy_hosts")
 )
+
+
+def _interfaces(look: Lookup) -> str:
+    return look.arn("ec2", f"network-interface/{RUNTIME}")
+
+
 LAMBDA_IN_VPC = (
+    *(Call(f"ec2:{a}", "create, invoke, delete", _star) for a in ("DescribeNetworkInterfaces", "DescribeSubnets")),
     *(
-        Call(f"ec2:{a}", "create, invoke, delete", _star)
-        for a in ("CreateNetworkInterface", "DescribeNetworkInterfaces", "DescribeSubnets", "DeleteNetworkInterface")
+        Call(f"ec2:{a}", "create, invoke, delete", _interfaces)
+        for a in (
+            "CreateNetworkInterface",
+            "DeleteNetworkInterface",
+            "AssignPrivateIpAddresses",
+            "UnassignPrivateIpAddresses",
+        )
     ),
     Call("xray:PutTraceSegments", "every invocation", _star),
     Call("kms:Decrypt", "every cold start: its encrypted environment", ARTIFACTS_KEY),

@@ -61,6 +61,8 @@ class HookSite:
 
     private_subnet_ids: Sequence[str]
     security_group_id: str
+    #: ``arn:<partition>:ec2:<region>:<account>``: the network interfaces' scope.
+    ec2_arn_prefix: str
     #: Encrypts the functions' environments; each function's role may decrypt only its own.
     kms_key_arn: str
     logs_kms_key_arn: str
@@ -93,7 +95,15 @@ def hook_function(
     )
     # CreateFunction refuses a VPC function whose role cannot manage network interfaces, and
     # active tracing whose role cannot send traces; both must exist first.
-    prerequisites = attach(scope, "vpc_and_tracing", role.role_name, [*lambda_vpc_access(), *lambda_tracing()])
+    prerequisites = attach(
+        scope,
+        "vpc_and_tracing",
+        role.role_name,
+        [
+            *lambda_vpc_access(site.ec2_arn_prefix, site.private_subnet_ids, site.security_group_id),
+            *lambda_tracing(),
+        ],
+    )
     function = LambdaFunction(
         scope,
         id,

@@ -295,6 +295,7 @@ class BlueGreenStack(TerraformStack):
         hook_site = HookSite(
             private_subnet_ids=network.private_subnet_ids,
             security_group_id=hook_security_group_id,
+            ec2_arn_prefix=f"arn:{c.partition}:ec2:{c.region}:{c.account_id}",
             kms_key_arn=keys.artifacts_key_arn,
             logs_kms_key_arn=keys.logs_key_arn,
             log_retention_days=c.service.log_retention_days,

@@ -691,12 +691,19 @@ def lambda_vpc_and_tracing_need_the_execution_roles_permissions() -> None:
     create_function = LambdaBackend.create_function
     update_function_configuration = LambdaBackend.update_function_configuration
 
-    def check(role: str, vpc_config: dict[str, Any] | None, tracing_config: dict[str, Any] | None) -> None:
+    def check(region: str, role: str, vpc_config: dict[str, Any] | None, tracing_config: dict[str, Any] | None) -> None:
         needs = [
             *(LAMBDA_VPC_ACTIONS if (vpc_config or {}).get("SubnetIds") else []),
             *(LAMBDA_TRACING_ACTIONS if (tracing_config or {}).get("Mode") == "Active" else []),
         ]
-        denied = _first_denied(role, needs) if role else None
+        parts = role.split(":")
+        # Lambda's check asks for the account's interfaces (network-interface/*), not for "*".
+        interfaces = f"arn:{parts[1]}:ec2:{region}:{parts[4]}:network-interface/*" if len(parts) > 4 else "*"
+
+        def resource(action: str) -> str:
+            return interfaces if action in ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface") else "*"
+
+        denied = _first_denied(role, needs, resource) if role else None
         if denied:
             service, operation = denied.split(":")
             raise InvalidParameterValueException(
@@ -704,12 +711,13 @@ def lambda_vpc_and_tracing_need_the_execution_roles_permissions() -> None:
             )
 
     def create(self: Any, spec: dict[str, Any]) -> Any:
-        check(spec.get("Role", ""), spec.get("VpcConfig"), spec.get("TracingConfig"))
+        check(self.region_name, spec.get("Role", ""), spec.get("VpcConfig"), spec.get("TracingConfig"))
         return create_function(self, spec)
 
     def update(self: Any, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
         function = self.get_function(function_name, qualifier)
         check(
+            self.region_name,
             body.get("Role") or function.role,
             body.get("VpcConfig", function._vpc_config),
             body.get("TracingConfig") or function.tracing_config,

@@ -54,24 +54,35 @@ def flow_log_delivery(sid: str, log_group_arn: str) -> list[iam.Statement]:
     ]
 
 
-def lambda_vpc_access() -> list[iam.Statement]:
+def lambda_vpc_access(ec2_arn_prefix: str, subnet_ids: Sequence[str], security_group_id: str) -> list[iam.Statement]:
     """What a Lambda in a VPC needs before it can be created: Lambda checks the role at
-    CreateFunction (AWSLambdaVPCAccessExecutionRole has the same actions; AWS scopes none of them).
+    CreateFunction (AWSLambdaVPCAccessExecutionRole has the same actions, on "*").
     https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#configuration-vpc-permissions
+
+    Scoped where EC2 authorises a resource: the interface is created in the function's subnets
+    with its security group; Lambda's check at CreateFunction asks for ``network-interface/*``.
+    DescribeNetworkInterfaces and DescribeSubnets work only on "*"; DeleteNetworkInterface must
+    name the interface or all of the account's (the guide's ``*/*`` form), or the function can
+    lose its VPC access.
     """
+    interfaces = f"{ec2_arn_prefix}:network-interface/*"
     return [
         iam.statement(
-            "AttachToVpc",
+            "CreateInterfacesInTheFunctionsSubnets",
+            ["ec2:CreateNetworkInterface"],
             [
-                "ec2:CreateNetworkInterface",
-                "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeSubnets",
-                "ec2:DeleteNetworkInterface",
-                "ec2:AssignPrivateIpAddresses",
-                "ec2:UnassignPrivateIpAddresses",
+                interfaces,
+                f"{ec2_arn_prefix}:security-group/{security_group_id}",
+                *(f"{ec2_arn_prefix}:subnet/{subnet}" for subnet in subnet_ids),
             ],
-            ["*"],
-        )
+        ),
+        iam.statement(
+            "ManageTheAccountsInterfaces",
+            ["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+            [interfaces],
+        ),
+        iam.statement("DeleteInterfaces", ["ec2:DeleteNetworkInterface"], [f"{ec2_arn_prefix}:*/*"]),
+        iam.statement("DescribeInterfaces", ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], ["*"]),
     ]
 
 
