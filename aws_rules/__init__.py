@@ -1,6 +1,6 @@
 """What AWS checks that an emulator does not, kept as data and evaluated on synthesized stacks.
 
-Three kinds of rule (DESIGN.md, "What AWS checks that an emulator does not"):
+Kinds of rule (README, "What AWS checks that an emulator does not"):
 
 - ``ordering``: an argument that names another resource of the stack reaches it through a
   reference or ``depends_on``, so Terraform never calls AWS before the named resource exists;

@@ -754,8 +754,8 @@ class ScheduledScaling(Section):
         json_schema_extra={"pattern": r"^(cron|rate|at)\(.+\)$"},
     )
     timezone: str = Field("UTC", description="IANA time zone of the schedule, e.g. Europe/Amsterdam.")
-    min_tasks: int = Field(..., ge=0, le=1000)
-    max_tasks: int = Field(..., ge=0, le=1000)
+    min_tasks: int = Field(..., ge=0, le=1000, description="The service's minimum task count from this time on.")
+    max_tasks: int = Field(..., ge=0, le=1000, description="The service's maximum task count from this time on.")
 
     @field_validator("schedule")
     @classmethod
@@ -773,8 +773,8 @@ class ScheduledScaling(Section):
 class AutoscalingConfig(Section):
     """Application Auto Scaling of the service's task count; it follows the service through deployments."""
 
-    min_tasks: int = Field(2, ge=0, le=1000)
-    max_tasks: int = Field(10, ge=1, le=1000)
+    min_tasks: int = Field(2, ge=0, le=1000, description="Fewest tasks scaling in leaves running.")
+    max_tasks: int = Field(10, ge=1, le=1000, description="Most tasks scaling out starts.")
     cpu_target_percent: int | None = Field(60, ge=10, le=95, description="Target average CPU; null: not used.")
     memory_target_percent: int | None = Field(None, ge=10, le=95, description="Target average memory; null: not used.")
     requests_per_task_per_minute: int | None = Field(
@@ -785,8 +785,12 @@ class AutoscalingConfig(Section):
         "balancer over the service's running tasks, because the target group serving production alternates "
         "between blue and green.",
     )
-    scale_in_cooldown_seconds: int = Field(300, ge=0, le=3600)
-    scale_out_cooldown_seconds: int = Field(60, ge=0, le=3600)
+    scale_in_cooldown_seconds: int = Field(
+        300, ge=0, le=3600, description="Wait after a scale-in before the next scale-in (target tracking)."
+    )
+    scale_out_cooldown_seconds: int = Field(
+        60, ge=0, le=3600, description="Wait after a scale-out before the next scale-out (target tracking)."
+    )
     schedules: tuple[ScheduledScaling, ...] = Field((), description="Scheduled changes of min/max tasks.")
 
     @model_validator(mode="after")
@@ -915,7 +919,12 @@ class ServiceConfig(Section):
     health_check_path: str = Field(
         "/ready", pattern=formats.HEALTH_CHECK_PATH.pattern, description="Path the target groups probe (readiness)."
     )
-    health_check_grace_period_seconds: int = Field(60, ge=0, le=2147483647)
+    health_check_grace_period_seconds: int = Field(
+        60,
+        ge=0,
+        le=2147483647,
+        description="Seconds ECS ignores failing load balancer health checks of a new task while it starts.",
+    )
     environment: dict[str, str] = Field(
         default_factory=dict, description="Plain environment variables; secrets belong in secrets."
     )
@@ -1050,12 +1059,18 @@ class LoadBalancerConfig(Section):
         (),
         description="Who besides the VPC (through its NAT gateways) may reach the test listener, e.g. an office range.",
     )
-    health_check_interval_seconds: int = Field(10, ge=5, le=300)
-    health_check_timeout_seconds: int = Field(5, ge=2, le=120)
-    healthy_threshold: int = Field(2, ge=2, le=10)
-    unhealthy_threshold: int = Field(3, ge=2, le=10)
+    health_check_interval_seconds: int = Field(
+        10, ge=5, le=300, description="Seconds between the target groups' probes of each task."
+    )
+    health_check_timeout_seconds: int = Field(
+        5, ge=2, le=120, description="Seconds a probe may take; shorter than the interval."
+    )
+    healthy_threshold: int = Field(2, ge=2, le=10, description="Passing probes in a row before a task is healthy.")
+    unhealthy_threshold: int = Field(3, ge=2, le=10, description="Failing probes in a row before a task is unhealthy.")
     deregistration_delay_seconds: int = Field(30, ge=0, le=3600, description="Connection draining on deregistration.")
-    idle_timeout_seconds: int = Field(60, ge=1, le=4000)
+    idle_timeout_seconds: int = Field(
+        60, ge=1, le=4000, description="Seconds the ALB keeps an idle client or target connection open."
+    )
     deletion_protection: bool = Field(True, description="Block deleting the ALB; production requires it.")
     waf_web_acl_arn: str | None = Field(
         None,
@@ -1160,10 +1175,12 @@ class PipelineConfig(Section):
         "`docker build ... <app_path>`).",
         json_schema_extra={"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$"},
     )
-    build_compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
-        "BUILD_GENERAL1_SMALL"
+    build_compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = Field(
+        "BUILD_GENERAL1_SMALL", description="CodeBuild machine of the image build (small: 3 GB, 2 vCPUs)."
     )
-    build_timeout_minutes: int = Field(20, ge=5, le=480)
+    build_timeout_minutes: int = Field(
+        20, ge=5, le=480, description="Minutes before CodeBuild stops an image build as failed."
+    )
     artifact_retention_days: int = Field(30, ge=1, le=3650, description="Days pipeline artifacts are kept.")
     build_log_retention_days: int = Field(365, description="Retention of CodeBuild logs.")
 
@@ -1250,13 +1267,13 @@ class NotificationsConfig(Section):
 class AllAtOnce(Section):
     """Shift all production traffic to green in one step."""
 
-    type: Literal["all_at_once"] = "all_at_once"
+    type: Literal["all_at_once"] = Field("all_at_once", description="One step.")
 
 
 class Canary(Section):
     """Shift ``percent`` first, then the rest after ``minutes``."""
 
-    type: Literal["canary"]
+    type: Literal["canary"] = Field(description="Two steps.")
     percent: int = Field(10, ge=1, le=99, description="Share of traffic in the first step.")
     minutes: int = Field(5, ge=1, le=2880, description="Wait before shifting the rest.")
 
@@ -1264,7 +1281,7 @@ class Canary(Section):
 class Linear(Section):
     """Shift ``percent`` more every ``every_minutes`` until all traffic is on green."""
 
-    type: Literal["linear"]
+    type: Literal["linear"] = Field(description="Equal steps.")
     percent: int = Field(10, ge=1, le=99, description="Share of traffic added at each step.")
     every_minutes: int = Field(1, ge=1, le=2880, description="Minutes between steps.")
 

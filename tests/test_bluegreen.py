@@ -1,6 +1,7 @@
 """What AWS requires of a CodeDeploy blue/green ECS deployment, checked on every environment's JSON.
 
-Each test names one requirement from DESIGN.md ("Blue/Green on AWS: what must hold").
+Each test names one requirement of CodeDeploy's (or ECS's own) blue/green deployments: its name
+says what must hold, its body shows where the synthesized JSON makes it hold.
 """
 
 from __future__ import annotations
