@@ -1,12 +1,12 @@
-"""The delivery pipeline: source (CodeConnections) -> CodeBuild -> CodeDeploy blue/green on ECS.
+"""The delivery pipeline: source (CodeConnections) -> build -> migrate -> blue/green deploy.
 
-Also owns what the pipeline needs around it: the KMS-encrypted artifact bucket, the build's
-log group, the CodeDeploy application and deployment group, and the alarms that roll back.
+Also owns what the pipeline needs around it: the KMS-encrypted artifact bucket and the build's
+log group. The deploy action, and what it needs (CodeDeploy's application and deployment group),
+come from the service's deployer (modules/deployers.py), built in this construct's scope.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformResource
@@ -17,22 +17,6 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProjectSource,
 )
 from cdktf_cdktf_provider_aws.codeconnections_connection import CodeconnectionsConnection
-from cdktf_cdktf_provider_aws.codedeploy_app import CodedeployApp
-from cdktf_cdktf_provider_aws.codedeploy_deployment_group import (
-    CodedeployDeploymentGroup,
-    CodedeployDeploymentGroupAlarmConfiguration,
-    CodedeployDeploymentGroupAutoRollbackConfiguration,
-    CodedeployDeploymentGroupBlueGreenDeploymentConfig,
-    CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption,
-    CodedeployDeploymentGroupBlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccess,
-    CodedeployDeploymentGroupDeploymentStyle,
-    CodedeployDeploymentGroupEcsService,
-    CodedeployDeploymentGroupLoadBalancerInfo,
-    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfo,
-    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRoute,
-    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroup,
-    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRoute,
-)
 from cdktf_cdktf_provider_aws.codepipeline import (
     Codepipeline,
     CodepipelineArtifactStore,
@@ -48,29 +32,12 @@ from constructs import Construct
 
 from modules import codebuild, deploy_specs
 from modules.depends import after
+from modules.deploy_specs import BUILD_ARTIFACT
+from modules.deployers import CodeDeployRefs, Deployer, DeployTarget
 from modules.logs import CloudwatchLogGroup, encrypted_log_group
 from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
-from modules.traffic import TrafficShifting, deployment_config_name
 
-#: A failed deployment and an alarm during one both return traffic to blue.
-ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
 SOURCE_ARTIFACT = "source"
-
-
-def _deploy_action(provider: str, configuration: dict[str, str]) -> CodepipelineStageAction:
-    """The pipeline's deploy action; it reads the build's output artifact."""
-    return CodepipelineStageAction(
-        name="BlueGreenDeploy",
-        category="Deploy",
-        owner="AWS",
-        provider=provider,
-        version="1",
-        input_artifacts=[BUILD_ARTIFACT],
-        configuration=configuration,
-    )
-
-
-BUILD_ARTIFACT = "build"
 
 
 @dataclass(frozen=True)
@@ -107,29 +74,13 @@ class CodePipelineProps:
     codebuild_role_arn: str
     codepipeline_role_arn: str
     # deploy
-    #: "codedeploy": CodeDeployToECS through a CodeDeploy deployment group; "ecs": the ECS deploy
-    #: action, ECS's own blue/green (no CodeDeploy resources are created).
-    controller: str
-    codedeploy_app_name: str
-    deployment_group_name: str
-    codedeploy_role_arn: str
-    traffic: TrafficShifting
+    #: Builds the deploy action (and CodeDeploy's resources) for the service it deploys.
+    deployer: Deployer
+    deploy_target: DeployTarget
     #: Lambda run on AfterAllowTestTraffic (named in the appspec); None runs no hook.
     test_hook_function_arn: str | None
     #: Lambda run on BeforeInstall: points the rollback alarms at green.
     release_alarms_function_arn: str
-    #: None: shift as soon as green passes its tests; N: wait up to N minutes for an operator.
-    approval_timeout_minutes: int | None
-    termination_wait_minutes: int
-    auto_rollback: bool
-    ecs_cluster_name: str
-    ecs_service_name: str
-    prod_listener_arn: str
-    test_listener_arn: str
-    blue_target_group_name: str
-    green_target_group_name: str
-    #: The alarms that stop and roll back a deployment (modules/alarms.py), by reference.
-    rollback_alarm_names: Sequence[str]
     #: The approval stage notifies this topic.
     notification_topic_arn: str
     #: A manual approval stage before the deploy stage (notifies the topic).
@@ -148,12 +99,8 @@ class CodePipelineOutputs:
     build_project_arn: str
     build_project_name: str
     build_log_group_arn: str
-    #: The CodeDeploy fields are None with the ECS controller.
-    codedeploy_app_arn: str | None
-    codedeploy_app_name: str | None
-    deployment_group_arn: str | None
-    deployment_group_name: str | None
-    deployment_config_name: str | None
+    #: CodeDeploy's application and deployment group; None under ECS's own blue/green.
+    codedeploy: CodeDeployRefs | None
 
 
 class CodePipeline(Construct):
@@ -182,15 +129,9 @@ class CodePipeline(Construct):
             self, "build_log_group", p.build_log_group_name, p.build_log_retention_days, p.logs_kms_key_arn
         )
         build = self._build_project(p, build_log_group)
-        app, group = None, None
-        if p.controller == "codedeploy":
-            app = CodedeployApp(self, "codedeploy_app", name=p.codedeploy_app_name, compute_platform="ECS")
-            group = self._deployment_group(p, app)
-            deploy = self._codedeploy_action(app, group)
-        else:
-            deploy = self._ecs_action(p)
-        pipeline = self._pipeline(p, artifacts.bucket_name, connection_arn, build, deploy)
-        self._pipeline_resource, self._group = pipeline, group
+        deploy = p.deployer.deploy_stage(self, p.deploy_target)
+        pipeline = self._pipeline(p, artifacts.bucket_name, connection_arn, build, deploy.action)
+        self._pipeline_resource, self._checks_role = pipeline, deploy.checks_its_role
 
         self.outputs = CodePipelineOutputs(
             pipeline_arn=pipeline.arn,
@@ -201,19 +142,15 @@ class CodePipeline(Construct):
             build_project_arn=build.arn,
             build_project_name=build.name,
             build_log_group_arn=build_log_group.arn,
-            codedeploy_app_arn=app.arn if app else None,
-            codedeploy_app_name=app.name if app else None,
-            deployment_group_arn=group.arn if group else None,
-            deployment_group_name=group.deployment_group_name if group else None,
-            deployment_config_name=group.deployment_config_name if group else None,
+            codedeploy=deploy.codedeploy,
         )
 
     def start_after(self, *, pipeline: TerraformResource, deployer: TerraformResource | None) -> None:
         """Wait for the roles' policies: a pipeline runs as soon as it is created, and CodeDeploy
         checks that its role can describe the ECS service when the deployment group is created."""
         after(self._pipeline_resource, pipeline)
-        if self._group is not None and deployer is not None:
-            after(self._group, deployer)
+        if self._checks_role is not None and deployer is not None:
+            after(self._checks_role, deployer)
 
     def _build_project(self, p: CodePipelineProps, log_group: CloudwatchLogGroup) -> CodebuildProject:
         # The image builds the container, so it matches the task's CPU architecture.
@@ -260,56 +197,6 @@ class CodePipeline(Construct):
             logs_config=codebuild.cloudwatch_logs(log_group.name),
         )
 
-    def _deployment_group(self, p: CodePipelineProps, app: CodedeployApp) -> CodedeployDeploymentGroup:
-        return CodedeployDeploymentGroup(
-            self,
-            "deployment_group",
-            app_name=app.name,
-            deployment_group_name=p.deployment_group_name,
-            service_role_arn=p.codedeploy_role_arn,
-            deployment_config_name=deployment_config_name(self, p.name_prefix, p.traffic),
-            deployment_style=CodedeployDeploymentGroupDeploymentStyle(
-                deployment_type="BLUE_GREEN", deployment_option="WITH_TRAFFIC_CONTROL"
-            ),
-            blue_green_deployment_config=CodedeployDeploymentGroupBlueGreenDeploymentConfig(
-                deployment_ready_option=(
-                    CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
-                        action_on_timeout="CONTINUE_DEPLOYMENT"
-                    )
-                    if p.approval_timeout_minutes is None
-                    else CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
-                        action_on_timeout="STOP_DEPLOYMENT", wait_time_in_minutes=p.approval_timeout_minutes
-                    )
-                ),
-                terminate_blue_instances_on_deployment_success=CodedeployDeploymentGroupBlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccess(
-                    action="TERMINATE", termination_wait_time_in_minutes=p.termination_wait_minutes
-                ),
-            ),
-            ecs_service=CodedeployDeploymentGroupEcsService(
-                cluster_name=p.ecs_cluster_name, service_name=p.ecs_service_name
-            ),
-            load_balancer_info=CodedeployDeploymentGroupLoadBalancerInfo(
-                target_group_pair_info=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfo(
-                    prod_traffic_route=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRoute(
-                        listener_arns=[p.prod_listener_arn]
-                    ),
-                    test_traffic_route=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRoute(
-                        listener_arns=[p.test_listener_arn]
-                    ),
-                    target_group=[
-                        CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroup(name=name)
-                        for name in (p.blue_target_group_name, p.green_target_group_name)
-                    ],
-                )
-            ),
-            auto_rollback_configuration=CodedeployDeploymentGroupAutoRollbackConfiguration(
-                enabled=p.auto_rollback, events=ROLLBACK_EVENTS if p.auto_rollback else []
-            ),
-            alarm_configuration=CodedeployDeploymentGroupAlarmConfiguration(
-                enabled=True, alarms=list(p.rollback_alarm_names)
-            ),
-        )
-
     @staticmethod
     def _approval_stage(p: CodePipelineProps) -> CodepipelineStage:
         return CodepipelineStage(
@@ -327,35 +214,6 @@ class CodePipeline(Construct):
                     },
                 )
             ],
-        )
-
-    @staticmethod
-    def _codedeploy_action(app: CodedeployApp, group: CodedeployDeploymentGroup) -> CodepipelineStageAction:
-        return _deploy_action(
-            "CodeDeployToECS",
-            {
-                "ApplicationName": app.name,
-                "DeploymentGroupName": group.deployment_group_name,
-                "TaskDefinitionTemplateArtifact": BUILD_ARTIFACT,
-                "TaskDefinitionTemplatePath": deploy_specs.TASKDEF_FILE,
-                "AppSpecTemplateArtifact": BUILD_ARTIFACT,
-                "AppSpecTemplatePath": deploy_specs.APPSPEC_FILE,
-                "Image1ArtifactName": BUILD_ARTIFACT,
-                "Image1ContainerName": "IMAGE1_NAME",
-            },
-        )
-
-    @staticmethod
-    def _ecs_action(p: CodePipelineProps) -> CodepipelineStageAction:
-        """ECS's deploy action; the service's blue/green deployment configuration does the rest."""
-        return _deploy_action(
-            "ECS",
-            {
-                "ClusterName": p.ecs_cluster_name,
-                "ServiceName": p.ecs_service_name,
-                "FileName": deploy_specs.IMAGE_DEFINITIONS_FILE,
-                "DeploymentTimeout": "60",
-            },
         )
 
     def _pipeline(

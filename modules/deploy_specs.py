@@ -20,6 +20,8 @@ TASK_DEFINITION_PLACEHOLDER = "<TASK_DEFINITION>"
 #: Files the build leaves in its output artifact, and the pipeline reads.
 IMAGE_DETAIL_FILE = "imageDetail.json"
 #: What the ECS deploy action reads instead (ECS-native blue/green).
+#: The build action's output artifact: the deploy (and migrate) actions read these files from it.
+BUILD_ARTIFACT = "build"
 IMAGE_DEFINITIONS_FILE = "imagedefinitions.json"
 TASKDEF_FILE = "taskdef.json"
 APPSPEC_FILE = "appspec.yaml"

@@ -1,4 +1,4 @@
-"""The Fargate cluster and the service whose deployments CodeDeploy controls (blue/green)."""
+"""The Fargate cluster, the service and its task definition; its deployer says how it deploys."""
 
 from __future__ import annotations
 
@@ -50,20 +50,6 @@ from modules import deploy_specs
 from modules.depends import after
 from modules.logs import encrypted_log_group
 
-#: After creation the deployment controller (CodeDeploy, or ECS itself) registers task definitions
-#: and moves the service between target groups; Terraform must leave both alone or the next apply
-#: would undo a deployment.
-CONTROLLER_OWNED_SERVICE_FIELDS = ["task_definition", "load_balancer"]
-#: CodeDeploy also owns what only a deployment can change: UpdateService refuses these for a
-#: CODE_DEPLOY service, and each release's AppSpec carries them to green's task set instead.
-#: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html
-CODEDEPLOY_OWNED_SERVICE_FIELDS = [
-    *CONTROLLER_OWNED_SERVICE_FIELDS,
-    "network_configuration",
-    "platform_version",
-    "capacity_provider_strategy",
-]
-
 
 @dataclass(frozen=True)
 class NativeBlueGreen:
@@ -89,6 +75,18 @@ class NativeBlueGreen:
     release_alarms_hook_arn: str
     #: Alarms that stop the deployment and roll back (by reference: they exist first).
     alarm_names: list[str]
+
+
+@dataclass(frozen=True)
+class ServiceDeployment:
+    """How the service's deployments run, as its deployer (modules/deployers.py) sets them."""
+
+    #: ECS's deployment controller type: CODE_DEPLOY or ECS.
+    controller: str
+    #: What Terraform ignores after creation: the controller changes it.
+    owned_fields: tuple[str, ...]
+    #: ECS's own blue/green settings, with the ECS-native deployer only.
+    native: NativeBlueGreen | None = None
 
 
 @dataclass(frozen=True)
@@ -146,10 +144,7 @@ class EcsProps:
     health_check_grace_period_seconds: int
     log_retention_days: int
     logs_kms_key_arn: str
-    #: None: CodeDeploy controls deployments (the default).
-    native_blue_green: NativeBlueGreen | None = None
-    #: A plain rolling ECS service (the DR region's standby: nothing deploys there but operators).
-    rolling_updates: bool = False
+    deployment: ServiceDeployment
 
 
 @dataclass(frozen=True)
@@ -208,16 +203,8 @@ class Ecs(Construct):
             container_definitions=deploy_specs.container_definitions_json(task.container, p.initial_image),
             volume=[EcsTaskDefinitionVolume(name=deploy_specs.TMP_VOLUME)],
         )
-        native = p.native_blue_green
-        # Either controller registers task definitions and swaps target groups after creation.
-        owned = (
-            ["task_definition"]
-            if p.rolling_updates
-            else CONTROLLER_OWNED_SERVICE_FIELDS
-            if native
-            else CODEDEPLOY_OWNED_SERVICE_FIELDS
-        )
-        ignored = owned + (["desired_count"] if p.autoscaling else [])
+        native = p.deployment.native
+        ignored = [*p.deployment.owned_fields, *(["desired_count"] if p.autoscaling else [])]
         service = EcsService(
             self,
             "service",
@@ -232,9 +219,7 @@ class Ecs(Construct):
                 for share in p.capacity
             ],
             platform_version="LATEST",
-            deployment_controller=EcsServiceDeploymentController(
-                type="ECS" if native or p.rolling_updates else "CODE_DEPLOY"
-            ),
+            deployment_controller=EcsServiceDeploymentController(type=p.deployment.controller),
             deployment_configuration=_deployment_configuration(native) if native else None,
             alarms=EcsServiceAlarms(alarm_names=native.alarm_names, enable=True, rollback=True) if native else None,
             load_balancer=[

@@ -1,0 +1,335 @@
+"""Who deploys a service, one type per deployment controller; ``deployer_for`` chooses, once.
+
+A deployer gives everything that differs between controllers: the ECS service's deployment
+settings and the fields Terraform leaves to the controller after creation, whether the load
+balancer needs listener rules, how the hooks find production and report, which extra roles the
+controller needs, and the pipeline's deploy action with what it needs (CodeDeploy's application
+and deployment group). No other module asks which controller is in use.
+
+- ``CodeDeployDeployer``: CodeDeploy blue/green (CODE_DEPLOY controller): it swaps the listeners'
+  default actions between the target groups, runs the hooks named in the AppSpec.
+- ``EcsNativeDeployer``: ECS's own blue/green (ECS controller): ECS rewrites one listener rule
+  per listener through an infrastructure role and invokes the hooks as lifecycle hooks.
+- ``RollingDeployer``: a plain rolling ECS service, the DR region's standby (nothing deploys there
+  until a failover; then operators roll it).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf import TerraformResource
+from cdktf_cdktf_provider_aws.codedeploy_app import CodedeployApp
+from cdktf_cdktf_provider_aws.codedeploy_deployment_group import (
+    CodedeployDeploymentGroup,
+    CodedeployDeploymentGroupAlarmConfiguration,
+    CodedeployDeploymentGroupAutoRollbackConfiguration,
+    CodedeployDeploymentGroupBlueGreenDeploymentConfig,
+    CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption,
+    CodedeployDeploymentGroupBlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccess,
+    CodedeployDeploymentGroupDeploymentStyle,
+    CodedeployDeploymentGroupEcsService,
+    CodedeployDeploymentGroupLoadBalancerInfo,
+    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfo,
+    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRoute,
+    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroup,
+    CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRoute,
+)
+from cdktf_cdktf_provider_aws.codepipeline import CodepipelineStageAction
+from constructs import Construct
+
+from config import EnvironmentConfig
+from config.schema import Canary, Linear, Traffic
+from modules import deploy_specs
+from modules.deployment_hooks import ListenerForward, RuleForward
+from modules.ecs import NativeBlueGreen, ServiceDeployment
+from modules.load_balancer import LoadBalancerOutputs
+from modules.security import ServiceRolesOutputs
+from modules.traffic import TrafficShifting, deployment_config_name
+
+#: Either controller registers task definitions and moves the service between target groups after
+#: creation; Terraform must leave both alone or the next apply would undo a deployment.
+CONTROLLER_OWNED_SERVICE_FIELDS = ("task_definition", "load_balancer")
+#: CodeDeploy also owns what only a deployment can change: UpdateService refuses these for a
+#: CODE_DEPLOY service, and each release's AppSpec carries them to green's task set instead.
+#: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html
+CODEDEPLOY_OWNED_SERVICE_FIELDS = (
+    *CONTROLLER_OWNED_SERVICE_FIELDS,
+    "network_configuration",
+    "platform_version",
+    "capacity_provider_strategy",
+)
+#: A failed deployment and an alarm during one both return traffic to blue.
+ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+#: ECS-native strategies for each kind of traffic shifting.
+ECS_STRATEGIES = {"all_at_once": "BLUE_GREEN", "canary": "CANARY", "linear": "LINEAR"}
+
+
+def traffic_shifting(traffic: Traffic) -> TrafficShifting:
+    if isinstance(traffic, Canary):
+        return TrafficShifting("canary", traffic.percent, traffic.minutes)
+    if isinstance(traffic, Linear):
+        return TrafficShifting("linear", traffic.percent, traffic.every_minutes)
+    return TrafficShifting("all_at_once")
+
+
+@dataclass(frozen=True)
+class ReleaseHooks:
+    """The Lambdas a release runs: before green starts, and (optionally) once test traffic reaches it."""
+
+    release_alarms_arn: str
+    test_traffic_arn: str | None
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a release of the service runs and is judged by."""
+
+    balancer: LoadBalancerOutputs
+    roles: ServiceRolesOutputs
+    hooks: ReleaseHooks
+    #: The alarms that stop and roll back a deployment (modules/alarms.py), by reference.
+    rollback_alarm_names: Sequence[str]
+
+
+@dataclass(frozen=True)
+class DeployTarget:
+    """The service a pipeline deploys, as its deployer needs it."""
+
+    cluster_name: str
+    service_name: str
+    release: Release
+
+
+@dataclass(frozen=True)
+class CodeDeployRefs:
+    app_arn: str
+    app_name: str
+    deployment_group_arn: str
+    deployment_group_name: str
+    deployment_config_name: str
+
+
+@dataclass(frozen=True)
+class DeployStage:
+    """The pipeline's deploy action, and CodeDeploy's resources behind it (None under ECS)."""
+
+    action: CodepipelineStageAction
+    codedeploy: CodeDeployRefs | None = None
+    #: What waits for the deploying role's policy (CodeDeploy checks it at CreateDeploymentGroup).
+    checks_its_role: TerraformResource | None = None
+
+
+def deploy_action(provider: str, configuration: dict[str, str]) -> CodepipelineStageAction:
+    """The pipeline's deploy action; it reads the build's output artifact."""
+    return CodepipelineStageAction(
+        name="BlueGreenDeploy",
+        category="Deploy",
+        owner="AWS",
+        provider=provider,
+        version="1",
+        input_artifacts=[deploy_specs.BUILD_ARTIFACT],
+        configuration=configuration,
+    )
+
+
+class ServiceDeployer(ABC):
+    """How the service's deployments run."""
+
+    @abstractmethod
+    def service_deployment(self, release: Release | None) -> ServiceDeployment: ...
+
+
+class RollingDeployer(ServiceDeployer):
+    """The DR region's standby: ECS rolls it when operators deploy; Terraform leaves its tasks alone."""
+
+    def service_deployment(self, release: Release | None) -> ServiceDeployment:
+        return ServiceDeployment("ECS", ("task_definition",))
+
+
+class Deployer(ServiceDeployer):
+    """A blue/green controller: a pipeline releases through it, with hooks and rollback alarms."""
+
+    #: Whether the controller needs ECS's infrastructure and hook-invoker roles.
+    uses_ecs_roles: bool = False
+    #: Whether the load balancer gets one rule per listener for the controller to rewrite.
+    listener_rules: bool = False
+    #: CodeDeploy waits for a hook's verdict through its API; ECS reads the hook's return value.
+    hooks_report_to_codedeploy: bool = False
+
+    @abstractmethod
+    def production_route(self, balancer: LoadBalancerOutputs) -> ListenerForward | RuleForward:
+        """What forwards production: the colour it does not forward to is green."""
+
+    @abstractmethod
+    def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
+        """The pipeline's deploy action, built in the pipeline's scope."""
+
+
+@dataclass(frozen=True)
+class CodeDeploySettings:
+    name_prefix: str
+    app_name: str
+    deployment_group_name: str
+    shifting: TrafficShifting
+    #: None: shift as soon as green passes its tests; N: wait up to N minutes for an operator.
+    approval_timeout_minutes: int | None
+    termination_wait_minutes: int
+    auto_rollback: bool
+
+
+class CodeDeployDeployer(Deployer):
+    hooks_report_to_codedeploy = True
+
+    def __init__(self, settings: CodeDeploySettings) -> None:
+        self.settings = settings
+
+    def service_deployment(self, release: Release | None) -> ServiceDeployment:
+        return ServiceDeployment("CODE_DEPLOY", CODEDEPLOY_OWNED_SERVICE_FIELDS)
+
+    def production_route(self, balancer: LoadBalancerOutputs) -> ListenerForward:
+        return ListenerForward(balancer.prod_listener_arn)
+
+    def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
+        s = self.settings
+        app = CodedeployApp(scope, "codedeploy_app", name=s.app_name, compute_platform="ECS")
+        group = self._deployment_group(scope, app, target)
+        action = deploy_action(
+            "CodeDeployToECS",
+            {
+                "ApplicationName": app.name,
+                "DeploymentGroupName": group.deployment_group_name,
+                "TaskDefinitionTemplateArtifact": deploy_specs.BUILD_ARTIFACT,
+                "TaskDefinitionTemplatePath": deploy_specs.TASKDEF_FILE,
+                "AppSpecTemplateArtifact": deploy_specs.BUILD_ARTIFACT,
+                "AppSpecTemplatePath": deploy_specs.APPSPEC_FILE,
+                "Image1ArtifactName": deploy_specs.BUILD_ARTIFACT,
+                "Image1ContainerName": "IMAGE1_NAME",
+            },
+        )
+        refs = CodeDeployRefs(app.arn, app.name, group.arn, group.deployment_group_name, group.deployment_config_name)
+        return DeployStage(action, refs, group)
+
+    def _deployment_group(self, scope: Construct, app: CodedeployApp, t: DeployTarget) -> CodedeployDeploymentGroup:
+        s, balancer = self.settings, t.release.balancer
+        ready = (
+            CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
+                action_on_timeout="CONTINUE_DEPLOYMENT"
+            )
+            if s.approval_timeout_minutes is None
+            else CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
+                action_on_timeout="STOP_DEPLOYMENT", wait_time_in_minutes=s.approval_timeout_minutes
+            )
+        )
+        pair = CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfo(
+            prod_traffic_route=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRoute(
+                listener_arns=[balancer.prod_listener_arn]
+            ),
+            test_traffic_route=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRoute(
+                listener_arns=[balancer.test_listener_arn]
+            ),
+            target_group=[
+                CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroup(name=name)
+                for name in (balancer.blue_target_group_name, balancer.green_target_group_name)
+            ],
+        )
+        return CodedeployDeploymentGroup(
+            scope,
+            "deployment_group",
+            app_name=app.name,
+            deployment_group_name=s.deployment_group_name,
+            service_role_arn=t.release.roles.codedeploy.role_arn,
+            deployment_config_name=deployment_config_name(scope, s.name_prefix, s.shifting),
+            deployment_style=CodedeployDeploymentGroupDeploymentStyle(
+                deployment_type="BLUE_GREEN", deployment_option="WITH_TRAFFIC_CONTROL"
+            ),
+            blue_green_deployment_config=CodedeployDeploymentGroupBlueGreenDeploymentConfig(
+                deployment_ready_option=ready,
+                terminate_blue_instances_on_deployment_success=CodedeployDeploymentGroupBlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccess(
+                    action="TERMINATE", termination_wait_time_in_minutes=s.termination_wait_minutes
+                ),
+            ),
+            ecs_service=CodedeployDeploymentGroupEcsService(cluster_name=t.cluster_name, service_name=t.service_name),
+            load_balancer_info=CodedeployDeploymentGroupLoadBalancerInfo(target_group_pair_info=pair),
+            auto_rollback_configuration=CodedeployDeploymentGroupAutoRollbackConfiguration(
+                enabled=s.auto_rollback, events=ROLLBACK_EVENTS if s.auto_rollback else []
+            ),
+            alarm_configuration=CodedeployDeploymentGroupAlarmConfiguration(
+                enabled=True, alarms=list(t.release.rollback_alarm_names)
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class EcsNativeSettings:
+    shifting: TrafficShifting
+    #: Both revisions run this long after the shift, so rollback stays instant.
+    bake_minutes: int
+
+
+class EcsNativeDeployer(Deployer):
+    uses_ecs_roles = True
+    listener_rules = True
+
+    def __init__(self, settings: EcsNativeSettings) -> None:
+        self.settings = settings
+
+    def service_deployment(self, release: Release | None) -> ServiceDeployment:
+        assert release is not None, "ECS's blue/green runs the release's hooks"
+        roles, balancer, hooks, s = release.roles, release.balancer, release.hooks, self.settings
+        assert roles.ecs_infrastructure and roles.ecs_hook_invoker
+        assert balancer.prod_listener_rule_arn and balancer.test_listener_rule_arn
+        native = NativeBlueGreen(
+            strategy=ECS_STRATEGIES[s.shifting.kind],
+            step_percent=s.shifting.percent,
+            step_minutes=s.shifting.interval_minutes,
+            bake_minutes=s.bake_minutes,
+            green_target_group_arn=balancer.green_target_group_arn,
+            prod_listener_rule_arn=balancer.prod_listener_rule_arn,
+            test_listener_rule_arn=balancer.test_listener_rule_arn,
+            infrastructure_role_arn=roles.ecs_infrastructure.role_arn,
+            test_hook_arn=hooks.test_traffic_arn,
+            hook_role_arn=roles.ecs_hook_invoker.role_arn,
+            release_alarms_hook_arn=hooks.release_alarms_arn,
+            alarm_names=list(release.rollback_alarm_names),
+        )
+        return ServiceDeployment("ECS", CONTROLLER_OWNED_SERVICE_FIELDS, native)
+
+    def production_route(self, balancer: LoadBalancerOutputs) -> RuleForward:
+        assert balancer.prod_listener_rule_arn is not None, "the listener rules come with this deployer"
+        return RuleForward(balancer.prod_listener_rule_arn)
+
+    def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
+        """ECS's deploy action; the service's blue/green deployment configuration does the rest."""
+        return DeployStage(
+            deploy_action(
+                "ECS",
+                {
+                    "ClusterName": target.cluster_name,
+                    "ServiceName": target.service_name,
+                    "FileName": deploy_specs.IMAGE_DEFINITIONS_FILE,
+                    "DeploymentTimeout": "60",
+                },
+            )
+        )
+
+
+def deployer_for(c: EnvironmentConfig) -> Deployer:
+    """The one place the configured controller is read."""
+    dep, names = c.deployment, c.names
+    shifting = traffic_shifting(dep.traffic)
+    if dep.controller == "ecs":
+        return EcsNativeDeployer(EcsNativeSettings(shifting, dep.termination_wait_minutes))
+    return CodeDeployDeployer(
+        CodeDeploySettings(
+            name_prefix=names.prefix,
+            app_name=names.codedeploy_app,
+            deployment_group_name=names.deployment_group,
+            shifting=shifting,
+            approval_timeout_minutes=dep.approval_timeout_minutes,
+            termination_wait_minutes=dep.termination_wait_minutes,
+            auto_rollback=dep.auto_rollback,
+        )
+    )

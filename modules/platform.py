@@ -1,0 +1,358 @@
+"""The environment's platform in one region: what every service of the environment shares.
+
+Network, keys, security groups, the database, the ALB with its listeners, redirect and WAF, and
+(in the primary region) the notifications topic. Built the same way in the primary and the DR
+region: ``RegionSite`` says what differs. Each builder creates its constructs directly in the
+scope it is given, so their Terraform addresses are those of the constructs alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.rds_global_cluster import RdsGlobalCluster
+from constructs import Construct
+
+from config import EnvironmentConfig
+from config.schema import NetworkingConfig
+from modules import access_logs
+from modules.database import Database, DatabaseOutputs, DatabaseProps
+from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps
+from modules.networking import Networking, NetworkingOutputs, NetworkingProps
+from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
+from modules.security import (
+    EncryptionKeys,
+    EncryptionKeysOutputs,
+    EncryptionKeysProps,
+    SecurityGroups,
+    SecurityGroupsOutputs,
+    SecurityGroupsProps,
+    ServiceRolesOutputs,
+)
+from modules.waf import Waf, WafProps
+
+
+@dataclass(frozen=True)
+class RegionSite:
+    """What differs when the same constructs are built in the primary or the DR region."""
+
+    region: str
+    networking: NetworkingConfig
+    availability_zones: tuple[str, ...]
+    certificate_arn: str | None
+    keys: EncryptionKeysOutputs
+    #: S3 bucket names are global; every other name may repeat across regions.
+    access_log_bucket: str
+
+
+def primary_site(c: EnvironmentConfig, keys: EncryptionKeysOutputs) -> RegionSite:
+    return RegionSite(
+        region=c.region,
+        networking=c.networking,
+        availability_zones=c.availability_zones,
+        certificate_arn=c.load_balancer.certificate_arn,
+        keys=keys,
+        access_log_bucket=c.names.access_log_bucket,
+    )
+
+
+def dr_site(c: EnvironmentConfig, keys: EncryptionKeysOutputs) -> RegionSite:
+    assert c.dr is not None
+    return RegionSite(
+        region=c.dr.region,
+        networking=c.dr.networking,
+        availability_zones=c.dr_availability_zones,
+        certificate_arn=c.dr.certificate_arn,
+        keys=keys,
+        access_log_bucket=c.names.dr_access_log_bucket(c.dr.region),
+    )
+
+
+def keys(scope: Construct, c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> EncryptionKeysOutputs:
+    in_dr = region != c.region
+    return EncryptionKeys(
+        scope,
+        "keys",
+        EncryptionKeysProps(
+            name_prefix=c.names.prefix,
+            account_id=c.account_id,
+            partition=c.partition,
+            region=region,
+            pipeline_role_arns=(
+                roles.codepipeline.role_arn,
+                roles.codebuild.role_arn,
+                roles.migrate.role_arn,
+                *([roles.load_test.role_arn] if roles.load_test else []),
+            ),
+            secret_reader_role_arn=roles.task_execution.role_arn,
+            prevent_destroy=c.production,
+            artifacts_grant_role_arns=(
+                (roles.ecr_replica_creator.role_arn,) if in_dr and roles.ecr_replica_creator else ()
+            ),
+        ),
+    ).outputs
+
+
+def networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs) -> Networking:
+    net = site.networking
+    return Networking(
+        scope,
+        "networking",
+        NetworkingProps(
+            name_prefix=c.names.prefix,
+            region=site.region,
+            vpc_cidr=str(net.vpc_cidr),
+            availability_zones=site.availability_zones,
+            public_subnet_cidrs=[str(s) for s in net.tiers["public"]],
+            private_subnet_cidrs=[str(s) for s in net.tiers["private"]],
+            database_subnet_cidrs=[str(s) for s in net.tiers["database"]],
+            nat_mode=net.nat_mode,
+            interface_endpoints=net.interface_endpoints,
+            flow_log_group_name=c.names.flow_log_group,
+            flow_log_retention_days=net.flow_log_retention_days,
+            flow_log_role_arn=roles.flow_logs.role_arn,
+            logs_kms_key_arn=site.keys.logs_key_arn,
+        ),
+    )
+
+
+def security_groups(
+    scope: Construct, c: EnvironmentConfig, network: NetworkingOutputs, *, test_hook: bool = True
+) -> SecurityGroupsOutputs:
+    lb = c.load_balancer
+    return SecurityGroups(
+        scope,
+        "security_groups",
+        SecurityGroupsProps(
+            name_prefix=c.names.prefix,
+            vpc_id=network.vpc_id,
+            nat_public_cidrs=network.nat_public_cidrs,
+            prod_listener_port=lb.effective_prod_port,
+            http_redirect=lb.https,
+            test_listener_port=lb.test_listener_port,
+            ingress_cidrs=[str(n) for n in lb.ingress_cidrs],
+            test_ingress_cidrs=[str(n) for n in lb.test_ingress_cidrs],
+            container_port=c.service.container_port,
+            test_hook=test_hook,
+        ),
+    ).outputs
+
+
+def global_database(scope: Construct, c: EnvironmentConfig) -> RdsGlobalCluster | None:
+    """The Aurora global database both regions' clusters join, when the DR posture replicates."""
+    if c.dr is None or not c.dr.global_database:
+        return None
+    return RdsGlobalCluster(
+        scope,
+        "global_database",
+        global_cluster_identifier=c.names.db_global_cluster,
+        engine="aurora-postgresql",
+        engine_version=c.database.engine_version,
+        storage_encrypted=True,
+        deletion_protection=c.database.deletion_protection,
+    )
+
+
+def database(
+    scope: Construct,
+    c: EnvironmentConfig,
+    site: RegionSite,
+    network: NetworkingOutputs,
+    groups: SecurityGroupsOutputs,
+    roles: ServiceRolesOutputs,
+    *,
+    global_cluster_identifier: str | None = None,
+    secret_replicas: tuple[tuple[str, str], ...] = (),
+    secondary_instances: int | None = None,
+    primary: DatabaseOutputs | None = None,
+) -> DatabaseOutputs:
+    """The primary cluster, or (``secondary_instances`` set) a global database's DR member."""
+    db = c.database
+    return Database(
+        scope,
+        "database",
+        DatabaseProps(
+            cluster_identifier=c.names.db_cluster,
+            engine_version=db.engine_version,
+            auto_minor_version_upgrade=db.auto_minor_version_upgrade,
+            instance_class=db.effective_instance_class,
+            instance_count=db.instance_count if secondary_instances is None else secondary_instances,
+            serverless_capacity=(db.serverless_v2.min_acu, db.serverless_v2.max_acu) if db.serverless_v2 else None,
+            seconds_until_auto_pause=(
+                db.serverless_v2.seconds_until_auto_pause if db.serverless_v2 and db.serverless_v2.auto_pause else None
+            ),
+            database_name=db.database_name,
+            master_username=db.master_username,
+            subnet_ids=network.database_subnet_ids,
+            availability_zones=site.availability_zones,
+            security_group_id=groups.database_security_group_id,
+            kms_key_arn=site.keys.data_key_arn,
+            logs_kms_key_arn=site.keys.logs_key_arn,
+            backup_retention_days=db.backup_retention_days,
+            preferred_backup_window=db.preferred_backup_window,
+            preferred_maintenance_window=db.preferred_maintenance_window,
+            deletion_protection=db.deletion_protection,
+            skip_final_snapshot=db.skip_final_snapshot,
+            monitoring_interval_seconds=db.monitoring_interval_seconds,
+            monitoring_role=roles.rds_monitoring,
+            performance_insights=db.performance_insights,
+            log_retention_days=db.log_retention_days,
+            prevent_destroy=c.production,
+            global_cluster_identifier=global_cluster_identifier,
+            secondary=secondary_instances is not None,
+            password_version=db.password_version,
+            secret_replicas=secret_replicas,
+            primary_instances=primary.instances if primary else (),
+        ),
+    ).outputs
+
+
+def access_log_bucket(scope: Construct, c: EnvironmentConfig, site: RegionSite) -> SecureBucketOutputs:
+    """Where the ALB and the buckets of the region write their access logs."""
+    return SecureBucket(
+        scope,
+        "access_logs",
+        SecureBucketProps(
+            bucket_name=site.access_log_bucket,
+            expiration_days=c.load_balancer.access_log_retention_days,
+            kms_key_arn=None,  # ALB log delivery supports SSE-S3 only.
+            extra_statements=(
+                access_logs.delivery_statement(site.access_log_bucket, site.region, c.account_id, c.partition),
+                access_logs.s3_server_log_statement(site.access_log_bucket, c.account_id, c.partition),
+            ),
+        ),
+    ).outputs
+
+
+def web_acl(scope: Construct, c: EnvironmentConfig, site: RegionSite, network: NetworkingOutputs) -> str | None:
+    """The ALB's web ACL: the one the config names (primary region), or the stack's own."""
+    lb = c.load_balancer
+    if site.region == c.region and lb.waf_web_acl_arn is not None:
+        return lb.waf_web_acl_arn
+    if not lb.managed_waf:
+        return None
+    return Waf(
+        scope,
+        "waf",
+        WafProps(
+            name=c.names.prefix,
+            rate_limit_per_5_minutes=lb.waf_rate_limit_per_5_minutes,
+            log_retention_days=lb.waf_log_retention_days,
+            logs_kms_key_arn=site.keys.logs_key_arn,
+            own_egress_cidrs=network.nat_public_cidrs,
+        ),
+    ).outputs.web_acl_arn
+
+
+def load_balancer(
+    scope: Construct,
+    c: EnvironmentConfig,
+    site: RegionSite,
+    network: NetworkingOutputs,
+    groups: SecurityGroupsOutputs,
+    *,
+    listener_rules: bool,
+) -> tuple[LoadBalancerOutputs, SecureBucketOutputs]:
+    """The ALB with its WAF, and its access-log bucket (returned: other buckets log there too)."""
+    names, lb = c.names, c.load_balancer
+    log_bucket = access_log_bucket(scope, c, site)
+    web_acl_arn = web_acl(scope, c, site, network)
+    balancer = LoadBalancer(
+        scope,
+        "load_balancer",
+        LoadBalancerProps(
+            alb_name=names.alb,
+            blue_target_group_name=names.target_group_blue,
+            green_target_group_name=names.target_group_green,
+            vpc_id=network.vpc_id,
+            public_subnet_ids=network.public_subnet_ids,
+            security_group_id=groups.alb_security_group_id,
+            access_log_bucket=log_bucket,
+            container_port=c.service.container_port,
+            health_check_path=c.service.health_check_path,
+            health_check_interval_seconds=lb.health_check_interval_seconds,
+            health_check_timeout_seconds=lb.health_check_timeout_seconds,
+            healthy_threshold=lb.healthy_threshold,
+            unhealthy_threshold=lb.unhealthy_threshold,
+            deregistration_delay_seconds=lb.deregistration_delay_seconds,
+            idle_timeout_seconds=lb.idle_timeout_seconds,
+            deletion_protection=lb.deletion_protection,
+            prod_listener_port=lb.effective_prod_port,
+            test_listener_port=lb.test_listener_port,
+            certificate_arn=site.certificate_arn,
+            ssl_policy=lb.ssl_policy,
+            waf_web_acl_arn=web_acl_arn,
+            listener_rules=listener_rules,
+        ),
+    ).outputs
+    return balancer, log_bucket
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One region's shared pieces, as the services built on them see them."""
+
+    site: RegionSite
+    #: The VPC's construct: its flow logs start after their role's policy (``log_after``).
+    vpc: Networking
+    network: NetworkingOutputs
+    groups: SecurityGroupsOutputs
+    database: DatabaseOutputs
+    balancer: LoadBalancerOutputs
+    #: The region's access-log bucket: the ALB's, and the other buckets' server access logs.
+    log_bucket: SecureBucketOutputs
+
+
+def build_primary(
+    scope: Construct,
+    c: EnvironmentConfig,
+    site: RegionSite,
+    roles: ServiceRolesOutputs,
+    *,
+    global_cluster: RdsGlobalCluster | None,
+    dr_keys: EncryptionKeysOutputs | None,
+    listener_rules: bool,
+) -> Platform:
+    vpc = networking(scope, c, site, roles)
+    groups = security_groups(scope, c, vpc.outputs)
+    replicas = ((c.dr.region, dr_keys.data_key_arn),) if c.dr and dr_keys and global_cluster else ()
+    primary_database = database(
+        scope,
+        c,
+        site,
+        vpc.outputs,
+        groups,
+        roles,
+        global_cluster_identifier=global_cluster.id if global_cluster else None,
+        secret_replicas=replicas,
+    )
+    balancer, log_bucket = load_balancer(scope, c, site, vpc.outputs, groups, listener_rules=listener_rules)
+    return Platform(site, vpc, vpc.outputs, groups, primary_database, balancer, log_bucket)
+
+
+def build_secondary(
+    scope: Construct,
+    c: EnvironmentConfig,
+    site: RegionSite,
+    roles: ServiceRolesOutputs,
+    *,
+    global_cluster: RdsGlobalCluster,
+    primary: DatabaseOutputs,
+    instances: int,
+) -> Platform:
+    """The DR region's platform: its database is a member of the global database, no hooks run."""
+    vpc = networking(scope, c, site, roles)
+    groups = security_groups(scope, c, vpc.outputs, test_hook=False)
+    secondary = database(
+        scope,
+        c,
+        site,
+        vpc.outputs,
+        groups,
+        roles,
+        global_cluster_identifier=global_cluster.id,
+        secondary_instances=instances,
+        primary=primary,
+    )
+    balancer, log_bucket = load_balancer(scope, c, site, vpc.outputs, groups, listener_rules=False)
+    return Platform(site, vpc, vpc.outputs, groups, secondary, balancer, log_bucket)

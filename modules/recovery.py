@@ -1,0 +1,248 @@
+"""Disaster recovery in the DR region, and what connects it to the primary.
+
+Every posture replicates the images; ``backup_restore`` copies the database's backups there;
+``pilot_light`` and ``warm_standby`` run a platform there too (its database a member of the global
+database) with the service waiting at its posture's size, and optionally a DNS failover. The DR
+scope places resources in the DR region; the stack's own scope keeps them in the primary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.rds_global_cluster import RdsGlobalCluster
+from constructs import Construct
+
+from config import EnvironmentConfig
+from config.schema import DisasterRecoveryConfig
+from modules import platform as platforms
+from modules.deployers import RollingDeployer
+from modules.disaster_recovery import (
+    BackupVault,
+    BackupVaultProps,
+    CrossRegionBackup,
+    CrossRegionBackupProps,
+    DnsFailover,
+    DnsFailoverProps,
+    ImageReplication,
+    ImageReplicationProps,
+    ReplicaRepositoryTemplate,
+    ReplicaRepositoryTemplateProps,
+)
+from modules.ecr import EcrOutputs
+from modules.ecs import Ecs, EcsProps
+from modules.load_balancer import LoadBalancerOutputs
+from modules.platform import Platform
+from modules.security import (
+    DrServiceAccess,
+    EncryptionKeysOutputs,
+    SecondaryRegionPolicies,
+    SecondaryRegionPoliciesProps,
+    ServiceRolesOutputs,
+)
+from modules.service import capacity_shares, database_user_arn, task_spec
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Where things go: ``primary`` is the stack itself, ``dr`` places resources in the DR region."""
+
+    primary: Construct
+    dr: Construct
+
+
+def replicate_images(
+    at: Regions, c: EnvironmentConfig, roles: ServiceRolesOutputs, keys: EncryptionKeysOutputs, repository: EcrOutputs
+) -> ReplicaRepositoryTemplate:
+    dr, names = _dr(c), c.names
+    assert roles.ecr_replica_creator is not None
+    template = ReplicaRepositoryTemplate(
+        at.dr,
+        "replica_repository",
+        ReplicaRepositoryTemplateProps(
+            repository_name=names.ecr_repository,
+            kms_key_arn=keys.artifacts_key_arn,
+            creator_role_arn=roles.ecr_replica_creator.role_arn,
+            protected_tag=c.service.initial_image_tag,
+        ),
+    )
+    ImageReplication(
+        at.primary,
+        "image_replication",
+        ImageReplicationProps(
+            repository_name=repository.repository_name,
+            account_id=c.account_id,
+            destination_region=dr.region,
+            replica_template=template.template,
+        ),
+    )
+    return template
+
+
+def copy_backups(
+    at: Regions,
+    c: EnvironmentConfig,
+    roles: ServiceRolesOutputs,
+    primary_keys: EncryptionKeysOutputs,
+    keys: EncryptionKeysOutputs,
+    primary: Platform,
+) -> str:
+    """Daily backups of the primary cluster, copied to the DR region's vault: that vault's ARN."""
+    dr, names = _dr(c), c.names
+    assert roles.backup is not None
+    primary_vault = BackupVault(
+        at.primary, "backup_vault", BackupVaultProps(name=names.backup_vault, kms_key_arn=primary_keys.data_key_arn)
+    ).outputs
+    dr_vault = BackupVault(
+        at.dr, "backup_vault", BackupVaultProps(name=names.dr_backup_vault, kms_key_arn=keys.data_key_arn)
+    ).outputs
+    CrossRegionBackup(
+        at.primary,
+        "dr_backup",
+        CrossRegionBackupProps(
+            plan_name=names.backup_plan,
+            database_cluster_arn=primary.database.cluster_arn,
+            vault_name=primary_vault.vault_name,
+            dr_vault_arn=dr_vault.vault_arn,
+            retention_days=dr.backup_copy_retention_days,
+            backup_role=roles.backup,
+        ),
+    )
+    return dr_vault.vault_arn
+
+
+def standby_service(
+    scope: Construct, c: EnvironmentConfig, roles: ServiceRolesOutputs, site: Platform, keys: EncryptionKeysOutputs
+) -> Ecs:
+    """The service in the DR region, at its posture's size; nothing deploys there until a failover."""
+    dr, names = _dr(c), c.names
+    registry = f"{c.account_id}.dkr.ecr.{dr.region}.amazonaws.com"
+    return Ecs(
+        scope,
+        "ecs",
+        EcsProps(
+            cluster_name=names.cluster,
+            service_name=names.service,
+            task=task_spec(c, site.site, roles, site.database),
+            initial_image=f"{registry}/{names.ecr_repository}:{c.service.initial_image_tag}",
+            desired_count=dr.standby_tasks if dr.posture == "warm_standby" else 0,
+            autoscaling=None,
+            capacity=capacity_shares(c),
+            private_subnet_ids=site.network.private_subnet_ids,
+            security_group_id=site.groups.tasks_security_group_id,
+            blue_target_group_arn=site.balancer.blue_target_group_arn,
+            target_group_forwarders=site.balancer.forwarding,
+            health_check_grace_period_seconds=c.service.health_check_grace_period_seconds,
+            log_retention_days=c.service.log_retention_days,
+            logs_kms_key_arn=keys.logs_key_arn,
+            # Nothing deploys here until a failover; then operators roll the service (README).
+            deployment=RollingDeployer().service_deployment(None),
+        ),
+    )
+
+
+def dns_failover(scope: Construct, c: EnvironmentConfig, primary: LoadBalancerOutputs, dr: LoadBalancerOutputs) -> None:
+    failover = _dr(c).failover
+    if failover is None:
+        return
+    DnsFailover(
+        scope,
+        "dns_failover",
+        DnsFailoverProps(
+            hosted_zone_id=failover.hosted_zone_id,
+            record_name=failover.record_name,
+            health_check_path=failover.health_check_path,
+            port=c.load_balancer.effective_prod_port,
+            https=c.load_balancer.https,
+            primary_alb=(primary.alb_dns_name, primary.alb_zone_id),
+            dr_alb=(dr.alb_dns_name, dr.alb_zone_id),
+            name_prefix=c.names.prefix,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Standby:
+    platform: Platform
+    service: Ecs
+
+
+def build(
+    at: Regions,
+    c: EnvironmentConfig,
+    roles: ServiceRolesOutputs,
+    keys: tuple[EncryptionKeysOutputs, EncryptionKeysOutputs],
+    primary: Platform,
+    global_cluster: RdsGlobalCluster | None,
+    repository: EcrOutputs,
+) -> dict[str, str | None]:
+    """``keys``: the primary region's and the DR region's. Returns the stack outputs DR adds."""
+    dr = _dr(c)
+    primary_keys, dr_keys = keys
+    template = replicate_images(at, c, roles, dr_keys, repository)
+    outputs: dict[str, str | None] = {}
+    if dr.posture == "backup_restore":
+        outputs["dr_backup_vault_arn"] = copy_backups(at, c, roles, primary_keys, dr_keys, primary)
+    standby = None
+    if dr.runs_compute:
+        assert global_cluster is not None
+        site = platforms.dr_site(c, dr_keys)
+        instances = 1 if dr.posture == "warm_standby" else 0
+        there = platforms.build_secondary(
+            at.dr, c, site, roles, global_cluster=global_cluster, primary=primary.database, instances=instances
+        )
+        standby = Standby(there, standby_service(at.dr, c, roles, there, dr_keys))
+        dns_failover(at.primary, c, primary.balancer, there.balancer)
+        outputs.update(
+            {
+                "dr_alb_dns_name": there.balancer.alb_dns_name,
+                "dr_ecs_cluster_name": standby.service.outputs.cluster_name,
+                "dr_database_endpoint": there.database.writer_endpoint,
+                "global_database_id": global_cluster.id,
+            }
+        )
+    _secondary_policies(at, c, roles, dr_keys, template, standby)
+    return outputs
+
+
+def _secondary_policies(
+    at: Regions,
+    c: EnvironmentConfig,
+    roles: ServiceRolesOutputs,
+    keys: EncryptionKeysOutputs,
+    template: ReplicaRepositoryTemplate,
+    standby: Standby | None,
+) -> None:
+    """What the (global) roles need in the DR region, and what waits there for those policies."""
+    dr, names = _dr(c), c.names
+    service_access = (
+        DrServiceAccess(
+            app_log_group_arn=standby.service.outputs.log_group_arn,
+            flow_log_group_arn=standby.platform.network.flow_log_group_arn,
+            database_user_arn=database_user_arn(c, dr.region, standby.platform.database),
+        )
+        if standby
+        else None  # nothing runs in the DR region with backup_restore
+    )
+    policies = SecondaryRegionPolicies(
+        at.primary,
+        "dr_role_policies",
+        SecondaryRegionPoliciesProps(
+            roles=roles,
+            region=dr.region,
+            replica_repository_arn=f"arn:{c.partition}:ecr:{dr.region}:{c.account_id}:repository/{names.ecr_repository}",
+            artifacts_key_arn=keys.artifacts_key_arn,
+            service=service_access,
+        ),
+    )
+    assert policies.ecr_replica_creator is not None
+    template.create_after(policies.ecr_replica_creator)
+    if standby is not None:
+        assert policies.flow_logs is not None and policies.task_execution is not None
+        standby.platform.vpc.log_after(policies.flow_logs)
+        standby.service.start_after(policies.task_execution)
+
+
+def _dr(c: EnvironmentConfig) -> DisasterRecoveryConfig:
+    assert c.dr is not None, "only built with a dr section"
+    return c.dr
