@@ -45,7 +45,7 @@ from config.schema import Canary, Linear, Traffic
 from modules import deploy_specs
 from modules.deployment_hooks import ListenerForward, RuleForward
 from modules.ecs import NativeBlueGreen, ServiceDeployment
-from modules.load_balancer import LoadBalancerOutputs
+from modules.load_balancer import TrafficRoute
 from modules.security import ServiceRolesOutputs
 from modules.traffic import TrafficShifting, deployment_config_name
 
@@ -87,7 +87,7 @@ class ReleaseHooks:
 class Release:
     """What a release of the service runs and is judged by."""
 
-    balancer: LoadBalancerOutputs
+    route: TrafficRoute
     roles: ServiceRolesOutputs
     hooks: ReleaseHooks
     #: The alarms that stop and roll back a deployment (modules/alarms.py), by reference.
@@ -160,7 +160,7 @@ class Deployer(ServiceDeployer):
     hooks_report_to_codedeploy: bool = False
 
     @abstractmethod
-    def production_route(self, balancer: LoadBalancerOutputs) -> ListenerForward | RuleForward:
+    def production_route(self, route: TrafficRoute) -> ListenerForward | RuleForward:
         """What forwards production: the colour it does not forward to is green."""
 
     @abstractmethod
@@ -189,8 +189,8 @@ class CodeDeployDeployer(Deployer):
     def service_deployment(self, release: Release | None) -> ServiceDeployment:
         return ServiceDeployment("CODE_DEPLOY", CODEDEPLOY_OWNED_SERVICE_FIELDS)
 
-    def production_route(self, balancer: LoadBalancerOutputs) -> ListenerForward:
-        return ListenerForward(balancer.prod_listener_arn)
+    def production_route(self, route: TrafficRoute) -> ListenerForward:
+        return ListenerForward(route.prod_listener_arn)
 
     def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
         s = self.settings
@@ -213,7 +213,7 @@ class CodeDeployDeployer(Deployer):
         return DeployStage(action, refs, group)
 
     def _deployment_group(self, scope: Construct, app: CodedeployApp, t: DeployTarget) -> CodedeployDeploymentGroup:
-        s, balancer = self.settings, t.release.balancer
+        s, route = self.settings, t.release.route
         ready = (
             CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
                 action_on_timeout="CONTINUE_DEPLOYMENT"
@@ -225,14 +225,14 @@ class CodeDeployDeployer(Deployer):
         )
         pair = CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfo(
             prod_traffic_route=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRoute(
-                listener_arns=[balancer.prod_listener_arn]
+                listener_arns=[route.prod_listener_arn]
             ),
             test_traffic_route=CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRoute(
-                listener_arns=[balancer.test_listener_arn]
+                listener_arns=[route.test_listener_arn]
             ),
             target_group=[
                 CodedeployDeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroup(name=name)
-                for name in (balancer.blue_target_group_name, balancer.green_target_group_name)
+                for name in (route.blue.name, route.green.name)
             ],
         )
         return CodedeployDeploymentGroup(
@@ -278,17 +278,17 @@ class EcsNativeDeployer(Deployer):
 
     def service_deployment(self, release: Release | None) -> ServiceDeployment:
         assert release is not None, "ECS's blue/green runs the release's hooks"
-        roles, balancer, hooks, s = release.roles, release.balancer, release.hooks, self.settings
+        roles, route, hooks, s = release.roles, release.route, release.hooks, self.settings
         assert roles.ecs_infrastructure and roles.ecs_hook_invoker
-        assert balancer.prod_listener_rule_arn and balancer.test_listener_rule_arn
+        assert route.rules is not None, "the listener rules come with this deployer"
         native = NativeBlueGreen(
             strategy=ECS_STRATEGIES[s.shifting.kind],
             step_percent=s.shifting.percent,
             step_minutes=s.shifting.interval_minutes,
             bake_minutes=s.bake_minutes,
-            green_target_group_arn=balancer.green_target_group_arn,
-            prod_listener_rule_arn=balancer.prod_listener_rule_arn,
-            test_listener_rule_arn=balancer.test_listener_rule_arn,
+            green_target_group_arn=route.green.arn,
+            prod_listener_rule_arn=route.rules.prod_rule_arn,
+            test_listener_rule_arn=route.rules.test_rule_arn,
             infrastructure_role_arn=roles.ecs_infrastructure.role_arn,
             test_hook_arn=hooks.test_traffic_arn,
             hook_role_arn=roles.ecs_hook_invoker.role_arn,
@@ -297,9 +297,9 @@ class EcsNativeDeployer(Deployer):
         )
         return ServiceDeployment("ECS", CONTROLLER_OWNED_SERVICE_FIELDS, native)
 
-    def production_route(self, balancer: LoadBalancerOutputs) -> RuleForward:
-        assert balancer.prod_listener_rule_arn is not None, "the listener rules come with this deployer"
-        return RuleForward(balancer.prod_listener_rule_arn)
+    def production_route(self, route: TrafficRoute) -> RuleForward:
+        assert route.rules is not None, "the listener rules come with this deployer"
+        return RuleForward(route.rules.prod_rule_arn)
 
     def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
         """ECS's deploy action; the service's blue/green deployment configuration does the rest."""

@@ -26,6 +26,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 from constructs import Construct
 
 from modules import iam
+from modules.load_balancer import TargetGroupRef
 from modules.logs import encrypted_log_group
 from modules.security.policies import attach, lambda_tracing, lambda_vpc_access
 from modules.security.roles import RoleOutputs
@@ -229,8 +230,8 @@ class ReleaseAlarmsHookProps:
     site: HookSite
     #: Where production is forwarded: green is the other target group.
     production: ListenerForward | RuleForward
-    #: The two colours: (target group ARN, its ARN suffix).
-    target_groups: tuple[tuple[str, str], tuple[str, str]]
+    #: The two colours.
+    colours: tuple[TargetGroupRef, TargetGroupRef]
     #: The rollback alarms (modules/alarms.py), which the hook reads back and puts on green.
     rollback_alarm_names: Sequence[str]
     rollback_alarm_arns: Sequence[str]
@@ -260,7 +261,7 @@ class ReleaseAlarmsHook(Construct):
             environment={
                 **production,
                 # JSON around references: ARNs and alarm names (config/naming.py) need no escaping.
-                "TARGET_GROUPS": json.dumps(dict(p.target_groups), separators=(",", ":")),
+                "TARGET_GROUPS": json.dumps({c.arn: c.arn_suffix for c in p.colours}, separators=(",", ":")),
                 "ALARM_NAMES": json.dumps(list(p.rollback_alarm_names), separators=(",", ":")),
             },
             timeout_seconds=60,

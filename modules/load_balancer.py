@@ -64,22 +64,52 @@ class LoadBalancerProps:
 
 
 @dataclass(frozen=True)
+class TargetGroupRef:
+    """One colour's target group."""
+
+    arn: str
+    name: str
+    #: What CloudWatch's TargetGroup dimension names.
+    arn_suffix: str
+
+
+@dataclass(frozen=True)
+class ListenerRules:
+    """The rules ECS-native blue/green rewrites, one per listener."""
+
+    prod_rule_arn: str
+    test_rule_arn: str
+
+
+@dataclass(frozen=True)
+class TrafficRoute:
+    """Where a service's traffic arrives, and the two colours it can reach."""
+
+    prod_listener_arn: str
+    test_listener_arn: str
+    #: Production forwards here when the stack is created; green is the first colour deployed.
+    blue: TargetGroupRef
+    green: TargetGroupRef
+    #: None: the listeners' default actions are the route (CodeDeploy swaps them).
+    rules: ListenerRules | None = None
+
+    @property
+    def listener_arns(self) -> list[str]:
+        return [self.prod_listener_arn, self.test_listener_arn]
+
+    @property
+    def colours(self) -> tuple[TargetGroupRef, TargetGroupRef]:
+        return (self.blue, self.green)
+
+
+@dataclass(frozen=True)
 class LoadBalancerOutputs:
     alb_arn: str
     alb_arn_suffix: str
     alb_dns_name: str
     #: The ALB's Route 53 zone, for alias records.
     alb_zone_id: str
-    prod_listener_arn: str
-    test_listener_arn: str
-    blue_target_group_arn: str
-    blue_target_group_name: str
-    blue_target_group_arn_suffix: str
-    green_target_group_arn: str
-    green_target_group_name: str
-    green_target_group_arn_suffix: str
-    prod_listener_rule_arn: str | None
-    test_listener_rule_arn: str | None
+    route: TrafficRoute
     #: The listeners (and rules) that forward to the target groups: ECS refuses a service whose
     #: target group no load balancer uses yet, so the service waits for these.
     forwarding: tuple[ITerraformDependable, ...]
@@ -137,16 +167,13 @@ class LoadBalancer(Construct):
             alb_arn_suffix=alb.arn_suffix,
             alb_dns_name=alb.dns_name,
             alb_zone_id=alb.zone_id,
-            prod_listener_arn=prod.arn,
-            test_listener_arn=test.arn,
-            blue_target_group_arn=blue.arn,
-            blue_target_group_name=blue.name,
-            blue_target_group_arn_suffix=blue.arn_suffix,
-            green_target_group_arn=green.arn,
-            green_target_group_name=green.name,
-            green_target_group_arn_suffix=green.arn_suffix,
-            prod_listener_rule_arn=rules[0].arn if rules[0] else None,
-            test_listener_rule_arn=rules[1].arn if rules[1] else None,
+            route=TrafficRoute(
+                prod_listener_arn=prod.arn,
+                test_listener_arn=test.arn,
+                blue=TargetGroupRef(blue.arn, blue.name, blue.arn_suffix),
+                green=TargetGroupRef(green.arn, green.name, green.arn_suffix),
+                rules=ListenerRules(rules[0].arn, rules[1].arn) if rules[0] and rules[1] else None,
+            ),
             forwarding=(prod, test, *(rule for rule in rules if rule is not None)),
         )
 

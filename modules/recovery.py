@@ -130,7 +130,7 @@ def standby_service(
             capacity=capacity_shares(c),
             private_subnet_ids=site.network.private_subnet_ids,
             security_group_id=site.groups.tasks_security_group_id,
-            blue_target_group_arn=site.balancer.blue_target_group_arn,
+            blue_target_group_arn=site.balancer.route.blue.arn,
             target_group_forwarders=site.balancer.forwarding,
             health_check_grace_period_seconds=c.service.health_check_grace_period_seconds,
             log_retention_days=c.service.log_retention_days,

@@ -219,7 +219,7 @@ def rollback_alarms(
             thresholds=AlarmThresholds(**c.deployment.alarms.model_dump()),
             alb_arn_suffix=balancer.alb_arn_suffix,
             # Production starts on blue: green is the first colour a deployment starts.
-            first_green_target_group_arn_suffix=balancer.green_target_group_arn_suffix,
+            first_green_target_group_arn_suffix=balancer.route.green.arn_suffix,
             topic_arn=topic.topic_arn,
         ),
     ).outputs
@@ -291,11 +291,8 @@ def hooks(
             function_name=c.names.release_alarms_hook,
             role=roles.release_alarms,
             site=site,
-            production=deployer.production_route(balancer),
-            target_groups=(
-                (balancer.blue_target_group_arn, balancer.blue_target_group_arn_suffix),
-                (balancer.green_target_group_arn, balancer.green_target_group_arn_suffix),
-            ),
+            production=deployer.production_route(balancer.route),
+            colours=balancer.route.colours,
             rollback_alarm_names=alarms.rollback_alarm_names,
             rollback_alarm_arns=alarms.rollback_alarm_arns,
             reports_to_codedeploy=deployer.hooks_report_to_codedeploy,
@@ -349,7 +346,7 @@ def runtime(
             capacity=capacity_shares(c),
             private_subnet_ids=platform.network.private_subnet_ids,
             security_group_id=platform.groups.tasks_security_group_id,
-            blue_target_group_arn=balancer.blue_target_group_arn,
+            blue_target_group_arn=balancer.route.blue.arn,
             target_group_forwarders=balancer.forwarding,
             health_check_grace_period_seconds=svc.health_check_grace_period_seconds,
             log_retention_days=svc.log_retention_days,
@@ -469,7 +466,7 @@ def pipeline(
 
 def release(platform: Platform, roles: ServiceRolesOutputs, hooks: Hooks) -> Release:
     return Release(
-        balancer=platform.balancer,
+        route=platform.balancer.route,
         roles=roles,
         hooks=ReleaseHooks(
             release_alarms_arn=hooks.release_alarms.function_arn,
@@ -489,7 +486,7 @@ def permissions(
     migrate_project_arn: str,
 ) -> RolePolicies:
     """The roles' permission policies, scoped to everything the service and its pipeline created."""
-    keys, balancer, database, ecs, hooks = platform.site.keys, platform.balancer, platform.database, d.ecs, d.hooks
+    keys, route, database, ecs, hooks = platform.site.keys, platform.balancer.route, platform.database, d.ecs, d.hooks
     codedeploy, test_hook = delivered.codedeploy, hooks.test_traffic
     assert database.master_secret_arn is not None
     return RolePolicies(
@@ -520,9 +517,9 @@ def permissions(
             ecs_service_arn=ecs.service_arn,
             ecs_service_name=ecs.service_name,
             task_family=ecs.task_family,
-            listener_arns=[balancer.prod_listener_arn, balancer.test_listener_arn],
-            target_group_arns=[balancer.blue_target_group_arn, balancer.green_target_group_arn],
-            listener_rule_arns=[a for a in (balancer.prod_listener_rule_arn, balancer.test_listener_rule_arn) if a],
+            listener_arns=route.listener_arns,
+            target_group_arns=[colour.arn for colour in route.colours],
+            listener_rule_arns=[route.rules.prod_rule_arn, route.rules.test_rule_arn] if route.rules else [],
             alarm_arns=hooks.alarms.rollback_alarm_arns,
             test_hook_function_arn=test_hook.function_arn if test_hook else None,
             release_alarms_function_arn=hooks.release_alarms.function_arn,
