@@ -224,31 +224,6 @@ class CodePipeline(Construct):
         build: CodebuildProject,
         deploy: CodepipelineStageAction,
     ) -> Codepipeline:
-        source = CodepipelineStageAction(
-            name="Source",
-            category="Source",
-            owner="AWS",
-            provider="CodeStarSourceConnection",
-            version="1",
-            output_artifacts=[SOURCE_ARTIFACT],
-            configuration={
-                "ConnectionArn": connection_arn,
-                "FullRepositoryId": p.repository,
-                "BranchName": p.branch,
-                "OutputArtifactFormat": "CODE_ZIP",
-                "DetectChanges": "true",
-            },
-        )
-        build_action = CodepipelineStageAction(
-            name="Build",
-            category="Build",
-            owner="AWS",
-            provider="CodeBuild",
-            version="1",
-            input_artifacts=[SOURCE_ARTIFACT],
-            output_artifacts=[BUILD_ARTIFACT],
-            configuration={"ProjectName": build.name},
-        )
         return Codepipeline(
             self,
             "pipeline",
@@ -264,23 +239,16 @@ class CodePipeline(Construct):
                 )
             ],
             stage=[
-                CodepipelineStage(name="Source", action=[source]),
-                CodepipelineStage(name="Build", action=[build_action]),
+                CodepipelineStage(name="Source", action=[self._source(p, connection_arn)]),
+                CodepipelineStage(
+                    name="Build",
+                    action=[_build_action("Build", build.name, SOURCE_ARTIFACT, output=BUILD_ARTIFACT)],
+                ),
                 *([self._approval_stage(p)] if p.approval_stage else []),
                 # After the approval, before green exists: the schema green needs, migrated by its owner.
                 CodepipelineStage(
                     name="Migrate",
-                    action=[
-                        CodepipelineStageAction(
-                            name="MigrateDatabase",
-                            category="Build",
-                            owner="AWS",
-                            provider="CodeBuild",
-                            version="1",
-                            input_artifacts=[BUILD_ARTIFACT],
-                            configuration={"ProjectName": p.migrate_project_name},
-                        )
-                    ],
+                    action=[_build_action("MigrateDatabase", p.migrate_project_name, BUILD_ARTIFACT)],
                 ),
                 CodepipelineStage(name="Deploy", action=[deploy]),
             ],
@@ -298,3 +266,35 @@ class CodePipeline(Construct):
                 )
             ],
         )
+
+    @staticmethod
+    def _source(p: CodePipelineProps, connection_arn: str) -> CodepipelineStageAction:
+        return CodepipelineStageAction(
+            name="Source",
+            category="Source",
+            owner="AWS",
+            provider="CodeStarSourceConnection",
+            version="1",
+            output_artifacts=[SOURCE_ARTIFACT],
+            configuration={
+                "ConnectionArn": connection_arn,
+                "FullRepositoryId": p.repository,
+                "BranchName": p.branch,
+                "OutputArtifactFormat": "CODE_ZIP",
+                "DetectChanges": "true",
+            },
+        )
+
+
+def _build_action(name: str, project_name: str, source: str, *, output: str | None = None) -> CodepipelineStageAction:
+    """A CodeBuild action reading ``source`` (and writing ``output``, when it has one)."""
+    return CodepipelineStageAction(
+        name=name,
+        category="Build",
+        owner="AWS",
+        provider="CodeBuild",
+        version="1",
+        input_artifacts=[source],
+        output_artifacts=[output] if output else None,
+        configuration={"ProjectName": project_name},
+    )

@@ -166,43 +166,13 @@ class Ecs(Construct):
     def __init__(self, scope: Construct, id: str, props: EcsProps) -> None:
         super().__init__(scope, id)
         p = props
-        task = p.task
-        cluster = EcsCluster(
-            self, "cluster", name=p.cluster_name, setting=[EcsClusterSetting(name="containerInsights", value="enabled")]
-        )
-        capacity_providers = EcsClusterCapacityProviders(
-            self,
-            "capacity_providers",
-            cluster_name=cluster.name,
-            capacity_providers=["FARGATE", "FARGATE_SPOT"],
-            default_capacity_provider_strategy=[
-                EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
-                    capacity_provider=share.provider, weight=share.weight, base=share.base
-                )
-                for share in p.capacity
-            ],
-        )
+        cluster, capacity_providers = self._cluster(p)
         log_group = encrypted_log_group(
-            self, "log_group", task.container.log_group_name, p.log_retention_days, p.logs_kms_key_arn
+            self, "log_group", p.task.container.log_group_name, p.log_retention_days, p.logs_kms_key_arn
         )
         # The awslogs driver names the log group: reference it, so it exists before any task starts.
-        task = replace(task, container=replace(task.container, log_group_name=log_group.name))
-        task_definition = EcsTaskDefinition(
-            self,
-            "task_definition",
-            family=task.family,
-            requires_compatibilities=["FARGATE"],
-            network_mode="awsvpc",
-            cpu=str(task.cpu),
-            memory=str(task.memory),
-            execution_role_arn=task.execution_role_arn,
-            task_role_arn=task.task_role_arn,
-            runtime_platform=EcsTaskDefinitionRuntimePlatform(
-                operating_system_family="LINUX", cpu_architecture=task.cpu_architecture
-            ),
-            container_definitions=deploy_specs.container_definitions_json(task.container, p.initial_image),
-            volume=[EcsTaskDefinitionVolume(name=deploy_specs.TMP_VOLUME)],
-        )
+        task = replace(p.task, container=replace(p.task.container, log_group_name=log_group.name))
+        task_definition = self._task_definition(task, p.initial_image)
         native = p.deployment.native
         ignored = [*p.deployment.owned_fields, *(["desired_count"] if p.autoscaling else [])]
         service = EcsService(
@@ -267,6 +237,42 @@ class Ecs(Construct):
         """The service's tasks start at once: they (and ECS, for ECS-native blue/green) need these
         role policies from the first task on, and until the last task has drained on destroy."""
         after(self._service, *permissions)
+
+    def _cluster(self, p: EcsProps) -> tuple[EcsCluster, EcsClusterCapacityProviders]:
+        cluster = EcsCluster(
+            self, "cluster", name=p.cluster_name, setting=[EcsClusterSetting(name="containerInsights", value="enabled")]
+        )
+        capacity_providers = EcsClusterCapacityProviders(
+            self,
+            "capacity_providers",
+            cluster_name=cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategy=[
+                EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
+                    capacity_provider=share.provider, weight=share.weight, base=share.base
+                )
+                for share in p.capacity
+            ],
+        )
+        return cluster, capacity_providers
+
+    def _task_definition(self, task: deploy_specs.TaskSpec, initial_image: str) -> EcsTaskDefinition:
+        return EcsTaskDefinition(
+            self,
+            "task_definition",
+            family=task.family,
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu=str(task.cpu),
+            memory=str(task.memory),
+            execution_role_arn=task.execution_role_arn,
+            task_role_arn=task.task_role_arn,
+            runtime_platform=EcsTaskDefinitionRuntimePlatform(
+                operating_system_family="LINUX", cpu_architecture=task.cpu_architecture
+            ),
+            container_definitions=deploy_specs.container_definitions_json(task.container, initial_image),
+            volume=[EcsTaskDefinitionVolume(name=deploy_specs.TMP_VOLUME)],
+        )
 
     def _autoscaling(self, scaling: Autoscaling, cluster: EcsCluster, service: EcsService) -> None:
         """Scale the service itself (not a task set), so scaling keeps working through deployments."""
