@@ -1152,6 +1152,10 @@ class LoadBalancerConfig(Section):
         return self
 
 
+#: CodeBuild's general-purpose machines (small: 3 GB and 2 vCPUs, medium: 7 GB and 4, large: 15 GB and 8).
+BuildComputeType = Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"]
+
+
 class PipelineConfig(Section):
     """Source (CodeConnections) -> CodeBuild -> CodeDeploy blue/green."""
 
@@ -1175,7 +1179,7 @@ class PipelineConfig(Section):
         "`docker build ... <app_path>`).",
         json_schema_extra={"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$"},
     )
-    build_compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = Field(
+    build_compute_type: BuildComputeType = Field(
         "BUILD_GENERAL1_SMALL", description="CodeBuild machine of the image build (small: 3 GB, 2 vCPUs)."
     )
     build_timeout_minutes: int = Field(
@@ -1238,7 +1242,7 @@ class LoadTestConfig(Section):
         1.0, ge=0, le=100, description="Largest share of failed requests (network errors and unexpected statuses)."
     )
     max_p99_ms: int = Field(1000, ge=10, le=60_000, description="Largest p99 latency over the whole run.")
-    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = Field(
+    compute_type: BuildComputeType = Field(
         "BUILD_GENERAL1_SMALL", description="CodeBuild compute size of the load generator."
     )
 

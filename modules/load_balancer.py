@@ -26,11 +26,27 @@ from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGrou
 from cdktf_cdktf_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssociation
 from constructs import Construct
 
+from config.schema import TlsPolicy
 from modules.access_logs import ACCESS_LOG_PREFIX
 from modules.s3 import SecureBucketOutputs
 
 #: CodeDeploy swaps these between blue and green; Terraform must not swap them back.
 CODEDEPLOY_OWNED_LISTENER_FIELDS = ["default_action"]
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    """The ``load_balancer`` section's settings of the ALB, its listeners and target groups."""
+
+    test_listener_port: int
+    ssl_policy: TlsPolicy
+    health_check_interval_seconds: int
+    health_check_timeout_seconds: int
+    healthy_threshold: int
+    unhealthy_threshold: int
+    deregistration_delay_seconds: int
+    idle_timeout_seconds: int
+    deletion_protection: bool
 
 
 @dataclass(frozen=True)
@@ -46,19 +62,12 @@ class LoadBalancerProps:
     access_log_bucket: SecureBucketOutputs
     container_port: int
     health_check_path: str
-    health_check_interval_seconds: int
-    health_check_timeout_seconds: int
-    healthy_threshold: int
-    unhealthy_threshold: int
-    deregistration_delay_seconds: int
-    idle_timeout_seconds: int
-    deletion_protection: bool
+    #: The production listener's port (443 with a certificate, unless configured).
     prod_listener_port: int
-    test_listener_port: int
     #: ACM certificate; with it both listeners are HTTPS and port 80 redirects to the production port.
     certificate_arn: str | None
-    ssl_policy: str
     waf_web_acl_arn: str | None
+    settings: LoadBalancerSettings
     #: ECS-native blue/green switches listener rules, not default actions: create one per listener.
     listener_rules: bool = False
 
@@ -129,8 +138,8 @@ class LoadBalancer(Construct):
             security_groups=[p.security_group_id],
             drop_invalid_header_fields=True,
             desync_mitigation_mode="strictest",
-            enable_deletion_protection=p.deletion_protection,
-            idle_timeout=p.idle_timeout_seconds,
+            enable_deletion_protection=p.settings.deletion_protection,
+            idle_timeout=p.settings.idle_timeout_seconds,
             access_logs=LbAccessLogs(bucket=p.access_log_bucket.bucket_name, enabled=True, prefix=ACCESS_LOG_PREFIX),
             # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
             depends_on=[p.access_log_bucket.policy],
@@ -138,7 +147,7 @@ class LoadBalancer(Construct):
         blue = self._target_group("blue", p.blue_target_group_name, p)
         green = self._target_group("green", p.green_target_group_name, p)
         prod = self._listener("prod_listener", alb, p.prod_listener_port, blue, p)
-        test = self._listener("test_listener", alb, p.test_listener_port, green, p)
+        test = self._listener("test_listener", alb, p.settings.test_listener_port, green, p)
         if p.certificate_arn:
             LbListener(
                 self,
@@ -198,16 +207,16 @@ class LoadBalancer(Construct):
             protocol="HTTP",
             target_type="ip",  # Fargate tasks register by IP (awsvpc networking).
             vpc_id=p.vpc_id,
-            deregistration_delay=str(p.deregistration_delay_seconds),
+            deregistration_delay=str(p.settings.deregistration_delay_seconds),
             health_check=LbTargetGroupHealthCheck(
                 enabled=True,
                 path=p.health_check_path,
                 matcher="200",
                 protocol="HTTP",
-                interval=p.health_check_interval_seconds,
-                timeout=p.health_check_timeout_seconds,
-                healthy_threshold=p.healthy_threshold,
-                unhealthy_threshold=p.unhealthy_threshold,
+                interval=p.settings.health_check_interval_seconds,
+                timeout=p.settings.health_check_timeout_seconds,
+                healthy_threshold=p.settings.healthy_threshold,
+                unhealthy_threshold=p.settings.unhealthy_threshold,
             ),
             tags={"colour": colour},
         )
@@ -221,7 +230,7 @@ class LoadBalancer(Construct):
             port=port,
             protocol="HTTPS" if https else "HTTP",
             certificate_arn=p.certificate_arn,
-            ssl_policy=p.ssl_policy if https else None,
+            ssl_policy=p.settings.ssl_policy if https else None,
             default_action=[LbListenerDefaultAction(type="forward", target_group_arn=target.arn)],
             lifecycle=TerraformResourceLifecycle(ignore_changes=CODEDEPLOY_OWNED_LISTENER_FIELDS),
         )

@@ -26,6 +26,7 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
 
+from config.schema import BuildComputeType
 from modules import codebuild, deploy_specs
 from modules.logs import encrypted_log_group
 from modules.security.policies import attach, codebuild_vpc_access
@@ -54,6 +55,17 @@ def build_timeout_minutes(duration_seconds: int) -> int:
 
 
 @dataclass(frozen=True)
+class LoadTestSettings:
+    """The ``deployment.load_test`` section: how long, how hard, and what green must keep to."""
+
+    duration_seconds: int
+    concurrency: int
+    max_error_percent: float
+    max_p99_ms: int
+    compute_type: BuildComputeType
+
+
+@dataclass(frozen=True)
 class LoadTestProps:
     project_name: str
     role_arn: str
@@ -64,11 +76,7 @@ class LoadTestProps:
     region: str
     account_id: str
     test_url: str
-    duration_seconds: int
-    concurrency: int
-    max_error_percent: float
-    max_p99_ms: int
-    compute_type: str
+    settings: LoadTestSettings
     vpc_id: str
     private_subnet_ids: Sequence[str]
     security_group_id: str
@@ -94,10 +102,10 @@ class LoadTest(Construct):
         )
         variables = {
             "TEST_URL": p.test_url,
-            "DURATION_SECONDS": str(p.duration_seconds),
-            "CONCURRENCY": str(p.concurrency),
-            "MAX_ERROR_PERCENT": str(p.max_error_percent),
-            "MAX_P99_MS": str(p.max_p99_ms),
+            "DURATION_SECONDS": str(p.settings.duration_seconds),
+            "CONCURRENCY": str(p.settings.concurrency),
+            "MAX_ERROR_PERCENT": str(p.settings.max_error_percent),
+            "MAX_P99_MS": str(p.settings.max_p99_ms),
         }
         environment_type, image = IMAGE
         network = attach(
@@ -113,7 +121,7 @@ class LoadTest(Construct):
             description="Bounded load test of green through the ALB test listener, started by the test-traffic hook",
             service_role=p.role_arn,
             encryption_key=p.kms_key_arn,
-            build_timeout=build_timeout_minutes(p.duration_seconds),
+            build_timeout=build_timeout_minutes(p.settings.duration_seconds),
             # A build that cannot start in time fails, and so does the deployment waiting for it.
             queued_timeout=15,
             source=CodebuildProjectSource(
@@ -122,7 +130,7 @@ class LoadTest(Construct):
             ),
             artifacts=CodebuildProjectArtifacts(type="NO_ARTIFACTS"),
             environment=CodebuildProjectEnvironment(
-                compute_type=p.compute_type,
+                compute_type=p.settings.compute_type,
                 image=image,
                 type=environment_type,
                 image_pull_credentials_type="CODEBUILD",

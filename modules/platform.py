@@ -17,7 +17,7 @@ from config import EnvironmentConfig
 from config.schema import NetworkingConfig
 from modules import access_logs
 from modules.database import Database, DatabaseOutputs, DatabaseProps
-from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps
+from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps, LoadBalancerSettings
 from modules.networking import Networking, NetworkingOutputs, NetworkingProps
 from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
 from modules.security import (
@@ -29,6 +29,7 @@ from modules.security import (
     SecurityGroupsProps,
     ServiceRolesOutputs,
 )
+from modules.settings import from_section
 from modules.waf import Waf, WafProps
 
 
@@ -270,18 +271,10 @@ def load_balancer(
             access_log_bucket=log_bucket,
             container_port=c.service.container_port,
             health_check_path=c.service.health_check_path,
-            health_check_interval_seconds=lb.health_check_interval_seconds,
-            health_check_timeout_seconds=lb.health_check_timeout_seconds,
-            healthy_threshold=lb.healthy_threshold,
-            unhealthy_threshold=lb.unhealthy_threshold,
-            deregistration_delay_seconds=lb.deregistration_delay_seconds,
-            idle_timeout_seconds=lb.idle_timeout_seconds,
-            deletion_protection=lb.deletion_protection,
             prod_listener_port=lb.effective_prod_port,
-            test_listener_port=lb.test_listener_port,
             certificate_arn=site.certificate_arn,
-            ssl_policy=lb.ssl_policy,
             waf_web_acl_arn=web_acl_arn,
+            settings=from_section(LoadBalancerSettings, lb),
             listener_rules=listener_rules,
         ),
     ).outputs

@@ -37,11 +37,12 @@ from modules.deployment_hooks import (
 )
 from modules.ecr import Ecr, EcrOutputs, EcrProps
 from modules.ecs import Autoscaling, CapacityShare, Ecs, EcsOutputs, EcsProps, Schedule, ServiceDeployment
-from modules.load_test import LoadTest, LoadTestOutputs, LoadTestProps
+from modules.load_test import LoadTest, LoadTestOutputs, LoadTestProps, LoadTestSettings
 from modules.migrations import Migrations, MigrationsProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopicOutputs
 from modules.platform import Platform, RegionSite
 from modules.security import RolePolicies, RolePoliciesProps, ServiceRolesOutputs
+from modules.settings import from_section
 
 #: The secret RDS manages is JSON; ECS injects it whole into the migration task, which reads the
 #: master's username and password (the service never receives it).
@@ -84,15 +85,10 @@ def service_autoscaling(svc: ServiceConfig, alb_arn_suffix: str) -> Autoscaling 
     scaling = svc.autoscaling
     if scaling is None:
         return None
-    return Autoscaling(
-        min_tasks=scaling.min_tasks,
-        max_tasks=scaling.max_tasks,
-        cpu_target_percent=scaling.cpu_target_percent,
-        memory_target_percent=scaling.memory_target_percent,
-        scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
-        scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
-        schedules=tuple(Schedule(**schedule.model_dump()) for schedule in scaling.schedules),
-        requests_per_task_per_minute=scaling.requests_per_task_per_minute,
+    return from_section(
+        Autoscaling,
+        scaling,
+        schedules=tuple(from_section(Schedule, schedule) for schedule in scaling.schedules),
         alb_arn_suffix=alb_arn_suffix,
     )
 
@@ -216,7 +212,7 @@ def rollback_alarms(
         "alarms",
         RollbackAlarmsProps(
             alarm_names={suffix: names.alarm(suffix) for suffix in ALARM_SUFFIXES},
-            thresholds=AlarmThresholds(**c.deployment.alarms.model_dump()),
+            thresholds=from_section(AlarmThresholds, c.deployment.alarms),
             alb_arn_suffix=balancer.alb_arn_suffix,
             # Production starts on blue: green is the first colour a deployment starts.
             first_green_target_group_arn_suffix=balancer.route.green.arn_suffix,
@@ -257,11 +253,7 @@ def load_test(
             region=c.region,
             account_id=c.account_id,
             test_url=test_url(c, platform),
-            duration_seconds=lt.duration_seconds,
-            concurrency=lt.concurrency,
-            max_error_percent=lt.max_error_percent,
-            max_p99_ms=lt.max_p99_ms,
-            compute_type=lt.compute_type,
+            settings=from_section(LoadTestSettings, lt),
             vpc_id=platform.network.vpc_id,
             private_subnet_ids=platform.network.private_subnet_ids,
             # The hook's group: out to the test listener and HTTPS, nothing else.
