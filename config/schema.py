@@ -1071,6 +1071,11 @@ class LoadBalancerConfig(Section):
     idle_timeout_seconds: int = Field(
         60, ge=1, le=4000, description="Seconds the ALB keeps an idle client or target connection open."
     )
+    load_balancing_algorithm: Literal["round_robin", "least_outstanding_requests", "weighted_random"] | None = Field(
+        None,
+        description="How the target groups pick a task for each request; least_outstanding_requests suits "
+        "requests of uneven cost. Default (null): AWS's, round_robin.",
+    )
     deletion_protection: bool = Field(True, description="Block deleting the ALB; production requires it.")
     waf_web_acl_arn: str | None = Field(
         None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from cdktf import ITerraformDependable, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
@@ -47,6 +48,7 @@ class LoadBalancerSettings:
     deregistration_delay_seconds: int
     idle_timeout_seconds: int
     deletion_protection: bool
+    load_balancing_algorithm: Literal["round_robin", "least_outstanding_requests", "weighted_random"] | None
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ class LoadBalancer(Construct):
             target_type="ip",  # Fargate tasks register by IP (awsvpc networking).
             vpc_id=p.vpc_id,
             deregistration_delay=str(p.settings.deregistration_delay_seconds),
+            load_balancing_algorithm_type=p.settings.load_balancing_algorithm,
             health_check=LbTargetGroupHealthCheck(
                 enabled=True,
                 path=p.health_check_path,

@@ -124,3 +124,40 @@ def test_the_destroy_step_of_the_harness_lifts_every_guard() -> None:
     }
     assert lifted["resource"]["aws_lb"]["alb"]["enable_deletion_protection"] is False
     assert document["resource"]["aws_rds_cluster"]["db"]["lifecycle"] == {"prevent_destroy": True}, "input untouched"
+
+
+def test_the_load_balancing_algorithm_reaches_both_target_groups_only_when_configured() -> None:
+    """A knob from the config section to the resource with no stack code: from_section copies it."""
+    from config.schema import LoadBalancerConfig
+    from modules.load_balancer import LoadBalancer, LoadBalancerProps, LoadBalancerSettings
+    from modules.s3 import SecureBucket, SecureBucketProps
+    from modules.settings import from_section
+
+    def groups(section: LoadBalancerConfig) -> list[dict[str, Any]]:
+        def build(stack: TerraformStack) -> None:
+            bucket = SecureBucket(stack, "logs", SecureBucketProps("logs", expiration_days=1, kms_key_arn=None)).outputs
+            LoadBalancer(
+                stack,
+                "load_balancer",
+                LoadBalancerProps(
+                    alb_name="alb",
+                    blue_target_group_name="blue",
+                    green_target_group_name="green",
+                    vpc_id="vpc-1",
+                    public_subnet_ids=["subnet-1"],
+                    security_group_id="sg-1",
+                    access_log_bucket=bucket,
+                    container_port=8080,
+                    health_check_path="/ready",
+                    prod_listener_port=443,
+                    certificate_arn=None,
+                    waf_web_acl_arn=None,
+                    settings=from_section(LoadBalancerSettings, section),
+                ),
+            )
+
+        return list(synth(build)["resource"]["aws_lb_target_group"].values())
+
+    chosen = groups(LoadBalancerConfig(load_balancing_algorithm="least_outstanding_requests"))
+    assert [g["load_balancing_algorithm_type"] for g in chosen] == ["least_outstanding_requests"] * 2
+    assert all("load_balancing_algorithm_type" not in g for g in groups(LoadBalancerConfig()))
