@@ -47,10 +47,10 @@ test-fast: venv ## the suite without the slow external-tool tests
 	$(BIN)/python -m pytest -m "not slow"
 
 validate: venv ## terraform validate every environment offline (provider from the local mirror)
-	$(BIN)/python -m tools.terraform_offline validate $(ENV_ARG)
+	$(BIN)/python -m tools.harness.terraform_offline validate $(ENV_ARG)
 
 plan-local: venv ## terraform plan every environment offline, with dummy credentials (no AWS called)
-	$(BIN)/python -m tools.terraform_offline plan $(ENV_ARG)
+	$(BIN)/python -m tools.harness.terraform_offline plan $(ENV_ARG)
 
 timeline: require-env ## the phases of one release and their worst-case durations, from the synthesized ENV
 	$(MAKE) --no-print-directory synth ENV=$(ENV) > /dev/null

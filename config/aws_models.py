@@ -9,7 +9,7 @@ their rules are written by hand in config/aws_names.py, each citing AWS's docume
 
 Loading the twenty-odd models involved takes about 0.4 s, most of ``--check``'s budget, so the
 shapes of exactly the members checked are extracted once into config/data/aws_shapes.json
-(``python -m tools.aws_shapes``, with the botocore version they come from); a test keeps the
+(``python -m tools.harness.aws_shapes``, with the botocore version they come from); a test keeps the
 extract equal to what botocore's models say. A member missing from it is read from botocore.
 """
 

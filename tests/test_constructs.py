@@ -108,7 +108,7 @@ def test_traffic_shifting_uses_predefined_configs_and_creates_the_rest() -> None
 
 
 def test_the_destroy_step_of_the_harness_lifts_every_guard() -> None:
-    from tools.terraform_offline import without_deletion_protection
+    from tools.harness.terraform_offline import without_deletion_protection
 
     document = {
         "resource": {

@@ -2,7 +2,7 @@
 
 What a real account already holds (the ACM certificate, the CodeConnections connection) is created
 in the emulator first; moto's defects that the real provider trips over are patched in the harness
-(tools/emulator_patches.py), never in the product. Skipped, with the reason shown, where Terraform,
+(tools/harness/emulator_patches.py), never in the product. Skipped, with the reason shown, where Terraform,
 the provider mirror or moto is missing. The logs of each step (and moto's) are kept in the test's
 temporary folder: tail -f <tmp>/emulator-<env>*/terraform/apply.log to watch a run.
 """
@@ -21,8 +21,8 @@ import pytest
 
 from aws_rules.updates import review
 from config import shipped_environments
-from tools.emulator_cycle import Cycle, Emulator, Target, plan_diff, synthesize
-from tools.terraform_offline import Toolchain, find_toolchain, needs_newer_provider
+from tools.harness.emulator_cycle import Cycle, Emulator, Target, plan_diff, synthesize
+from tools.harness.terraform_offline import Toolchain, find_toolchain, needs_newer_provider
 
 pytestmark = pytest.mark.slow
 

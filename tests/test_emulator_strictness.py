@@ -2,7 +2,7 @@
 
 moto accepts calls that AWS refuses (a metric filter for a missing log group, a VPC Lambda whose
 role cannot manage network interfaces, ...), so an emulator cycle alone would not catch a stack
-that creates a resource before its prerequisite. tools/emulator_patches.py restores each refusal;
+that creates a resource before its prerequisite. tools/harness/emulator_patches.py restores each refusal;
 each test here makes the faulty call sequence against one emulator server (started once for the
 module), expects AWS's error code, then makes the right sequence and expects it to pass.
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tools.emulator_cycle import Emulator
+from tools.harness.emulator_cycle import Emulator
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

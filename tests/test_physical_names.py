@@ -21,7 +21,8 @@ from aws_rules.ordering import IDENTITY
 from config import aws_models, aws_names, load_config, naming, shipped_environments
 from config.formats import FORMATS
 from config.schema import EnvironmentConfig
-from tools import aws_shapes, diff_json
+from tools import diff_json
+from tools.harness import aws_shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Names nested in a resource, or a second name of one: (resource type, attribute path).
@@ -71,7 +72,7 @@ def test_every_name_the_stack_creates_is_derived_and_checked_in_one_place(env: s
 
 
 def test_the_extracted_shapes_are_what_botocore_declares() -> None:
-    assert not aws_shapes.stale(), "run `python -m tools.aws_shapes` and review the diff"
+    assert not aws_shapes.stale(), "run `python -m tools.harness.aws_shapes` and review the diff"
 
 
 def test_every_checked_member_is_in_the_extract() -> None:

@@ -1,7 +1,7 @@
 """Terraform itself on every environment, offline: validate, plan (count matches), checkov on the plan.
 
 The provider comes from a local filesystem mirror (hashicorp/aws 5.100.0 on these machines; the
-bindings pin 6.25.0), so the harness (tools/terraform_offline.py) points a scratch copy at the
+bindings pin 6.25.0), so the harness (tools/harness/terraform_offline.py) points a scratch copy at the
 mirrored version and a local backend. The product's own output is never modified. Skipped, with
 the reason shown, where Terraform or the mirror is absent.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, SynthesizedStack
-from tools.terraform_offline import (
+from tools.harness.terraform_offline import (
     Toolchain,
     Workspace,
     find_toolchain,

@@ -1,1 +1,2 @@
-"""Developer tooling: the offline Terraform harness and the AWS emulator launcher (not shipped in stacks)."""
+"""Operator and reviewer tools (make preflight, rollback, timeline, diff-json, diagram, docs, checkov);
+the test harness (emulator, offline Terraform) lives in tools/harness/. Not shipped in stacks."""

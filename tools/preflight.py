@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_rules.updates import Refusal, review
-from tools.terraform_offline import Workspace, find_toolchain, offline_document, stack_files
+from tools.harness.terraform_offline import Workspace, find_toolchain, offline_document, stack_files
 
 
 def plan_against_aws(stack_file: Path) -> dict[str, Any]:

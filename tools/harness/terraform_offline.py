@@ -7,8 +7,8 @@ offline needs:
 - for plans, dummy credentials and the provider's skip flags;
 - for the emulator, every service endpoint pointed at it.
 
-    python -m tools.terraform_offline validate [--env NAME]
-    python -m tools.terraform_offline plan [--env NAME]
+    python -m tools.harness.terraform_offline validate [--env NAME]
+    python -m tools.harness.terraform_offline plan [--env NAME]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = Path("registry.terraform.io/hashicorp/aws")
 MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", "~/.terraform.d/plugins")
 #: AWS provider endpoint keys of every service the stacks use (codeconnections: see emulator_document).

@@ -1,7 +1,7 @@
 """Extract, from botocore's API models, the shapes of the request members the config is checked against.
 
-    python -m tools.aws_shapes          # write config/data/aws_shapes.json
-    python -m tools.aws_shapes --check  # fail if it differs from the installed botocore's models
+    python -m tools.harness.aws_shapes          # write config/data/aws_shapes.json
+    python -m tools.harness.aws_shapes --check  # fail if it differs from the installed botocore's models
 
 The members are those config/aws_names.py and config/tag_rules.py name; tests/test_physical_names.py
 runs the check, so a botocore upgrade that changes a rule shows up as a reviewed diff.
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.check:
         if stale():
-            print(f"{aws_models.EXTRACT} is stale: run `python -m tools.aws_shapes`", file=sys.stderr)
+            print(f"{aws_models.EXTRACT} is stale: run `python -m tools.harness.aws_shapes`", file=sys.stderr)
             return 1
         return 0
     aws_models.EXTRACT.write_text(rendered())

@@ -1,7 +1,7 @@
 """Proof that a refactoring changes no output: synthesize a corpus of configs before and after.
 
-    python -m tools.refactor_corpus --write /tmp/before     # on the commit before the change
-    python -m tools.refactor_corpus --compare /tmp/before   # after it: exit 1 on any difference
+    python -m tools.harness.refactor_corpus --write /tmp/before     # on the commit before the change
+    python -m tools.harness.refactor_corpus --compare /tmp/before   # after it: exit 1 on any difference
 
 The corpus is every shipped environment plus variants that switch on what the shipped ones do
 not (the other controller, no hooks, other DR postures, no interface endpoints, ...), so code
@@ -23,7 +23,7 @@ import yaml
 
 from config import EnvironmentConfig, shipped_environments
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: (name, base environment, overlay merged into its YAML)
 VARIANTS: tuple[tuple[str, str, dict[str, Any]], ...] = (

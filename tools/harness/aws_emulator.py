@@ -1,6 +1,6 @@
 """Start moto's server on loopback, with the few fixes that make it answer like AWS for our stacks.
 
-    python -m tools.aws_emulator --port 4566 [--account-id 123456789012]
+    python -m tools.harness.aws_emulator --port 4566 [--account-id 123456789012]
 
 Each patch is tiny, named after the AWS behaviour it restores, and applied only here: the
 product never changes to please the emulator.
@@ -14,7 +14,7 @@ import os
 
 def apply_patches() -> list[str]:
     """Apply every patch; return their names (printed at start-up, listed in the test output)."""
-    from tools import emulator_patches
+    from tools.harness import emulator_patches
 
     return emulator_patches.apply_all()
 

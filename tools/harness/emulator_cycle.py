@@ -1,6 +1,6 @@
 """Apply a stack into moto, re-plan it (no changes expected), destroy it: the emulator cycle.
 
-    python -m tools.emulator_cycle [ENV ...] [--keep DIR]    # default: every shipped environment
+    python -m tools.harness.emulator_cycle [ENV ...] [--keep DIR]    # default: every shipped environment
 
 Set BLUEGREEN_TF_LOG=DEBUG to keep each Terraform step's provider log (<step>.tflog) beside <step>.log.
 
@@ -10,7 +10,7 @@ emulator first, and a scratch copy of the stack points at it:
 - the public hosted zone of DNS failover records (created empty);
 - the CodeConnections connection (moto has no such service: the stacks are synthesized with an
   existing connection's ARN, as `pipeline.connection_arn` allows).
-The product's own output is never modified; emulator defects are patched in tools/emulator_patches.py.
+The product's own output is never modified; emulator defects are patched in tools/harness/emulator_patches.py.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.terraform_offline import (
+from tools.harness.terraform_offline import (
     ROOT,
     Toolchain,
     Workspace,
@@ -113,7 +113,7 @@ def synthesize(envs: list[str], outdir: Path) -> dict[str, Target]:
     from config import config_path, load_config
 
     subprocess.run(
-        [sys.executable, "-m", "tools.emulator_cycle", "--synthesize-only", "--outdir", str(outdir), *envs],
+        [sys.executable, "-m", "tools.harness.emulator_cycle", "--synthesize-only", "--outdir", str(outdir), *envs],
         cwd=ROOT,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -145,7 +145,15 @@ class Emulator:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = EMULATOR_START_TIMEOUT) -> None:
-        args = [sys.executable, "-m", "tools.aws_emulator", "--port", str(self.port), "--account-id", self.account_id]
+        args = [
+            sys.executable,
+            "-m",
+            "tools.harness.aws_emulator",
+            "--port",
+            str(self.port),
+            "--account-id",
+            self.account_id,
+        ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
