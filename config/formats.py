@@ -135,6 +135,24 @@ ROUTE53_PATH = Format(
     "/ready",
     lambda value: "/" + value.strip().lstrip("/"),
 )
+ROUTE_HOST = Format(
+    r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$",
+    "must be a lower-case host name such as api.example.com, or a wildcard such as *.example.com",
+    "api.example.com",
+    lambda value: value.strip().lower().rstrip(".").removeprefix("https://").removeprefix("http://"),
+)
+ROUTE_PATH = Format(
+    r"^/[A-Za-z0-9_./*?~-]*$",
+    "must be a path pattern starting with /, of letters, digits and _ . / ~ - (* and ? match any text)",
+    "/v1/*",
+    lambda value: "/" + value.strip().lstrip("/"),
+)
+SERVICE_KEY = Format(
+    r"^[a-z][a-z0-9]{0,11}$",
+    "must be 1 to 12 lower-case letters or digits, starting with a letter (it is part of resource names)",
+    "api",
+    lambda value: re.sub(r"^[^a-z]+", "", re.sub(r"[^a-z0-9]+", "", value.lower()))[:12],
+)
 
 FORMATS: dict[str, Format] = {
     f.pattern: f
@@ -154,5 +172,8 @@ FORMATS: dict[str, Format] = {
         HOSTED_ZONE_ID,
         RECORD_NAME,
         ROUTE53_PATH,
+        ROUTE_HOST,
+        ROUTE_PATH,
+        SERVICE_KEY,
     )
 }

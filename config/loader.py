@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from config import messages, yaml_safety
 from config.problems import ConfigError, Problem
-from config.schema import EnvironmentConfig
+from config.schema import MISSING_REPOSITORY, EnvironmentConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -35,12 +35,24 @@ def load_config(path: Path | str) -> EnvironmentConfig:
     try:
         return EnvironmentConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(source, messages.problems(error)) from None
+        found = list(messages.problems(error))
+        raise ConfigError(source, [*_unchecked(data, found), *found]) from None
     except (RecursionError, MemoryError):
         raise ConfigError(
             source,
             [Problem((), "is too deeply nested or too large to validate", "keep it to the shape of config/dev.yaml")],
         ) from None
+
+
+def _unchecked(data: dict[str, Any], found: list[Problem]) -> list[Problem]:
+    """What the environment's own rules would also report, had the fields passed: a single service's
+    missing repository is reported with the rest, not after they are fixed."""
+    pipeline = data.get("pipeline")
+    has_repository = isinstance(pipeline, dict) and "repository" in pipeline
+    reported = any(tuple(problem.path[:2]) == MISSING_REPOSITORY[0] for problem in found)
+    if data.get("services") is not None or has_repository or reported:
+        return []
+    return [Problem(*MISSING_REPOSITORY)]
 
 
 def _read(path: Path, source: str) -> str:

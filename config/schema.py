@@ -12,6 +12,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Literal, get_args, get_origin
 
@@ -1161,27 +1162,20 @@ class LoadBalancerConfig(Section):
 BuildComputeType = Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"]
 
 
-class PipelineConfig(Section):
-    """Source (CodeConnections) -> CodeBuild -> CodeDeploy blue/green."""
+class ServiceSource(Section):
+    """Where a service's code lives and how its image is built."""
 
-    source_provider: Literal["GitHub", "GitLab", "Bitbucket", "GitHubEnterpriseServer", "GitLabSelfManaged"] = Field(
-        "GitLab", description="Where the application repository lives."
-    )
     repository: str = Field(..., pattern=formats.REPOSITORY.pattern, description="Full repository id, e.g. group/app.")
     branch: str = Field(
         "main",
         description="Branch that triggers the pipeline (a Git branch name).",
         json_schema_extra={"pattern": r"^[A-Za-z0-9._/-]+$"},
     )
-    connection_arn: str | None = Field(
-        None,
-        json_schema_extra={"pattern": _CONNECTION_ARN},
-        description="Existing CodeConnections connection in the stack's region and account; default: one is created (someone must approve it once in the console).",  # noqa: E501
-    )
     app_path: str = Field(
         "app",
         description="Folder of the Dockerfile in the repository, relative to its root (the build runs "
-        "`docker build ... <app_path>`).",
+        "`docker build ... <app_path>`); in a monorepo, only pushes that change files under it start the "
+        "service's pipeline.",
         json_schema_extra={"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$"},
     )
     build_compute_type: BuildComputeType = Field(
@@ -1190,10 +1184,6 @@ class PipelineConfig(Section):
     build_timeout_minutes: int = Field(
         20, ge=5, le=480, description="Minutes before CodeBuild stops an image build as failed."
     )
-    artifact_retention_days: int = Field(30, ge=1, le=3650, description="Days pipeline artifacts are kept.")
-    build_log_retention_days: int = Field(365, description="Retention of CodeBuild logs.")
-
-    _check_retention = field_validator("build_log_retention_days")(_log_retention)
 
     @field_validator("app_path")
     @classmethod
@@ -1206,6 +1196,42 @@ class PipelineConfig(Section):
     def _branch(cls, value: str) -> str:
         _refuse_all(commands.branch_problems(value), value)
         return value
+
+
+#: A single-service environment without its repository (the loader reports it with other errors).
+MISSING_REPOSITORY: tuple[tuple[str, ...], str, str] = (
+    ("pipeline", "repository"),
+    "is required",
+    "add it, e.g. group/app (or list services:, each with its own source)",
+)
+#: The fields of ``pipeline:`` that are the single service's source (``services.<key>.source`` otherwise).
+SOURCE_FIELDS = tuple(ServiceSource.model_fields)
+
+
+class PipelineConfig(ServiceSource):
+    """Source (CodeConnections) -> CodeBuild -> blue/green deploy: what the environment's pipelines share.
+
+    In a single-service environment (``service:``) it also names that service's source
+    (repository, branch, app_path, build_*); with ``services:`` each service has its own ``source``.
+    """
+
+    source_provider: Literal["GitHub", "GitLab", "Bitbucket", "GitHubEnterpriseServer", "GitLabSelfManaged"] = Field(
+        "GitLab", description="Where the application repositories live."
+    )
+    repository: str | None = Field(  # type: ignore[assignment]
+        None,
+        pattern=formats.REPOSITORY.pattern,
+        description="Full repository id, e.g. group/app: the single service's (required without services:).",
+    )
+    connection_arn: str | None = Field(
+        None,
+        json_schema_extra={"pattern": _CONNECTION_ARN},
+        description="Existing CodeConnections connection in the stack's region and account; default: one is created (someone must approve it once in the console).",  # noqa: E501
+    )
+    artifact_retention_days: int = Field(30, ge=1, le=3650, description="Days pipeline artifacts are kept.")
+    build_log_retention_days: int = Field(365, description="Retention of CodeBuild logs.")
+
+    _check_retention = field_validator("build_log_retention_days")(_log_retention)
 
 
 class RollbackAlarms(Section):
@@ -1347,6 +1373,66 @@ class DeploymentConfig(Section):
     )
 
 
+#: ALB rules: at most 5 condition values per rule (host and paths together), priorities 1 to 50000.
+#: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
+RULE_CONDITION_VALUES = 5
+RULE_PRIORITIES = (1, 50_000)
+#: A service key: lower-case letters and digits, part of its resources' names.
+SERVICE_KEY = formats.SERVICE_KEY.pattern
+
+
+class Route(Section):
+    """Which production requests reach the service on the shared HTTPS listener.
+
+    Neither host nor paths: the listener's default (every request no other service's route takes);
+    at most one service per environment. Otherwise a listener rule matching both.
+    """
+
+    host: str | None = Field(
+        None,
+        pattern=formats.ROUTE_HOST.pattern,
+        description="Host header the service answers, e.g. api.example.com or *.example.com.",
+    )
+    paths: tuple[Annotated[str, Field(pattern=formats.ROUTE_PATH.pattern, max_length=128)], ...] = Field(
+        (), description="Path patterns the service answers, e.g. /v1/* (ALB wildcards * and ?)."
+    )
+    priority: int | None = Field(
+        None,
+        ge=RULE_PRIORITIES[0],
+        le=RULE_PRIORITIES[1],
+        description="The rule's priority on the listener (lower is evaluated first); default: 10 times the "
+        "service's position among routed services, so adding a service at the end moves no other rule.",
+    )
+
+    @property
+    def is_default(self) -> bool:
+        return self.host is None and not self.paths
+
+
+class ServiceSpec(ServiceConfig):
+    """One service of the environment: its container, where its code is, how it is reached and released."""
+
+    source: ServiceSource = Field(..., description="The service's repository and image build.")
+    route: Route | None = Field(
+        default_factory=Route,
+        description="Where its production traffic arrives; null: no load balancer (an internal service or a "
+        "worker, reached by other services by name and released by rolling update).",
+    )
+    deployment: DeploymentConfig = Field(
+        default_factory=DeploymentConfig, description="How releases shift traffic to green and roll back."
+    )
+
+
+@dataclass(frozen=True)
+class ServicePaths:
+    """Where a service's settings are in the config file, for error messages."""
+
+    container: tuple[str, ...]
+    source: tuple[str, ...]
+    deployment: tuple[str, ...]
+    route: tuple[str, ...] | None
+
+
 class FailoverConfig(Section):
     """DNS failover: Route 53 answers with the primary ALB while its health check passes, else the DR ALB."""
 
@@ -1463,13 +1549,27 @@ class EnvironmentConfig(Section):
     )
     networking: NetworkingConfig = Field(default_factory=NetworkingConfig, description="The VPC and its subnets.")
     database: DatabaseConfig = Field(default_factory=DatabaseConfig, description="Aurora PostgreSQL.")
-    service: ServiceConfig = Field(default_factory=ServiceConfig, description="The Fargate service.")
+    service: ServiceConfig = Field(
+        default_factory=ServiceConfig,
+        description="The Fargate service of a single-service environment (read as the service keyed app); "
+        "with services: leave it out.",
+    )
+    services: dict[Annotated[str, Field(pattern=SERVICE_KEY)], ServiceSpec] | None = Field(
+        None,
+        description="Several services on the one platform, by key (part of their names; the service keyed app "
+        "keeps a single-service environment's names); each released on its own. Default: the one service "
+        "of service:, pipeline: and deployment:.",
+    )
     load_balancer: LoadBalancerConfig = Field(
         default_factory=LoadBalancerConfig, description="The ALB, its listeners and the WAF."
     )
-    pipeline: PipelineConfig = Field(..., description="Source, build and deploy pipeline.")
+    pipeline: PipelineConfig = Field(
+        default_factory=PipelineConfig, description="Source, build and deploy pipelines: what they share."
+    )
     deployment: DeploymentConfig = Field(
-        default_factory=DeploymentConfig, description="How CodeDeploy shifts traffic and rolls back."
+        default_factory=DeploymentConfig,
+        description="How releases of a single-service environment shift traffic and roll back (with services: "
+        "each service's own deployment).",
     )
     notifications: NotificationsConfig = Field(
         default_factory=NotificationsConfig, description="Where pipeline and deployment events go."
@@ -1498,18 +1598,52 @@ class EnvironmentConfig(Section):
     def partition(self) -> str:
         return regions.partition_of(self.region)
 
-    @property
-    def spot_weight(self) -> int:
-        explicit = self.service.capacity.spot_weight
+    @cached_property
+    def all_services(self) -> dict[str, ServiceSpec]:
+        """Every service by key: ``services:``, or the single one of ``service:``, keyed app."""
+        if self.services is not None:
+            return dict(self.services)
+        # Its parts are validated already (and the source's repository is checked by _service_rules).
+        source = ServiceSource.model_construct(**{f: getattr(self.pipeline, f) for f in SOURCE_FIELDS})
+        fields = {name: getattr(self.service, name) for name in ServiceConfig.model_fields}
+        spec = ServiceSpec.model_construct(**fields, source=source, route=Route(), deployment=self.deployment)
+        return {naming.LEGACY_SERVICE: spec}
+
+    def pick_service(self, key: str | None) -> str:
+        """The service a tool acts on: ``key``, or the environment's only one. Raises ValueError with the fix."""
+        keys = sorted(self.all_services)
+        if key is None and len(keys) == 1:
+            return keys[0]
+        if key is None:
+            raise ValueError(
+                f"{self.environment} has several services ({', '.join(keys)}): name one with SERVICE=<key>"
+            )
+        if key not in self.all_services:
+            raise ValueError(f"{self.environment} has no service {key!r}; its services: {', '.join(keys)}")
+        return key
+
+    def paths(self, key: str) -> ServicePaths:
+        """Where the service's settings are written: its section of services:, or service: and its siblings."""
+        if self.services is None:
+            return ServicePaths(("service",), ("pipeline",), ("deployment",), None)
+        base = ("services", key)
+        return ServicePaths(base, (*base, "source"), (*base, "deployment"), (*base, "route"))
+
+    def spot_weight(self, service: ServiceConfig) -> int:
+        explicit = service.capacity.spot_weight
         if explicit is not None:
             return explicit
         # Fargate Spot runs X86_64 tasks only (Amazon ECS Developer Guide, "Fargate capacity providers").
-        return 0 if self.production or self.service.cpu_architecture == "ARM64" else 3
+        return 0 if self.production or service.cpu_architecture == "ARM64" else 3
 
-    @property
-    def approval_stage(self) -> bool:
-        explicit = self.deployment.approval_stage
+    def approval_stage(self, deployment: DeploymentConfig) -> bool:
+        explicit = deployment.approval_stage
         return self.production if explicit is None else explicit
+
+    def rule_priorities(self) -> dict[str, int]:
+        """Each routed service's rule priority, except the default route's (the listener's default)."""
+        routed = [(k, s.route) for k, s in self.all_services.items() if s.route is not None and not s.route.is_default]
+        return {key: route.priority or 10 * (index + 1) for index, (key, route) in enumerate(routed)}
 
     @property
     def state_key(self) -> str:
@@ -1527,6 +1661,9 @@ class EnvironmentConfig(Section):
 
     @model_validator(mode="after")
     def _rules(self) -> EnvironmentConfig:
+        service_problems = list(self._service_rules())
+        if service_problems:
+            raise_if_any(service_problems)  # the rules below read every service
         raise_if_any(
             [
                 *self._name_rules(),
@@ -1544,20 +1681,24 @@ class EnvironmentConfig(Section):
         return self
 
     def _controller_rules(self) -> Iterator[Problem]:
-        load_test, alarms = self.deployment.load_test, self.deployment.alarms
+        for key, spec in self.all_services.items():
+            yield from self._deployment_rules(spec.deployment, self.paths(key).deployment)
+
+    @staticmethod
+    def _deployment_rules(deployment: DeploymentConfig, at: tuple[str, ...]) -> Iterator[Problem]:
+        load_test, alarms = deployment.load_test, deployment.alarms
         if load_test is not None and load_test.max_p99_ms > alarms.p99_latency_ms:
             # The rollback alarm watches green's p99 while the load test runs: a budget above it
             # can never be reached, the alarm rolls the deployment back first.
             yield Problem(
-                ("deployment", "load_test", "max_p99_ms"),
+                (*at, "load_test", "max_p99_ms"),
                 f"is above the rollback alarm's p99 of {alarms.p99_latency_ms} ms (deployment.alarms.p99_latency_ms)",
                 f"set max_p99_ms to {alarms.p99_latency_ms} or less, or raise deployment.alarms.p99_latency_ms",
                 load_test.max_p99_ms,
             )
-        deployment = self.deployment
         if deployment.load_test is not None and not deployment.test_hook:
             yield Problem(
-                ("deployment", "load_test"),
+                (*at, "load_test"),
                 "is started by the test-traffic hook, which is switched off",
                 "set deployment.test_hook: true, or remove load_test",
                 deployment.load_test.model_dump(),
@@ -1566,7 +1707,7 @@ class EnvironmentConfig(Section):
             return
         if deployment.approval_timeout_minutes is not None:
             yield Problem(
-                ("deployment", "approval_timeout_minutes"),
+                (*at, "approval_timeout_minutes"),
                 "holds green for an operator, which only CodeDeploy can do",
                 "remove it, or use deployment.controller: codedeploy (an approval stage works with both)",
                 deployment.approval_timeout_minutes,
@@ -1575,7 +1716,7 @@ class EnvironmentConfig(Section):
         # bake times 0 to 1440 minutes; a linear step 3.0 to 100.0 percent.
         if deployment.termination_wait_minutes > ECS_MAX_BAKE_MINUTES:
             yield Problem(
-                ("deployment", "termination_wait_minutes"),
+                (*at, "termination_wait_minutes"),
                 f"is ECS's bake time with controller ecs, which is at most {ECS_MAX_BAKE_MINUTES} minutes",
                 f"use {ECS_MAX_BAKE_MINUTES} or less, or controller: codedeploy (which waits up to 2880)",
                 deployment.termination_wait_minutes,
@@ -1584,44 +1725,123 @@ class EnvironmentConfig(Section):
         if isinstance(traffic, Linear):
             if traffic.percent < ECS_MIN_LINEAR_PERCENT:
                 yield Problem(
-                    ("deployment", "traffic", "percent"),
+                    (*at, "traffic", "percent"),
                     f"is below the {ECS_MIN_LINEAR_PERCENT} percent ECS's linear deployments shift at least per step",
                     f"use {ECS_MIN_LINEAR_PERCENT} to 99, or controller: codedeploy",
                     traffic.percent,
                 )
             if traffic.every_minutes > ECS_MAX_BAKE_MINUTES:
                 yield Problem(
-                    ("deployment", "traffic", "every_minutes"),
+                    (*at, "traffic", "every_minutes"),
                     f"is over the {ECS_MAX_BAKE_MINUTES} minutes ECS waits at most between linear steps",
                     f"use {ECS_MAX_BAKE_MINUTES} or less",
                     traffic.every_minutes,
                 )
         if isinstance(traffic, Canary) and traffic.minutes > ECS_MAX_BAKE_MINUTES:
             yield Problem(
-                ("deployment", "traffic", "minutes"),
+                (*at, "traffic", "minutes"),
                 f"is over the {ECS_MAX_BAKE_MINUTES} minutes ECS bakes a canary at most",
                 f"use {ECS_MAX_BAKE_MINUTES} or less",
                 traffic.minutes,
             )
 
     def _capacity_rules(self) -> Iterator[Problem]:
-        capacity = self.service.capacity
-        if self.service.cpu_architecture == "ARM64" and self.spot_weight > 0:
+        for key, spec in self.all_services.items():
+            at, capacity, spot = self.paths(key).container, spec.capacity, self.spot_weight(spec)
+            if spec.cpu_architecture == "ARM64" and spot > 0:
+                yield Problem(
+                    (*at, "capacity", "spot_weight"),
+                    "puts ARM64 tasks on Fargate Spot, which runs X86_64 tasks only",
+                    "set spot_weight: 0 (the default with ARM64), or cpu_architecture: X86_64",
+                    capacity.spot_weight,
+                )
+            if capacity.fargate_weight == 0 and spot == 0:
+                # Amazon ECS API Reference, CapacityProviderStrategyItem: at least one provider needs a weight above 0.
+                field = "fargate_weight" if "fargate_weight" in capacity.model_fields_set else "spot_weight"
+                yield Problem(
+                    (*at, "capacity", field),
+                    "leaves every capacity provider at weight 0; ECS needs one above 0 to place tasks",
+                    "set fargate_weight: 1 (or spot_weight above 0 on X86_64)",
+                    getattr(capacity, field),
+                )
+
+    def _service_rules(self) -> Iterator[Problem]:
+        """One way of writing services, and services that can share one load balancer."""
+        if self.services is None:
+            if self.pipeline.repository is None:
+                yield Problem(*MISSING_REPOSITORY)
+            return
+        for written in ("service", "deployment"):
+            if written in self.model_fields_set:
+                yield Problem(
+                    (written,),
+                    "is the single service's, but services: lists the services",
+                    f"move it into each service (services.<key>.{'deployment' if written == 'deployment' else '...'})",
+                    None,
+                )
+        for field in set(SOURCE_FIELDS) & self.pipeline.model_fields_set:
             yield Problem(
-                ("service", "capacity", "spot_weight"),
-                "puts ARM64 tasks on Fargate Spot, which runs X86_64 tasks only",
-                "set spot_weight: 0 (the default with ARM64), or cpu_architecture: X86_64",
-                capacity.spot_weight,
+                ("pipeline", field),
+                "is a single service's source, but services: lists the services",
+                f"move it to services.<key>.source.{field}",
+                getattr(self.pipeline, field),
             )
-        if capacity.fargate_weight == 0 and self.spot_weight == 0:
-            # Amazon ECS API Reference, CapacityProviderStrategyItem: at least one provider needs a weight above 0.
-            key = "fargate_weight" if "fargate_weight" in capacity.model_fields_set else "spot_weight"
+        if not self.services:
+            yield Problem(("services",), "lists no service", "list at least one service, or leave services: out", {})
+        yield from self._route_rules()
+
+    def _route_rules(self) -> Iterator[Problem]:
+        routes = {k: s.route for k, s in self.all_services.items() if s.route is not None}
+        defaults = [k for k, r in routes.items() if r.is_default]
+        for key in defaults[1:]:
             yield Problem(
-                ("service", "capacity", key),
-                "leaves every capacity provider at weight 0; ECS needs one above 0 to place tasks",
-                "set fargate_weight: 1 (or spot_weight above 0 on X86_64)",
-                getattr(capacity, key),
+                ("services", key, "route"),
+                f"has neither host nor paths, like service {defaults[0]}'s: only one service can be the default",
+                "give it a host or paths",
+                {},
             )
+        seen: dict[tuple[str | None, tuple[str, ...]], str] = {}
+        for key, route in routes.items():
+            at = ("services", key, "route")
+            condition = (route.host, tuple(sorted(route.paths)))
+            if not route.is_default and condition in seen:
+                yield Problem(
+                    at, f"matches exactly what service {seen[condition]}'s route matches", "route it apart", None
+                )
+            seen.setdefault(condition, key)
+            values = (route.host is not None) + len(route.paths)
+            if values > RULE_CONDITION_VALUES:
+                yield Problem(
+                    (*at, "paths"),
+                    f"makes a rule of {values} condition values; an ALB rule takes at most {RULE_CONDITION_VALUES}",
+                    f"use at most {RULE_CONDITION_VALUES - (route.host is not None)} paths (e.g. a prefix /v1/*)",
+                    list(route.paths),
+                )
+        taken: dict[int, str] = {}
+        for key, priority in self.rule_priorities().items():
+            if priority in taken:
+                explicit = self.all_services[key].route is not None and self.all_services[key].route.priority  # type: ignore[union-attr]
+                yield Problem(
+                    ("services", key, "route", "priority"),
+                    f"{priority} is also service {taken[priority]}'s rule priority"
+                    + ("" if explicit else " (derived from its position)"),
+                    "give one of them another priority (rules are evaluated from the lowest)",
+                    priority,
+                )
+            taken.setdefault(priority, key)
+        for key, spec in self.all_services.items():
+            deployment = spec.deployment
+            tested = deployment.load_test is not None or (
+                deployment.test_hook and "test_hook" in deployment.model_fields_set
+            )
+            if spec.route is None and tested:
+                field = "load_test" if deployment.load_test is not None else "test_hook"
+                yield Problem(
+                    ("services", key, "deployment", field),
+                    "tests green through the test listener, which a service without a route is not behind",
+                    f"remove {field} (a service without a route is released by rolling update), or give it a route",
+                    deployment.test_hook if field == "test_hook" else "set",
+                )
 
     def _security_group_rules(self) -> Iterator[Problem]:
         """Amazon VPC User Guide, "Amazon VPC quotas": 60 inbound rules per security group (IPv4)."""
@@ -1890,13 +2110,6 @@ class EnvironmentConfig(Section):
                 "set load_balancer.deletion_protection: true",
             ),
             (
-                ("deployment", "auto_rollback"),
-                self.deployment.auto_rollback,
-                self.deployment.auto_rollback,
-                "must be true in production",
-                "set deployment.auto_rollback: true",
-            ),
-            (
                 ("state",),
                 self.state is not None,
                 None,
@@ -1924,20 +2137,6 @@ class EnvironmentConfig(Section):
                 "opens the test listener (green, before it is released) to the whole internet in production",
                 "list only the ranges that test green, e.g. an office range (the VPC's own NAT is always admitted)",
             ),
-            (
-                ("deployment", "test_hook"),
-                self.deployment.test_hook,
-                self.deployment.test_hook,
-                "must be true in production (green is tested before production traffic moves to it)",
-                "set deployment.test_hook: true",
-            ),
-            (
-                ("service", "readonly_root_filesystem"),
-                self.service.readonly_root_filesystem,
-                self.service.readonly_root_filesystem,
-                "must be true in production (a writable root lets a compromised process change the image)",
-                "set service.readonly_root_filesystem: true (the app writes only to /tmp, a volume of its own)",
-            ),
             *(
                 (
                     path,
@@ -1948,7 +2147,6 @@ class EnvironmentConfig(Section):
                     f"set {'.'.join(path)}: {PRODUCTION_MIN_LOG_RETENTION_DAYS} or more",
                 )
                 for path, days in (
-                    (("service", "log_retention_days"), self.service.log_retention_days),
                     (("networking", "flow_log_retention_days"), self.networking.flow_log_retention_days),
                     (("database", "log_retention_days"), self.database.log_retention_days),
                     (("pipeline", "build_log_retention_days"), self.pipeline.build_log_retention_days),
@@ -1957,6 +2155,49 @@ class EnvironmentConfig(Section):
                 )
             ),
         ]
+        for key, spec in self.all_services.items():
+            rules += self._production_service_rules(spec, self.paths(key))
         for path, holds, got, message, fix in rules:
             if not holds:
                 yield Problem(path, message, fix, got)
+
+    @staticmethod
+    def _production_service_rules(
+        spec: ServiceSpec, at: ServicePaths
+    ) -> list[tuple[tuple[str, ...], bool, object, str, str]]:
+        deployment = spec.deployment
+        rules: list[tuple[tuple[str, ...], bool, object, str, str]] = [
+            (
+                (*at.deployment, "auto_rollback"),
+                deployment.auto_rollback,
+                deployment.auto_rollback,
+                "must be true in production",
+                "set deployment.auto_rollback: true",
+            ),
+            (
+                (*at.container, "readonly_root_filesystem"),
+                spec.readonly_root_filesystem,
+                spec.readonly_root_filesystem,
+                "must be true in production (a writable root lets a compromised process change the image)",
+                "set readonly_root_filesystem: true (the app writes only to /tmp, a volume of its own)",
+            ),
+            (
+                (*at.container, "log_retention_days"),
+                spec.log_retention_days >= PRODUCTION_MIN_LOG_RETENTION_DAYS,
+                spec.log_retention_days,
+                f"keeps logs for fewer than {PRODUCTION_MIN_LOG_RETENTION_DAYS} days in production "
+                "(an audit trail must outlive the review of an incident)",
+                f"set {'.'.join((*at.container, 'log_retention_days'))}: {PRODUCTION_MIN_LOG_RETENTION_DAYS} or more",
+            ),
+        ]
+        if spec.route is not None:  # a service without a route is rolled, not tested through a listener
+            rules.append(
+                (
+                    (*at.deployment, "test_hook"),
+                    deployment.test_hook,
+                    deployment.test_hook,
+                    "must be true in production (green is tested before production traffic moves to it)",
+                    "set deployment.test_hook: true",
+                )
+            )
+        return rules

@@ -41,6 +41,7 @@ from cdktf_cdktf_provider_aws.codepipeline import CodepipelineStageAction
 from constructs import Construct
 
 from config import EnvironmentConfig
+from config.naming import LEGACY_SERVICE
 from config.schema import Canary, Linear, Traffic
 from modules import deploy_specs
 from modules.deployment_hooks import ListenerForward, RuleForward
@@ -318,7 +319,7 @@ class EcsNativeDeployer(Deployer):
 
 def deployer_for(c: EnvironmentConfig) -> Deployer:
     """The one place the configured controller is read."""
-    dep, names = c.deployment, c.names
+    dep, names = c.deployment, c.names.service(LEGACY_SERVICE)
     shifting = traffic_shifting(dep.traffic)
     if dep.controller == "ecs":
         return EcsNativeDeployer(EcsNativeSettings(shifting, dep.termination_wait_minutes))

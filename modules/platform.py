@@ -14,6 +14,7 @@ from cdktf_cdktf_provider_aws.rds_global_cluster import RdsGlobalCluster
 from constructs import Construct
 
 from config import EnvironmentConfig
+from config.naming import LEGACY_SERVICE
 from config.schema import NetworkingConfig
 from modules import access_logs
 from modules.database import Database, DatabaseOutputs, DatabaseProps
@@ -263,8 +264,8 @@ def load_balancer(
         "load_balancer",
         LoadBalancerProps(
             alb_name=names.alb,
-            blue_target_group_name=names.target_group_blue,
-            green_target_group_name=names.target_group_green,
+            blue_target_group_name=names.service(LEGACY_SERVICE).target_group_blue,
+            green_target_group_name=names.service(LEGACY_SERVICE).target_group_green,
             vpc_id=network.vpc_id,
             public_subnet_ids=network.public_subnet_ids,
             security_group_id=groups.alb_security_group_id,

@@ -14,6 +14,7 @@ from cdktf_cdktf_provider_aws.rds_global_cluster import RdsGlobalCluster
 from constructs import Construct
 
 from config import EnvironmentConfig
+from config.naming import LEGACY_SERVICE
 from config.schema import DisasterRecoveryConfig
 from modules import platform as platforms
 from modules.deployers import RollingDeployer
@@ -60,7 +61,7 @@ def replicate_images(
         at.dr,
         "replica_repository",
         ReplicaRepositoryTemplateProps(
-            repository_name=names.ecr_repository,
+            repository_name=names.service(LEGACY_SERVICE).ecr_repository,
             kms_key_arn=keys.artifacts_key_arn,
             creator_role_arn=roles.ecr_replica_creator.role_arn,
             protected_tag=c.service.initial_image_tag,
@@ -122,9 +123,9 @@ def standby_service(
         "ecs",
         EcsProps(
             cluster_name=names.cluster,
-            service_name=names.service,
+            service_name=names.service(LEGACY_SERVICE).service,
             task=task_spec(c, site.site, roles, site.database),
-            initial_image=f"{registry}/{names.ecr_repository}:{c.service.initial_image_tag}",
+            initial_image=f"{registry}/{names.service(LEGACY_SERVICE).ecr_repository}:{c.service.initial_image_tag}",
             desired_count=dr.standby_tasks if dr.posture == "warm_standby" else 0,
             autoscaling=None,
             capacity=capacity_shares(c),
@@ -230,7 +231,7 @@ def _secondary_policies(
         SecondaryRegionPoliciesProps(
             roles=roles,
             region=dr.region,
-            replica_repository_arn=f"arn:{c.partition}:ecr:{dr.region}:{c.account_id}:repository/{names.ecr_repository}",
+            replica_repository_arn=f"arn:{c.partition}:ecr:{dr.region}:{c.account_id}:repository/{names.service(LEGACY_SERVICE).ecr_repository}",
             artifacts_key_arn=keys.artifacts_key_arn,
             service=service_access,
         ),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from config import EnvironmentConfig
-from config.naming import ALARM_SUFFIXES
+from config.naming import ALARM_SUFFIXES, LEGACY_SERVICE
 from config.schema import ServiceConfig
 from modules import access_logs, deploy_specs
 from modules.alarms import (
@@ -96,8 +96,9 @@ def service_autoscaling(svc: ServiceConfig, alb_arn_suffix: str) -> Autoscaling 
 def capacity_shares(c: EnvironmentConfig) -> tuple[CapacityShare, ...]:
     capacity = c.service.capacity
     shares = [CapacityShare("FARGATE", capacity.fargate_weight, capacity.fargate_base)]
-    if c.spot_weight:
-        shares.append(CapacityShare("FARGATE_SPOT", c.spot_weight))
+    spot = c.spot_weight(c.service)
+    if spot:
+        shares.append(CapacityShare("FARGATE_SPOT", spot))
     return tuple(shares)
 
 
@@ -105,7 +106,7 @@ def task_spec(
     c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs, database: DatabaseOutputs
 ) -> deploy_specs.TaskSpec:
     """The service's task: it signs in as the app's own role with IAM tokens, never with a secret."""
-    svc, names = c.service, c.names
+    svc, names = c.service, c.names.service(LEGACY_SERVICE)
     return deploy_specs.TaskSpec(
         family=names.task_family,
         cpu=svc.cpu,
@@ -136,7 +137,7 @@ def migration_task(
     c: EnvironmentConfig, roles: ServiceRolesOutputs, database: DatabaseOutputs, log_group_name: str
 ) -> deploy_specs.TaskSpec:
     """The one-off migration: the master user's secret, the owner and runtime roles to set up."""
-    svc, names = c.service, c.names
+    svc, names = c.service, c.names.service(LEGACY_SERVICE)
     assert database.master_secret_arn is not None
     return deploy_specs.TaskSpec(
         family=names.migration_task_family,
@@ -195,7 +196,7 @@ def repository(scope: Construct, c: EnvironmentConfig, kms_key_arn: str) -> EcrO
         scope,
         "ecr",
         EcrProps(
-            repository_name=c.names.ecr_repository,
+            repository_name=c.names.service(LEGACY_SERVICE).ecr_repository,
             kms_key_arn=kms_key_arn,
             protected_tag=c.service.initial_image_tag,
             prevent_destroy=c.production,
@@ -206,7 +207,7 @@ def repository(scope: Construct, c: EnvironmentConfig, kms_key_arn: str) -> EcrO
 def rollback_alarms(
     scope: Construct, c: EnvironmentConfig, platform: Platform, topic: NotificationTopicOutputs
 ) -> RollbackAlarmsOutputs:
-    names, balancer = c.names, platform.balancer
+    names, balancer = c.names.service(LEGACY_SERVICE), platform.balancer
     return RollbackAlarms(
         scope,
         "alarms",
@@ -246,7 +247,7 @@ def load_test(
         scope,
         "load_test",
         LoadTestProps(
-            project_name=c.names.load_test,
+            project_name=c.names.service(LEGACY_SERVICE).load_test,
             role_arn=roles.load_test.role_arn,
             role_name=roles.load_test.role_name,
             partition=c.partition,
@@ -280,7 +281,7 @@ def hooks(
         scope,
         "release_alarms",
         ReleaseAlarmsHookProps(
-            function_name=c.names.release_alarms_hook,
+            function_name=c.names.service(LEGACY_SERVICE).release_alarms_hook,
             role=roles.release_alarms,
             site=site,
             production=deployer.production_route(balancer.route),
@@ -297,7 +298,7 @@ def hooks(
             scope,
             "deployment_hooks",
             DeploymentHooksProps(
-                function_name=c.names.test_hook,
+                function_name=c.names.service(LEGACY_SERVICE).test_hook,
                 role=roles.test_hook,
                 site=site,
                 test_url=test_url(c, platform),
@@ -330,7 +331,7 @@ def runtime(
         "ecs",
         EcsProps(
             cluster_name=c.names.cluster,
-            service_name=c.names.service,
+            service_name=c.names.service(LEGACY_SERVICE).service,
             task=task_spec(c, platform.site, roles, platform.database),
             initial_image=f"{ecr.repository_url}:{svc.initial_image_tag}",
             desired_count=svc.desired_count,
@@ -362,8 +363,8 @@ def migrations(
         scope,
         "migrations",
         MigrationsProps(
-            project_name=c.names.migrate_project,
-            log_group_name=c.names.migrate_log_group,
+            project_name=c.names.service(LEGACY_SERVICE).migrate_project,
+            log_group_name=c.names.service(LEGACY_SERVICE).migrate_log_group,
             role_arn=roles.migrate.role_arn,
             role_name=roles.migrate.role_name,
             task=migration_task(c, roles, platform.database, ecs.log_group_name),
@@ -381,7 +382,7 @@ def migrations(
 
 
 def app_errors(scope: Construct, c: EnvironmentConfig, ecs: EcsOutputs, topic: NotificationTopicOutputs) -> None:
-    names = c.names
+    names = c.names.service(LEGACY_SERVICE)
     AppErrors(
         scope,
         "app_errors",
@@ -415,7 +416,8 @@ def pipeline(
     deployer: Deployer,
     d: Delivery,
 ) -> CodePipeline:
-    names, pl, svc, keys = c.names, c.pipeline, c.service, platform.site.keys
+    names, pl, svc, keys = c.names.service(LEGACY_SERVICE), c.pipeline, c.service, platform.site.keys
+    src = c.all_services[LEGACY_SERVICE].source
     return CodePipeline(
         scope,
         "codepipeline",
@@ -428,17 +430,17 @@ def pipeline(
             artifacts_kms_key_arn=keys.artifacts_key_arn,
             logs_kms_key_arn=keys.logs_key_arn,
             source_provider=pl.source_provider,
-            repository=pl.repository,
-            branch=pl.branch,
+            repository=src.repository,
+            branch=src.branch,
             existing_connection_arn=pl.connection_arn,
-            connection_name=names.connection,
+            connection_name=c.names.connection,
             build_project_name=names.build_project,
             build_log_group_name=names.build_log_group,
             build_log_retention_days=pl.build_log_retention_days,
-            build_compute_type=pl.build_compute_type,
-            build_timeout_minutes=pl.build_timeout_minutes,
+            build_compute_type=src.build_compute_type,
+            build_timeout_minutes=src.build_timeout_minutes,
             cpu_architecture=svc.cpu_architecture,
-            app_path=pl.app_path,
+            app_path=src.app_path,
             ecr_repository_url=d.ecr.repository_url,
             task=d.ecs.task,
             capacity=tuple((share.provider, share.weight, share.base) for share in capacity_shares(c)),
@@ -450,7 +452,7 @@ def pipeline(
             test_hook_function_arn=d.hooks.test_traffic.function_arn if d.hooks.test_traffic else None,
             release_alarms_function_arn=d.hooks.release_alarms.function_arn,
             notification_topic_arn=d.topic.topic_arn,
-            approval_stage=c.approval_stage,
+            approval_stage=c.approval_stage(c.deployment),
             migrate_project_name=d.migrate_project_name,
         ),
     )
@@ -551,7 +553,7 @@ def build(
         scope,
         "notification_rules",
         NotificationRulesProps(
-            name_prefix=c.names.prefix,
+            name_prefix=c.names.service(LEGACY_SERVICE).prefix,
             topic=topic,
             pipeline_arn=delivered.pipeline_arn,
             codedeploy_app_arn=delivered.codedeploy.app_arn if delivered.codedeploy else None,

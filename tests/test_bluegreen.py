@@ -192,7 +192,7 @@ def test_taskdef_template_has_the_image_placeholder_and_matches_the_live_task(st
     assert {**live_container, "image": "<IMAGE1_NAME>"} == container
     # The live family, by reference: the build's revisions join the family Terraform created.
     assert template["family"] == task.ref("family")
-    assert live["family"] == stack.config.names.task_family
+    assert live["family"] == stack.config.names.service("app").task_family
     assert live_container["logConfiguration"]["options"]["awslogs-group"] == stack.one(
         "aws_cloudwatch_log_group", "ecs/log_group"
     ).ref("name")

@@ -174,7 +174,7 @@ CASES: list[Case] = [
     Case("names", "project ends with a hyphen", "project", ("'shop--dev-db', which contains two hyphens in a row", "must never have two hyphens in a row", "e.g. project: shop",), set_("project", "shop-"),),
     Case("names", "project with a double hyphen", "project", ("contains two hyphens in a row", "e.g. project: my-shop"), set_("project", "my--shop"),),
     Case("names", "project starting internal-", "project", ("load balancer name 'internal-shop-dev-alb', which starts with 'internal-'", "must not start with 'internal-'",), set_("project", "internal-shop"),),
-    Case("names", "project starting xn--", "project", ("S3 bucket name 'xn--shop-dev-artifacts-111111111111', which starts with 'xn--'",), set_("project", "xn--shop"),),
+    Case("names", "project starting xn--", "project", ("S3 bucket name 'xn--shop-dev-alb-logs-111111111111', which starts with 'xn--', which AWS reserves (likewise S3 bucket name 'xn--shop-dev-artifacts-111111111111')",), set_("project", "xn--shop"),),
     Case("names", "project starting sthree-", "project", ("starts with 'sthree-', which AWS reserves", "must not start with 'sthree-'"), set_("project", "sthree-shop"),),
     Case("names", "project starting amzn-s3-demo-", "project", ("starts with 'amzn-s3-demo-', which AWS reserves",), set_("project", "amzn-s3-demo-x"),),
     Case("names", "load balancer name over 32", "project", ("green target group name 'a-very-long-project-preprod123-green', which is 36 characters long, over AWS's 32", "likewise blue target group name 'a-very-long-project-preprod123-blue', load balancer name 'a-very-long-project-preprod123-alb'", "shorten project or environment by 4 characters",), chain(("project", "a-very-long-project"), ("environment", "preprod123")),),

@@ -72,12 +72,12 @@ def test_every_posture_replicates_images_encrypted_in_the_dr_region(dr_stack: Sy
     (rule,) = dr_stack.one("aws_ecr_replication_configuration").body["replication_configuration"]["rule"]
     assert rule["destination"] == [{"region": dr.region, "registry_id": dr_stack.config.account_id}]
     repository = dr_stack.one("aws_ecr_repository")
-    assert repository.body["name"] == names.ecr_repository
+    assert repository.body["name"] == names.service("app").ecr_repository
     assert rule["repository_filter"] == [{"filter": repository.ref("name"), "filter_type": "PREFIX_MATCH"}]
     template = dr_stack.one("aws_ecr_repository_creation_template", "dr/replica_repository/template")
     assert in_dr(template) and template.body["applied_for"] == ["REPLICATION"]
     # ECR applies a template to repositories under "<prefix>/": the replica's name must be there.
-    assert names.ecr_repository.startswith(template.body["prefix"] + "/")
+    assert names.service("app").ecr_repository.startswith(template.body["prefix"] + "/")
     assert template.body["image_tag_mutability"] == "IMMUTABLE"
     dr_key = dr_stack.one("aws_kms_key", "dr/keys/artifacts_key")
     assert template.body["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": dr_key.ref("arn")}]
@@ -180,7 +180,7 @@ def test_the_dr_service_waits_at_its_postures_size(posture: str, tasks: int, req
     dr = stack.config.dr
     assert dr is not None
     registry = f"{stack.config.account_id}.dkr.ecr.{dr.region}.amazonaws.com"
-    assert container["image"].startswith(f"{registry}/{stack.config.names.ecr_repository}:")
+    assert container["image"].startswith(f"{registry}/{stack.config.names.service('app').ecr_repository}:")
     _, _, secondary = global_members(stack)
     environment = {e["name"]: e["value"] for e in container["environment"]}
     assert environment["DB_HOST"] == secondary.ref("endpoint")
@@ -201,7 +201,9 @@ def test_dr_roles_reach_only_the_dr_copies(pilot_light: SynthesizedStack) -> Non
     account = pilot_light.config.account_id
     assert set(by_sid) == {"PullReplicaImages", "WriteDrContainerLogs"}, "the DR tasks read no secret"
     repository = f"arn:aws:ecr:{dr.region}:{account}:repository/"
-    assert by_sid["PullReplicaImages"]["Resource"] == [repository + pilot_light.config.names.ecr_repository]
+    assert by_sid["PullReplicaImages"]["Resource"] == [
+        repository + pilot_light.config.names.service("app").ecr_repository
+    ]
     (connect,) = policy(pilot_light.one("aws_iam_role_policy", "dr_role_policies/task").body["policy"])["Statement"]
     _, _, secondary = global_members(pilot_light)
     assert connect["Action"] == ["rds-db:connect"] and connect["Resource"] == [

@@ -48,7 +48,7 @@ def snapshot_names(config: EnvironmentConfig) -> set[str]:
             value = body.get(attribute)
             if isinstance(value, str):
                 # Autoscaling names are built on the service's name reference.
-                found.add(_SERVICE_NAME.sub(config.names.service, value))
+                found.add(_SERVICE_NAME.sub(config.names.service("app").service, value))
     for resource_type, path in MORE_NAMES:
         for body in document.get("resource", {}).get(resource_type, {}).values():
             value: Any = body

@@ -100,24 +100,38 @@ def rollback(client: Any, target: Target, confirm: Callable[[str], bool], say: C
 def main(argv: list[str] | None = None, client: Any = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True, help="environment name (config/<env>.yaml)")
+    parser.add_argument("--service", help="the service to roll back (default: the environment's only one)")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     args = parser.parse_args(argv)
     try:
         config = load_config(config_path(args.env))
+        key = config.pick_service(args.service)
     except ConfigError as error:
         print(error.render(), file=sys.stderr)
         return 2
-    if config.deployment.controller == "ecs":
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    names = config.names.service(key)
+    if config.all_services[key].route is None:
+        print(
+            f"{key} has no route: it is released by rolling update, which ECS rolls back by itself (circuit "
+            f"breaker); to go back by hand, redeploy its previous task definition with `aws ecs update-service "
+            f"--cluster {config.names.cluster} --service {names.service} --task-definition <family:revision>`",
+            file=sys.stderr,
+        )
+        return 2
+    if config.all_services[key].deployment.controller == "ecs":
         # ECS-native blue/green rolls back on its alarms by itself; by hand, ECS's own API does it.
         print(
             f"{args.env} uses ECS-native blue/green: roll back the deployment in flight with "
             f"`aws ecs stop-service-deployment --stop-type ROLLBACK --service-deployment-arn <arn>` "
-            f"(`aws ecs list-service-deployments --cluster {config.names.cluster} --service {config.names.service} "
+            f"(`aws ecs list-service-deployments --cluster {config.names.cluster} --service {names.service} "
             f"--status IN_PROGRESS` names it); `make rollback` drives CodeDeploy only",
             file=sys.stderr,
         )
         return 2
-    target = Target(config.names.codedeploy_app, config.names.deployment_group, config.region)
+    target = Target(names.codedeploy_app, names.deployment_group, config.region)
     if client is None:
         import boto3
 
