@@ -23,15 +23,25 @@ from aws_rules.stack import Resource, Stack
 RUNTIME = "runtime-id"
 
 
-class Lookup:
-    """Resources of the primary region by construct path, and the ARNs services present."""
+#: Where a service's constructs are (modules/layout.py): paths of the table are tried there first.
+SERVICES = "services"
 
-    def __init__(self, stack: Stack) -> None:
+
+class Lookup:
+    """Resources of the primary region by construct path, and the ARNs services present: a path is
+    the service's (``services/<key>/<path>``) when that service has it, else the platform's."""
+
+    def __init__(self, stack: Stack, service: str | None = None) -> None:
         self.stack = stack
+        self.service = service
 
     def at(self, resource_type: str, path: str) -> Resource | None:
-        found = [r for r in self.stack.of_type(resource_type) if r.path == path]
-        return found[0] if found else None
+        candidates = ([f"{SERVICES}/{self.service}/{path}"] if self.service else []) + [path]
+        for candidate in candidates:
+            found = [r for r in self.stack.of_type(resource_type) if r.path == candidate]
+            if found:
+                return found[0]
+        return None
 
     def ref(self, resource_type: str, path: str, attribute: str = "arn") -> str | None:
         resource = self.at(resource_type, path)
@@ -139,7 +149,7 @@ def _service(look: Lookup) -> str | None:
 
 def _task_set(look: Lookup) -> str | None:
     cluster, service = (
-        look.ref("aws_ecs_cluster", "ecs/cluster", "name"),
+        look.ref("aws_ecs_cluster", "cluster/cluster", "name"),
         look.ref("aws_ecs_service", "ecs/service", "name"),
     )
     return look.arn("ecs", f"task-set/{cluster}/{service}/{RUNTIME}") if cluster and service else None
@@ -367,7 +377,7 @@ CALLS: dict[str, RoleCalls] = {
                 Call(
                     f"elasticloadbalancing:{a}",
                     "install green; drain blue; rollback",
-                    _ref("aws_lb_target_group", f"load_balancer/{colour}"),
+                    _ref("aws_lb_target_group", f"route/{colour}"),
                 )
                 for a in ("RegisterTargets", "DeregisterTargets")
                 for colour in ("blue", "green")
@@ -376,7 +386,7 @@ CALLS: dict[str, RoleCalls] = {
                 Call(
                     "elasticloadbalancing:ModifyRule",
                     "test traffic, shift, rollback",
-                    _ref("aws_lb_listener_rule", f"load_balancer/{rule}"),
+                    _ref("aws_lb_listener_rule", f"route/{rule}"),
                 )
                 for rule in ("prod_rule", "test_rule")
             ),
@@ -461,7 +471,7 @@ def _migration_task(look: Lookup) -> str | None:
 
 
 def _cluster_task(look: Lookup) -> str | None:
-    cluster = look.ref("aws_ecs_cluster", "ecs/cluster", "name")
+    cluster = look.ref("aws_ecs_cluster", "cluster/cluster", "name")
     return look.arn("ecs", f"task/{cluster}/{RUNTIME}") if cluster else None
 
 
@@ -512,9 +522,15 @@ def key_admits_iam(stack: Stack, key: Resource, role: Resource) -> bool:
     return False
 
 
+def services_of(stack: Stack) -> list[str | None]:
+    """The keys of the stack's services (``services/<key>/...``), or [None] for a stack without any."""
+    keys = sorted({r.path.split("/")[1] for r in stack.resources.values() if r.path.startswith(f"{SERVICES}/")})
+    return list(keys) or [None]
+
+
 def stale(stacks: list[Stack], table: dict[str, RoleCalls] = CALLS) -> list[str]:
     """Rows of ``table`` that no stack makes: each is skipped everywhere, so it checks nothing."""
-    looks = [Lookup(s) for s in stacks]
+    looks = [Lookup(s, key) for s in stacks for key in services_of(s)]
     return [
         f"{path}: {call.action} ({call.phase})"
         for path, role_calls in table.items()
@@ -527,8 +543,12 @@ def stale(stacks: list[Stack], table: dict[str, RoleCalls] = CALLS) -> list[str]
 
 
 def denied(stack: Stack) -> Iterator[Denied]:
-    """Every listed call a role of the stack cannot make."""
-    look = Lookup(stack)
+    """Every listed call a role of the stack cannot make, for each of its services."""
+    for key in services_of(stack):
+        yield from _denied(stack, Lookup(stack, key))
+
+
+def _denied(stack: Stack, look: Lookup) -> Iterator[Denied]:
     for path, role_calls in CALLS.items():
         role = look.at("aws_iam_role", path)
         if role is None or not role_calls.applies(look):

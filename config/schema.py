@@ -1424,6 +1424,17 @@ class ServiceSpec(ServiceConfig):
 
 
 @dataclass(frozen=True)
+class DatabaseIdentity:
+    """A service's own database on the cluster, and its roles there (app/service/migrate.py creates them)."""
+
+    name: str
+    #: The runtime role (IAM authentication): reads and writes the tables, changes no schema.
+    user: str
+    #: The NOLOGIN role that owns the schema; the migration acts as it.
+    owner: str
+
+
+@dataclass(frozen=True)
 class ServicePaths:
     """Where a service's settings are in the config file, for error messages."""
 
@@ -1621,6 +1632,13 @@ class EnvironmentConfig(Section):
         if key not in self.all_services:
             raise ValueError(f"{self.environment} has no service {key!r}; its services: {', '.join(keys)}")
         return key
+
+    def database_identity(self, key: str) -> DatabaseIdentity:
+        """The service keyed app keeps the configured database and roles; any other has its own."""
+        db = self.database
+        if key == naming.LEGACY_SERVICE:
+            return DatabaseIdentity(db.database_name, db.app_username, db.owner_role)
+        return DatabaseIdentity(key, f"{key}_app", f"{key}_owner")
 
     def paths(self, key: str) -> ServicePaths:
         """Where the service's settings are written: its section of services:, or service: and its siblings."""

@@ -27,8 +27,6 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
 )
 from constructs import Construct
 
-from modules.moves import moved_from
-
 PERIOD_SECONDS = 60
 ELB_NAMESPACE = "AWS/ApplicationELB"
 
@@ -195,7 +193,7 @@ class AppErrors(Construct):
     def __init__(self, scope: Construct, id: str, props: AppErrorsProps) -> None:
         super().__init__(scope, id)
         p = props
-        metric_filter = CloudwatchLogMetricFilter(
+        CloudwatchLogMetricFilter(
             self,
             "app_5xx_filter",
             name=p.filter_name,
@@ -220,7 +218,4 @@ class AppErrors(Construct):
             treat_missing_data="notBreaching",
             alarm_actions=[p.topic_arn],
         )
-        # Both lived under the pipeline's construct before (same names in AWS): moved, not replaced.
-        moved_from(metric_filter, "aws_cloudwatch_log_metric_filter.codepipeline_app_5xx_filter_C18A02CA")
-        moved_from(app, "aws_cloudwatch_metric_alarm.codepipeline_app_5xx_6ADC1B68")
         self.outputs = AppErrorsOutputs(alarm_arn=app.arn)

@@ -16,7 +16,6 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
     CodebuildProjectEnvironment,
     CodebuildProjectSource,
 )
-from cdktf_cdktf_provider_aws.codeconnections_connection import CodeconnectionsConnection
 from cdktf_cdktf_provider_aws.codepipeline import (
     Codepipeline,
     CodepipelineArtifactStore,
@@ -54,9 +53,8 @@ class CodePipelineProps:
     source_provider: str
     repository: str
     branch: str
-    #: An existing CodeConnections connection; None creates one (pending until approved once).
-    existing_connection_arn: str | None
-    connection_name: str
+    #: The environment's CodeConnections connection (modules/platform.py source_connection).
+    connection_arn: str
     # build
     build_project_name: str
     build_log_group_name: str
@@ -118,12 +116,7 @@ class CodePipeline(Construct):
             ),
         ).outputs
 
-        connection_arn = (
-            p.existing_connection_arn
-            or CodeconnectionsConnection(
-                self, "connection", name=p.connection_name, provider_type=p.source_provider
-            ).arn
-        )
+        connection_arn = p.connection_arn
 
         build_log_group = encrypted_log_group(
             self, "build_log_group", p.build_log_group_name, p.build_log_retention_days, p.logs_kms_key_arn

@@ -41,7 +41,6 @@ from cdktf_cdktf_provider_aws.codepipeline import CodepipelineStageAction
 from constructs import Construct
 
 from config import EnvironmentConfig
-from config.naming import LEGACY_SERVICE
 from config.schema import Canary, Linear, Traffic
 from modules import deploy_specs
 from modules.deployment_hooks import ListenerForward, RuleForward
@@ -317,9 +316,9 @@ class EcsNativeDeployer(Deployer):
         )
 
 
-def deployer_for(c: EnvironmentConfig) -> Deployer:
-    """The one place the configured controller is read."""
-    dep, names = c.deployment, c.names.service(LEGACY_SERVICE)
+def deployer_for(c: EnvironmentConfig, key: str) -> Deployer:
+    """The one place a service's configured controller is read."""
+    dep, names = c.all_services[key].deployment, c.names.service(key)
     shifting = traffic_shifting(dep.traffic)
     if dep.controller == "ecs":
         return EcsNativeDeployer(EcsNativeSettings(shifting, dep.termination_wait_minutes))

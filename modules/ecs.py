@@ -123,8 +123,48 @@ class CapacityShare:
 
 
 @dataclass(frozen=True)
+class ClusterRef:
+    """The environment's cluster, as its services see it."""
+
+    arn: str
+    name: str
+    #: The cluster's capacity providers: a service's strategy may only name providers already associated.
+    capacity_providers: ITerraformDependable
+
+
+@dataclass(frozen=True)
+class ClusterProps:
+    name: str
+    #: For services that set no strategy of their own (each service here sets one).
+    default_capacity: tuple[CapacityShare, ...]
+
+
+class Cluster(Construct):
+    """The environment's Fargate cluster (Container Insights on) with FARGATE and FARGATE_SPOT."""
+
+    def __init__(self, scope: Construct, id: str, props: ClusterProps) -> None:
+        super().__init__(scope, id)
+        cluster = EcsCluster(
+            self, "cluster", name=props.name, setting=[EcsClusterSetting(name="containerInsights", value="enabled")]
+        )
+        capacity_providers = EcsClusterCapacityProviders(
+            self,
+            "capacity_providers",
+            cluster_name=cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategy=[
+                EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
+                    capacity_provider=share.provider, weight=share.weight, base=share.base
+                )
+                for share in props.default_capacity
+            ],
+        )
+        self.outputs = ClusterRef(arn=cluster.arn, name=cluster.name, capacity_providers=capacity_providers)
+
+
+@dataclass(frozen=True)
 class EcsProps:
-    cluster_name: str
+    cluster: ClusterRef
     service_name: str
     task: deploy_specs.TaskSpec
     #: Image of the first task definition, before the pipeline's first deployment replaces it.
@@ -166,7 +206,7 @@ class Ecs(Construct):
     def __init__(self, scope: Construct, id: str, props: EcsProps) -> None:
         super().__init__(scope, id)
         p = props
-        cluster, capacity_providers = self._cluster(p)
+        cluster = p.cluster
         log_group = encrypted_log_group(
             self, "log_group", p.task.container.log_group_name, p.log_retention_days, p.logs_kms_key_arn
         )
@@ -216,7 +256,7 @@ class Ecs(Construct):
             lifecycle=TerraformResourceLifecycle(ignore_changes=ignored),
             # A strategy may only name capacity providers associated with the cluster already.
             # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html
-            depends_on=[log_group, capacity_providers, *p.target_group_forwarders],
+            depends_on=[log_group, cluster.capacity_providers, *p.target_group_forwarders],
         )
         self._service = service
         if p.autoscaling:
@@ -238,24 +278,6 @@ class Ecs(Construct):
         role policies from the first task on, and until the last task has drained on destroy."""
         after(self._service, *permissions)
 
-    def _cluster(self, p: EcsProps) -> tuple[EcsCluster, EcsClusterCapacityProviders]:
-        cluster = EcsCluster(
-            self, "cluster", name=p.cluster_name, setting=[EcsClusterSetting(name="containerInsights", value="enabled")]
-        )
-        capacity_providers = EcsClusterCapacityProviders(
-            self,
-            "capacity_providers",
-            cluster_name=cluster.name,
-            capacity_providers=["FARGATE", "FARGATE_SPOT"],
-            default_capacity_provider_strategy=[
-                EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(
-                    capacity_provider=share.provider, weight=share.weight, base=share.base
-                )
-                for share in p.capacity
-            ],
-        )
-        return cluster, capacity_providers
-
     def _task_definition(self, task: deploy_specs.TaskSpec, initial_image: str) -> EcsTaskDefinition:
         return EcsTaskDefinition(
             self,
@@ -274,7 +296,7 @@ class Ecs(Construct):
             volume=[EcsTaskDefinitionVolume(name=deploy_specs.TMP_VOLUME)],
         )
 
-    def _autoscaling(self, scaling: Autoscaling, cluster: EcsCluster, service: EcsService) -> None:
+    def _autoscaling(self, scaling: Autoscaling, cluster: ClusterRef, service: EcsService) -> None:
         """Scale the service itself (not a task set), so scaling keeps working through deployments."""
         target = AppautoscalingTarget(
             self,

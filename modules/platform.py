@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktf_cdktf_provider_aws.codeconnections_connection import CodeconnectionsConnection
 from cdktf_cdktf_provider_aws.rds_global_cluster import RdsGlobalCluster
 from constructs import Construct
 
 from config import EnvironmentConfig
-from config.naming import LEGACY_SERVICE
-from config.schema import NetworkingConfig
+from config.schema import NetworkingConfig, ServiceConfig
 from modules import access_logs
 from modules.database import Database, DatabaseOutputs, DatabaseProps
+from modules.ecs import CapacityShare, Cluster, ClusterProps, ClusterRef
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps, LoadBalancerSettings
 from modules.networking import Networking, NetworkingOutputs, NetworkingProps
 from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
@@ -30,6 +31,7 @@ from modules.security import (
     SecurityGroupsProps,
     ServiceRolesOutputs,
 )
+from modules.security.policies import attach, flow_log_delivery
 from modules.settings import from_section
 from modules.waf import Waf, WafProps
 
@@ -116,6 +118,17 @@ def networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: 
             logs_kms_key_arn=site.keys.logs_key_arn,
         ),
     )
+
+
+def flow_log_permissions(scope: Construct, roles: ServiceRolesOutputs, vpc: Networking) -> None:
+    """The flow logs role may deliver to the VPC's log group; the flow logs start after that."""
+    policy = attach(
+        Construct(scope, "role_policies"),
+        "flow_logs",
+        roles.flow_logs.role_name,
+        flow_log_delivery("DeliverFlowLogs", vpc.outputs.flow_log_group_arn),
+    )
+    vpc.log_after(policy)
 
 
 def security_groups(
@@ -252,34 +265,56 @@ def load_balancer(
     site: RegionSite,
     network: NetworkingOutputs,
     groups: SecurityGroupsOutputs,
-    *,
-    listener_rules: bool,
-) -> tuple[LoadBalancerOutputs, SecureBucketOutputs]:
-    """The ALB with its WAF, and its access-log bucket (returned: other buckets log there too)."""
-    names, lb = c.names, c.load_balancer
+) -> tuple[LoadBalancer, SecureBucketOutputs]:
+    """The ALB with its WAF, and its access-log bucket (returned: other buckets log there too).
+    Its listeners come once the default route's target groups exist (``LoadBalancer.listeners``)."""
+    lb = c.load_balancer
     log_bucket = access_log_bucket(scope, c, site)
     web_acl_arn = web_acl(scope, c, site, network)
     balancer = LoadBalancer(
         scope,
         "load_balancer",
         LoadBalancerProps(
-            alb_name=names.alb,
-            blue_target_group_name=names.service(LEGACY_SERVICE).target_group_blue,
-            green_target_group_name=names.service(LEGACY_SERVICE).target_group_green,
+            alb_name=c.names.alb,
             vpc_id=network.vpc_id,
             public_subnet_ids=network.public_subnet_ids,
             security_group_id=groups.alb_security_group_id,
             access_log_bucket=log_bucket,
-            container_port=c.service.container_port,
-            health_check_path=c.service.health_check_path,
             prod_listener_port=lb.effective_prod_port,
             certificate_arn=site.certificate_arn,
             waf_web_acl_arn=web_acl_arn,
             settings=from_section(LoadBalancerSettings, lb),
-            listener_rules=listener_rules,
         ),
-    ).outputs
+    )
     return balancer, log_bucket
+
+
+def source_connection(scope: Construct, c: EnvironmentConfig) -> str:
+    """The one CodeConnections connection every pipeline reads through: the configured one, or the
+    stack's (pending until someone approves it once in the console)."""
+    if c.pipeline.connection_arn is not None:
+        return c.pipeline.connection_arn
+    arn: str = CodeconnectionsConnection(
+        Construct(scope, "source"), "connection", name=c.names.connection, provider_type=c.pipeline.source_provider
+    ).arn
+    return arn
+
+
+def cluster(scope: Construct, c: EnvironmentConfig) -> ClusterRef:
+    """The environment's cluster; its default strategy is the first service's (each sets its own)."""
+    first = next(iter(c.all_services.values()))
+    return Cluster(
+        scope, "cluster", ClusterProps(name=c.names.cluster, default_capacity=capacity_shares(c, first))
+    ).outputs
+
+
+def capacity_shares(c: EnvironmentConfig, service: ServiceConfig) -> tuple[CapacityShare, ...]:
+    capacity = service.capacity
+    shares = [CapacityShare("FARGATE", capacity.fargate_weight, capacity.fargate_base)]
+    spot = c.spot_weight(service)
+    if spot:
+        shares.append(CapacityShare("FARGATE_SPOT", spot))
+    return tuple(shares)
 
 
 @dataclass(frozen=True)
@@ -292,9 +327,15 @@ class Platform:
     network: NetworkingOutputs
     groups: SecurityGroupsOutputs
     database: DatabaseOutputs
-    balancer: LoadBalancerOutputs
+    #: The ALB (its listeners come with the services' routes: ``LoadBalancer.listeners``).
+    load_balancer: LoadBalancer
     #: The region's access-log bucket: the ALB's, and the other buckets' server access logs.
     log_bucket: SecureBucketOutputs
+    cluster: ClusterRef
+
+    @property
+    def balancer(self) -> LoadBalancerOutputs:
+        return self.load_balancer.outputs
 
 
 def build_primary(
@@ -305,9 +346,9 @@ def build_primary(
     *,
     global_cluster: RdsGlobalCluster | None,
     dr_keys: EncryptionKeysOutputs | None,
-    listener_rules: bool,
 ) -> Platform:
     vpc = networking(scope, c, site, roles)
+    flow_log_permissions(scope, roles, vpc)
     groups = security_groups(scope, c, vpc.outputs)
     replicas = ((c.dr.region, dr_keys.data_key_arn),) if c.dr and dr_keys and global_cluster else ()
     primary_database = database(
@@ -320,8 +361,8 @@ def build_primary(
         global_cluster_identifier=global_cluster.id if global_cluster else None,
         secret_replicas=replicas,
     )
-    balancer, log_bucket = load_balancer(scope, c, site, vpc.outputs, groups, listener_rules=listener_rules)
-    return Platform(site, vpc, vpc.outputs, groups, primary_database, balancer, log_bucket)
+    balancer, log_bucket = load_balancer(scope, c, site, vpc.outputs, groups)
+    return Platform(site, vpc, vpc.outputs, groups, primary_database, balancer, log_bucket, cluster(scope, c))
 
 
 def build_secondary(
@@ -348,5 +389,5 @@ def build_secondary(
         secondary_instances=instances,
         primary=primary,
     )
-    balancer, log_bucket = load_balancer(scope, c, site, vpc.outputs, groups, listener_rules=False)
-    return Platform(site, vpc, vpc.outputs, groups, secondary, balancer, log_bucket)
+    balancer, log_bucket = load_balancer(scope, c, site, vpc.outputs, groups)
+    return Platform(site, vpc, vpc.outputs, groups, secondary, balancer, log_bucket, cluster(scope, c))

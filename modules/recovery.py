@@ -17,7 +17,7 @@ from config import EnvironmentConfig
 from config.naming import LEGACY_SERVICE
 from config.schema import DisasterRecoveryConfig
 from modules import platform as platforms
-from modules.deployers import RollingDeployer
+from modules.deployers import RollingDeployer, deployer_for
 from modules.disaster_recovery import (
     BackupVault,
     BackupVaultProps,
@@ -32,8 +32,9 @@ from modules.disaster_recovery import (
 )
 from modules.ecr import EcrOutputs
 from modules.ecs import Ecs, EcsProps
-from modules.load_balancer import LoadBalancerOutputs
-from modules.platform import Platform
+from modules.layout import service_scope
+from modules.load_balancer import LoadBalancerOutputs, ServiceRouteOutputs
+from modules.platform import Platform, capacity_shares
 from modules.security import (
     DrServiceAccess,
     EncryptionKeysOutputs,
@@ -41,7 +42,7 @@ from modules.security import (
     SecondaryRegionPoliciesProps,
     ServiceRolesOutputs,
 )
-from modules.service import capacity_shares, database_user_arn, task_spec
+from modules.service import ServiceContext, database_user_arn, rule_conditions, target_groups, task_spec
 
 
 @dataclass(frozen=True)
@@ -113,33 +114,48 @@ def copy_backups(
 
 
 def standby_service(
-    scope: Construct, c: EnvironmentConfig, roles: ServiceRolesOutputs, site: Platform, keys: EncryptionKeysOutputs
+    scope: Construct, s: ServiceContext, roles: ServiceRolesOutputs, site: Platform, routed: ServiceRouteOutputs
 ) -> Ecs:
-    """The service in the DR region, at its posture's size; nothing deploys there until a failover."""
-    dr, names = _dr(c), c.names
+    """A service in the DR region, at its posture's size; nothing deploys there until a failover."""
+    c, dr = s.c, _dr(s.c)
     registry = f"{c.account_id}.dkr.ecr.{dr.region}.amazonaws.com"
     return Ecs(
         scope,
         "ecs",
         EcsProps(
-            cluster_name=names.cluster,
-            service_name=names.service(LEGACY_SERVICE).service,
-            task=task_spec(c, site.site, roles, site.database),
-            initial_image=f"{registry}/{names.service(LEGACY_SERVICE).ecr_repository}:{c.service.initial_image_tag}",
+            cluster=site.cluster,
+            service_name=s.names.service,
+            task=task_spec(s, site.site, roles, site.database),
+            initial_image=f"{registry}/{s.names.ecr_repository}:{s.spec.initial_image_tag}",
             desired_count=dr.standby_tasks if dr.posture == "warm_standby" else 0,
             autoscaling=None,
-            capacity=capacity_shares(c),
+            capacity=capacity_shares(c, s.spec),
             private_subnet_ids=site.network.private_subnet_ids,
             security_group_id=site.groups.tasks_security_group_id,
-            blue_target_group_arn=site.balancer.route.blue.arn,
-            target_group_forwarders=site.balancer.forwarding,
-            health_check_grace_period_seconds=c.service.health_check_grace_period_seconds,
-            log_retention_days=c.service.log_retention_days,
-            logs_kms_key_arn=keys.logs_key_arn,
+            blue_target_group_arn=routed.route.blue.arn,
+            target_group_forwarders=routed.forwarding,
+            health_check_grace_period_seconds=s.spec.health_check_grace_period_seconds,
+            log_retention_days=s.spec.log_retention_days,
+            logs_kms_key_arn=site.site.keys.logs_key_arn,
             # Nothing deploys here until a failover; then operators roll the service (README).
             deployment=RollingDeployer().service_deployment(None),
         ),
     )
+
+
+def standby_services(at: Regions, c: EnvironmentConfig, roles: ServiceRolesOutputs, there: Platform) -> dict[str, Ecs]:
+    """Every service in the DR region, each on its route of the DR load balancer (rolled, never blue/green)."""
+    contexts = {key: ServiceContext(c, key, deployer_for(c, key)) for key in c.all_services}
+    scopes = {key: service_scope(at.dr, key) for key in contexts}
+    groups = {key: target_groups(scopes[key], s, there) for key, s in contexts.items()}
+    default = next((k for k, s in contexts.items() if s.spec.route is not None and s.spec.route.is_default), None)
+    listeners = there.load_balancer.listeners(groups[default].colours if default else None)
+    return {
+        key: standby_service(
+            scopes[key], s, roles, there, groups[key].forward(listeners, None if key == default else rule_conditions(s))
+        )
+        for key, s in contexts.items()
+    }
 
 
 def dns_failover(scope: Construct, c: EnvironmentConfig, primary: LoadBalancerOutputs, dr: LoadBalancerOutputs) -> None:
@@ -165,7 +181,7 @@ def dns_failover(scope: Construct, c: EnvironmentConfig, primary: LoadBalancerOu
 @dataclass(frozen=True)
 class Standby:
     platform: Platform
-    service: Ecs
+    services: dict[str, Ecs]
 
 
 def build(
@@ -192,12 +208,12 @@ def build(
         there = platforms.build_secondary(
             at.dr, c, site, roles, global_cluster=global_cluster, primary=primary.database, instances=instances
         )
-        standby = Standby(there, standby_service(at.dr, c, roles, there, dr_keys))
+        standby = Standby(there, standby_services(at, c, roles, there))
         dns_failover(at.primary, c, primary.balancer, there.balancer)
         outputs.update(
             {
                 "dr_alb_dns_name": there.balancer.alb_dns_name,
-                "dr_ecs_cluster_name": standby.service.outputs.cluster_name,
+                "dr_ecs_cluster_name": there.cluster.name,
                 "dr_database_endpoint": there.database.writer_endpoint,
                 "global_database_id": global_cluster.id,
             }
@@ -215,12 +231,13 @@ def _secondary_policies(
     standby: Standby | None,
 ) -> None:
     """What the (global) roles need in the DR region, and what waits there for those policies."""
-    dr, names = _dr(c), c.names
+    dr = _dr(c)
+    legacy = ServiceContext(c, LEGACY_SERVICE, deployer_for(c, LEGACY_SERVICE))
     service_access = (
         DrServiceAccess(
-            app_log_group_arn=standby.service.outputs.log_group_arn,
+            app_log_group_arn=standby.services[LEGACY_SERVICE].outputs.log_group_arn,
             flow_log_group_arn=standby.platform.network.flow_log_group_arn,
-            database_user_arn=database_user_arn(c, dr.region, standby.platform.database),
+            database_user_arn=database_user_arn(legacy, dr.region, standby.platform.database),
         )
         if standby
         else None  # nothing runs in the DR region with backup_restore
@@ -231,7 +248,7 @@ def _secondary_policies(
         SecondaryRegionPoliciesProps(
             roles=roles,
             region=dr.region,
-            replica_repository_arn=f"arn:{c.partition}:ecr:{dr.region}:{c.account_id}:repository/{names.service(LEGACY_SERVICE).ecr_repository}",
+            replica_repository_arn=f"arn:{c.partition}:ecr:{dr.region}:{c.account_id}:repository/{legacy.names.ecr_repository}",
             artifacts_key_arn=keys.artifacts_key_arn,
             service=service_access,
         ),
@@ -241,7 +258,8 @@ def _secondary_policies(
     if standby is not None:
         assert policies.flow_logs is not None and policies.task_execution is not None
         standby.platform.vpc.log_after(policies.flow_logs)
-        standby.service.start_after(policies.task_execution)
+        for service in standby.services.values():
+            service.start_after(policies.task_execution)
 
 
 def _dr(c: EnvironmentConfig) -> DisasterRecoveryConfig:

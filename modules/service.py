@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from config import EnvironmentConfig
-from config.naming import ALARM_SUFFIXES, LEGACY_SERVICE
-from config.schema import ServiceConfig
+from config.naming import ALARM_SUFFIXES, ServiceNames
+from config.schema import DatabaseIdentity, ServiceConfig, ServiceSpec
 from modules import access_logs, deploy_specs
 from modules.alarms import (
     AlarmThresholds,
@@ -25,7 +25,7 @@ from modules.alarms import (
 )
 from modules.codepipeline import CodePipeline, CodePipelineOutputs, CodePipelineProps
 from modules.database import DatabaseOutputs
-from modules.deployers import Deployer, DeployTarget, Release, ReleaseHooks
+from modules.deployers import Deployer, DeployTarget, Release, ReleaseHooks, deployer_for
 from modules.deployment_hooks import (
     DeploymentHooks,
     DeploymentHooksOutputs,
@@ -36,11 +36,21 @@ from modules.deployment_hooks import (
     ReleaseAlarmsHookProps,
 )
 from modules.ecr import Ecr, EcrOutputs, EcrProps
-from modules.ecs import Autoscaling, CapacityShare, Ecs, EcsOutputs, EcsProps, Schedule, ServiceDeployment
+from modules.ecs import Autoscaling, Ecs, EcsOutputs, EcsProps, Schedule, ServiceDeployment
+from modules.layout import service_scope
+from modules.load_balancer import (
+    LAST_PRIORITY,
+    LoadBalancerSettings,
+    RuleConditions,
+    ServiceRoute,
+    ServiceRouteOutputs,
+    ServiceRouteProps,
+    TrafficRoute,
+)
 from modules.load_test import LoadTest, LoadTestOutputs, LoadTestProps, LoadTestSettings
 from modules.migrations import Migrations, MigrationsProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopicOutputs
-from modules.platform import Platform, RegionSite
+from modules.platform import Platform, RegionSite, capacity_shares
 from modules.security import RolePolicies, RolePoliciesProps, ServiceRolesOutputs
 from modules.settings import from_section
 
@@ -55,23 +65,42 @@ APP_DRAIN_SECONDS = 2
 APP_EXIT_MARGIN_SECONDS = 3
 
 
-def database_user_arn(c: EnvironmentConfig, region: str, database: DatabaseOutputs) -> str:
-    """The app's database user as IAM database authentication names it.
+@dataclass(frozen=True)
+class ServiceContext:
+    """One service being built: the environment's config, the service's key, settings and names."""
+
+    c: EnvironmentConfig
+    key: str
+    deployer: Deployer
+
+    @property
+    def spec(self) -> ServiceSpec:
+        return self.c.all_services[self.key]
+
+    @property
+    def names(self) -> ServiceNames:
+        return self.c.names.service(self.key)
+
+    @property
+    def database(self) -> DatabaseIdentity:
+        return self.c.database_identity(self.key)
+
+
+def database_user_arn(s: ServiceContext, region: str, database: DatabaseOutputs) -> str:
+    """The service's database user as IAM database authentication names it.
     https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/UsingWithRDS.IAMDBAuth.IAMPolicy.html
     """
-    return (
-        f"arn:{c.partition}:rds-db:{region}:{c.account_id}:dbuser:{database.cluster_resource_id}/"
-        f"{c.database.app_username}"
-    )
+    c = s.c
+    return f"arn:{c.partition}:rds-db:{region}:{c.account_id}:dbuser:{database.cluster_resource_id}/{s.database.user}"
 
 
-def database_environment(c: EnvironmentConfig, database: DatabaseOutputs) -> dict[str, str]:
-    """Where the database is and who the app is in it: what the service and the migration share."""
+def database_environment(s: ServiceContext, database: DatabaseOutputs) -> dict[str, str]:
+    """Where the database is and who the service is in it: what the service and its migration share."""
     return {
         "DB_HOST": database.writer_endpoint,
         "DB_PORT": str(database.port),
-        "DB_NAME": database.database_name,
-        "DB_USER": c.database.app_username,
+        "DB_NAME": s.database.name,
+        "DB_USER": s.database.user,
     }
 
 
@@ -93,20 +122,11 @@ def service_autoscaling(svc: ServiceConfig, alb_arn_suffix: str) -> Autoscaling 
     )
 
 
-def capacity_shares(c: EnvironmentConfig) -> tuple[CapacityShare, ...]:
-    capacity = c.service.capacity
-    shares = [CapacityShare("FARGATE", capacity.fargate_weight, capacity.fargate_base)]
-    spot = c.spot_weight(c.service)
-    if spot:
-        shares.append(CapacityShare("FARGATE_SPOT", spot))
-    return tuple(shares)
-
-
 def task_spec(
-    c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs, database: DatabaseOutputs
+    s: ServiceContext, site: RegionSite, roles: ServiceRolesOutputs, database: DatabaseOutputs
 ) -> deploy_specs.TaskSpec:
-    """The service's task: it signs in as the app's own role with IAM tokens, never with a secret."""
-    svc, names = c.service, c.names.service(LEGACY_SERVICE)
+    """The service's task: it signs in as its own database role with IAM tokens, never with a secret."""
+    svc, names = s.spec, s.names
     return deploy_specs.TaskSpec(
         family=names.task_family,
         cpu=svc.cpu,
@@ -121,7 +141,7 @@ def task_spec(
                 **svc.environment,
                 "PORT": str(svc.container_port),
                 **app_shutdown_budget(svc.stop_timeout_seconds),
-                **database_environment(c, database),
+                **database_environment(s, database),
                 "DB_AUTH": "iam",
             },
             secrets={name: secret.arn for name, secret in svc.secrets.items()},
@@ -134,10 +154,10 @@ def task_spec(
 
 
 def migration_task(
-    c: EnvironmentConfig, roles: ServiceRolesOutputs, database: DatabaseOutputs, log_group_name: str
+    s: ServiceContext, roles: ServiceRolesOutputs, database: DatabaseOutputs, log_group_name: str
 ) -> deploy_specs.TaskSpec:
     """The one-off migration: the master user's secret, the owner and runtime roles to set up."""
-    svc, names = c.service, c.names.service(LEGACY_SERVICE)
+    c, svc, names = s.c, s.spec, s.names
     assert database.master_secret_arn is not None
     return deploy_specs.TaskSpec(
         family=names.migration_task_family,
@@ -150,8 +170,8 @@ def migration_task(
             name="migrate",
             port=svc.container_port,
             environment={
-                **database_environment(c, database),
-                "DB_OWNER_ROLE": c.database.owner_role,
+                **database_environment(s, database),
+                "DB_OWNER_ROLE": s.database.owner,
                 "DB_AUTH": "iam",
                 "LOG_LEVEL": svc.environment.get("LOG_LEVEL", "info"),
             },
@@ -178,6 +198,7 @@ class Hooks:
 
 @dataclass(frozen=True)
 class ServiceOutputs:
+    key: str
     repository: EcrOutputs
     ecs: EcsOutputs
     pipeline: CodePipelineOutputs
@@ -191,38 +212,65 @@ def test_url(c: EnvironmentConfig, platform: Platform) -> str:
     return f"{'https' if lb.https else 'http'}://{platform.balancer.alb_dns_name}:{lb.test_listener_port}"
 
 
-def repository(scope: Construct, c: EnvironmentConfig, kms_key_arn: str) -> EcrOutputs:
+def target_groups(scope: Construct, s: ServiceContext, platform: Platform) -> ServiceRoute:
+    """The service's blue and green target groups (its route is wired once the listeners exist)."""
+    c, spec = s.c, s.spec
+    return ServiceRoute(
+        scope,
+        "route",
+        ServiceRouteProps(
+            blue_target_group_name=s.names.target_group_blue,
+            green_target_group_name=s.names.target_group_green,
+            vpc_id=platform.network.vpc_id,
+            container_port=spec.container_port,
+            health_check_path=spec.health_check_path,
+            settings=from_section(LoadBalancerSettings, c.load_balancer),
+        ),
+    )
+
+
+def rule_conditions(s: ServiceContext) -> RuleConditions | None:
+    """The service's listener rules: none for CodeDeploy's default route (the listeners' defaults
+    are its route), a last-evaluated catch-all for ECS's, the host and paths for every other."""
+    route = s.spec.route
+    assert route is not None, "only a routed service has rules"
+    if route.is_default:
+        return RuleConditions(LAST_PRIORITY, None, (), None) if s.deployer.listener_rules else None
+    return RuleConditions(s.c.rule_priorities()[s.key], route.host, route.paths, s.key)
+
+
+def repository(scope: Construct, s: ServiceContext, kms_key_arn: str) -> EcrOutputs:
     return Ecr(
         scope,
         "ecr",
         EcrProps(
-            repository_name=c.names.service(LEGACY_SERVICE).ecr_repository,
+            repository_name=s.names.ecr_repository,
             kms_key_arn=kms_key_arn,
-            protected_tag=c.service.initial_image_tag,
-            prevent_destroy=c.production,
+            protected_tag=s.spec.initial_image_tag,
+            prevent_destroy=s.c.production,
         ),
     ).outputs
 
 
 def rollback_alarms(
-    scope: Construct, c: EnvironmentConfig, platform: Platform, topic: NotificationTopicOutputs
+    scope: Construct, s: ServiceContext, platform: Platform, route: TrafficRoute, topic: NotificationTopicOutputs
 ) -> RollbackAlarmsOutputs:
-    names, balancer = c.names.service(LEGACY_SERVICE), platform.balancer
     return RollbackAlarms(
         scope,
         "alarms",
         RollbackAlarmsProps(
-            alarm_names={suffix: names.alarm(suffix) for suffix in ALARM_SUFFIXES},
-            thresholds=from_section(AlarmThresholds, c.deployment.alarms),
-            alb_arn_suffix=balancer.alb_arn_suffix,
+            alarm_names={suffix: s.names.alarm(suffix) for suffix in ALARM_SUFFIXES},
+            thresholds=from_section(AlarmThresholds, s.spec.deployment.alarms),
+            alb_arn_suffix=platform.balancer.alb_arn_suffix,
             # Production starts on blue: green is the first colour a deployment starts.
-            first_green_target_group_arn_suffix=balancer.route.green.arn_suffix,
+            first_green_target_group_arn_suffix=route.green.arn_suffix,
             topic_arn=topic.topic_arn,
         ),
     ).outputs
 
 
-def hook_site(c: EnvironmentConfig, platform: Platform) -> HookSite:
+def hook_site(s: ServiceContext, platform: Platform) -> HookSite:
+    c = s.c
     hook_security_group_id = platform.groups.test_hook_security_group_id
     assert hook_security_group_id is not None
     return HookSite(
@@ -231,23 +279,23 @@ def hook_site(c: EnvironmentConfig, platform: Platform) -> HookSite:
         ec2_arn_prefix=f"arn:{c.partition}:ec2:{c.region}:{c.account_id}",
         kms_key_arn=platform.site.keys.artifacts_key_arn,
         logs_kms_key_arn=platform.site.keys.logs_key_arn,
-        log_retention_days=c.service.log_retention_days,
+        log_retention_days=s.spec.log_retention_days,
     )
 
 
 def load_test(
-    scope: Construct, c: EnvironmentConfig, platform: Platform, roles: ServiceRolesOutputs, site: HookSite
+    scope: Construct, s: ServiceContext, platform: Platform, roles: ServiceRolesOutputs, site: HookSite
 ) -> LoadTest | None:
-    lt = c.deployment.load_test
+    c, lt = s.c, s.spec.deployment.load_test
     if lt is None:
         return None
-    assert roles.load_test is not None and c.deployment.test_hook
+    assert roles.load_test is not None and s.spec.deployment.test_hook
     keys = platform.site.keys
     return LoadTest(
         scope,
         "load_test",
         LoadTestProps(
-            project_name=c.names.service(LEGACY_SERVICE).load_test,
+            project_name=s.names.load_test,
             role_arn=roles.load_test.role_arn,
             role_name=roles.load_test.role_name,
             partition=c.partition,
@@ -268,37 +316,36 @@ def load_test(
 
 def hooks(
     scope: Construct,
-    c: EnvironmentConfig,
+    s: ServiceContext,
     platform: Platform,
     roles: ServiceRolesOutputs,
-    deployer: Deployer,
+    route: TrafficRoute,
     topic: NotificationTopicOutputs,
 ) -> Hooks:
-    alarms = rollback_alarms(scope, c, platform, topic)
-    site = hook_site(c, platform)
-    balancer = platform.balancer
+    c, dep, deployer = s.c, s.spec.deployment, s.deployer
+    alarms = rollback_alarms(scope, s, platform, route, topic)
+    site = hook_site(s, platform)
     release = ReleaseAlarmsHook(
         scope,
         "release_alarms",
         ReleaseAlarmsHookProps(
-            function_name=c.names.service(LEGACY_SERVICE).release_alarms_hook,
+            function_name=s.names.release_alarms_hook,
             role=roles.release_alarms,
             site=site,
-            production=deployer.production_route(balancer.route),
-            colours=balancer.route.colours,
+            production=deployer.production_route(route),
+            colours=route.colours,
             rollback_alarm_names=alarms.rollback_alarm_names,
             rollback_alarm_arns=alarms.rollback_alarm_arns,
             reports_to_codedeploy=deployer.hooks_report_to_codedeploy,
         ),
     ).outputs
-    tester = load_test(scope, c, platform, roles, site)
-    dep = c.deployment
+    tester = load_test(scope, s, platform, roles, site)
     hook = (
         DeploymentHooks(
             scope,
             "deployment_hooks",
             DeploymentHooksProps(
-                function_name=c.names.service(LEGACY_SERVICE).test_hook,
+                function_name=s.names.test_hook,
                 role=roles.test_hook,
                 site=site,
                 test_url=test_url(c, platform),
@@ -318,29 +365,30 @@ def hooks(
 
 def runtime(
     scope: Construct,
-    c: EnvironmentConfig,
+    s: ServiceContext,
     platform: Platform,
     roles: ServiceRolesOutputs,
     ecr: EcrOutputs,
+    routed: ServiceRouteOutputs,
     deployment: ServiceDeployment,
 ) -> Ecs:
-    """The cluster, the task definition and the service, in their first revision."""
-    svc, balancer = c.service, platform.balancer
+    """The task definition and the service, in their first revision, on the environment's cluster."""
+    c, svc, balancer = s.c, s.spec, platform.balancer
     return Ecs(
         scope,
         "ecs",
         EcsProps(
-            cluster_name=c.names.cluster,
-            service_name=c.names.service(LEGACY_SERVICE).service,
-            task=task_spec(c, platform.site, roles, platform.database),
+            cluster=platform.cluster,
+            service_name=s.names.service,
+            task=task_spec(s, platform.site, roles, platform.database),
             initial_image=f"{ecr.repository_url}:{svc.initial_image_tag}",
             desired_count=svc.desired_count,
             autoscaling=service_autoscaling(svc, balancer.alb_arn_suffix),
-            capacity=capacity_shares(c),
+            capacity=capacity_shares(c, svc),
             private_subnet_ids=platform.network.private_subnet_ids,
             security_group_id=platform.groups.tasks_security_group_id,
-            blue_target_group_arn=balancer.route.blue.arn,
-            target_group_forwarders=balancer.forwarding,
+            blue_target_group_arn=routed.route.blue.arn,
+            target_group_forwarders=routed.forwarding,
             health_check_grace_period_seconds=svc.health_check_grace_period_seconds,
             log_retention_days=svc.log_retention_days,
             logs_kms_key_arn=platform.site.keys.logs_key_arn,
@@ -356,18 +404,18 @@ def task_network(platform: Platform) -> deploy_specs.TaskNetwork:
 
 
 def migrations(
-    scope: Construct, c: EnvironmentConfig, platform: Platform, roles: ServiceRolesOutputs, ecs: EcsOutputs
+    scope: Construct, s: ServiceContext, platform: Platform, roles: ServiceRolesOutputs, ecs: EcsOutputs
 ) -> Migrations:
-    keys = platform.site.keys
+    c, keys = s.c, platform.site.keys
     return Migrations(
         scope,
         "migrations",
         MigrationsProps(
-            project_name=c.names.service(LEGACY_SERVICE).migrate_project,
-            log_group_name=c.names.service(LEGACY_SERVICE).migrate_log_group,
+            project_name=s.names.migrate_project,
+            log_group_name=s.names.migrate_log_group,
             role_arn=roles.migrate.role_arn,
             role_name=roles.migrate.role_name,
-            task=migration_task(c, roles, platform.database, ecs.log_group_name),
+            task=migration_task(s, roles, platform.database, ecs.log_group_name),
             cluster_arn=ecs.cluster_arn,
             cluster_name=ecs.cluster_name,
             network=task_network(platform),
@@ -381,8 +429,8 @@ def migrations(
     )
 
 
-def app_errors(scope: Construct, c: EnvironmentConfig, ecs: EcsOutputs, topic: NotificationTopicOutputs) -> None:
-    names = c.names.service(LEGACY_SERVICE)
+def app_errors(scope: Construct, s: ServiceContext, ecs: EcsOutputs, topic: NotificationTopicOutputs) -> None:
+    names = s.names
     AppErrors(
         scope,
         "app_errors",
@@ -391,7 +439,7 @@ def app_errors(scope: Construct, c: EnvironmentConfig, ecs: EcsOutputs, topic: N
             filter_name=names.app_5xx_filter,
             alarm_name=names.alarm("app-5xx"),
             metric_namespace=names.metric_namespace,
-            per_minute=c.deployment.alarms.app_5xx_per_minute,
+            per_minute=s.spec.deployment.alarms.app_5xx_per_minute,
             topic_arn=topic.topic_arn,
         ),
     )
@@ -404,20 +452,21 @@ class Delivery:
     ecr: EcrOutputs
     ecs: EcsOutputs
     hooks: Hooks
+    release: Release
     migrate_project_name: str
     topic: NotificationTopicOutputs
 
 
 def pipeline(
     scope: Construct,
-    c: EnvironmentConfig,
+    s: ServiceContext,
     platform: Platform,
     roles: ServiceRolesOutputs,
-    deployer: Deployer,
+    connection_arn: str,
     d: Delivery,
 ) -> CodePipeline:
-    names, pl, svc, keys = c.names.service(LEGACY_SERVICE), c.pipeline, c.service, platform.site.keys
-    src = c.all_services[LEGACY_SERVICE].source
+    c, names, svc, src, keys = s.c, s.names, s.spec, s.spec.source, platform.site.keys
+    pl = c.pipeline
     return CodePipeline(
         scope,
         "codepipeline",
@@ -432,8 +481,7 @@ def pipeline(
             source_provider=pl.source_provider,
             repository=src.repository,
             branch=src.branch,
-            existing_connection_arn=pl.connection_arn,
-            connection_name=c.names.connection,
+            connection_arn=connection_arn,
             build_project_name=names.build_project,
             build_log_group_name=names.build_log_group,
             build_log_retention_days=pl.build_log_retention_days,
@@ -443,24 +491,24 @@ def pipeline(
             app_path=src.app_path,
             ecr_repository_url=d.ecr.repository_url,
             task=d.ecs.task,
-            capacity=tuple((share.provider, share.weight, share.base) for share in capacity_shares(c)),
+            capacity=tuple((share.provider, share.weight, share.base) for share in capacity_shares(c, svc)),
             task_network=task_network(platform),
             codebuild_role_arn=roles.codebuild.role_arn,
             codepipeline_role_arn=roles.codepipeline.role_arn,
-            deployer=deployer,
-            deploy_target=DeployTarget(d.ecs.cluster_name, d.ecs.service_name, release(platform, roles, d.hooks)),
+            deployer=s.deployer,
+            deploy_target=DeployTarget(d.ecs.cluster_name, d.ecs.service_name, d.release),
             test_hook_function_arn=d.hooks.test_traffic.function_arn if d.hooks.test_traffic else None,
             release_alarms_function_arn=d.hooks.release_alarms.function_arn,
             notification_topic_arn=d.topic.topic_arn,
-            approval_stage=c.approval_stage(c.deployment),
+            approval_stage=c.approval_stage(svc.deployment),
             migrate_project_name=d.migrate_project_name,
         ),
     )
 
 
-def release(platform: Platform, roles: ServiceRolesOutputs, hooks: Hooks) -> Release:
+def release(route: TrafficRoute, roles: ServiceRolesOutputs, hooks: Hooks) -> Release:
     return Release(
-        route=platform.balancer.route,
+        route=route,
         roles=roles,
         hooks=ReleaseHooks(
             release_alarms_arn=hooks.release_alarms.function_arn,
@@ -472,7 +520,7 @@ def release(platform: Platform, roles: ServiceRolesOutputs, hooks: Hooks) -> Rel
 
 def permissions(
     scope: Construct,
-    c: EnvironmentConfig,
+    s: ServiceContext,
     platform: Platform,
     roles: ServiceRolesOutputs,
     d: Delivery,
@@ -480,8 +528,8 @@ def permissions(
     migrate_project_arn: str,
 ) -> RolePolicies:
     """The roles' permission policies, scoped to everything the service and its pipeline created."""
-    keys, route, database, ecs, hooks = platform.site.keys, platform.balancer.route, platform.database, d.ecs, d.hooks
-    codedeploy, test_hook = delivered.codedeploy, hooks.test_traffic
+    c, keys, database, ecs, hooks = s.c, platform.site.keys, platform.database, d.ecs, d.hooks
+    route, codedeploy, test_hook = d.release.route, delivered.codedeploy, hooks.test_traffic
     assert database.master_secret_arn is not None
     return RolePolicies(
         scope,
@@ -493,14 +541,13 @@ def permissions(
             account_id=c.account_id,
             ecr_repository_arn=d.ecr.repository_arn,
             database_secret_arn=database.master_secret_arn,
-            database_user_arn=database_user_arn(c, c.region, database),
-            service_secrets=tuple(c.service.secrets.values()),
+            database_user_arn=database_user_arn(s, c.region, database),
+            service_secrets=tuple(s.spec.secrets.values()),
             data_key_arn=keys.data_key_arn,
             artifacts_key_arn=keys.artifacts_key_arn,
             artifact_bucket_arn=delivered.artifact_bucket_arn,
             app_log_group_arn=ecs.log_group_arn,
             build_log_group_arn=delivered.build_log_group_arn,
-            flow_log_group_arn=platform.network.flow_log_group_arn,
             source_connection_arn=delivered.connection_arn,
             build_project_arn=delivered.build_project_arn,
             migrate_project_arn=migrate_project_arn,
@@ -518,7 +565,7 @@ def permissions(
             test_hook_function_arn=test_hook.function_arn if test_hook else None,
             release_alarms_function_arn=hooks.release_alarms.function_arn,
             test_certificate_arn=c.load_balancer.certificate_arn
-            if test_hook and not c.deployment.test_hostname
+            if test_hook and not s.spec.deployment.test_hostname
             else None,
             test_hook_log_group_arn=test_hook.log_group_arn if test_hook else None,
             notification_topic_arn=d.topic.topic_arn,
@@ -530,43 +577,61 @@ def permissions(
     )
 
 
-def build(
-    scope: Construct,
-    c: EnvironmentConfig,
-    platform: Platform,
-    roles: ServiceRolesOutputs,
-    deployer: Deployer,
-    topic: NotificationTopicOutputs,
-) -> ServiceOutputs:
+@dataclass(frozen=True)
+class Shared:
+    """What every service of the environment is built with: platform pieces it does not own."""
+
+    platform: Platform
+    roles: ServiceRolesOutputs
+    topic: NotificationTopicOutputs
+    connection_arn: str
+
+
+def build(scope: Construct, s: ServiceContext, shared: Shared, routed: ServiceRouteOutputs) -> ServiceOutputs:
     """The service, its release machinery and its pipeline; each role's policy once all exist."""
-    ecr = repository(scope, c, platform.site.keys.artifacts_key_arn)
-    around = hooks(scope, c, platform, roles, deployer, topic)
-    service = runtime(scope, c, platform, roles, ecr, deployer.service_deployment(release(platform, roles, around)))
+    platform, roles, topic = shared.platform, shared.roles, shared.topic
+    ecr = repository(scope, s, platform.site.keys.artifacts_key_arn)
+    around = hooks(scope, s, platform, roles, routed.route, topic)
+    shift = release(routed.route, roles, around)
+    service = runtime(scope, s, platform, roles, ecr, routed, s.deployer.service_deployment(shift))
     ecs = service.outputs
-    migration = migrations(scope, c, platform, roles, ecs)
-    app_errors(scope, c, ecs, topic)
-    delivery = Delivery(ecr, ecs, around, migration.outputs.project_name, topic)
-    pipe = pipeline(scope, c, platform, roles, deployer, delivery)
+    migration = migrations(scope, s, platform, roles, ecs)
+    app_errors(scope, s, ecs, topic)
+    delivery = Delivery(ecr, ecs, around, shift, migration.outputs.project_name, topic)
+    pipe = pipeline(scope, s, platform, roles, shared.connection_arn, delivery)
     delivered = pipe.outputs
     migration.read_build_output(delivered.artifact_bucket_arn)
     NotificationRules(
         scope,
         "notification_rules",
         NotificationRulesProps(
-            name_prefix=c.names.service(LEGACY_SERVICE).prefix,
+            name_prefix=s.names.prefix,
             topic=topic,
             pipeline_arn=delivered.pipeline_arn,
             codedeploy_app_arn=delivered.codedeploy.app_arn if delivered.codedeploy else None,
         ),
     )
-    policies = permissions(scope, c, platform, roles, delivery, delivered, migration.outputs.project_arn).outputs
+    policies = permissions(scope, s, platform, roles, delivery, delivered, migration.outputs.project_arn).outputs
     # What AWS checks (or first uses) when these are created: their roles' policies.
     service.start_after(
         policies.task_execution,
         *(p for p in (policies.ecs_infrastructure, policies.ecs_hook_invoker) if p is not None),
     )
     pipe.start_after(pipeline=policies.codepipeline, deployer=policies.codedeploy)
-    platform.vpc.log_after(policies.flow_logs)
-    lb = c.load_balancer
+    lb = s.c.load_balancer
     prod_url = f"{'https' if lb.https else 'http'}://{platform.balancer.alb_dns_name}:{lb.effective_prod_port}"
-    return ServiceOutputs(ecr, ecs, delivered, around, test_url(c, platform), prod_url)
+    return ServiceOutputs(s.key, ecr, ecs, delivered, around, test_url(s.c, platform), prod_url)
+
+
+def build_all(stack: Construct, c: EnvironmentConfig, shared: Shared) -> dict[str, ServiceOutputs]:
+    """Every service: first their target groups, then the listeners (forwarding to the default
+    route's), then each service on its route."""
+    contexts = {key: ServiceContext(c, key, deployer_for(c, key)) for key in c.all_services}
+    scopes = {key: service_scope(stack, key) for key in contexts}
+    groups = {key: target_groups(scopes[key], s, shared.platform) for key, s in contexts.items()}
+    default = next((k for k, s in contexts.items() if s.spec.route is not None and s.spec.route.is_default), None)
+    listeners = shared.platform.load_balancer.listeners(groups[default].colours if default else None)
+    return {
+        key: build(scopes[key], s, shared, groups[key].forward(listeners, rule_conditions(s)))
+        for key, s in contexts.items()
+    }

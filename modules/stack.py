@@ -12,8 +12,9 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from config import EnvironmentConfig
-from modules import platform, recovery, service
-from modules.deployers import Deployer, deployer_for
+from config.naming import LEGACY_SERVICE
+from modules import layout, platform, recovery, service
+from modules.deployers import deployer_for
 from modules.notifications import NotificationTopic, NotificationTopicOutputs, NotificationTopicProps
 from modules.regions import in_region_of
 from modules.security import ServiceRoles, ServiceRolesOutputs, ServiceRolesProps
@@ -34,30 +35,28 @@ class BlueGreenStack(TerraformStack):
         dr_provider = self._provider_and_backend(c)
         # Everything built under this scope lands in the DR region (see modules/regions.py).
         dr_scope = in_region_of(Construct(self, "dr"), dr_provider) if dr_provider else None
-        deployer = deployer_for(c)
-        roles = self._roles(c, deployer)
+        roles = self._roles(c)
         keys = platform.keys(self, c, c.region, roles)
         dr_keys = platform.keys(dr_scope, c, c.dr.region, roles) if dr_scope and c.dr else None
         global_cluster = platform.global_database(self, c)
-        shared = platform.build_primary(
-            self,
-            c,
-            platform.primary_site(c, keys),
-            roles,
-            global_cluster=global_cluster,
-            dr_keys=dr_keys,
-            listener_rules=deployer.listener_rules,
+        primary = platform.build_primary(
+            self, c, platform.primary_site(c, keys), roles, global_cluster=global_cluster, dr_keys=dr_keys
         )
-        built = service.build(self, c, shared, roles, deployer, self._topic(c, keys.notifications_key_arn))
-        outputs = self._outputs(c, shared, built)
+        shared = service.Shared(
+            primary, roles, self._topic(c, keys.notifications_key_arn), platform.source_connection(self, c)
+        )
+        services = service.build_all(self, c, shared)
+        outputs = self._outputs(c, primary, shared, services)
         if dr_scope is not None and dr_keys is not None:
             at = recovery.Regions(primary=self, dr=dr_scope)
-            outputs.update(recovery.build(at, c, roles, (keys, dr_keys), shared, global_cluster, built.repository))
+            repository = next(iter(services.values())).repository
+            outputs.update(recovery.build(at, c, roles, (keys, dr_keys), primary, global_cluster, repository))
         for name, value in outputs.items():
             if value is not None:  # CodeDeploy's names do not exist with the ECS controller
                 TerraformOutput(self, name, value=value)
+        layout.move_legacy_addresses(self)
 
-    def _roles(self, c: EnvironmentConfig, deployer: Deployer) -> ServiceRolesOutputs:
+    def _roles(self, c: EnvironmentConfig) -> ServiceRolesOutputs:
         return ServiceRoles(
             self,
             "roles",
@@ -65,7 +64,7 @@ class BlueGreenStack(TerraformStack):
                 name_prefix=c.names.prefix,
                 account_id=c.account_id,
                 partition=c.partition,
-                ecs_native=deployer.uses_ecs_roles,
+                ecs_native=deployer_for(c, LEGACY_SERVICE).uses_ecs_roles,
                 load_test=c.deployment.load_test is not None,
                 backup=c.dr is not None and c.dr.posture == "backup_restore",
                 image_replicas=c.dr is not None,
@@ -86,23 +85,32 @@ class BlueGreenStack(TerraformStack):
 
     @staticmethod
     def _outputs(
-        c: EnvironmentConfig, shared: platform.Platform, built: service.ServiceOutputs
+        c: EnvironmentConfig,
+        primary: platform.Platform,
+        shared: service.Shared,
+        services: dict[str, service.ServiceOutputs],
     ) -> dict[str, str | None]:
-        ecs, pipeline, codedeploy = built.ecs, built.pipeline, built.pipeline.codedeploy
-        return {
-            "alb_dns_name": shared.balancer.alb_dns_name,
-            "prod_url": built.prod_url,
-            "test_url": built.test_url,
-            "ecr_repository_url": built.repository.repository_url,
-            "ecs_cluster_name": ecs.cluster_name,
-            "ecs_service_name": ecs.service_name,
-            "pipeline_name": pipeline.pipeline_name,
-            "source_connection_arn": pipeline.connection_arn,
-            "codedeploy_app_name": codedeploy.app_name if codedeploy else None,
-            "deployment_group_name": codedeploy.deployment_group_name if codedeploy else None,
-            "database_writer_endpoint": shared.database.writer_endpoint,
-            "database_secret_arn": shared.database.master_secret_arn,
+        """The environment's outputs, and each service's (prefixed by its key when there are several)."""
+        outputs: dict[str, str | None] = {
+            "alb_dns_name": primary.balancer.alb_dns_name,
+            "source_connection_arn": shared.connection_arn,
+            "database_writer_endpoint": primary.database.writer_endpoint,
+            "database_secret_arn": primary.database.master_secret_arn,
         }
+        for key, built in services.items():
+            prefix = "" if c.services is None else f"{key}_"
+            ecs, pipeline, codedeploy = built.ecs, built.pipeline, built.pipeline.codedeploy
+            outputs |= {
+                f"{prefix}prod_url": built.prod_url,
+                f"{prefix}test_url": built.test_url,
+                f"{prefix}ecr_repository_url": built.repository.repository_url,
+                f"{prefix}ecs_cluster_name": ecs.cluster_name,
+                f"{prefix}ecs_service_name": ecs.service_name,
+                f"{prefix}pipeline_name": pipeline.pipeline_name,
+                f"{prefix}codedeploy_app_name": codedeploy.app_name if codedeploy else None,
+                f"{prefix}deployment_group_name": codedeploy.deployment_group_name if codedeploy else None,
+            }
+        return outputs
 
     def _provider_and_backend(self, c: EnvironmentConfig) -> AwsProvider | None:
         """The primary region's provider (the default) and, with DR, the DR region's (alias "dr")."""

@@ -39,6 +39,39 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """The resources of one part of a stack: a service's (``services/<key>/``), the DR region's
+    (``dr/``), or the platform's (everything else), looked up by paths relative to it."""
+
+    stack: SynthesizedStack
+    prefix: str
+
+    def _within(self, resource: Resource) -> bool:
+        if self.prefix:
+            return resource.path.startswith(self.prefix)
+        return not resource.path.startswith(("services/", "dr/"))
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        return [r for r in self.stack.of_type(resource_type) if self._within(r)]
+
+    def one(self, resource_type: str, path: str | None = None) -> Resource:
+        """The resource at ``path`` (relative to the scope); without one, the only one of its type here."""
+        found = [
+            r
+            for r in self.of_type(resource_type)
+            if (r.path == self.prefix + path if path is not None else not r.path.startswith(f"{self.prefix}dr/"))
+        ]
+        assert len(found) == 1, (
+            f"expected one {resource_type} {self.prefix}{path or ''}, found {[r.path for r in found]}"
+        )
+        return found[0]
+
+    def local(self, resource: Resource) -> str:
+        """``resource``'s path relative to the scope."""
+        return resource.path.removeprefix(self.prefix)
+
+
+@dataclass(frozen=True)
 class SynthesizedStack:
     """One environment's cdk.tf.json, with lookups that read like the infrastructure."""
 
@@ -60,6 +93,22 @@ class SynthesizedStack:
         ]
         assert len(found) == 1, f"expected one {resource_type} {path or ''}, found {[r.path for r in found]}"
         return found[0]
+
+    @property
+    def platform(self) -> Scope:
+        """What the environment shares (the primary region's)."""
+        return Scope(self, "")
+
+    def service(self, key: str | None = None) -> Scope:
+        """One service's resources in the primary region; ``key`` defaults to the only service."""
+        return Scope(self, f"services/{self.config.pick_service(key)}/")
+
+    @property
+    def dr(self) -> Scope:
+        return Scope(self, "dr/")
+
+    def dr_service(self, key: str | None = None) -> Scope:
+        return Scope(self, f"dr/services/{self.config.pick_service(key)}/")
 
     def in_region(self, resource_type: str, *, dr: bool) -> list[Resource]:
         """Resources of a type in the primary region, or (``dr``) in the DR region."""

@@ -160,7 +160,12 @@ def test_build_args_reach_the_app_as_its_version(dockerfile: DockerfileParser, p
     assert {i["value"].split("=")[0] for i in final if i["instruction"] == "ARG"} == {"APP_VERSION", "GIT_COMMIT"}
     env = next(i["value"] for i in final if i["instruction"] == "ENV")
     assert "APP_VERSION=$APP_VERSION" in env and "GIT_COMMIT=$GIT_COMMIT" in env
-    buildspec = prod.one("aws_codebuild_project", "codepipeline/build").body["source"]["buildspec"].replace("$${", "${")
+    buildspec = (
+        prod.service()
+        .one("aws_codebuild_project", "codepipeline/build")
+        .body["source"]["buildspec"]
+        .replace("$${", "${")
+    )
     build = " ".join(yaml.safe_load(buildspec)["phases"]["build"]["commands"])
     assert "--build-arg GIT_COMMIT=" in build and "--build-arg APP_VERSION=" in build
 
@@ -191,10 +196,10 @@ def test_port_health_path_and_container_name_agree(stack: SynthesizedStack) -> N
     definition = container(stack)
     environment = {e["name"]: e["value"] for e in definition["environment"]}
     port = definition["portMappings"][0]["containerPort"]
-    assert int(environment["PORT"]) == port == stack.one("aws_lb_target_group", "load_balancer/green").body["port"]
+    assert int(environment["PORT"]) == port == stack.service().one("aws_lb_target_group", "route/green").body["port"]
     app_paths = {r.path for r in create_app(settings.load(_fake_env())).routes if isinstance(r, Route)}
     for colour in ("blue", "green"):
-        health = stack.one("aws_lb_target_group", f"load_balancer/{colour}").body["health_check"]
+        health = stack.service().one("aws_lb_target_group", f"route/{colour}").body["health_check"]
         assert health["path"] == "/ready" and health["path"] in app_paths
     assert definition["name"] == stack.one("aws_ecs_service").body["load_balancer"][0]["container_name"]
 
@@ -217,7 +222,7 @@ def test_logs_and_filesystem_match_the_app(stack: SynthesizedStack) -> None:
 
 def test_target_group_timing_keeps_deployments_short(stack: SynthesizedStack) -> None:
     for colour in ("blue", "green"):
-        group = stack.one("aws_lb_target_group", f"load_balancer/{colour}").body
+        group = stack.service().one("aws_lb_target_group", f"route/{colour}").body
         check = group["health_check"]
         assert check["interval"] * check["healthy_threshold"] <= 60, "a new task needs over a minute to be healthy"
         assert int(group["deregistration_delay"]) <= 60, "draining waits on the 300 s default"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aws_rules.ordering import literal_names
-from aws_rules.permissions import CALLS, Call, Lookup, denied, stale
+from aws_rules.permissions import CALLS, Call, Lookup, denied, services_of, stale
 from aws_rules.prerequisites import PREREQUISITES, Prerequisite, missing
 from aws_rules.stack import Stack
 from tests.conftest import SynthesizedStack
@@ -163,7 +163,7 @@ def _without_action(document: dict[str, Any], role_path: str, action: str) -> di
 @pytest.mark.parametrize("role_path", sorted(CALLS))
 def test_a_role_missing_one_of_its_calls_is_reported(role_path: str, synthesized: dict[str, SynthesizedStack]) -> None:
     for stack in synthesized.values():
-        look = Lookup(Stack(stack.json))
+        look = Lookup(Stack(stack.json), services_of(Stack(stack.json))[0])
         if look.at("aws_iam_role", role_path) is None or not CALLS[role_path].applies(look):
             continue
         call = next(c for c in CALLS[role_path].calls if c.resource(look) is not None)

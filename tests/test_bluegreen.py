@@ -33,8 +33,8 @@ def test_listeners_default_actions_are_ignored_because_codedeploy_swaps_them(sta
 
 
 def test_prod_listener_starts_on_blue_and_test_listener_on_green(stack: SynthesizedStack) -> None:
-    blue = stack.one("aws_lb_target_group", "load_balancer/blue")
-    green = stack.one("aws_lb_target_group", "load_balancer/green")
+    blue = stack.service().one("aws_lb_target_group", "route/blue")
+    green = stack.service().one("aws_lb_target_group", "route/green")
     prod = stack.one("aws_lb_listener", "load_balancer/prod_listener").body
     test = stack.one("aws_lb_listener", "load_balancer/test_listener").body
     assert prod["default_action"][0]["target_group_arn"] == blue.ref("arn")
@@ -48,7 +48,7 @@ def test_prod_listener_starts_on_blue_and_test_listener_on_green(stack: Synthesi
 def test_target_groups_register_fargate_tasks_by_ip_and_probe_readiness(stack: SynthesizedStack) -> None:
     lb = stack.config.load_balancer
     for colour in ("blue", "green"):
-        group = stack.one("aws_lb_target_group", f"load_balancer/{colour}").body
+        group = stack.service().one("aws_lb_target_group", f"route/{colour}").body
         assert group["target_type"] == "ip"
         assert group["port"] == stack.config.service.container_port
         assert group["health_check"]["path"] == stack.config.service.health_check_path
@@ -88,8 +88,8 @@ def test_deployment_group_is_ecs_blue_green_with_traffic_control(codedeploy_stac
 def test_deployment_group_names_both_target_groups_and_both_listeners(codedeploy_stack: SynthesizedStack) -> None:
     pair = codedeploy_stack.one("aws_codedeploy_deployment_group").body["load_balancer_info"]["target_group_pair_info"]
     assert [t["name"] for t in pair["target_group"]] == [
-        codedeploy_stack.one("aws_lb_target_group", "load_balancer/blue").ref("name"),
-        codedeploy_stack.one("aws_lb_target_group", "load_balancer/green").ref("name"),
+        codedeploy_stack.service().one("aws_lb_target_group", "route/blue").ref("name"),
+        codedeploy_stack.service().one("aws_lb_target_group", "route/green").ref("name"),
     ]
     assert pair["prod_traffic_route"]["listener_arns"] == [
         codedeploy_stack.one("aws_lb_listener", "load_balancer/prod_listener").ref("arn")
@@ -113,19 +113,19 @@ def test_rollback_is_automatic_on_failure_and_on_alarm(codedeploy_stack: Synthes
         "enabled": True,
         "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
     }
-    release = [a for a in codedeploy_stack.of_type("aws_cloudwatch_metric_alarm") if a.path.startswith("alarms/")]
+    release = [a for a in codedeploy_stack.of_type("aws_cloudwatch_metric_alarm") if a.path.split("/")[-2] == "alarms"]
     assert group["alarm_configuration"]["enabled"] is True
     assert sorted(group["alarm_configuration"]["alarms"]) == sorted(a.ref("alarm_name") for a in release)
-    app = codedeploy_stack.one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx").ref("alarm_name")
+    app = codedeploy_stack.service().one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx").ref("alarm_name")
     assert app not in group["alarm_configuration"]["alarms"], "the app's count cannot tell green from blue"
 
 
 def test_release_alarms_judge_green_alone(stack: SynthesizedStack) -> None:
     """Every metric a rollback alarm reads is green's (the first green is the green target group;
     the release-alarms hook moves them on each deployment), never blue's and never the whole ALB."""
-    green = stack.one("aws_lb_target_group", "load_balancer/green").ref("arn_suffix")
+    green = stack.service().one("aws_lb_target_group", "route/green").ref("arn_suffix")
     alb = stack.one("aws_lb").ref("arn_suffix")
-    release = [a for a in stack.of_type("aws_cloudwatch_metric_alarm") if a.path.startswith("alarms/")]
+    release = [a for a in stack.of_type("aws_cloudwatch_metric_alarm") if a.path.split("/")[-2] == "alarms"]
     assert len(release) == 3
     for alarm in release:
         metrics = [q["metric"] for q in alarm.body["metric_query"] if "metric" in q]
@@ -165,12 +165,12 @@ def test_deploy_action_reads_taskdef_appspec_and_image_from_the_build(codedeploy
 
 
 def build_environment(stack: SynthesizedStack) -> dict[str, str]:
-    project = stack.one("aws_codebuild_project", "codepipeline/build").body
+    project = stack.service().one("aws_codebuild_project", "codepipeline/build").body
     return {v["name"]: v["value"] for v in project["environment"]["environment_variable"]}
 
 
 def test_buildspec_is_yaml_that_emits_the_files_both_controllers_need(stack: SynthesizedStack) -> None:
-    project = stack.one("aws_codebuild_project", "codepipeline/build").body
+    project = stack.service().one("aws_codebuild_project", "codepipeline/build").body
     text = project["source"]["buildspec"]
     assert "${" not in text.replace("$${", ""), "unescaped ${ would be a Terraform interpolation"
     spec = yaml.safe_load(text.replace("$${", "${"))
@@ -193,7 +193,7 @@ def test_taskdef_template_has_the_image_placeholder_and_matches_the_live_task(st
     # The live family, by reference: the build's revisions join the family Terraform created.
     assert template["family"] == task.ref("family")
     assert live["family"] == stack.config.names.service("app").task_family
-    assert live_container["logConfiguration"]["options"]["awslogs-group"] == stack.one(
+    assert live_container["logConfiguration"]["options"]["awslogs-group"] == stack.service().one(
         "aws_cloudwatch_log_group", "ecs/log_group"
     ).ref("name")
     assert (template["cpu"], template["memory"]) == (live["cpu"], live["memory"])
@@ -218,7 +218,9 @@ def test_every_role_touching_artifacts_can_use_the_artifact_key_by_iam_and_key_p
     artifact_key = stack.one("aws_kms_key", "keys/artifacts_key")
     store = as_list(stack.one("aws_codepipeline").body["artifact_store"])[0]
     assert store["encryption_key"] == {"id": artifact_key.ref("arn"), "type": "KMS"}
-    assert stack.one("aws_codebuild_project", "codepipeline/build").body["encryption_key"] == artifact_key.ref("arn")
+    assert stack.service().one("aws_codebuild_project", "codepipeline/build").body[
+        "encryption_key"
+    ] == artifact_key.ref("arn")
     key_principals = {
         arn
         for s in policy(artifact_key.body["policy"])["Statement"]
@@ -227,14 +229,16 @@ def test_every_role_touching_artifacts_can_use_the_artifact_key_by_iam_and_key_p
     }
     for role in ("codepipeline", "codebuild"):
         assert stack.one("aws_iam_role", f"roles/{role}").ref("arn") in key_principals
-        granted = policy(stack.one("aws_iam_role_policy", f"role_policies/{role}").body["policy"])
+        granted = policy(stack.service().one("aws_iam_role_policy", f"role_policies/{role}").body["policy"])
         assert any(
             artifact_key.ref("arn") in s["Resource"] and "kms:Decrypt" in s["Action"] for s in granted["Statement"]
         ), f"{role} role cannot decrypt artifacts"
 
 
 def test_artifact_bucket_is_encrypted_with_the_artifact_key(stack: SynthesizedStack) -> None:
-    encryption = stack.one("aws_s3_bucket_server_side_encryption_configuration", "codepipeline/artifacts/encryption")
+    encryption = stack.service().one(
+        "aws_s3_bucket_server_side_encryption_configuration", "codepipeline/artifacts/encryption"
+    )
     default = encryption.body["rule"][0]["apply_server_side_encryption_by_default"]
     assert default == {
         "sse_algorithm": "aws:kms",
@@ -283,8 +287,8 @@ def test_deploy_spec_constants_are_the_aws_defined_names() -> None:
 
 
 def test_green_is_tested_through_the_test_listener_before_production_moves(stack: SynthesizedStack) -> None:
-    hook = stack.one("aws_lambda_function", "deployment_hooks/test_traffic")
-    release = stack.one("aws_lambda_function", "release_alarms/release_alarms")
+    hook = stack.service().one("aws_lambda_function", "deployment_hooks/test_traffic")
+    release = stack.service().one("aws_lambda_function", "release_alarms/release_alarms")
     appspec = yaml.safe_load(build_environment(stack)["APPSPEC_YAML"])
     # BeforeInstall runs before the replacement task set exists: the alarms judge green from its first task.
     assert appspec["Hooks"] == [{"BeforeInstall": release.ref("arn")}, {"AfterAllowTestTraffic": hook.ref("arn")}]
@@ -316,7 +320,7 @@ def test_hook_package_is_the_hooks_code_alone(stack: SynthesizedStack) -> None:
 
 
 def test_hook_runs_privately_and_can_do_exactly_its_job(codedeploy_stack: SynthesizedStack) -> None:
-    hook = codedeploy_stack.one("aws_lambda_function", "deployment_hooks/test_traffic")
+    hook = codedeploy_stack.service().one("aws_lambda_function", "deployment_hooks/test_traffic")
     vpc = hook.body["vpc_config"]
     assert all("networking_private_" in s for s in vpc["subnet_ids"])
     hook_sg = codedeploy_stack.one("aws_security_group", "security_groups/test_hook_sg").ref("id")
@@ -332,14 +336,18 @@ def test_hook_runs_privately_and_can_do_exactly_its_job(codedeploy_stack: Synthe
         for r in codedeploy_stack.of_type("aws_vpc_security_group_ingress_rule")
         if r.body["security_group_id"] == hook_sg
     ]
-    hook_policy = policy(codedeploy_stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
+    hook_policy = policy(
+        codedeploy_stack.service().one("aws_iam_role_policy", "role_policies/test_hook").body["policy"]
+    )
     report = next(s for s in hook_policy["Statement"] if s["Sid"] == "ReportHookResult")
     # The Service Authorization Reference gives this action no resource type: a policy scoped to the
     # deployment group would never match, and every hook would time out (then roll back).
     assert report["Action"] == ["codedeploy:PutLifecycleEventHookExecutionStatus"] and report["Resource"] == ["*"]
-    codedeploy = policy(codedeploy_stack.one("aws_iam_role_policy", "role_policies/codedeploy").body["policy"])
+    codedeploy = policy(
+        codedeploy_stack.service().one("aws_iam_role_policy", "role_policies/codedeploy").body["policy"]
+    )
     invoke = next(s for s in codedeploy["Statement"] if s["Sid"] == "RunHooks")
-    release = codedeploy_stack.one("aws_lambda_function", "release_alarms/release_alarms")
+    release = codedeploy_stack.service().one("aws_lambda_function", "release_alarms/release_alarms")
     assert invoke["Action"] == ["lambda:InvokeFunction"]
     assert sorted(invoke["Resource"]) == sorted([hook.ref("arn"), release.ref("arn")])
 
@@ -359,7 +367,9 @@ def test_rollback_alarms_watch_green_rates_latency_health_and_the_apps_own_error
     assert alarms[f"{prefix}-release-unhealthy-hosts"]["threshold"] == thresholds.unhealthy_hosts
     metric_filter = stack.one("aws_cloudwatch_log_metric_filter").body
     # By reference: PutMetricFilter fails for a log group that does not exist yet.
-    assert metric_filter["log_group_name"] == stack.one("aws_cloudwatch_log_group", "ecs/log_group").ref("name")
+    assert metric_filter["log_group_name"] == stack.service().one("aws_cloudwatch_log_group", "ecs/log_group").ref(
+        "name"
+    )
     assert metric_filter["pattern"] == "{ $.status >= 500 }"
     app = alarms[f"{prefix}-app-5xx"]
     transform = metric_filter["metric_transformation"]
@@ -408,7 +418,7 @@ def test_each_release_migrates_the_database_as_its_owner_before_green_exists(sta
     pipeline = stack.one("aws_codepipeline").body
     (migrate,) = [s for s in pipeline["stage"] if s["name"] == "Migrate"]
     (action,) = migrate["action"]
-    project = stack.one("aws_codebuild_project", "migrations/project")
+    project = stack.service().one("aws_codebuild_project", "migrations/project")
     assert action["input_artifacts"] == ["build"] and action["configuration"]["ProjectName"] == project.ref("name")
     variables = {v["name"]: v["value"] for v in project.body["environment"]["environment_variable"]}
     template = json.loads(variables["MIGRATE_TASKDEF"])
@@ -452,10 +462,10 @@ def test_ecs_native_service_runs_its_own_blue_green(ecs_stack: SynthesizedStack)
 def test_ecs_native_switches_listener_rules_it_owns(ecs_stack: SynthesizedStack) -> None:
     service = ecs_stack.one("aws_ecs_service").body
     advanced = service["load_balancer"][0]["advanced_configuration"]
-    prod_rule = ecs_stack.one("aws_lb_listener_rule", "load_balancer/prod_rule")
-    test_rule = ecs_stack.one("aws_lb_listener_rule", "load_balancer/test_rule")
+    prod_rule = ecs_stack.service().one("aws_lb_listener_rule", "route/prod_rule")
+    test_rule = ecs_stack.service().one("aws_lb_listener_rule", "route/test_rule")
     assert advanced == {
-        "alternate_target_group_arn": ecs_stack.one("aws_lb_target_group", "load_balancer/green").ref("arn"),
+        "alternate_target_group_arn": ecs_stack.service().one("aws_lb_target_group", "route/green").ref("arn"),
         "production_listener_rule": prod_rule.ref("arn"),
         "test_listener_rule": test_rule.ref("arn"),
         "role_arn": ecs_stack.one("aws_iam_role", "roles/ecs_infrastructure").ref("arn"),
@@ -463,7 +473,9 @@ def test_ecs_native_switches_listener_rules_it_owns(ecs_stack: SynthesizedStack)
     assert prod_rule.body["listener_arn"] == ecs_stack.one("aws_lb_listener", "load_balancer/prod_listener").ref("arn")
     for rule in (prod_rule, test_rule):
         assert rule.body["lifecycle"]["ignore_changes"] == ["action"]
-    infrastructure = policy(ecs_stack.one("aws_iam_role_policy", "role_policies/ecs_infrastructure").body["policy"])
+    infrastructure = policy(
+        ecs_stack.service().one("aws_iam_role_policy", "role_policies/ecs_infrastructure").body["policy"]
+    )
     modify = next(s for s in infrastructure["Statement"] if s["Sid"] == "ShiftListenerRules")
     assert sorted(modify["Resource"]) == sorted([prod_rule.ref("arn"), test_rule.ref("arn")])
 
@@ -472,18 +484,20 @@ def test_ecs_native_runs_the_same_hook_and_alarms(ecs_stack: SynthesizedStack) -
     service = ecs_stack.one("aws_ecs_service").body
     hooks = {h["lifecycle_stages"][0]: h for h in service["deployment_configuration"]["lifecycle_hook"]}
     assert sorted(hooks) == ["POST_TEST_TRAFFIC_SHIFT", "PRE_SCALE_UP"]
-    test = ecs_stack.one("aws_lambda_function", "deployment_hooks/test_traffic").ref("arn")
-    release = ecs_stack.one("aws_lambda_function", "release_alarms/release_alarms").ref("arn")
+    test = ecs_stack.service().one("aws_lambda_function", "deployment_hooks/test_traffic").ref("arn")
+    release = ecs_stack.service().one("aws_lambda_function", "release_alarms/release_alarms").ref("arn")
     assert hooks["POST_TEST_TRAFFIC_SHIFT"]["hook_target_arn"] == test
     assert hooks["PRE_SCALE_UP"]["hook_target_arn"] == release, "alarms judge green before its tasks start"
     invoker = ecs_stack.one("aws_iam_role", "roles/ecs_hook_invoker").ref("arn")
     assert all(h["role_arn"] == invoker for h in hooks.values())
     alarm_names = sorted(
-        a.ref("alarm_name") for a in ecs_stack.of_type("aws_cloudwatch_metric_alarm") if a.path.startswith("alarms/")
+        a.ref("alarm_name")
+        for a in ecs_stack.of_type("aws_cloudwatch_metric_alarm")
+        if a.path.split("/")[-2] == "alarms"
     )
     assert service["alarms"]["enable"] is True and service["alarms"]["rollback"] is True
     assert sorted(service["alarms"]["alarm_names"]) == alarm_names, "every rollback alarm, by reference"
-    hook_role = policy(ecs_stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
+    hook_role = policy(ecs_stack.service().one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
     assert "ReportHookResult" not in {s["Sid"] for s in hook_role["Statement"]}, "ECS reads the hook's return value"
 
 
@@ -492,7 +506,7 @@ def test_ecs_native_pipeline_deploys_with_the_ecs_action(ecs_stack: SynthesizedS
     assert deploy["provider"] == "ECS"
     assert deploy["configuration"]["FileName"] == "imagedefinitions.json"
     assert deploy["configuration"]["ServiceName"] == ecs_stack.one("aws_ecs_service").ref("name")
-    pipeline_role = policy(ecs_stack.one("aws_iam_role_policy", "role_policies/codepipeline").body["policy"])
+    pipeline_role = policy(ecs_stack.service().one("aws_iam_role_policy", "role_policies/codepipeline").body["policy"])
     update = next(s for s in pipeline_role["Statement"] if s["Sid"] == "UpdateService")
     assert update["Resource"] == [ecs_stack.one("aws_ecs_service").ref("id")]
 

@@ -129,29 +129,20 @@ def test_the_destroy_step_of_the_harness_lifts_every_guard() -> None:
 def test_the_load_balancing_algorithm_reaches_both_target_groups_only_when_configured() -> None:
     """A knob from the config section to the resource with no stack code: from_section copies it."""
     from config.schema import LoadBalancerConfig
-    from modules.load_balancer import LoadBalancer, LoadBalancerProps, LoadBalancerSettings
-    from modules.s3 import SecureBucket, SecureBucketProps
+    from modules.load_balancer import LoadBalancerSettings, ServiceRoute, ServiceRouteProps
     from modules.settings import from_section
 
     def groups(section: LoadBalancerConfig) -> list[dict[str, Any]]:
         def build(stack: TerraformStack) -> None:
-            bucket = SecureBucket(stack, "logs", SecureBucketProps("logs", expiration_days=1, kms_key_arn=None)).outputs
-            LoadBalancer(
+            ServiceRoute(
                 stack,
-                "load_balancer",
-                LoadBalancerProps(
-                    alb_name="alb",
+                "route",
+                ServiceRouteProps(
                     blue_target_group_name="blue",
                     green_target_group_name="green",
                     vpc_id="vpc-1",
-                    public_subnet_ids=["subnet-1"],
-                    security_group_id="sg-1",
-                    access_log_bucket=bucket,
                     container_port=8080,
                     health_check_path="/ready",
-                    prod_listener_port=443,
-                    certificate_arn=None,
-                    waf_web_acl_arn=None,
                     settings=from_section(LoadBalancerSettings, section),
                 ),
             )

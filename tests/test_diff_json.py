@@ -45,7 +45,7 @@ def test_cdktf_bookkeeping_is_not_a_change(prod: SynthesizedStack) -> None:
 
 
 def test_a_moved_resource_is_shown_as_moved_with_what_else_changed(prod: SynthesizedStack) -> None:
-    alarm = prod.one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx")
+    alarm = prod.service().one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx")
     before = copy.deepcopy(prod.json)
     bodies = before["resource"]["aws_cloudwatch_metric_alarm"]
     bodies["old_app_5xx"] = dict(bodies.pop(alarm.id), threshold=99)
@@ -58,7 +58,7 @@ def test_a_moved_resource_is_shown_as_moved_with_what_else_changed(prod: Synthes
 
 def test_one_aws_name_removed_and_added_without_a_moved_block_is_flagged(prod: SynthesizedStack) -> None:
     """Control: the same rename without its moved block is a create and a destroy of one name."""
-    alarm = prod.one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx")
+    alarm = prod.service().one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx")
     before = copy.deepcopy(prod.json)
     bodies = before["resource"]["aws_cloudwatch_metric_alarm"]
     bodies["old_app_5xx"] = bodies.pop(alarm.id)

@@ -210,7 +210,9 @@ def test_dr_roles_reach_only_the_dr_copies(pilot_light: SynthesizedStack) -> Non
         f"arn:aws:rds-db:{dr.region}:{account}:dbuser:{secondary.ref('cluster_resource_id')}/"
         f"{pilot_light.config.database.app_username}"
     ]
-    (dr_log_group,) = [g for g in pilot_light.of_type("aws_cloudwatch_log_group") if g.path == "dr/ecs/log_group"]
+    (dr_log_group,) = [
+        g for g in pilot_light.of_type("aws_cloudwatch_log_group") if g.path == "dr/services/app/ecs/log_group"
+    ]
     assert by_sid["WriteDrContainerLogs"]["Resource"] == [f"{dr_log_group.ref('arn')}:*"]
 
 

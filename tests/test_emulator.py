@@ -53,7 +53,7 @@ def preflight_reads_real_plans(cycle: Cycle) -> None:
     assert refused[cluster].what.startswith("replaces the database") and "database_name" in refused[cluster].fix
 
     released = copy.deepcopy(cycle.document)
-    task = _one(released, "aws_ecs_task_definition", "ecs/task_definition")
+    task = _one(released, "aws_ecs_task_definition", "services/app/ecs/task_definition")
     task["container_definitions"] = task["container_definitions"].replace(":bootstrap", ":abc123-7")
     plan = cycle.plan_of(released, "preflight-image")
     replaced = [c["address"] for c in plan["resource_changes"] if "delete" in c["change"]["actions"]]

@@ -278,7 +278,7 @@ def load_test_stacks(synthesized: dict[str, SynthesizedStack]) -> list[Synthesiz
 
 
 def project(stack: SynthesizedStack) -> dict[str, object]:
-    return stack.one("aws_codebuild_project", "load_test/project").body
+    return stack.service().one("aws_codebuild_project", "load_test/project").body
 
 
 def buildspec_command(stack: SynthesizedStack) -> str:
@@ -294,12 +294,14 @@ def test_shipped_configs_cover_both_controllers(synthesized: dict[str, Synthesiz
     assert synthesized["prod"].config.deployment.load_test is None  # prod's canary and alarms guard it
     for stack in synthesized.values():
         if stack.config.deployment.load_test is None:
-            assert not [p for p in stack.of_type("aws_codebuild_project") if p.path.startswith("load_test/")]
+            assert not [
+                p for p in stack.of_type("aws_codebuild_project") if stack.service().local(p).startswith("load_test/")
+            ]
             assert (
                 "LOAD_TEST_PROJECT"
-                not in stack.one("aws_lambda_function", "deployment_hooks/test_traffic").body["environment"][
-                    "variables"
-                ]
+                not in stack.service()
+                .one("aws_lambda_function", "deployment_hooks/test_traffic")
+                .body["environment"]["variables"]
             )
 
 
@@ -316,7 +318,7 @@ def test_the_build_runs_the_repositorys_script_with_the_configured_budget(
         script = "\n".join(command.splitlines()[1:-1]) + "\n"
         assert script == (ROOT / "hooks" / "load_test.py").read_text()
         variables = {v["name"]: v["value"] for v in body["environment"]["environment_variable"]}  # type: ignore[index]
-        hook = stack.one("aws_lambda_function", "deployment_hooks/test_traffic").body
+        hook = stack.service().one("aws_lambda_function", "deployment_hooks/test_traffic").body
         assert variables == {
             "TEST_URL": hook["environment"]["variables"]["TEST_URL"],
             "DURATION_SECONDS": str(config.duration_seconds),
@@ -328,7 +330,7 @@ def test_the_build_runs_the_repositorys_script_with_the_configured_budget(
         assert body["source"]["type"] == "NO_SOURCE" and body["artifacts"]["type"] == "NO_ARTIFACTS"  # type: ignore[index]
         assert "privileged_mode" not in body["environment"]  # no Docker daemon: it only sends requests
         # By reference: the hook is created after the project it starts.
-        load_test_project = stack.one("aws_codebuild_project", "load_test/project")
+        load_test_project = stack.service().one("aws_codebuild_project", "load_test/project")
         assert hook["environment"]["variables"]["LOAD_TEST_PROJECT"] == load_test_project.ref("name")
 
 
@@ -363,7 +365,7 @@ def test_the_buildspec_command_runs_the_load_test_in_a_shell(
 def test_the_build_runs_privately_with_the_hooks_narrow_egress(synthesized: dict[str, SynthesizedStack]) -> None:
     for stack in load_test_stacks(synthesized):
         vpc = project(stack)["vpc_config"]
-        hook = stack.one("aws_lambda_function", "deployment_hooks/test_traffic").body["vpc_config"]
+        hook = stack.service().one("aws_lambda_function", "deployment_hooks/test_traffic").body["vpc_config"]
         assert vpc["subnets"] == hook["subnet_ids"] and vpc["security_group_ids"] == hook["security_group_ids"]  # type: ignore[index]
         assert all("networking_private_" in s for s in vpc["subnets"])  # type: ignore[index]
 
@@ -373,40 +375,44 @@ def test_the_load_test_role_can_only_log_and_attach_to_the_vpc(synthesized: dict
         role = stack.one("aws_iam_role", "roles/load_test")
         assert project(stack)["service_role"] == role.ref("arn")
         policies = [r for r in stack.of_type("aws_iam_role_policy") if r.body["role"] == role.ref("name")]
-        assert sorted(p.path for p in policies) == ["load_test/vpc_access", "role_policies/load_test"]
+        assert sorted(stack.service().local(p) for p in policies) == ["load_test/vpc_access", "role_policies/load_test"]
         statements = [s for p in policies for s in policy(p.body["policy"])["Statement"]]
         actions = {a for s in statements for a in s["Action"]}
         assert {a.split(":")[0] for a in actions} == {"logs", "kms", "ec2"}
         # CodeBuild checks the VPC permissions when the project is created: they come first.
-        vpc_access = stack.one("aws_iam_role_policy", "load_test/vpc_access")
+        vpc_access = stack.service().one("aws_iam_role_policy", "load_test/vpc_access")
         assert f"{vpc_access.type}.{vpc_access.id}" in project(stack)["depends_on"]  # type: ignore[operator]
         eni = next(s for s in statements if s["Sid"] == "LetCodeBuildUseTheInterface")
         assert eni["Condition"]["StringEquals"] == {"ec2:AuthorizedService": "codebuild.amazonaws.com"}
-        subnets = stack.one("aws_lambda_function", "deployment_hooks/test_traffic").body["vpc_config"]["subnet_ids"]
+        subnets = (
+            stack.service().one("aws_lambda_function", "deployment_hooks/test_traffic").body["vpc_config"]["subnet_ids"]
+        )
         assert [s.rsplit("/", 1)[1] for s in eni["Condition"]["ArnEquals"]["ec2:Subnet"]] == subnets
-        hook = policy(stack.one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
+        hook = policy(stack.service().one("aws_iam_role_policy", "role_policies/test_hook").body["policy"])
         run = next(s for s in hook["Statement"] if s["Sid"] == "RunLoadTest")
-        load_test_project = stack.one("aws_codebuild_project", "load_test/project")
+        load_test_project = stack.service().one("aws_codebuild_project", "load_test/project")
         assert run["Action"] == ["codebuild:StartBuild", "codebuild:BatchGetBuilds"]
         assert run["Resource"] == [load_test_project.ref("arn")]
 
 
 def test_under_codedeploy_the_builds_end_reaches_the_hook(synthesized: dict[str, SynthesizedStack]) -> None:
     for stack in load_test_stacks(synthesized):
-        rules = [r for r in stack.of_type("aws_cloudwatch_event_rule") if r.path.startswith("load_test/")]
+        rules = [
+            r for r in stack.of_type("aws_cloudwatch_event_rule") if stack.service().local(r).startswith("load_test/")
+        ]
         if stack.config.deployment.controller == "ecs":
             assert rules == []  # the hook polls the build itself
             continue
         (rule,) = rules
         pattern = json.loads(rule.body["event_pattern"])
         assert pattern["detail"]["project-name"] == [
-            stack.one("aws_codebuild_project", "load_test/project").ref("name")
+            stack.service().one("aws_codebuild_project", "load_test/project").ref("name")
         ]
         assert pattern["detail"]["build-status"] == [{"anything-but": ["IN_PROGRESS"]}]
-        hook = stack.one("aws_lambda_function", "deployment_hooks/test_traffic")
-        target = stack.one("aws_cloudwatch_event_target", "load_test/report").body
+        hook = stack.service().one("aws_lambda_function", "deployment_hooks/test_traffic")
+        target = stack.service().one("aws_cloudwatch_event_target", "load_test/report").body
         assert (target["rule"], target["arn"]) == (rule.ref("name"), hook.ref("arn"))
-        permission = stack.one("aws_lambda_permission", "load_test/events_invoke_reporter").body
+        permission = stack.service().one("aws_lambda_permission", "load_test/events_invoke_reporter").body
         assert permission["principal"] == "events.amazonaws.com" and permission["source_arn"] == rule.ref("arn")
         assert permission["function_name"] == hook.ref("function_name")
 

@@ -94,9 +94,9 @@ class Alarm:
 
 def release_alarms(stack: SynthesizedStack) -> dict[str, Alarm]:
     found = {
-        a.path.removeprefix("alarms/"): Alarm(a.body)
+        a.path.rsplit("/", 1)[-1]: Alarm(a.body)
         for a in stack.of_type("aws_cloudwatch_metric_alarm")
-        if a.path.startswith("alarms/")
+        if a.path.split("/")[-2] == "alarms"
     }
     assert sorted(found) == ["release_5xx_rate", "release_p99_latency", "release_unhealthy_hosts"]
     return found
@@ -104,7 +104,9 @@ def release_alarms(stack: SynthesizedStack) -> dict[str, Alarm]:
 
 def colours(stack: SynthesizedStack) -> tuple[str, str]:
     """(blue, green) target group ARN suffix references; green is where the alarms start."""
-    blue, green = (stack.one("aws_lb_target_group", f"load_balancer/{c}").ref("arn_suffix") for c in ("blue", "green"))
+    blue, green = (
+        stack.service().one("aws_lb_target_group", f"route/{c}").ref("arn_suffix") for c in ("blue", "green")
+    )
     return blue, green
 
 
@@ -162,9 +164,11 @@ def test_green_answering_slowly_or_unhealthy_rolls_back(stack: SynthesizedStack)
 
 def test_the_hook_is_given_exactly_the_alarms_that_roll_back(stack: SynthesizedStack) -> None:
     """The alarms the hook points at green are the ones rollback waits on, by reference."""
-    variables = stack.one("aws_lambda_function", "release_alarms/release_alarms").body["environment"]["variables"]
+    variables = (
+        stack.service().one("aws_lambda_function", "release_alarms/release_alarms").body["environment"]["variables"]
+    )
     names = json.loads(variables["ALARM_NAMES"])
-    release = [a for a in stack.of_type("aws_cloudwatch_metric_alarm") if a.path.startswith("alarms/")]
+    release = [a for a in stack.of_type("aws_cloudwatch_metric_alarm") if a.path.split("/")[-2] == "alarms"]
     assert sorted(names) == sorted(a.ref("alarm_name") for a in release)
     if stack.config.deployment.controller == "ecs":
         rolls_back = stack.one("aws_ecs_service").body["alarms"]["alarm_names"]
@@ -172,7 +176,7 @@ def test_the_hook_is_given_exactly_the_alarms_that_roll_back(stack: SynthesizedS
         rolls_back = stack.one("aws_codedeploy_deployment_group").body["alarm_configuration"]["alarms"]
     assert sorted(rolls_back) == sorted(names)
     groups = json.loads(variables["TARGET_GROUPS"])
-    blue, green = (stack.one("aws_lb_target_group", f"load_balancer/{c}") for c in ("blue", "green"))
+    blue, green = (stack.service().one("aws_lb_target_group", f"route/{c}") for c in ("blue", "green"))
     assert groups == {blue.ref("arn"): blue.ref("arn_suffix"), green.ref("arn"): green.ref("arn_suffix")}
 
 

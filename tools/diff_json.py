@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,25 @@ def replaced_by_name(before: dict[str, Any], after: dict[str, Any]) -> list[tupl
     )
 
 
+def _as_before(value: Any, renames: dict[str, str]) -> Any:
+    """``value`` with each moved resource's address written as it was before the move, so that a
+    reference that only followed its resource to its new address is not a change."""
+    if isinstance(value, dict):
+        return {k: _as_before(v, renames) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_before(v, renames) for v in value]
+    if isinstance(value, str) and renames:
+        return _ADDRESS.sub(lambda m: renames.get(m[0], m[0]), value)
+    return value
+
+
+_ADDRESS = re.compile(r"\baws_[a-z0-9_]+\.[A-Za-z0-9_-]+")
+
+
 def diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     old, new = resources(normalise(before)), resources(normalise(after))
     moved = {to: origin for to, origin in moves(after).items() if to in new and origin in old}
+    new = {address: _as_before(body, moved) for address, body in new.items()}
     lines = [f"+ {address}" for address in sorted(set(new) - set(old) - set(moved))]
     lines += [f"- {address}" for address in sorted(set(old) - set(new) - set(moved.values()))]
     for to, origin in sorted(moved.items()):
@@ -101,7 +118,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         if keys:
             lines.append(f"~ {address}: {', '.join(keys)}")
     for section in ("provider", "terraform", "output", "moved"):
-        if normalise(before).get(section) != normalise(after).get(section):
+        if normalise(before).get(section) != _as_before(normalise(after).get(section), moved):
             lines.append(f"~ {section}")
     return lines
 

@@ -177,7 +177,6 @@ class RolePoliciesProps:
     artifact_bucket_arn: str
     app_log_group_arn: str
     build_log_group_arn: str
-    flow_log_group_arn: str
     source_connection_arn: str
     build_project_arn: str
     #: The pipeline also starts the migration step's project.
@@ -222,7 +221,6 @@ class RolePoliciesOutputs:
     codepipeline: TerraformResource
     #: None with ECS-native blue/green.
     codedeploy: TerraformResource | None
-    flow_logs: TerraformResource
     #: Only with ECS-native blue/green (the hook invoker also needs a hook).
     ecs_infrastructure: TerraformResource | None
     ecs_hook_invoker: TerraformResource | None
@@ -340,13 +338,6 @@ class RolePolicies(Construct):
         else:
             self._attach_ecs_native(p)
 
-        self._attach(
-            "flow_logs",
-            p.roles.flow_logs.role_name,
-            [
-                *flow_log_delivery("DeliverFlowLogs", p.flow_log_group_arn),
-            ],
-        )
         if p.test_hook_log_group_arn:
             self._attach(
                 "test_hook",
@@ -388,7 +379,6 @@ class RolePolicies(Construct):
             task_execution=self._policies["task_execution"],
             codepipeline=self._policies["codepipeline"],
             codedeploy=self._policies.get("codedeploy"),
-            flow_logs=self._policies["flow_logs"],
             ecs_infrastructure=self._policies.get("ecs_infrastructure"),
             ecs_hook_invoker=self._policies.get("ecs_hook_invoker"),
         )

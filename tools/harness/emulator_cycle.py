@@ -1,6 +1,12 @@
 """Apply a stack into moto, re-plan it (no changes expected), destroy it: the emulator cycle.
 
     python -m tools.harness.emulator_cycle [ENV ...] [--keep DIR]    # default: every shipped environment
+    python -m tools.harness.emulator_cycle ENV --upgrade-from OLD_OUTDIR
+
+--upgrade-from applies the stack an earlier version synthesized into OLD_OUTDIR (with
+``--synthesize-only --outdir``, run in that version's checkout), then plans this version's stack
+against it: the upgrade passes when nothing is destroyed or replaced (``moved`` blocks carry every
+resource whose address changed), and the cycle then re-plans and destroys as usual.
 
 Set BLUEGREEN_TF_LOG=DEBUG to keep each Terraform step's provider log (<step>.tflog) beside <step>.log.
 
@@ -397,6 +403,43 @@ class Cycle:
         return self.step("destroy", "destroy", *args, timeout=DESTROY_TIMEOUT)
 
 
+def upgrade_changes(plan: dict[str, Any]) -> tuple[list[str], int]:
+    """What a plan destroys or replaces (address and actions), and how many resources it moves."""
+    destroyed = [
+        f"{change['address']} {'/'.join(change['change']['actions'])}"
+        for change in plan.get("resource_changes", [])
+        if "delete" in change["change"]["actions"]
+    ]
+    moved = sum(1 for change in plan.get("resource_changes", []) if change.get("previous_address"))
+    return destroyed, moved
+
+
+def upgrade(toolchain: Toolchain, old: Target, new: Target, folder: Path) -> CycleResult:
+    """Apply ``old``, plan ``new`` over it (nothing destroyed or replaced), apply it, re-plan, destroy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with running_emulator(old.account_id, folder / "moto.log") as emulator:
+        cycle = Cycle(toolchain, old, emulator, folder / "terraform")
+        if cycle.prepare().returncode != 0 or cycle.apply().returncode != 0:
+            return cycle.result
+        stack: dict[str, Any] = json.loads(new.stack.read_text())
+        document = emulator_document(stack, toolchain.provider_version, emulator.endpoint)
+        document = pointed_at_prerequisites(document, create_prerequisites(emulator, new, document))
+        document = all_services_at(document, cycle.provider_endpoint_keys())
+        destroyed, moved = upgrade_changes(cycle.plan_of(document, "upgrade-plan"))
+        log = folder / "upgrade.txt"
+        log.write_text(f"moved: {moved}\ndestroyed or replaced: {len(destroyed)}\n" + "\n".join(destroyed))
+        cycle.result.steps["upgrade"] = Step("upgrade", 1 if destroyed else 0, 0.0, log)
+        if destroyed:
+            return cycle.result
+        cycle.document, cycle.target = document, new
+        cycle.workspace.write(document, new.stack.parent)
+        for action in (cycle.apply, cycle.replan, cycle.destroy):
+            if action().returncode != 0:
+                break
+        cycle.result.resources = resource_count(stack)
+        return cycle.result
+
+
 def run(toolchain: Toolchain, target: Target, folder: Path) -> CycleResult:
     """The whole cycle for one environment, stopping at the first failed step."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -413,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("envs", nargs="*", help="environments (default: every shipped one)")
     parser.add_argument("--outdir", type=Path, help="where to synthesize (default: a temporary folder)")
     parser.add_argument("--keep", type=Path, help="folder for logs and Terraform state (default: temporary)")
+    parser.add_argument("--upgrade-from", type=Path, help="an earlier version's --synthesize-only outdir")
     parser.add_argument("--synthesize-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     from config import shipped_environments
@@ -429,7 +473,12 @@ def main(argv: list[str] | None = None) -> int:
     keep = args.keep or Path(tempfile.mkdtemp(prefix="bluegreen-emulator-"))
     failed = 0
     for env, target in synthesize(envs, outdir).items():
-        result = run(toolchain, target, keep / env)
+        if args.upgrade_from:
+            old = Target(env, target.account_id, target.region, args.upgrade_from / target.stack.relative_to(outdir))
+            result = upgrade(toolchain, old, target, keep / env)
+            print((keep / env / "upgrade.txt").read_text() if (keep / env / "upgrade.txt").exists() else "")
+        else:
+            result = run(toolchain, target, keep / env)
         print(result.summary(), flush=True)
         for step in result.steps.values():
             if step.returncode not in (0,):

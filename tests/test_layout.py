@@ -1,0 +1,90 @@
+"""Services have their own scope (services/<key>), and an environment applied before that keeps
+every resource: each address it had is still in the stack or reaches one through ``moved`` blocks.
+
+tests/data/addresses/<env>.txt lists the resource addresses of each shipped environment as the
+last single-service layout synthesized them (commit a307c20); they are the state a user has.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import shipped_environments
+from modules.layout import legacy_path, logical_id
+from tests.conftest import SynthesizedStack
+
+DATA = Path(__file__).parent / "data" / "addresses"
+
+
+def moves(stack: SynthesizedStack) -> dict[str, str]:
+    """``moved`` blocks as from -> to; a source moved twice would be ambiguous to Terraform."""
+    blocks = stack.json.get("moved", [])
+    sources = [b["from"] for b in blocks]
+    assert len(sources) == len(set(sources)), "an address is moved twice"
+    targets = [b["to"] for b in blocks]
+    assert len(targets) == len(set(targets)), "two addresses move to one"
+    return {b["from"]: b["to"] for b in blocks}
+
+
+def destination(address: str, moved: dict[str, str]) -> str:
+    seen = {address}
+    while address in moved:
+        address = moved[address]
+        assert address not in seen, f"moved blocks loop through {address}"
+        seen.add(address)
+    return address
+
+
+def addresses(stack: SynthesizedStack) -> set[str]:
+    return {f"{t}.{i}" for t, rs in stack.json.get("resource", {}).items() for i in rs}
+
+
+def test_cdktf_logical_ids_are_derived_from_construct_paths_as_layout_computes_them(
+    synthesized: dict[str, SynthesizedStack],
+) -> None:
+    checked = 0
+    for stack in synthesized.values():
+        for resources in stack.json["resource"].values():
+            for resource_id, body in resources.items():
+                assert logical_id(str(body["//"]["metadata"]["path"]).split("/", 1)[1]) == resource_id
+                checked += 1
+    assert checked > 700
+
+
+def test_legacy_paths_are_the_single_service_layout_of_the_service_keyed_app() -> None:
+    assert legacy_path("services/app/ecs/service") == "ecs/service"
+    assert legacy_path("services/app/route/blue") == "load_balancer/blue"
+    assert legacy_path("cluster/cluster") == "ecs/cluster"
+    assert legacy_path("dr/services/app/ecs/service") == "dr/ecs/service"
+    assert legacy_path("source/connection") == "codepipeline/connection"
+    # Another service never existed before; the platform's own pieces did not move.
+    assert legacy_path("services/api/ecs/service") is None
+    assert legacy_path("load_balancer/alb") is None
+    assert legacy_path("networking/vpc") is None
+
+
+@pytest.mark.parametrize("env", shipped_environments())
+def test_every_resource_of_a_single_service_environment_is_kept_through_moved_blocks(
+    synthesized: dict[str, SynthesizedStack], env: str
+) -> None:
+    stack = synthesized[env]
+    moved = moves(stack)
+    now = addresses(stack)
+    before = set((DATA / f"{env}.txt").read_text().split())
+    lost = sorted(a for a in before if destination(a, moved) not in now)
+    assert lost == [], f"{env}: these would be destroyed and created again: {lost}"
+    for source, target in moved.items():
+        assert source.split(".")[0] == target.split(".")[0], f"{source} moves to another type"
+        assert source not in now, f"{source} is moved but still declared"
+    assert any(destination(a, moved) != a for a in before), "the layout moved nothing: the data is stale"
+
+
+def test_a_resource_without_a_moved_block_control_is_reported_lost(synthesized: dict[str, SynthesizedStack]) -> None:
+    stack = synthesized["dev"]
+    moved = moves(stack)
+    source = next(iter(moved))
+    del moved[source]
+    now = addresses(stack)
+    assert destination(source, moved) not in now
