@@ -16,7 +16,7 @@ CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/c
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: preflight diff-json snapshot docs diagram bootstrap bench validate plan-local timeline rollback help venv venv-dev synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
+.PHONY: preflight diff-json snapshot docs diagram bootstrap bench validate plan-local timeline rollback help venv venv-dev pin-images synth check-config test test-fast checkov lint format diff deploy lock clean distclean require-env
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -158,6 +158,9 @@ lock: venv-dev ## re-resolve the hashed locks (requirements/*.txt, app/requireme
 	$(UV_COMPILE) requirements/dev.in -o $(DEV_LOCK)
 	$(UV_COMPILE) requirements/synth.in --constraint $(DEV_LOCK) -o $(SYNTH_LOCK)
 	$(UV_COMPILE) app/requirements.in --constraint $(DEV_LOCK) -o app/requirements.txt
+
+pin-images: venv ## re-resolve each container image tag (Dockerfiles, CI template) to its digest now; needs the registries, review the diff
+	$(BIN)/python -m tools.pin_images
 
 clean: ## remove synthesized output and caches
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
