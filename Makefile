@@ -40,13 +40,13 @@ ADD_TO_SYNTH := $(if $(filter-out $(SYNTH_STAMP),$(STAMPS)),,$(filter $(SYNTH_ST
 # check proves it after every install). The locks pin pip itself.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps --only-binary :all:
 
+# Python 3.11's venv seeds setuptools from the interpreter; nothing here needs it at run time, so it
+# goes, and the venv holds exactly its lock (pip, which the locks pin, upgrades itself on install).
 define fresh_venv
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 or python3 on PATH)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "$(PYTHON) is not Python 3.11"; exit 1; }
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	@# Python 3.11's venv seeds setuptools from the interpreter; no package here needs it at run time,
-	@# so the venv holds exactly its lock (pip, which the locks pin, upgrades itself on install).
 	$(BIN)/python -m pip uninstall --quiet --yes setuptools
 endef
 

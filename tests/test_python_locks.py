@@ -16,10 +16,12 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -228,30 +230,38 @@ def third_party_imports(root: Path, entries: list[Path]) -> dict[str, set[str]]:
         if path in seen:
             continue
         seen.add(path)
-        tree = ast.parse(path.read_text())
-        ignored = _type_checking_only(tree)
-        for node in ast.walk(tree):
-            if id(node) in ignored:
-                continue
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                if top in LOCAL_PACKAGES:
-                    if (file := _module_file(root, name)) is not None:
-                        queue.append(file)
-                elif top not in sys.stdlib_module_names and top != "__future__":
-                    found.setdefault(top, set()).add(str(path.relative_to(root)))
+        for name in _imported_names(path):
+            top = name.split(".")[0]
+            if top in LOCAL_PACKAGES:
+                if (file := _module_file(root, name)) is not None:
+                    queue.append(file)
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                found.setdefault(top, set()).add(str(path.relative_to(root)))
     return found
+
+
+@cache
+def _imported_names(path: Path) -> tuple[str, ...]:
+    """Absolute imports of a file (and, for `from x import y`, `x.y` in case y is a module)."""
+    tree = ast.parse(path.read_text())
+    ignored = _type_checking_only(tree)
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if id(node) in ignored:
+            continue
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return tuple(names)
+
+
+_packages_distributions = cache(metadata.packages_distributions)
 
 
 def distributions_of(modules: set[str]) -> dict[str, set[str]]:
     """Distribution names (canonical) providing each top-level module, from the installed metadata."""
-    provided = metadata.packages_distributions()
+    provided = _packages_distributions()
     return {m: {canonicalize_name(d) for d in provided.get(m, [])} for m in modules}
 
 
@@ -346,7 +356,7 @@ def unhashed_installs(commands: str) -> list[str]:
     """Every pip/uv install command that is not a hashed, wheels-only install of a lock file."""
     problems = []
     for line in commands.splitlines():
-        if not re.search(r"\bpip3?\b.*\binstall\b|\buv pip (install|sync)\b", line):
+        if line.strip().startswith("#") or not re.search(r"\bpip3?\b.*\binstall\b|\buv pip (install|sync)\b", line):
             continue
         missing = [f for f in REQUIRED_FLAGS if f not in line]
         if missing or not re.search(r"-r \S+\.txt\b", line):
@@ -491,3 +501,22 @@ def test_the_synthesis_set_alone_installs_from_its_hashes_and_synthesizes_every_
     for stack in stacks:
         snapshot = json.loads(diff_json.snapshot_path(stack.parent.name).read_text())
         assert diff_json.diff(snapshot, json.loads(stack.read_text())) == [], stack.parent.name
+
+
+def movable_hook_revisions(config: dict[str, list[dict[str, str]]]) -> list[str]:
+    """Remote pre-commit hook repositories named by a tag or branch rather than a commit."""
+    return [
+        f"{repo['repo']}@{repo.get('rev')}"
+        for repo in config["repos"]
+        if repo["repo"] not in {"local", "meta"} and not re.fullmatch(r"[0-9a-f]{40}", str(repo.get("rev", "")))
+    ]
+
+
+def test_pre_commit_fetches_its_hooks_at_fixed_commits() -> None:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    assert [r for r in config["repos"] if r["repo"] != "local"], "the remote hooks are checked"
+    assert movable_hook_revisions(config) == []
+    # Control: a tag is movable.
+    assert movable_hook_revisions({"repos": [{"repo": "https://example.invalid/hooks", "rev": "v5.0.0"}]}) == [
+        "https://example.invalid/hooks@v5.0.0"
+    ]
