@@ -96,7 +96,7 @@ def test_the_image_installs_a_complete_hashed_lock_and_nothing_else(dockerfile: 
 
 def test_tests_run_the_versions_the_image_runs() -> None:
     """The project's lock (the test venv) and the image's lock agree on every package they share."""
-    project = _requirements(ROOT / "requirements.txt")
+    project = _requirements(ROOT / "requirements" / "dev.txt")
     for name, (version, _) in _requirements(APP / "requirements.txt").items():
         assert project.get(name, ("missing",))[0] == version, f"{name}: image {version}, tests {project.get(name)}"
 
