@@ -3,7 +3,10 @@ own database; readiness, version, refusals, logs and the SIGTERM drain are the s
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from service import settings
 from service.api import NOTES_PATH, create_app
 from starlette.routing import Route
 
-from tests.app_support import Database, start_service
+from tests.app_support import APP, Database, start_service
 
 BASE = {"PORT": "8080", "DB_HOST": "db", "DB_PORT": "5432", "DB_NAME": "app", "DB_USER": "app_user",
         "DB_AUTH": "password", "DB_PASSWORD": "p", "DB_SSLMODE": "require"}  # fmt: skip
@@ -113,3 +116,27 @@ def test_every_role_is_ready_serves_its_routes_drains_on_sigterm_and_logs_every_
     (serving,) = [e for e in entries if e["message"] == "serving"]
     assert serving["role"] == role
     assert any(e["message"] == "database pool closed" for e in entries)
+
+
+def healthcheck(port: int, *args: str) -> int:
+    """The container health check command, as ECS runs it inside the task."""
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(APP)}
+    command = [sys.executable, "-m", "service.healthcheck", *args]
+    return subprocess.run(command, env=env, capture_output=True, timeout=30, check=False).returncode
+
+
+def test_the_container_health_check_command_reports_the_workers_liveness(postgres: Database, tmp_path: Path) -> None:
+    """An unrouted worker has no target group: the task definition's health check is all ECS has."""
+    worker = start_service(postgres, postgres.new_name(), tmp_path, APP_ROLE="worker", DRAIN_SECONDS="3")
+    try:
+        assert (healthcheck(worker.port), healthcheck(worker.port, "/ready")) == (0, 0)
+        worker.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        # Draining: still alive (ECS must not count it a failure), no longer ready.
+        assert (healthcheck(worker.port), healthcheck(worker.port, "/ready")) == (0, 1)
+        assert worker.process.wait(timeout=30) == 0
+    finally:
+        worker.stop()
+    assert healthcheck(worker.port) == 1, "nothing listens: unhealthy"
+    for wrong in (("/notes",), ("/health", "/ready")):
+        assert healthcheck(worker.port, *wrong) == 2
