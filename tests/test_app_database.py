@@ -262,6 +262,59 @@ def test_two_services_migrating_at_once_each_get_a_database_only_their_runtime_r
         assert _rows(postgres.as_runtime(service), "SELECT title FROM notes") == [(service,)]
 
 
+def test_one_services_runtime_role_cannot_read_another_services_tables_even_where_it_may_connect(
+    postgres: Database,
+) -> None:
+    """Two layers: CONNECT on the database (above), and grants on the tables, which only the
+    service's own runtime role has. Here the first layer is opened by hand, as a mistaken GRANT
+    would: the tables still refuse the other service, until its next migration closes the database."""
+    web, api = postgres.new_name(), postgres.new_name()
+    for service in (web, api):
+        postgres.migrate(service)
+        with psycopg.connect(postgres.as_runtime(service), autocommit=True) as app:
+            app.execute("INSERT INTO notes (title) VALUES (%s)", (service,))
+    # The grants, per database and runtime role: each role has exactly its own service's.
+    for database in (web, api):
+        for service in (web, api):
+            role = postgres.runtime_role(service)
+            (connect,) = _rows(
+                postgres.conninfo(database), "SELECT has_database_privilege(%s, current_database(), 'CONNECT')", (role,)
+            )[0]
+            tables = _rows(
+                postgres.conninfo(database),
+                "SELECT c.relname, has_table_privilege(%s, c.oid, 'SELECT'), has_table_privilege(%s, c.oid, 'INSERT')"
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1",
+                (role, role),
+            )
+            mine = database == service
+            assert connect is mine, (database, role)
+            assert tables == [("notes", mine, mine), ("schema_migrations", mine, False)], (database, role)
+    with psycopg.connect(postgres.as_master(web), autocommit=True) as master:
+        master.execute(f'GRANT CONNECT ON DATABASE "{web}" TO PUBLIC')
+    intruder = postgres.conninfo(web, postgres.runtime_role(api), RUNTIME_PASSWORD)
+    with psycopg.connect(intruder, autocommit=True) as other:  # the control: it is in
+        assert other.execute("SELECT current_database()").fetchone() == (web,)
+        for refused in (
+            "SELECT title FROM notes",
+            "SELECT count(*) FROM notes",
+            "INSERT INTO notes (title) VALUES ('from api')",
+            "UPDATE notes SET title = 'from api'",
+            "DELETE FROM notes",
+            "SELECT nextval('notes_id_seq')",
+            "SELECT version FROM schema_migrations",
+            "COPY notes TO STDOUT",
+            f'SET ROLE "{postgres.runtime_role(web)}"',
+            f'SET ROLE "{postgres.owner_role(web)}"',
+            "CREATE TABLE notes_copy AS SELECT 1 AS a",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                other.execute(refused)
+    postgres.migrate(web)
+    assert f'permission denied for database "{web}"' in _connect_refused(intruder)
+    assert _rows(postgres.as_runtime(web), "SELECT title FROM notes") == [(web,)], "nothing was changed"
+
+
 def test_an_existing_database_keeps_working_and_is_closed_to_the_other_services(
     postgres: Database, database: str
 ) -> None:
