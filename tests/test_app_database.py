@@ -315,6 +315,25 @@ def test_one_services_runtime_role_cannot_read_another_services_tables_even_wher
     assert _rows(postgres.as_runtime(web), "SELECT title FROM notes") == [(web,)], "nothing was changed"
 
 
+def test_a_runtime_role_another_service_uses_is_refused_before_anything_is_created(postgres: Database) -> None:
+    """The app's defaults (app_user, app_owner) are one service's: a second service left on them
+    would share the first one's role and read both databases."""
+    web, api = postgres.new_name(), postgres.new_name()
+    postgres.migrate(web)
+    shared = {"DB_USER": postgres.runtime_role(web), "DB_OWNER_ROLE": postgres.owner_role(web)}
+    result = run_migration(postgres, api, **shared)
+    assert result.returncode == 1
+    assert (
+        f"the runtime role {postgres.runtime_role(web)} may also connect to {web}: each service needs its own DB_USER"
+        in result.stderr
+    )
+    admin = postgres.conninfo(postgres.admin_dbname)
+    assert not _rows(admin, "SELECT 1 FROM pg_database WHERE datname = %s", (api,)), "nothing created"
+    own = run_migration(postgres, api)  # the control: its own roles
+    assert own.returncode == 0, own.stderr
+    assert _may_connect(postgres, api) == {"bluegreen_master", postgres.runtime_role(api)}
+
+
 def test_an_existing_database_keeps_working_and_is_closed_to_the_other_services(
     postgres: Database, database: str
 ) -> None:

@@ -5,7 +5,9 @@ As the master user (DB_SECRET):
 0. in the cluster's maintenance database (DB_MAINTENANCE_NAME, ``postgres``): a read-only cluster
    (the DR region's replica before promotion) is left alone: exit 0; the service's database
    (DB_NAME) is created when it does not exist yet (several services share one cluster, each with
-   its own database), and closed to PUBLIC at once: no other role may connect to it;
+   its own database), and closed to PUBLIC at once: no other role may connect to it; a runtime
+   role (DB_USER) that may already connect to another database is refused first (two services
+   sharing a role would each read the other's data);
 then in the service's database, under an advisory lock so concurrent runs take turns:
 1. a read-only database is left alone: exit 0;
 2. the NOLOGIN owner role (DB_OWNER_ROLE) and the runtime LOGIN role (DB_USER) exist; on Aurora
@@ -64,6 +66,17 @@ FORBIDDEN_ATTRIBUTES = ("rolsuper", "rolcreaterole", "rolcreatedb", "rolreplicat
 PUBLIC_DATABASE_RIGHTS = """
 SELECT a.privilege_type FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
 WHERE d.datname = %s AND a.grantee = 0 ORDER BY 1
+"""
+
+
+#: Databases other than the service's own that a role may connect to by a grant of its own or as
+#: their owner (not through PUBLIC, which every role has on the maintenance database).
+OTHER_DATABASES = """
+SELECT d.datname FROM pg_database d, pg_roles r
+WHERE r.rolname = %(role)s AND d.datname <> %(database)s
+  AND (d.datdba = r.oid OR EXISTS (
+      SELECT 1 FROM aclexplode(d.datacl) a WHERE a.grantee = r.oid AND a.privilege_type = 'CONNECT'))
+ORDER BY 1
 """
 
 
@@ -144,6 +157,19 @@ async def _close_database(connection: AsyncConnection, config: MigrationSettings
         raise MigrationError(
             f"the database {name} (owned by {owner}) is not closed: PUBLIC still has"
             f" {', '.join(left) or 'nothing'}, and {config.runtime_role} may connect: {allowed}; {fix}"
+        )
+
+
+async def _check_runtime_role_is_this_services(connection: AsyncConnection, config: MigrationSettings) -> None:
+    """Several services on one cluster: a runtime role another service uses (the same DB_USER for
+    two services) would read both databases. Refused before anything is created or granted."""
+    cursor = await connection.execute(OTHER_DATABASES, {"role": config.runtime_role, "database": config.database.name})
+    others = [name for (name,) in await cursor.fetchall()]
+    if others:
+        role, listed = config.runtime_role, ", ".join(others)
+        raise MigrationError(
+            f"the runtime role {role} may also connect to {listed}: each service needs its own DB_USER and"
+            f" DB_OWNER_ROLE; choose another DB_USER, or REVOKE CONNECT ON DATABASE {listed} FROM {role}"
         )
 
 
@@ -265,6 +291,7 @@ async def run(config: MigrationSettings) -> Outcome:
         if await _read_only(maintenance):
             outcome.read_only = True
             return outcome
+        await _check_runtime_role_is_this_services(maintenance, config)
         outcome.database_created = await _ensure_database(maintenance, config)
     async with await _connect(config, config.database.name) as connection:
         if await _read_only(connection):
