@@ -54,13 +54,19 @@ class Database:
             password=password if user else self.password, dbname=dbname,
         )  # fmt: skip
 
-    def create(self) -> str:
-        """A new, empty database owned by the master user (as RDS creates DB_NAME)."""
-        name = f"t_{uuid.uuid4().hex[:12]}"
+    def new_name(self) -> str:
+        """A database name no test has used, for a service whose database does not exist yet (the
+        migration creates it); the master user exists."""
         with psycopg.connect(self.conninfo(self.admin_dbname), autocommit=True) as connection:
             if not connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (MASTER,)).fetchone():
                 with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
                     connection.execute(f"CREATE ROLE {MASTER} LOGIN CREATEROLE CREATEDB PASSWORD '{MASTER_PASSWORD}'")
+        return f"t_{uuid.uuid4().hex[:12]}"
+
+    def create(self) -> str:
+        """A new, empty database owned by the master user (as RDS creates the initial DB_NAME)."""
+        name = self.new_name()
+        with psycopg.connect(self.conninfo(self.admin_dbname), autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}" OWNER {MASTER}')
         return name
 

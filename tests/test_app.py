@@ -39,7 +39,9 @@ def test_health_has_no_dependencies_and_ready_checks_the_schema(service: Service
 
 
 def test_version_comes_from_the_build(service: ServiceProcess) -> None:
-    assert httpx.get(f"{service.url}/version").json() == {"version": "1.2.3", "commit": "abc123", "colour": "green"}
+    assert httpx.get(f"{service.url}/version").json() == {
+        "version": "1.2.3", "commit": "abc123", "colour": "green", "role": "api",
+    }  # fmt: skip
 
 
 def test_notes_can_be_created_listed_and_read(service: ServiceProcess) -> None:

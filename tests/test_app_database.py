@@ -21,7 +21,7 @@ import pytest
 from psycopg import errors
 from service import db, migrate, settings
 
-from tests.app_support import APP, Database, start_service
+from tests.app_support import APP, RUNTIME_PASSWORD, Database, start_service
 
 
 def _rows(conninfo: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -158,6 +158,231 @@ def test_concurrent_migration_processes_all_succeed(postgres: Database, database
     assert [r.wait(timeout=120) for r in runs] == [0, 0, 0]
 
 
+# --- Several services on one cluster: each its own database, created by its migration ---
+
+
+def _public_rights(postgres: Database, dbname: str) -> list[str]:
+    return [r for (r,) in _rows(postgres.conninfo(postgres.admin_dbname), migrate.PUBLIC_DATABASE_RIGHTS, (dbname,))]
+
+
+def _may_connect(postgres: Database, dbname: str) -> set[str]:
+    """Every role that may open a session in the database, superusers aside."""
+    rows = _rows(
+        postgres.conninfo(postgres.admin_dbname),
+        "SELECT rolname FROM pg_roles"
+        " WHERE NOT rolsuper AND rolcanlogin AND has_database_privilege(oid, %s, 'CONNECT')",
+        (dbname,),
+    )
+    return {name for (name,) in rows}
+
+
+def _connect_refused(conninfo: str) -> str:
+    with pytest.raises(psycopg.OperationalError) as refused:
+        psycopg.connect(conninfo).close()
+    return str(refused.value)
+
+
+def test_a_new_service_database_is_created_owned_by_the_master_and_closed_to_every_other_role(
+    postgres: Database,
+) -> None:
+    name = postgres.new_name()
+    assert not _rows(postgres.conninfo(postgres.admin_dbname), "SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+    result = run_migration(postgres, name)
+    assert result.returncode == 0, result.stderr
+    lines = log_lines(result)
+    assert {"message": "database created", "database": name}.items() <= next(
+        e for e in lines if e["message"] == "database created"
+    ).items()
+    done = lines[-1]
+    assert (done["database_created"], done["schema_version"]) == (True, db.required_schema_version())
+    assert done["applied"] == [name_ for _, name_, _ in db.migrations()]
+    admin = postgres.conninfo(postgres.admin_dbname)
+    assert _rows(admin, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,)) == [
+        ("bluegreen_master",)
+    ], "owned by the master, as RDS makes the initial database"
+    assert _public_rights(postgres, name) == [], "PUBLIC may neither connect nor create temporary tables"
+    assert _may_connect(postgres, name) == {"bluegreen_master", postgres.runtime_role(name)}
+    owners = _rows(
+        postgres.conninfo(name),
+        "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public'",
+    )
+    assert owners == [(postgres.owner_role(name),)]
+    again = run_migration(postgres, name)
+    assert again.returncode == 0 and (log_lines(again)[-1]["database_created"], log_lines(again)[-1]["applied"]) == (
+        False,
+        [],
+    )
+
+
+def test_two_services_migrating_at_once_each_get_a_database_only_their_runtime_role_can_use(
+    postgres: Database,
+) -> None:
+    web, api = postgres.new_name(), postgres.new_name()
+
+    async def all_at_once() -> list[migrate.Outcome]:
+        # Two runs per service: the second one races the first one's CREATE DATABASE.
+        configs = [settings.load_migration(postgres.migration_env(n)) for n in (web, api, web, api)]
+        return list(await asyncio.gather(*(migrate.run(config) for config in configs)))
+
+    outcomes = asyncio.run(all_at_once())
+    shipped = [name for _, name, _ in db.migrations()]
+    for index, service in enumerate((web, api)):
+        mine = (outcomes[index], outcomes[index + 2])
+        assert sorted(o.database_created for o in mine) == [False, True], f"{service} created exactly once"
+        assert sorted(n for o in mine for n in o.applied) == shipped, f"each migration applied once in {service}"
+    for mine, other in ((web, api), (api, web)):
+        with psycopg.connect(postgres.as_runtime(mine), autocommit=True) as app:
+            (note_id,) = app.execute("INSERT INTO notes (title) VALUES (%s) RETURNING id", (mine,)).fetchone() or ()
+            app.execute("UPDATE notes SET body = 'changed' WHERE id = %s", (note_id,))
+            assert app.execute("SELECT title, body FROM notes WHERE id = %s", (note_id,)).fetchone() == (
+                mine,
+                "changed",
+            )
+            for refused in (
+                f'CREATE DATABASE "{mine}_2"',
+                f'DROP DATABASE "{other}"',
+                f'DROP DATABASE "{mine}"',
+                f'ALTER DATABASE "{mine}" SET default_transaction_read_only = off',
+                f'ALTER DATABASE "{other}" OWNER TO CURRENT_USER',
+                f'ALTER ROLE "{postgres.runtime_role(mine)}" CREATEDB',
+                f'CREATE ROLE "{mine}_extra"',
+                f'GRANT "{postgres.runtime_role(other)}" TO CURRENT_USER',
+                f'GRANT CONNECT ON DATABASE "{other}" TO CURRENT_USER',
+                "CREATE SCHEMA mine",
+                "CREATE TEMPORARY TABLE scratch (a int)",
+            ):
+                with pytest.raises(errors.InsufficientPrivilege):
+                    app.execute(refused)
+        message = _connect_refused(postgres.conninfo(other, postgres.runtime_role(mine), RUNTIME_PASSWORD))
+        assert f'permission denied for database "{other}"' in message
+        assert _may_connect(postgres, mine) == {"bluegreen_master", postgres.runtime_role(mine)}
+    # Each service reads only what it wrote: nothing crossed over.
+    for service in (web, api):
+        assert _rows(postgres.as_runtime(service), "SELECT title FROM notes") == [(service,)]
+
+
+def test_one_services_runtime_role_cannot_read_another_services_tables_even_where_it_may_connect(
+    postgres: Database,
+) -> None:
+    """Two layers: CONNECT on the database (above), and grants on the tables, which only the
+    service's own runtime role has. Here the first layer is opened by hand, as a mistaken GRANT
+    would: the tables still refuse the other service, until its next migration closes the database."""
+    web, api = postgres.new_name(), postgres.new_name()
+    for service in (web, api):
+        postgres.migrate(service)
+        with psycopg.connect(postgres.as_runtime(service), autocommit=True) as app:
+            app.execute("INSERT INTO notes (title) VALUES (%s)", (service,))
+    # The grants, per database and runtime role: each role has exactly its own service's.
+    for database in (web, api):
+        for service in (web, api):
+            role = postgres.runtime_role(service)
+            (connect,) = _rows(
+                postgres.conninfo(database), "SELECT has_database_privilege(%s, current_database(), 'CONNECT')", (role,)
+            )[0]
+            tables = _rows(
+                postgres.conninfo(database),
+                "SELECT c.relname, has_table_privilege(%s, c.oid, 'SELECT'), has_table_privilege(%s, c.oid, 'INSERT')"
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1",
+                (role, role),
+            )
+            mine = database == service
+            assert connect is mine, (database, role)
+            assert tables == [("notes", mine, mine), ("schema_migrations", mine, False)], (database, role)
+    with psycopg.connect(postgres.as_master(web), autocommit=True) as master:
+        master.execute(f'GRANT CONNECT ON DATABASE "{web}" TO PUBLIC')
+    intruder = postgres.conninfo(web, postgres.runtime_role(api), RUNTIME_PASSWORD)
+    with psycopg.connect(intruder, autocommit=True) as other:  # the control: it is in
+        assert other.execute("SELECT current_database()").fetchone() == (web,)
+        for refused in (
+            "SELECT title FROM notes",
+            "SELECT count(*) FROM notes",
+            "INSERT INTO notes (title) VALUES ('from api')",
+            "UPDATE notes SET title = 'from api'",
+            "DELETE FROM notes",
+            "SELECT nextval('notes_id_seq')",
+            "SELECT version FROM schema_migrations",
+            "COPY notes TO STDOUT",
+            f'SET ROLE "{postgres.runtime_role(web)}"',
+            f'SET ROLE "{postgres.owner_role(web)}"',
+            "CREATE TABLE notes_copy AS SELECT 1 AS a",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                other.execute(refused)
+    postgres.migrate(web)
+    assert f'permission denied for database "{web}"' in _connect_refused(intruder)
+    assert _rows(postgres.as_runtime(web), "SELECT title FROM notes") == [(web,)], "nothing was changed"
+
+
+def test_a_runtime_role_another_service_uses_is_refused_before_anything_is_created(postgres: Database) -> None:
+    """The app's defaults (app_user, app_owner) are one service's: a second service left on them
+    would share the first one's role and read both databases."""
+    web, api = postgres.new_name(), postgres.new_name()
+    postgres.migrate(web)
+    shared = {"DB_USER": postgres.runtime_role(web), "DB_OWNER_ROLE": postgres.owner_role(web)}
+    result = run_migration(postgres, api, **shared)
+    assert result.returncode == 1
+    assert (
+        f"the runtime role {postgres.runtime_role(web)} may also connect to {web}: each service needs its own DB_USER"
+        in result.stderr
+    )
+    admin = postgres.conninfo(postgres.admin_dbname)
+    assert not _rows(admin, "SELECT 1 FROM pg_database WHERE datname = %s", (api,)), "nothing created"
+    own = run_migration(postgres, api)  # the control: its own roles
+    assert own.returncode == 0, own.stderr
+    assert _may_connect(postgres, api) == {"bluegreen_master", postgres.runtime_role(api)}
+
+
+def test_an_existing_database_keeps_working_and_is_closed_to_the_other_services(
+    postgres: Database, database: str
+) -> None:
+    """Today's environments: the database RDS made (``database``), migrated by the release before
+    this one, which left PUBLIC's CONNECT; another service arrives on the cluster."""
+    postgres.migrate(database)
+    with psycopg.connect(postgres.as_master(database), autocommit=True) as master:
+        master.execute(f'GRANT CONNECT ON DATABASE "{database}" TO PUBLIC')
+    with psycopg.connect(postgres.as_runtime(database), autocommit=True) as app:
+        app.execute("INSERT INTO notes (title) VALUES ('written before the second service came')")
+    newcomer = postgres.new_name()
+    postgres.migrate(newcomer)
+    intruder = postgres.conninfo(database, postgres.runtime_role(newcomer), RUNTIME_PASSWORD)
+    psycopg.connect(intruder).close()  # the hole this closes: the newcomer's role could connect
+    result = run_migration(postgres, database)
+    assert result.returncode == 0, result.stderr
+    done = log_lines(result)[-1]
+    assert (done["database_created"], done["applied"], done["taken_over"]) == (False, [], [])
+    assert _public_rights(postgres, database) == []
+    assert f'permission denied for database "{database}"' in _connect_refused(intruder)
+    assert _rows(postgres.as_runtime(database), "SELECT title FROM notes") == [
+        ("written before the second service came",)
+    ]
+
+
+def test_a_database_the_master_does_not_own_is_refused_with_the_fix(postgres: Database) -> None:
+    """The REVOKE of a role that does not own the database is only a warning: the migration checks."""
+    name = postgres.new_name()
+    with psycopg.connect(postgres.conninfo(postgres.admin_dbname), autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{name}_someone" NOLOGIN')
+        admin.execute(f'CREATE DATABASE "{name}" OWNER "{name}_someone"')
+    result = run_migration(postgres, name)
+    assert result.returncode == 1
+    assert f"the database {name} (owned by {name}_someone) is not closed: PUBLIC still has CONNECT" in result.stderr
+    assert f"as its owner: REVOKE CONNECT, TEMPORARY ON DATABASE {name} FROM PUBLIC" in result.stderr
+
+
+def test_a_read_only_cluster_is_skipped_and_no_database_is_created(postgres: Database) -> None:
+    """The DR region's replica: every database is read-only, the maintenance one included."""
+    maintenance, missing = postgres.create(), postgres.new_name()
+    with psycopg.connect(postgres.conninfo(postgres.admin_dbname), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{maintenance}" SET default_transaction_read_only = on')
+    result = run_migration(postgres, missing, DB_MAINTENANCE_NAME=maintenance)
+    assert result.returncode == 0, result.stderr
+    assert log_lines(result)[-1]["read_only"] is True
+    admin_conninfo = postgres.conninfo(postgres.admin_dbname)
+    assert not _rows(admin_conninfo, "SELECT 1 FROM pg_database WHERE datname = %s", (missing,))
+
+
 #: What the previous release (schema version 1) runs. Expand/contract: it must keep working
 #: against the migrated schema while blue and green share the database during a deployment.
 PREVIOUS_RELEASE_QUERIES = [
@@ -232,7 +457,8 @@ def test_a_read_only_database_is_skipped_with_success(postgres: Database, databa
 
 
 def test_failures_exit_non_zero_with_a_clear_message_and_no_secret(postgres: Database, database: str) -> None:
-    wrong = run_migration(postgres, "no_such_database")
+    # (A missing DB_NAME is created: tests below. The maintenance database must exist.)
+    wrong = run_migration(postgres, database, DB_MAINTENANCE_NAME="no_such_database")
     assert wrong.returncode == 1
     assert "migration failed: OperationalError" in wrong.stderr and "no_such_database" in wrong.stderr
     assert log_lines(wrong)[-1]["message"] == "migration failed"
@@ -243,6 +469,13 @@ def test_failures_exit_non_zero_with_a_clear_message_and_no_secret(postgres: Dat
     )
     same = run_migration(postgres, database, DB_USER="bluegreen_master")
     assert same.returncode == 2 and "three different roles" in same.stderr
+    taken = run_migration(postgres, "template1")
+    assert taken.returncode == 2 and "DB_NAME must be the service's own database" in taken.stderr
+    for name in ("postgres", "rdsadmin", "Mixed_Case", "1st", 'x"; DROP DATABASE app; --', "a" * 64):
+        with pytest.raises(settings.SettingsError, match="DB_NAME must be the service's own database"):
+            settings.load_migration(postgres.migration_env(name))
+    with pytest.raises(settings.SettingsError, match="DB_NAME must be the service's own database"):
+        settings.load_migration({**postgres.migration_env(database), "DB_MAINTENANCE_NAME": database})
     for output in (wrong.stdout + wrong.stderr, same.stdout + same.stderr):
         assert "master-password" not in output and "runtime-password" not in output
 

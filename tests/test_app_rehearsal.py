@@ -3,6 +3,10 @@
 The load driver plays the load balancer: it routes each request to an instance, stops routing
 to an instance when it is deregistered (the moment SIGTERM is sent, which is earlier than ECS
 does it), and records every request. Bounded in count and time; 127.0.0.1 only.
+
+The load is counted in requests, not seconds: each step of a scenario waits until so many more
+requests have completed (LoadDriver.wait_for), so a machine slowed by other work makes the
+rehearsal slower, never weaker: the same number of requests meets each event, and none may fail.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ from tests.app_support import Database, start_service
 
 MAX_REQUESTS = 6000
 WORKERS = 8
+#: Requests completed against blue before SIGTERM (under load, not idle, when it arrives).
+LOAD_BEFORE_SIGTERM = 150
+#: Requests completed before the shift, at each of its steps, and after it.
+LOAD_PER_STEP = 30
+#: A step that has not completed its requests by then fails the test (the driver is stuck).
+STEP_TIMEOUT = 90.0
 
 
 @dataclass
@@ -82,6 +92,14 @@ class LoadDriver:
                 with self.lock:
                     self.outcomes.append(outcome)
 
+    def wait_for(self, more: int, timeout: float = STEP_TIMEOUT) -> None:
+        """Until ``more`` requests have completed from now on."""
+        target = len(self.outcomes) + more
+        deadline = time.monotonic() + timeout
+        while len(self.outcomes) < target:
+            assert time.monotonic() < deadline, f"{len(self.outcomes)} of {target} requests after {timeout} s"
+            time.sleep(0.01)
+
     def run_while(self, scenario: Callable[[], None]) -> None:
         threads = [threading.Thread(target=self._worker, daemon=True) for _ in range(WORKERS)]
         for thread in threads:
@@ -103,15 +121,16 @@ class LoadDriver:
         return {"requests": len(self.outcomes), "failed": len(self.failures()), "served_by": served}
 
 
-def slow_client_request(port: int, release: threading.Event, result: dict[str, object]) -> None:
-    """A request held in flight by its client: headers now, body only after ``release``."""
+def slow_client_request(port: int, sent: threading.Event, release: threading.Event, result: dict[str, object]) -> None:
+    """A request held in flight by its client: headers now (then ``sent``), body only after ``release``."""
     body = json.dumps({"title": "in flight during SIGTERM"}).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=15) as connection:
         connection.sendall(
             b"POST /notes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
         )
-        release.wait(timeout=10)
+        sent.set()
+        release.wait(timeout=30)
         connection.sendall(body)
         response = b""
         while chunk := connection.recv(65536):
@@ -129,15 +148,16 @@ def test_sigterm_under_load_completes_every_request_in_flight(
 ) -> None:
     blue = start_service(postgres, database, tmp_path, DRAIN_SECONDS="1", DEPLOYMENT_COLOUR="blue")
     driver = LoadDriver(Router(blue.url))
-    release = threading.Event()
+    sent, release = threading.Event(), threading.Event()
     slow: dict[str, object] = {}
     marks: dict[str, float] = {}
     during_drain: dict[str, int] = {}
 
     def scenario() -> None:
-        slow_thread = threading.Thread(target=slow_client_request, args=(blue.port, release, slow))
+        slow_thread = threading.Thread(target=slow_client_request, args=(blue.port, sent, release, slow))
         slow_thread.start()
-        time.sleep(1.0)
+        assert sent.wait(timeout=STEP_TIMEOUT), "the slow request's headers were not sent"
+        driver.wait_for(LOAD_BEFORE_SIGTERM)
         driver.router.blue_in_rotation = False  # deregistered...
         marks["sigterm"] = time.monotonic()
         blue.process.send_signal(signal.SIGTERM)  # ...and stopped at the same moment
@@ -145,7 +165,7 @@ def test_sigterm_under_load_completes_every_request_in_flight(
         during_drain["ready"] = httpx.get(f"{blue.url}/ready").status_code
         during_drain["health"] = httpx.get(f"{blue.url}/health").status_code
         release.set()
-        slow_thread.join(timeout=15)
+        slow_thread.join(timeout=30)
         marks["exit_code"] = blue.process.wait(timeout=30)
         marks["stopped"] = time.monotonic()
 
@@ -153,7 +173,7 @@ def test_sigterm_under_load_completes_every_request_in_flight(
     report(tmp_path, "sigterm", {**driver.summary(), "stop_seconds": round(marks["stopped"] - marks["sigterm"], 2)})
     in_flight = [o for o in driver.outcomes if o.started < marks["sigterm"] < o.finished]
     assert driver.failures() == []
-    assert len(driver.outcomes) > 100
+    assert len(driver.outcomes) >= LOAD_BEFORE_SIGTERM
     assert in_flight, "no request was in flight when SIGTERM arrived"
     assert slow["status_line"] == "HTTP/1.1 201 Created"
     assert during_drain == {"ready": 503, "health": 200}
@@ -170,10 +190,11 @@ def test_blue_to_green_shift_fails_no_request(postgres: Database, database: str,
     exit_codes: list[int] = []
 
     def scenario() -> None:
-        time.sleep(0.5)
-        for step in range(1, 11):  # linear: 10% more traffic to green every 0.2 s
+        driver.wait_for(LOAD_PER_STEP * 2)  # all on blue
+        for step in range(1, 11):  # linear: 10% more traffic to green at every step
             router.green_weight = step / 10
-            time.sleep(0.2)
+            driver.wait_for(LOAD_PER_STEP)
+        driver.wait_for(LOAD_PER_STEP)  # all on green, blue still up
         router.blue_in_rotation = False
         blue.process.send_signal(signal.SIGTERM)
         time.sleep(1.0)
@@ -189,7 +210,9 @@ def test_blue_to_green_shift_fails_no_request(postgres: Database, database: str,
     finally:
         green_exit = green.stop()
     served = summary["served_by"]
-    assert isinstance(served, dict) and served.get(blue.url, 0) > 50 and served.get(green.url, 0) > 50
+    # At least the requests of the step before the shift (all blue) and of its last step (all green).
+    assert isinstance(served, dict)
+    assert served.get(blue.url, 0) >= 2 * LOAD_PER_STEP and served.get(green.url, 0) >= 2 * LOAD_PER_STEP
     assert exit_codes == [0] and green_exit == 0
     # Both colours share one database: green reads what blue wrote.
     assert read_on_green["title"] == f"via {blue.url}"

@@ -1,5 +1,13 @@
 """HTTP API: health, readiness, version, and a small notes resource backed by PostgreSQL.
 
+APP_ROLE chooses what else it serves (each role with its own database, DB_NAME):
+- ``api`` (the default): the notes resource at /notes;
+- ``web``: the same resource, and at / an HTML page of the newest notes;
+- ``worker``: nothing public; the resource at /internal/notes, for the services that call it.
+Readiness, version, the request guard, error handling, logs and the SIGTERM drain are the same for
+every role. With APP_PATH_PREFIX (e.g. /v1) every route lives under it, and /health, /ready and
+/version are also served at the root, where the target groups' health check calls them.
+
 Client input never makes it answer 5xx: every request is checked (service.validation) and every
 refusal is a 4xx with a JSON body ``{"error": "..."}``. A 5xx means the service or its database
 is at fault: 503 while the database is unavailable, read-only or not yet migrated; 500 for a bug.
@@ -8,6 +16,7 @@ is at fault: 503 while the database is unavailable, read-only or not yet migrate
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from service import db, validation
@@ -29,6 +38,20 @@ from service.settings import Settings
 from service.validation import Invalid
 
 log = logging.getLogger("service.api")
+
+#: Where each role serves the notes resource (below APP_PATH_PREFIX).
+NOTES_PATH = {"api": "/notes", "web": "/notes", "worker": "/internal/notes"}
+#: The web role's page: no script, no style sheet, nothing loaded from elsewhere (the CSP says so
+#: to the browser too); every value in it is escaped.
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Notes</title></head>
+<body><h1>Notes</h1><ul>{items}</ul><p>version {version} ({colour})</p></body></html>
+"""
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 
 
 class State:
@@ -83,8 +106,11 @@ def create_app(settings: Settings, pool: AsyncConnectionPool | None = None) -> S
         await state.pool.open(wait=False)
         log.info(
             "serving",
-            extra={"version": settings.version, "colour": settings.colour, "schema_required": state.required_schema},
-        )
+            extra={
+                "version": settings.version, "colour": settings.colour, "role": settings.role,
+                "path_prefix": settings.path_prefix, "schema_required": state.required_schema,
+            },
+        )  # fmt: skip
         try:
             yield
         finally:
@@ -116,7 +142,9 @@ def create_app(settings: Settings, pool: AsyncConnectionPool | None = None) -> S
         return JSONResponse({"status": "ready", "schema": schema})
 
     async def version(request: Request) -> Response:
-        return JSONResponse({"version": settings.version, "commit": settings.commit, "colour": settings.colour})
+        return JSONResponse(
+            {"version": settings.version, "commit": settings.commit, "colour": settings.colour, "role": settings.role}
+        )
 
     async def create_note(request: Request) -> Response:
         validation.check_content_type(request.headers.get("content-type"))
@@ -145,15 +173,27 @@ def create_app(settings: Settings, pool: AsyncConnectionPool | None = None) -> S
             return _error("not found", 404)
         return JSONResponse(_note(row))
 
+    async def page(request: Request) -> Response:
+        async with state.pool.connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(db.LIST_NOTES, (validation.DEFAULT_LIST,))
+            rows = await cursor.fetchall()
+        items = "".join(f"<li>{html.escape(row['title'])}</li>" for row in rows)
+        body = PAGE.format(items=items, version=html.escape(settings.version), colour=html.escape(settings.colour))
+        return HTMLResponse(body, headers=PAGE_HEADERS)
+
+    prefix, notes = settings.path_prefix, NOTES_PATH[settings.role]
+    operational = [Route("/health", health), Route("/ready", ready), Route("/version", version)]
+    routes = [
+        *operational,
+        *(Route(prefix + route.path, route.endpoint) for route in operational if prefix),
+        Route(f"{prefix}{notes}", create_note, methods=["POST"]),
+        Route(f"{prefix}{notes}", list_notes, methods=["GET"]),
+        Route(f"{prefix}{notes}/{{note_id}}", get_note),
+    ]
+    if settings.role == "web":
+        routes.append(Route(f"{prefix}/", page))
     app = Starlette(
-        routes=[
-            Route("/health", health),
-            Route("/ready", ready),
-            Route("/version", version),
-            Route("/notes", create_note, methods=["POST"]),
-            Route("/notes", list_notes, methods=["GET"]),
-            Route("/notes/{note_id}", get_note),
-        ],
+        routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(RequestGuard)],
         exception_handlers={

@@ -1,15 +1,23 @@
 """Entry point: ``python -m service.migrate``. The one-off task that prepares the database for this
 version, run by the pipeline before green takes test traffic (the service never migrates itself).
 
-As the master user (DB_SECRET), under an advisory lock so concurrent runs take turns:
-1. a read-only database (the DR region's replica before promotion) is left alone: exit 0;
+As the master user (DB_SECRET):
+0. in the cluster's maintenance database (DB_MAINTENANCE_NAME, ``postgres``): a read-only cluster
+   (the DR region's replica before promotion) is left alone: exit 0; the service's database
+   (DB_NAME) is created when it does not exist yet (several services share one cluster, each with
+   its own database), and closed to PUBLIC at once: no other role may connect to it; a runtime
+   role (DB_USER) that may already connect to another database is refused first (two services
+   sharing a role would each read the other's data);
+then in the service's database, under an advisory lock so concurrent runs take turns:
+1. a read-only database is left alone: exit 0;
 2. the NOLOGIN owner role (DB_OWNER_ROLE) and the runtime LOGIN role (DB_USER) exist; on Aurora
    the runtime role is granted ``rds_iam`` (IAM authentication; it has no password then);
 3. the schema's objects belong to the owner role: those an earlier version created as the
    master user are handed over;
 4. the migrations are applied as the owner role (``SET ROLE``), each once, in its own transaction;
-5. the runtime role may use the schema and read and write the tables (and the sequences), now and
-   for every table the owner creates later; it can create, alter, drop or truncate nothing.
+5. the runtime role, alone besides the master, may connect to the database; it may use the schema
+   and read and write the tables (and the sequences), now and for every table the owner creates
+   later; it can create, alter, drop or truncate nothing.
 
 Exit status: 0 done (or read-only), 1 the database refused or failed, 2 configuration error.
 Logs are JSON lines on stdout; no secret is ever logged.
@@ -22,7 +30,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 from psycopg import AsyncConnection, errors, sql
@@ -54,6 +62,24 @@ ALTER_KIND = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW",
 FORBIDDEN_ATTRIBUTES = ("rolsuper", "rolcreaterole", "rolcreatedb", "rolreplication", "rolbypassrls")
 
 
+#: PUBLIC's rights on a database (CONNECT, TEMPORARY) as aclexplode lists them: any left is a hole.
+PUBLIC_DATABASE_RIGHTS = """
+SELECT a.privilege_type FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+WHERE d.datname = %s AND a.grantee = 0 ORDER BY 1
+"""
+
+
+#: Databases other than the service's own that a role may connect to by a grant of its own or as
+#: their owner (not through PUBLIC, which every role has on the maintenance database).
+OTHER_DATABASES = """
+SELECT d.datname FROM pg_database d, pg_roles r
+WHERE r.rolname = %(role)s AND d.datname <> %(database)s
+  AND (d.datdba = r.oid OR EXISTS (
+      SELECT 1 FROM aclexplode(d.datacl) a WHERE a.grantee = r.oid AND a.privilege_type = 'CONNECT'))
+ORDER BY 1
+"""
+
+
 class MigrationError(Exception):
     """The database is not in a state this migration may fix; the message says what to do."""
 
@@ -61,6 +87,7 @@ class MigrationError(Exception):
 @dataclass
 class Outcome:
     read_only: bool = False
+    database_created: bool = False
     applied: list[str] = field(default_factory=list)
     taken_over: list[str] = field(default_factory=list)
     schema_version: int | None = None
@@ -86,6 +113,64 @@ async def _ensure_role(connection: AsyncConnection, name: str, *, login: bool) -
         return False  # created by a concurrent run (roles are cluster-wide: the lock is per database)
     log.info("role created", extra={"role": name, "login": login})
     return True
+
+
+async def _ensure_database(connection: AsyncConnection, config: MigrationSettings) -> bool:
+    """In the maintenance database: create the service's database unless it exists; True when
+    created here. It is the master's, as RDS makes the initial database, so everything after this
+    runs as it does for that one; PUBLIC loses CONNECT and TEMPORARY before anyone can use it.
+    https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Appendix.PostgreSQL.CommonDBATasks.Access.html
+    """
+    name = config.database.name
+    if await _one(connection, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)):
+        return False
+    database = sql.Identifier(name)
+    try:
+        # Not in a transaction block (PostgreSQL refuses that): the connection is in autocommit.
+        await connection.execute(sql.SQL("CREATE DATABASE {}").format(database))
+    except (errors.DuplicateDatabase, errors.UniqueViolation):
+        return False  # created by a concurrent run of this service's migration
+    await connection.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(database))
+    log.info("database created", extra={"database": name})
+    return True
+
+
+async def _close_database(connection: AsyncConnection, config: MigrationSettings) -> None:
+    """Only the master (its owner) and the runtime role may connect: other services' roles cannot
+    even open a session in it. Checked, not trusted: a REVOKE by a role that does not own the
+    database is only a warning."""
+    name = config.database.name
+    database, runtime = sql.Identifier(name), sql.Identifier(config.runtime_role)
+    await connection.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(database))
+    await connection.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, runtime))
+    cursor = await connection.execute(PUBLIC_DATABASE_RIGHTS, (name,))
+    left = [right for (right,) in await cursor.fetchall()]
+    allowed = await _one(connection, "SELECT has_database_privilege(%s, %s, 'CONNECT')", (config.runtime_role, name))
+    if left or not allowed:
+        owner = await _one(connection, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,))
+        fix = (
+            f"REVOKE CONNECT, TEMPORARY ON DATABASE {name} FROM PUBLIC;"
+            f" GRANT CONNECT ON DATABASE {name} TO {config.runtime_role}"
+        )
+        if owner != config.master_user:
+            fix = f"as its owner: {fix}; or ALTER DATABASE {name} OWNER TO {config.master_user}"
+        raise MigrationError(
+            f"the database {name} (owned by {owner}) is not closed: PUBLIC still has"
+            f" {', '.join(left) or 'nothing'}, and {config.runtime_role} may connect: {allowed}; {fix}"
+        )
+
+
+async def _check_runtime_role_is_this_services(connection: AsyncConnection, config: MigrationSettings) -> None:
+    """Several services on one cluster: a runtime role another service uses (the same DB_USER for
+    two services) would read both databases. Refused before anything is created or granted."""
+    cursor = await connection.execute(OTHER_DATABASES, {"role": config.runtime_role, "database": config.database.name})
+    others = [name for (name,) in await cursor.fetchall()]
+    if others:
+        role, listed = config.runtime_role, ", ".join(others)
+        raise MigrationError(
+            f"the runtime role {role} may also connect to {listed}: each service needs its own DB_USER and"
+            f" DB_OWNER_ROLE; choose another DB_USER, or REVOKE CONNECT ON DATABASE {listed} FROM {role}"
+        )
 
 
 async def _check_runtime_role(connection: AsyncConnection, config: MigrationSettings) -> None:
@@ -132,18 +217,14 @@ async def _prepare_roles(connection: AsyncConnection, config: MigrationSettings)
 
 async def _prepare_schema(connection: AsyncConnection, config: MigrationSettings) -> list[str]:
     owner, runtime, schema = (sql.Identifier(n) for n in (config.owner_role, config.runtime_role, SCHEMA))
-    database = sql.Identifier(config.database.name)
+    await _close_database(connection, config)
     for statement in (
-        # PostgreSQL before 15 lets every role create in public; and every role may create temporary tables.
+        # PostgreSQL before 15 lets every role create in public.
         "REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC",
-        "REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC",
-        "GRANT CONNECT ON DATABASE {database} TO {runtime}",
         "GRANT USAGE, CREATE ON SCHEMA {schema} TO {owner}",
         "GRANT USAGE ON SCHEMA {schema} TO {runtime}",
     ):
-        await connection.execute(
-            sql.SQL(statement).format(schema=schema, database=database, owner=owner, runtime=runtime)
-        )
+        await connection.execute(sql.SQL(statement).format(schema=schema, owner=owner, runtime=runtime))
     # What an earlier version created as the master user moves to the owner role (idempotent:
     # once moved, nothing is left to move).
     cursor = await connection.execute(FOREIGN_OWNED, {"schema": SCHEMA})
@@ -188,15 +269,32 @@ async def _grant_data_access(connection: AsyncConnection, config: MigrationSetti
         await connection.execute(sql.SQL(statement).format(schema=schema, owner=owner, runtime=runtime))
 
 
+async def _connect(config: MigrationSettings, dbname: str) -> AsyncConnection:
+    target = replace(config.database, name=dbname)
+    return await AsyncConnection.connect(
+        target.conninfo(config.master_user), password=config.master_password, autocommit=True, connect_timeout=15
+    )
+
+
+async def _read_only(connection: AsyncConnection) -> bool:
+    if await _one(connection, "SHOW transaction_read_only") == "on":
+        log.info("database is read-only (a replica): migrations skipped")
+        return True
+    return False
+
+
 async def run(config: MigrationSettings) -> Outcome:
-    """Prepare the roles and apply pending migrations. Idempotent; safe to run concurrently."""
+    """Create the service's database if missing, prepare the roles and apply pending migrations.
+    Idempotent; safe to run concurrently, also with other services' migrations on the cluster."""
     outcome = Outcome()
-    async with await AsyncConnection.connect(
-        config.database.conninfo(config.master_user), password=config.master_password, autocommit=True,
-        connect_timeout=15,
-    ) as connection:  # fmt: skip
-        if await _one(connection, "SHOW transaction_read_only") == "on":
-            log.info("database is read-only (a replica): migrations skipped")
+    async with await _connect(config, config.maintenance_database) as maintenance:
+        if await _read_only(maintenance):
+            outcome.read_only = True
+            return outcome
+        await _check_runtime_role_is_this_services(maintenance, config)
+        outcome.database_created = await _ensure_database(maintenance, config)
+    async with await _connect(config, config.database.name) as connection:
+        if await _read_only(connection):
             outcome.read_only = True
             return outcome
         await connection.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
@@ -235,7 +333,8 @@ def main() -> int:
     log.info(
         "migration complete",
         extra={
-            "read_only": outcome.read_only, "applied": outcome.applied, "taken_over": outcome.taken_over,
+            "read_only": outcome.read_only, "database": config.database.name,
+            "database_created": outcome.database_created, "applied": outcome.applied, "taken_over": outcome.taken_over,
             "schema_version": outcome.schema_version, "owner_role": config.owner_role,
             "runtime_role": config.runtime_role,
         },

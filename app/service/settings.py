@@ -20,23 +20,39 @@ REQUIRED_VARIABLES = ("PORT", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER")
 OPTIONAL_VARIABLES = (
     "HOST", "LOG_LEVEL", "APP_VERSION", "GIT_COMMIT", "DEPLOYMENT_COLOUR", "DRAIN_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS",
     "DB_POOL_MIN", "DB_POOL_MAX", "DB_AUTH", "DB_PASSWORD", "DB_SSLMODE", "DB_SSLROOTCERT",
-    "AWS_REGION", "AWS_DEFAULT_REGION",
+    "AWS_REGION", "AWS_DEFAULT_REGION", "APP_ROLE", "APP_PATH_PREFIX",
 )  # fmt: skip
 #: What the migration task reads (DB_SECRET: the master secret RDS manages, injected by ECS).
 MIGRATION_REQUIRED_VARIABLES = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_SECRET")
 MIGRATION_OPTIONAL_VARIABLES = (
     "DB_USER", "DB_OWNER_ROLE", "DB_AUTH", "DB_PASSWORD", "DB_SSLMODE", "DB_SSLROOTCERT", "LOG_LEVEL",
+    "DB_MAINTENANCE_NAME",
 )  # fmt: skip
 
 #: The RDS CA bundle baked into the image (app/certs/, see app/README.md).
 DEFAULT_SSLROOTCERT = "/srv/certs/rds-global-bundle.pem"
 DEFAULT_RUNTIME_ROLE = "app_user"
 DEFAULT_OWNER_ROLE = "app_owner"
+#: The database every PostgreSQL cluster has (Aurora's too): the migration connects to it to
+#: create the service's own database when it does not exist yet.
+DEFAULT_MAINTENANCE_DATABASE = "postgres"
+#: What the service does (APP_ROLE): api serves the notes API (the default, as before roles
+#: existed); web serves the same API and an HTML page of the newest notes at its root; worker
+#: serves nothing public, only an internal endpoint other services call (service/api.py).
+ROLES = ("api", "web", "worker")
+DEFAULT_ROLE = "api"
+#: APP_PATH_PREFIX: e.g. /v1, for a service whose load balancer route is a path (/v1/*); the
+#: load balancer forwards paths unchanged.
+PATH_PREFIX = re.compile(r"(/[a-z0-9][a-z0-9_-]{0,30}){1,4}")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 #: RDS IAM authentication only works over TLS.
 TLS_MODES = ("require", "verify-ca", "verify-full")
 #: A role name the migration can quote safely and that is no one else's (pg_*, rds* are reserved).
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+#: A database name the migration may create (as config/formats.py DATABASE_NAME), and those it
+#: must never take for the service's own: the cluster's maintenance and template databases.
+DATABASE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+RESERVED_DATABASES = ("postgres", "template0", "template1", "rdsadmin")
 
 
 class SettingsError(Exception):
@@ -92,6 +108,11 @@ class Settings:
     version: str
     commit: str
     colour: str
+    #: APP_ROLE: which routes it serves (ROLES); readiness, version, drain and logs are the same for each.
+    role: str
+    #: APP_PATH_PREFIX: its own routes live under it ("" by default); /health, /ready and /version
+    #: are also served at the root, where the target groups' health check calls them.
+    path_prefix: str
     #: After SIGTERM, keep serving (with /ready failing) this long before closing the listener.
     drain_seconds: float
     #: Then wait at most this long for in-flight requests; must fit inside the ECS stop timeout.
@@ -101,6 +122,8 @@ class Settings:
 @dataclass(frozen=True)
 class MigrationSettings:
     database: DatabaseTarget
+    #: DB_MAINTENANCE_NAME: where the master connects to create ``database.name`` when it is missing.
+    maintenance_database: str
     #: The master user and its password, from DB_SECRET: used by the migration only.
     master_user: str
     master_password: str
@@ -169,6 +192,34 @@ def _auth(env: Mapping[str, str], database: DatabaseTarget) -> PasswordAuth | Ia
     return IamAuth(region)
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, default)
+    if value not in choices:
+        raise SettingsError(f"environment variable {name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _path_prefix(env: Mapping[str, str]) -> str:
+    value = env.get("APP_PATH_PREFIX", "")
+    if value and not PATH_PREFIX.fullmatch(value):
+        raise SettingsError(
+            "environment variable APP_PATH_PREFIX must be empty or a path such as /v1 (1 to 4 lower-case"
+            f" segments of letters, digits, - or _; no trailing /), got {value!r}"
+        )
+    return value
+
+
+def _database_name(env: Mapping[str, str], maintenance: str) -> str:
+    value = _required(env, "DB_NAME")
+    if not DATABASE_NAME.fullmatch(value) or value in (*RESERVED_DATABASES, maintenance):
+        raise SettingsError(
+            "environment variable DB_NAME must be the service's own database: 1 to 63 lower-case letters,"
+            f" digits or _, starting with a letter, not {', '.join(RESERVED_DATABASES)} or DB_MAINTENANCE_NAME;"
+            f" got {value!r}"
+        )
+    return value
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """The service's settings."""
     env = os.environ if env is None else env
@@ -187,6 +238,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         version=env.get("APP_VERSION", "dev"),
         commit=env.get("GIT_COMMIT", "unknown"),
         colour=env.get("DEPLOYMENT_COLOUR", "unknown"),
+        role=_choice(env, "APP_ROLE", DEFAULT_ROLE, ROLES),
+        path_prefix=_path_prefix(env),
         drain_seconds=float(_number(env, "DRAIN_SECONDS", "2", float)),
         shutdown_timeout_seconds=float(_number(env, "SHUTDOWN_TIMEOUT_SECONDS", "20", float)),
     )
@@ -206,6 +259,10 @@ def load_migration(env: Mapping[str, str] | None = None) -> MigrationSettings:
         # The secret's content is never echoed.
         raise SettingsError("DB_SECRET must be the JSON secret with username and password") from None
     database = _database(env)
+    maintenance = env.get("DB_MAINTENANCE_NAME", DEFAULT_MAINTENANCE_DATABASE)
+    if not maintenance:
+        raise SettingsError("environment variable DB_MAINTENANCE_NAME must not be empty (default: postgres)")
+    _database_name(env, maintenance)
     owner = _role(env, "DB_OWNER_ROLE", DEFAULT_OWNER_ROLE)
     runtime = _role(env, "DB_USER", DEFAULT_RUNTIME_ROLE)
     if len({owner, runtime, master_user}) != 3:
@@ -221,6 +278,7 @@ def load_migration(env: Mapping[str, str] | None = None) -> MigrationSettings:
         raise SettingsError(f"environment variable DB_AUTH must be iam or password, got {mode!r}")
     return MigrationSettings(
         database=database,
+        maintenance_database=maintenance,
         master_user=master_user,
         master_password=master_password,
         owner_role=owner,
