@@ -177,3 +177,29 @@ def test_a_publisher_without_the_topics_key_is_reported(prod: SynthesizedStack) 
     """SNS encrypts with the topic's key on the publisher's behalf: the pipeline role needs it."""
     broken = Stack(_without_action(prod.json, "roles/codepipeline", "kms:GenerateDataKey*"))
     assert any(d.call.action == "kms:GenerateDataKey" and "notifications_key" in d.resource for d in denied(broken))
+
+
+# --- Ordering: names in request-context conditions need no dependency ---
+
+
+def test_names_in_request_context_conditions_need_no_dependency_but_other_names_do() -> None:
+    group = {"name": "/ecs/app", "retention_in_days": 30}
+
+    def policy(condition_key: str, where: str) -> dict[str, Any]:
+        arn = "arn:aws:logs:eu-west-1:1:log-group:/ecs/app"
+        statement: dict[str, Any] = {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Principal": "*"}
+        if where == "Condition":
+            statement["Condition"] = {"ArnEquals": {condition_key: arn}}
+        else:
+            statement["Resource"] = arn
+        return {
+            "aws_cloudwatch_log_group.app": group,
+            "aws_kms_key.k": {"policy": json.dumps({"Statement": [statement]})},
+        }
+
+    assert literal_names(Stack(_document(policy("kms:EncryptionContext:aws:logs:arn", "Condition")))) == []
+    assert literal_names(Stack(_document(policy("aws:SourceArn", "Condition")))) == []
+    (other,) = literal_names(Stack(_document(policy("ecs:cluster", "Condition"))))
+    assert other.target.address == "aws_cloudwatch_log_group.app"
+    (resource,) = literal_names(Stack(_document(policy("aws:SourceArn", "Resource"))))
+    assert "Resource" in resource.argument
