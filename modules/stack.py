@@ -17,7 +17,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.naming import ALARM_SUFFIXES
 from config.schema import Canary, Linear, NetworkingConfig, ServiceConfig, Traffic
-from modules import access_logs, deploy_specs
+from modules import access_logs, deploy_specs, security_wiring
 from modules.alarms import AlarmThresholds, AppErrors, AppErrorsProps, RollbackAlarms, RollbackAlarmsProps
 from modules.codepipeline import CodePipeline, CodePipelineProps
 from modules.database import Database, DatabaseOutputs, DatabaseProps
@@ -55,7 +55,6 @@ from modules.security import (
     DrServiceAccess,
     EncryptionKeys,
     EncryptionKeysOutputs,
-    EncryptionKeysProps,
     RolePolicies,
     RolePoliciesProps,
     SecondaryRegionPolicies,
@@ -213,6 +212,7 @@ class BlueGreenStack(TerraformStack):
                 load_test=c.deployment.load_test is not None,
                 backup=c.dr is not None and c.dr.posture == "backup_restore",
                 image_replicas=c.dr is not None,
+                source_arns=security_wiring.trust_sources(c),
             ),
         ).outputs
         keys = self._keys(self, c, c.region, roles)
@@ -277,6 +277,7 @@ class BlueGreenStack(TerraformStack):
                 account_id=c.account_id,
                 kms_key_arn=keys.notifications_key_arn,
                 email_subscribers=c.notifications.email_subscribers,
+                alarm_arns=security_wiring.alarm_sources(c),
             ),
         ).outputs
         dep = c.deployment
@@ -582,28 +583,7 @@ class BlueGreenStack(TerraformStack):
 
     @staticmethod
     def _keys(scope: Construct, c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> EncryptionKeysOutputs:
-        in_dr = region != c.region
-        return EncryptionKeys(
-            scope,
-            "keys",
-            EncryptionKeysProps(
-                name_prefix=c.names.prefix,
-                account_id=c.account_id,
-                partition=c.partition,
-                region=region,
-                pipeline_role_arns=(
-                    roles.codepipeline.role_arn,
-                    roles.codebuild.role_arn,
-                    roles.migrate.role_arn,
-                    *([roles.load_test.role_arn] if roles.load_test else []),
-                ),
-                secret_reader_role_arn=roles.task_execution.role_arn,
-                prevent_destroy=c.production,
-                artifacts_grant_role_arns=(
-                    (roles.ecr_replica_creator.role_arn,) if in_dr and roles.ecr_replica_creator else ()
-                ),
-            ),
-        ).outputs
+        return EncryptionKeys(scope, "keys", security_wiring.key_users(c, region, roles)).outputs
 
     @staticmethod
     def _networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs) -> Networking:
@@ -703,6 +683,10 @@ class BlueGreenStack(TerraformStack):
                 password_version=db.password_version,
                 secret_replicas=secret_replicas,
                 primary_instances=primary.instances if primary else (),
+                secret_readers=(roles.task_execution.role_arn,),
+                secret_denied_roles=tuple(
+                    a for a in security_wiring.role_arns(roles) if a != roles.task_execution.role_arn
+                ),
             ),
         ).outputs
 
@@ -725,7 +709,13 @@ class BlueGreenStack(TerraformStack):
                 kms_key_arn=None,  # ALB log delivery supports SSE-S3 only.
                 extra_statements=(
                     access_logs.delivery_statement(site.access_log_bucket, site.region, c.account_id, c.partition),
-                    access_logs.s3_server_log_statement(site.access_log_bucket, c.account_id, c.partition),
+                    # The artifact bucket (primary Region) logs its object access here.
+                    *access_logs.s3_server_log_statements(
+                        site.access_log_bucket,
+                        c.account_id,
+                        c.partition,
+                        (names.artifact_bucket,) if site.region == c.region else (),
+                    ),
                 ),
             ),
         ).outputs
