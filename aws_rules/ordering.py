@@ -99,6 +99,21 @@ KEY_NAMES = {
     "valueFrom": "aws_secretsmanager_secret",
 }
 
+#: Condition keys whose values AWS compares with the request context when a policy is evaluated
+#: (who calls, for which resource, under which encryption context), never resolves when the
+#: policy is created: a name there needs no dependency, and often cannot have one (the resource
+#: names the role or key whose policy names it). Only these keys, only inside a policy's
+#: Condition: a name in Resource, Principal or any other condition is still checked.
+CONTEXT_CONDITION_KEYS = ("aws:sourcearn", "aws:sourceaccount", "aws:principalarn", "kms:encryptioncontext:")
+_CONDITION_VALUE = re.compile(r"(?:^|\.)Condition\.[A-Za-z]+\.([^.\[]+)(?:\[\d+\])?$")
+
+
+def context_condition(inner_path: str) -> bool:
+    """Whether a path inside a JSON policy document is the value of a request-context condition."""
+    found = _CONDITION_VALUE.search(inner_path)
+    return found is not None and found[1].lower().startswith(CONTEXT_CONDITION_KEYS)
+
+
 #: What an ARN may carry after a name: a wildcard suffix (Secrets Manager's six random
 #: characters, a log group's streams, objects under a prefix).
 _ARN_SUFFIX = re.compile(r"(-\?{6}|:\*|/\*|\*)$")
@@ -203,7 +218,8 @@ def _arguments(resource: Resource) -> Iterator[tuple[str, str]]:
         document = _json_documents(text)
         if document is not None:
             for inner, value in strings(document, NOT_REFERENCES):
-                yield f"{path}<{inner}>", value
+                if not context_condition(inner):
+                    yield f"{path}<{inner}>", value
         else:
             yield path, text
 

@@ -6,9 +6,11 @@ the service presents it, or ``*`` where the Service Authorization Reference give
 resource type. Compared with AWS's managed policy for that service role (named per role); ours
 are narrower, which is why the calls are listed here and tested.
 
-A call on something encrypted with a customer key also needs the key: the role's policy must
-allow it, and the key policy must let IAM policies grant it (the account-root statement) or
-name the role.
+A call on something encrypted with a customer key also needs the key, and KMS checks the key
+policy on every use (aws_rules/keys.py): the role's policy must allow it, and the key policy must
+admit that call from that role, by name or through a statement for the account principal whose
+conditions the call satisfies (kms:ViaService: the service the call goes through; the encryption
+context the service sends). A key policy that merely mentions the account does not count.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from aws_rules import iam
+from aws_rules import iam, keys
 from aws_rules.stack import Resource, Stack
 
 #: A stand-in for the parts of an ARN a service fills in at run time (a stream, a task id).
@@ -49,6 +51,9 @@ class Lookup:
 
     def region(self) -> str:
         return self.stack.regions.get("aws", "")
+
+    def dr_region(self) -> str:
+        return self.stack.regions.get("aws.dr", "")
 
     def account(self) -> str:
         providers = self.stack.document.get("provider", {}).get("aws", [])
@@ -96,6 +101,13 @@ class Call:
     resource: Presented
     #: A customer key the call uses on the caller's behalf (an encrypted topic, secret, bucket).
     key: Presented | None = None
+    #: The service the call uses the key through (kms:ViaService), for ``key`` or for a KMS call
+    #: itself; None: the caller calls KMS directly.
+    via: str | None = None
+    #: Other request context KMS sees (the encryption context, grants for AWS resources).
+    context: Callable[[Lookup], dict[str, str]] | None = None
+    #: The call is made in the DR Region (its key and service endpoint are there).
+    in_dr: bool = False
 
 
 def _star(_: Lookup) -> str:
@@ -127,20 +139,36 @@ def _interfaces(look: Lookup) -> str:
     return look.arn("ec2", f"network-interface/{RUNTIME}")
 
 
-LAMBDA_IN_VPC = (
-    *(Call(f"ec2:{a}", "create, invoke, delete", _star) for a in ("DescribeNetworkInterfaces", "DescribeSubnets")),
-    *(
-        Call(f"ec2:{a}", "create, invoke, delete", _interfaces)
-        for a in (
-            "CreateNetworkInterface",
-            "DeleteNetworkInterface",
-            "AssignPrivateIpAddresses",
-            "UnassignPrivateIpAddresses",
-        )
-    ),
-    Call("xray:PutTraceSegments", "every invocation", _star),
-    Call("kms:Decrypt", "every cold start: its encrypted environment", ARTIFACTS_KEY),
-)
+def _function_name(path: str) -> Callable[[Lookup], dict[str, str]]:
+    def context(look: Lookup) -> dict[str, str]:
+        function = look.at("aws_lambda_function", path)
+        name = iam.literal(look.stack, str(function.body["function_name"])) if function else ""
+        return {"kms:EncryptionContext:LambdaFunctionName": name}
+
+    return context
+
+
+def lambda_in_vpc(function: str) -> tuple[Call, ...]:
+    """What a VPC, traced Lambda with a CMK-encrypted environment calls, for the function at ``function``."""
+    return (
+        *(Call(f"ec2:{a}", "create, invoke, delete", _star) for a in ("DescribeNetworkInterfaces", "DescribeSubnets")),
+        *(
+            Call(f"ec2:{a}", "create, invoke, delete", _interfaces)
+            for a in (
+                "CreateNetworkInterface",
+                "DeleteNetworkInterface",
+                "AssignPrivateIpAddresses",
+                "UnassignPrivateIpAddresses",
+            )
+        ),
+        Call("xray:PutTraceSegments", "every invocation", _star),
+        Call(
+            "kms:Decrypt",
+            "every cold start: its encrypted environment",
+            ARTIFACTS_KEY,
+            context=_function_name(function),
+        ),
+    )
 
 
 def _service(look: Lookup) -> str | None:
@@ -181,6 +209,13 @@ def _test_certificate(look: Lookup) -> str | None:
     return variables.get("TEST_CERTIFICATE_ARN")
 
 
+def _replica_repository(look: Lookup) -> str | None:
+    repository = look.at("aws_ecr_repository", "ecr/repository")
+    if repository is None or not look.dr_region():
+        return None
+    return f"arn:aws:ecr:{look.dr_region()}:{look.account()}:repository/{repository.body['name']}"
+
+
 @dataclass(frozen=True)
 class RoleCalls:
     #: AWS's managed policy for that service role, which the calls were compared with.
@@ -188,6 +223,9 @@ class RoleCalls:
     calls: tuple[Call, ...]
     #: Whether the role's service works in this stack at all (CodeDeploy does not under ECS-native).
     applies: Callable[[Lookup], bool] = lambda look: True
+    #: The role's permissions are this AWS-managed policy (AWS keeps it in step with its service):
+    #: the role must have it attached; the calls' key uses are still checked against the keys.
+    managed: str | None = None
 
 
 #: role construct path -> what its service calls.
@@ -204,6 +242,7 @@ CALLS: dict[str, RoleCalls] = {
                 "every task start",
                 Lookup.database_secret,
                 key=_ref("aws_kms_key", "keys/data_key"),
+                via="secretsmanager",
             ),
         ),
     ),
@@ -217,12 +256,14 @@ CALLS: dict[str, RoleCalls] = {
                 "build: the source artifact",
                 lambda look: look.objects("codepipeline/artifacts/bucket"),
                 ARTIFACTS_KEY,
+                via="s3",
             ),
             Call(
                 "s3:PutObject",
                 "build: taskdef, appspec, image detail",
                 lambda look: look.objects("codepipeline/artifacts/bucket"),
                 ARTIFACTS_KEY,
+                via="s3",
             ),
             Call("s3:GetBucketAcl", "build", _ref("aws_s3_bucket", "codepipeline/artifacts/bucket")),
             Call("s3:GetBucketLocation", "build", _ref("aws_s3_bucket", "codepipeline/artifacts/bucket")),
@@ -245,10 +286,18 @@ CALLS: dict[str, RoleCalls] = {
         (
             Call("codestar-connections:UseConnection", "source", _connection),
             Call(
-                "s3:PutObject", "every stage", lambda look: look.objects("codepipeline/artifacts/bucket"), ARTIFACTS_KEY
+                "s3:PutObject",
+                "every stage",
+                lambda look: look.objects("codepipeline/artifacts/bucket"),
+                ARTIFACTS_KEY,
+                via="s3",
             ),
             Call(
-                "s3:GetObject", "every stage", lambda look: look.objects("codepipeline/artifacts/bucket"), ARTIFACTS_KEY
+                "s3:GetObject",
+                "every stage",
+                lambda look: look.objects("codepipeline/artifacts/bucket"),
+                ARTIFACTS_KEY,
+                via="s3",
             ),
             Call("s3:GetBucketVersioning", "every stage", _ref("aws_s3_bucket", "codepipeline/artifacts/bucket")),
             Call("codebuild:StartBuild", "build", _ref("aws_codebuild_project", "codepipeline/build")),
@@ -263,6 +312,7 @@ CALLS: dict[str, RoleCalls] = {
                 "approval",
                 lambda look: look.ref("aws_sns_topic", "notifications/topic") if _has_approval(look) else None,
                 key=_ref("aws_kms_key", "keys/notifications_key"),
+                via="sns",
             ),
             # CodeDeployToECS
             Call(
@@ -325,7 +375,7 @@ CALLS: dict[str, RoleCalls] = {
     "roles/test_hook": RoleCalls(
         "AWSLambdaVPCAccessExecutionRole + AWSXRayDaemonWriteAccess",
         (
-            *LAMBDA_IN_VPC,
+            *lambda_in_vpc("deployment_hooks/test_traffic"),
             Call(
                 "logs:CreateLogStream", "every invocation", lambda look: look.log_stream("deployment_hooks/log_group")
             ),
@@ -395,7 +445,7 @@ CALLS: dict[str, RoleCalls] = {
     "roles/release_alarms": RoleCalls(
         "AWSLambdaVPCAccessExecutionRole + AWSXRayDaemonWriteAccess, and what hooks/release_alarms.py calls",
         (
-            *LAMBDA_IN_VPC,
+            *lambda_in_vpc("release_alarms/release_alarms"),
             Call("logs:CreateLogStream", "every invocation", lambda look: look.log_stream("release_alarms/log_group")),
             Call("logs:PutLogEvents", "every invocation", lambda look: look.log_stream("release_alarms/log_group")),
             # Neither describe call has a resource type (Service Authorization Reference, ELB v2).
@@ -442,6 +492,7 @@ CALLS: dict[str, RoleCalls] = {
                 "migrate: imageDetail.json",
                 lambda look: look.objects("codepipeline/artifacts/bucket"),
                 ARTIFACTS_KEY,
+                via="s3",
             ),
             Call("ecs:RegisterTaskDefinition", "migrate", _star),
             Call("ecs:RunTask", "migrate", lambda look: _migration_task(look)),
@@ -461,6 +512,48 @@ CALLS: dict[str, RoleCalls] = {
             Call("logs:PutLogEvents", "delivery", lambda look: look.log_stream("networking/flow_log_group")),
             Call("logs:DescribeLogStreams", "delivery", lambda look: look.log_stream("networking/flow_log_group")),
         ),
+    ),
+    "roles/ecr_replica_creator": RoleCalls(
+        "the repository creation template's custom role as ECR documents it (CreateRepository, "
+        "ReplicateImage, TagResource, and a grant on the template's KMS key)",
+        (
+            *(
+                Call(f"ecr:{a}", "first replication of an image", _replica_repository)
+                for a in ("CreateRepository", "ReplicateImage", "TagResource")
+            ),
+            *(
+                Call(
+                    f"kms:{a}",
+                    "first replication: the replica repository's key",
+                    _ref("aws_kms_key", "dr/keys/artifacts_key"),
+                    via="ecr",
+                    in_dr=True,
+                )
+                for a in ("CreateGrant", "DescribeKey")
+            ),
+        ),
+    ),
+    "roles/backup": RoleCalls(
+        "AWSBackupServiceRolePolicyForBackup (Aurora snapshots, copied to the DR Region's vault)",
+        (
+            *(
+                Call(
+                    f"kms:{a}", "daily backup: the cluster's snapshot", _ref("aws_kms_key", "keys/data_key"), via="rds"
+                )
+                for a in ("CreateGrant", "DescribeKey", "Decrypt")
+            ),
+            *(
+                Call(
+                    f"kms:{a}",
+                    "daily copy to the DR vault",
+                    _ref("aws_kms_key", "dr/keys/data_key"),
+                    via="rds",
+                    in_dr=True,
+                )
+                for a in ("CreateGrant", "DescribeKey", "GenerateDataKey")
+            ),
+        ),
+        managed="AWSBackupServiceRolePolicyForBackup",
     ),
 }
 
@@ -511,21 +604,35 @@ def policy_documents(stack: Stack, role: Resource) -> list[str]:
     return [p.body["policy"] for p in iam.role_policies(stack, role) if p.type == iam.ROLE_POLICY]
 
 
-def key_admits_iam(stack: Stack, key: Resource, role: Resource) -> bool:
-    """The key policy delegates to IAM (the account root may use the key) or names the role."""
-    for statement in iam.statements(key.body.get("policy", "{}")):
-        if statement.get("Effect") != "Allow":
-            continue
-        named = iam.principals(statement)
-        if any(p.endswith(":root") for p in named) or role.ref("arn") in named:
-            return True
-    return False
+def key_requests(look: Lookup, role: Resource, call: Call, presented: str) -> Iterator[tuple[str, keys.Request]]:
+    """The KMS requests a call makes for ``role``: (key reference, request), for the key of what it
+    touches (``call.key``) or for a KMS call itself."""
+    if call.key is not None:
+        key = call.key(look)
+        actions: tuple[str, ...] = (
+            ("kms:Decrypt",) if call.action.split(":")[1].startswith("Get") else ("kms:GenerateDataKey",)
+        )
+    elif call.action.startswith("kms:"):
+        key, actions = presented, (call.action,)
+    else:
+        return
+    target = iam.target(look.stack, key) if key else None
+    if key is None or target is None or target.type != "aws_kms_key":
+        return
+    region = look.dr_region() if call.in_dr else look.region()
+    for action in actions:
+        context = {
+            **({"kms:ViaService": keys.via(call.via, region)} if call.via else {}),
+            **(call.context(look) if call.context else {}),
+            **keys.grant_context(action),
+        }
+        yield key, keys.Request(keys.Principal("role", role.ref("arn")), action, context)
 
 
 def services_of(stack: Stack) -> list[str | None]:
     """The keys of the stack's services (``services/<key>/...``), or [None] for a stack without any."""
-    keys = sorted({r.path.split("/")[1] for r in stack.resources.values() if r.path.startswith(f"{SERVICES}/")})
-    return list(keys) or [None]
+    found = sorted({r.path.split("/")[1] for r in stack.resources.values() if r.path.startswith(f"{SERVICES}/")})
+    return list(found) or [None]
 
 
 def stale(stacks: list[Stack], table: dict[str, RoleCalls] = CALLS) -> list[str]:
@@ -549,25 +656,35 @@ def denied(stack: Stack) -> Iterator[Denied]:
 
 
 def _denied(stack: Stack, look: Lookup) -> Iterator[Denied]:
+    root = keys.account_root(stack)
     for path, role_calls in CALLS.items():
         role = look.at("aws_iam_role", path)
         if role is None or not role_calls.applies(look):
             continue
         documents = [iam.literal(stack, d) for d in policy_documents(stack, role)]
+        if role_calls.managed and not list(iam.managed(iam.role_policies(stack, role), role_calls.managed)):
+            yield Denied(path, role_calls.calls[0], role_calls.managed, "the AWS-managed policy is not attached")
         for call in role_calls.calls:
             presented = call.resource(look)
             if presented is None:
                 continue
             resource = iam.literal(stack, presented)
-            if not any(iam.allows(d, call.action, resource) for d in documents):
+            if not role_calls.managed and not any(iam.allows(d, call.action, resource) for d in documents):
                 yield Denied(path, call, resource, "no statement of its policies allows it there")
-            key_reference = call.key(look) if call.key else None
-            if key_reference is None:
-                continue
-            key = iam.target(stack, key_reference)
-            actions = ("kms:Decrypt",) if call.action.split(":")[1].startswith("Get") else ("kms:GenerateDataKey",)
-            for action in actions:
-                if not any(iam.allows(d, action, key_reference) for d in documents):
-                    yield Denied(path, Call(action, call.phase, _star), key_reference, f"{call.action} uses this key")
-            if key is not None and not key_admits_iam(stack, key, role):
-                yield Denied(path, call, key_reference, "the key policy neither delegates to IAM nor names the role")
+            for key_reference, request in key_requests(look, role, call, presented):
+                iam_allows = any(iam.allows(d, request.action, key_reference) for d in documents)
+                if call.key is not None and not role_calls.managed and not iam_allows:
+                    yield Denied(
+                        path, Call(request.action, call.phase, _star), key_reference, f"{call.action} uses this key"
+                    )
+                key = iam.target(stack, key_reference)
+                assert key is not None
+                admitting = keys.admitting(key.body.get("policy", "{}"), request, root)
+                if not admitting:
+                    yield Denied(
+                        path,
+                        Call(request.action, call.phase, _star),
+                        key_reference,
+                        f"the key policy admits no {request.action} by this role for {call.action} "
+                        f"(context {dict(request.context)})",
+                    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from modules import iam
 
 #: Regions created before August 2022 deliver ALB logs from a regional ELB account; newer regions
@@ -35,6 +37,10 @@ S3_ACCESS_LOG_PREFIX = "s3"
 
 
 def delivery_statement(bucket_name: str, region: str, account_id: str, partition: str) -> iam.Statement:
+    """ALB access log delivery. AWS documents no aws:SourceArn or aws:SourceAccount for it (the
+    regional ELB account, or the log delivery service, writes under AWSLogs/<this account>/).
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+    """
     statement = iam.statement(
         "AlbAccessLogDelivery",
         ["s3:PutObject"],
@@ -49,13 +55,24 @@ def delivery_statement(bucket_name: str, region: str, account_id: str, partition
     return statement
 
 
-def s3_server_log_statement(bucket_name: str, account_id: str, partition: str) -> iam.Statement:
-    """Let S3 server access logging (of this account's buckets) write under the s3/ prefix."""
+def s3_server_log_statements(
+    bucket_name: str, account_id: str, partition: str, source_bucket_names: Sequence[str]
+) -> tuple[iam.Statement, ...]:
+    """Let S3 server access logging write under the s3/ prefix, for exactly the buckets that log
+    here (none: no statement). The log bucket's policy exists before those buckets, which name it
+    as their target, so they are named by their (global) bucket names, not referenced.
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html#grant-log-delivery-permissions-general
+    """
+    if not source_bucket_names:
+        return ()
     statement = iam.statement(
         "S3ServerAccessLogDelivery",
         ["s3:PutObject"],
         [f"arn:{partition}:s3:::{bucket_name}/{S3_ACCESS_LOG_PREFIX}/*"],
-        conditions={"StringEquals": {"aws:SourceAccount": account_id}},
+        conditions={
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": [f"arn:{partition}:s3:::{name}" for name in source_bucket_names]},
+        },
     )
     statement["Principal"] = {"Service": "logging.s3.amazonaws.com"}
-    return statement
+    return (statement,)

@@ -20,9 +20,11 @@ from cdktf_cdktf_provider_aws.rds_cluster_parameter_group import (
     RdsClusterParameterGroupParameter,
 )
 from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret, SecretsmanagerSecretReplica
+from cdktf_cdktf_provider_aws.secretsmanager_secret_policy import SecretsmanagerSecretPolicy
 from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
 from constructs import Construct
 
+from modules import iam
 from modules.logs import encrypted_log_group
 from modules.security.roles import RoleOutputs
 
@@ -81,6 +83,10 @@ class DatabaseProps:
     #: A secondary joins the global database only once the primary has an available instance.
     #: https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-getting-started.html
     primary_instances: Sequence[ITerraformDependable] = ()
+    #: The roles that read the master secret (the migration task's execution role), and the
+    #: stack's other roles, which the secret's resource policy denies.
+    secret_readers: tuple[str, ...] = ()
+    secret_denied_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,31 @@ def _global_member_owned(p: DatabaseProps) -> list[str]:
     # members' versions follow it. After a failover the global database decides who replicates whom.
     # https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/rds_global_cluster#upgrading-engine-versions
     return ["engine_version", *(["replication_source_identifier"] if p.secondary else [])]
+
+
+def master_secret_policy(readers: Sequence[str], denied: Sequence[str]) -> str:
+    """The master secret admits its readers and refuses every other role of the stack.
+
+    Only ``Deny`` restricts inside the account (an IAM policy alone can grant a same-account
+    principal). It names the stack's own roles, never "everyone but the readers": that would also
+    refuse Terraform's deploying principal (which reads a stack-created secret's version back with
+    GetSecretValue on every refresh) and the account's administrators (break-glass), whoever they
+    are. Nothing here concerns AWS services: RDS rotates its managed secret itself, and a role
+    ARN condition never matches a service principal. The policy itself stays editable by the
+    account's administrators, so it cannot lock anyone out.
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_resource-policies.html
+    """
+    read = iam.statement("ReadersOfTheMasterSecret", ["secretsmanager:GetSecretValue"], ["*"])
+    read["Principal"] = {"AWS": list(readers)}
+    refuse = iam.statement(
+        "NoOtherRoleOfTheStack",
+        ["secretsmanager:*"],
+        ["*"],
+        effect="Deny",
+        conditions={"ArnEquals": {"aws:PrincipalArn": list(denied)}},
+    )
+    refuse["Principal"] = {"AWS": "*"}
+    return iam.document(read, refuse)
 
 
 def parameter_family(engine_version: str) -> str:
@@ -224,6 +255,19 @@ class Database(Construct):
                 depends_on=[p.monitoring_role.permissions] if monitored and p.monitoring_role.permissions else None,
             )
             instances.append(instance)
+        master_secret_arn = (
+            secret.arn if secret else (cluster.master_user_secret.get(0).secret_arn if rds_managed else None)
+        )
+        if master_secret_arn is not None:
+            SecretsmanagerSecretPolicy(
+                self,
+                "master_secret_policy",
+                secret_arn=master_secret_arn,
+                policy=master_secret_policy(p.secret_readers, p.secret_denied_roles),
+                # Secrets Manager refuses (validates) a policy that would let anyone read it.
+                # https://docs.aws.amazon.com/secretsmanager/latest/userguide/determine-acccess_examine-iam-policies.html
+                block_public_policy=True,
+            )
         self.outputs = DatabaseOutputs(
             cluster_arn=cluster.arn,
             cluster_identifier=cluster.cluster_identifier,
@@ -232,9 +276,7 @@ class Database(Construct):
             reader_endpoint=cluster.reader_endpoint,
             port=PORT,
             database_name=p.database_name,
-            master_secret_arn=secret.arn
-            if secret
-            else (cluster.master_user_secret.get(0).secret_arn if rds_managed else None),
+            master_secret_arn=master_secret_arn,
             master_secret_name=secret.name if secret else None,
             instances=tuple(instances),
         )

@@ -42,9 +42,16 @@ SOURCE_ACCOUNT_DOCUMENTED = frozenset(
 )
 
 
-def service_trust(service: str, account_id: str) -> str:
-    """Trust policy for an AWS service, limited to this account (confused-deputy protection)."""
+def service_trust(service: str, account_id: str, source_arns: Sequence[str] = ()) -> str:
+    """Trust policy for an AWS service, limited to this account (confused-deputy protection) and,
+    where AWS documents that the service sends it, to the resources that use the role
+    (``aws:SourceArn``; callers pass the ARNs, patterns allowed).
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
+    """
     operator = "StringEquals" if service in SOURCE_ACCOUNT_DOCUMENTED else "StringEqualsIfExists"
+    conditions: dict[str, Any] = {operator: {"aws:SourceAccount": account_id}}
+    if source_arns:
+        conditions["ArnLike"] = {"aws:SourceArn": list(source_arns)}
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -53,7 +60,7 @@ def service_trust(service: str, account_id: str) -> str:
                     "Effect": "Allow",
                     "Principal": {"Service": service},
                     "Action": "sts:AssumeRole",
-                    "Condition": {operator: {"aws:SourceAccount": account_id}},
+                    "Condition": conditions,
                 }
             ],
         },

@@ -35,6 +35,9 @@ class NotificationTopicProps:
     account_id: str
     kms_key_arn: str
     email_subscribers: Sequence[str]
+    #: The alarms that notify the topic (ARN patterns: alarms name the topic, so they cannot be
+    #: referenced from its policy).
+    alarm_arns: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,24 @@ class NotificationTopic(Construct):
     def __init__(self, scope: Construct, id: str, props: NotificationTopicProps) -> None:
         super().__init__(scope, id)
         topic = SnsTopic(self, "topic", name=props.topic_name, kms_master_key_id=props.kms_key_arn)
-        publish = iam.statement(
-            "EventServicesPublish",
+        account = {"aws:SourceAccount": props.account_id}
+        # Each service only for this account's resources of its own kind. CloudWatch documents
+        # aws:SourceArn (the alarm) for the topic policy; CodeStar Notifications documents
+        # aws:SourceAccount only, and its rules' ARNs carry a generated id.
+        # https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html#source-account-versus-source-owner
+        # https://docs.aws.amazon.com/dtconsole/latest/userguide/set-up-sns.html
+        alarms = iam.statement(
+            "AlarmsPublish",
             ["sns:Publish"],
             [topic.arn],
-            conditions={"StringEquals": {"aws:SourceAccount": props.account_id}},
+            conditions={"StringEquals": account, "ArnLike": {"aws:SourceArn": list(props.alarm_arns)}},
         )
-        publish["Principal"] = {"Service": ["codestar-notifications.amazonaws.com", "cloudwatch.amazonaws.com"]}
-        policy = SnsTopicPolicy(self, "policy", arn=topic.arn, policy=iam.document(publish))
+        alarms["Principal"] = {"Service": "cloudwatch.amazonaws.com"}
+        rules = iam.statement(
+            "NotificationRulesPublish", ["sns:Publish"], [topic.arn], conditions={"StringEquals": account}
+        )
+        rules["Principal"] = {"Service": "codestar-notifications.amazonaws.com"}
+        policy = SnsTopicPolicy(self, "policy", arn=topic.arn, policy=iam.document(alarms, rules))
         for index, address in enumerate(props.email_subscribers):
             SnsTopicSubscription(self, f"email_{index}", topic_arn=topic.arn, protocol="email", endpoint=address)
         self.outputs = NotificationTopicOutputs(topic_arn=topic.arn, policy=policy)

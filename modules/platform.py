@@ -16,7 +16,7 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from config.schema import NetworkingConfig, ServiceConfig
-from modules import access_logs
+from modules import access_logs, security_wiring
 from modules.database import Database, DatabaseOutputs, DatabaseProps
 from modules.ecs import CapacityShare, Cluster, ClusterProps, ClusterRef
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps, LoadBalancerSettings
@@ -25,7 +25,6 @@ from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
 from modules.security import (
     EncryptionKeys,
     EncryptionKeysOutputs,
-    EncryptionKeysProps,
     SecurityGroups,
     SecurityGroupsOutputs,
     SecurityGroupsProps,
@@ -73,28 +72,7 @@ def dr_site(c: EnvironmentConfig, keys: EncryptionKeysOutputs) -> RegionSite:
 
 
 def keys(scope: Construct, c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> EncryptionKeysOutputs:
-    in_dr = region != c.region
-    return EncryptionKeys(
-        scope,
-        "keys",
-        EncryptionKeysProps(
-            name_prefix=c.names.prefix,
-            account_id=c.account_id,
-            partition=c.partition,
-            region=region,
-            pipeline_role_arns=(
-                roles.codepipeline.role_arn,
-                roles.codebuild.role_arn,
-                roles.migrate.role_arn,
-                *([roles.load_test.role_arn] if roles.load_test else []),
-            ),
-            secret_reader_role_arn=roles.task_execution.role_arn,
-            prevent_destroy=c.production,
-            artifacts_grant_role_arns=(
-                (roles.ecr_replica_creator.role_arn,) if in_dr and roles.ecr_replica_creator else ()
-            ),
-        ),
-    ).outputs
+    return EncryptionKeys(scope, "keys", security_wiring.key_users(c, region, roles)).outputs
 
 
 def networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs) -> Networking:
@@ -218,6 +196,10 @@ def database(
             password_version=db.password_version,
             secret_replicas=secret_replicas,
             primary_instances=primary.instances if primary else (),
+            secret_readers=(roles.task_execution.role_arn,),
+            secret_denied_roles=tuple(
+                a for a in security_wiring.role_arns(roles) if a != roles.task_execution.role_arn
+            ),
         ),
     ).outputs
 
@@ -233,7 +215,15 @@ def access_log_bucket(scope: Construct, c: EnvironmentConfig, site: RegionSite) 
             kms_key_arn=None,  # ALB log delivery supports SSE-S3 only.
             extra_statements=(
                 access_logs.delivery_statement(site.access_log_bucket, site.region, c.account_id, c.partition),
-                access_logs.s3_server_log_statement(site.access_log_bucket, c.account_id, c.partition),
+                # The artifact buckets (primary region) log their object access here.
+                *access_logs.s3_server_log_statements(
+                    site.access_log_bucket,
+                    c.account_id,
+                    c.partition,
+                    tuple(c.names.service(key).artifact_bucket for key in c.all_services)
+                    if site.region == c.region
+                    else (),
+                ),
             ),
         ),
     ).outputs

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from config.naming import LEGACY_SERVICE
-from modules import layout, platform, recovery, service
+from modules import layout, platform, recovery, security_wiring, service
 from modules.deployers import deployer_for
 from modules.notifications import NotificationTopic, NotificationTopicOutputs, NotificationTopicProps
 from modules.regions import in_region_of
@@ -68,6 +68,7 @@ class BlueGreenStack(TerraformStack):
                 load_test=c.deployment.load_test is not None,
                 backup=c.dr is not None and c.dr.posture == "backup_restore",
                 image_replicas=c.dr is not None,
+                source_arns=security_wiring.trust_sources(c),
             ),
         ).outputs
 
@@ -80,6 +81,7 @@ class BlueGreenStack(TerraformStack):
                 account_id=c.account_id,
                 kms_key_arn=kms_key_arn,
                 email_subscribers=c.notifications.email_subscribers,
+                alarm_arns=security_wiring.alarm_sources(c),
             ),
         ).outputs
 

@@ -186,6 +186,17 @@ def prod(synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
     return synthesized["prod"]
 
 
+@pytest.fixture
+def dev(synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    return synthesized["dev"]
+
+
+@pytest.fixture
+def staging(synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    """A backup/restore DR posture, with a load test."""
+    return synthesized["staging"]
+
+
 def policy(text: str) -> dict[str, Any]:
     """A policy document as data, whatever its statements' shape."""
     document: dict[str, Any] = json.loads(text)

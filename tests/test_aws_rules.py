@@ -7,16 +7,18 @@ same stack with the one dependency that satisfies it cut, which the rule must re
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from aws_rules import keys, trust
 from aws_rules.ordering import literal_names
-from aws_rules.permissions import CALLS, Call, Lookup, denied, services_of, stale
+from aws_rules.permissions import CALLS, Call, Lookup, denied, key_requests, services_of, stale
 from aws_rules.prerequisites import PREREQUISITES, Prerequisite, missing
-from aws_rules.stack import Stack
+from aws_rules.stack import Resource, Stack
 from tests.conftest import SynthesizedStack
 
 
@@ -160,6 +162,17 @@ def _without_action(document: dict[str, Any], role_path: str, action: str) -> di
     return result
 
 
+def _without_attachment(document: dict[str, Any], role_path: str, policy_name: str) -> dict[str, Any]:
+    result = copy.deepcopy(document)
+    stack = Stack(result)
+    role = next(r for r in stack.of_type("aws_iam_role") if r.path == role_path)
+    attachments = result["resource"]["aws_iam_role_policy_attachment"]
+    for name, body in list(attachments.items()):
+        if body["role"] == role.ref("name") and body["policy_arn"].endswith(f"/{policy_name}"):
+            del attachments[name]
+    return result
+
+
 @pytest.mark.parametrize("role_path", sorted(CALLS))
 def test_a_role_missing_one_of_its_calls_is_reported(role_path: str, synthesized: dict[str, SynthesizedStack]) -> None:
     for stack in synthesized.values():
@@ -167,6 +180,11 @@ def test_a_role_missing_one_of_its_calls_is_reported(role_path: str, synthesized
         if look.at("aws_iam_role", role_path) is None or not CALLS[role_path].applies(look):
             continue
         call = next(c for c in CALLS[role_path].calls if c.resource(look) is not None)
+        managed = CALLS[role_path].managed
+        if managed:  # its permissions are an AWS-managed policy: detach it
+            broken = Stack(_without_attachment(stack.json, role_path, managed))
+            assert any(d.role == role_path and d.resource == managed for d in denied(broken))
+            return
         broken = Stack(_without_action(stack.json, role_path, call.action))
         assert any(d.role == role_path and d.call.action == call.action for d in denied(broken))
         return
@@ -177,3 +195,285 @@ def test_a_publisher_without_the_topics_key_is_reported(prod: SynthesizedStack) 
     """SNS encrypts with the topic's key on the publisher's behalf: the pipeline role needs it."""
     broken = Stack(_without_action(prod.json, "roles/codepipeline", "kms:GenerateDataKey*"))
     assert any(d.call.action == "kms:GenerateDataKey" and "notifications_key" in d.resource for d in denied(broken))
+
+
+# --- Keys: KMS checks the key policy on every use (aws_rules/keys.py) ---
+
+
+def _key(document: dict[str, Any], path: str) -> dict[str, Any]:
+    return next(b for b in document["resource"]["aws_kms_key"].values() if Resource("k", "k", b).path == path)
+
+
+def _edit_key_policy(document: dict[str, Any], path: str, edit: Any) -> dict[str, Any]:
+    """The document with the key at ``path``'s policy statements passed through ``edit``."""
+    result = copy.deepcopy(document)
+    key = _key(result, path)
+    parsed = json.loads(key["policy"])
+    parsed["Statement"] = edit(parsed["Statement"])
+    key["policy"] = json.dumps(parsed)
+    return result
+
+
+def _without_sids(sids: set[str], statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statements if s["Sid"] not in sids]
+
+
+def _key_calls() -> list[tuple[str, Call]]:
+    """Every role call of the table that uses a key (the key of what it touches, or KMS itself)."""
+    return [
+        (path, call)
+        for path, role_calls in CALLS.items()
+        for call in role_calls.calls
+        if call.key is not None or call.action.startswith("kms:")
+    ]
+
+
+def test_every_role_that_uses_a_key_has_its_calls_in_the_table() -> None:
+    """Each role whose service uses a customer key on its behalf is listed with that use."""
+    roles = {path for path, _ in _key_calls()}
+    assert roles >= {
+        "roles/task_execution",
+        "roles/codebuild",
+        "roles/codepipeline",
+        "roles/migrate",
+        "roles/load_test",
+        "roles/test_hook",
+        "roles/release_alarms",
+        "roles/ecr_replica_creator",
+        "roles/backup",
+    }
+
+
+@pytest.mark.parametrize("role_path", sorted({path for path, _ in _key_calls()}))
+def test_a_key_policy_missing_one_roles_use_statement_is_reported(
+    role_path: str, synthesized: dict[str, SynthesizedStack]
+) -> None:
+    """The key policy loses every statement that admits the role's use: the one naming it, and
+    any for the account whose conditions the call meets (for the execution role, the deployer's
+    statement through Secrets Manager also admits it, as IAM may then grant it). The account's
+    administration never stands in for either."""
+    for stack in synthesized.values():
+        document = stack.json
+        look = Lookup(Stack(document), services_of(Stack(document))[0])
+        role = look.at("aws_iam_role", role_path)
+        if role is None or not CALLS[role_path].applies(look):
+            continue
+        calls = [c for p, c in _key_calls() if p == role_path and c.resource(look) is not None]
+        if not calls:
+            continue
+        call = calls[0]
+        presented = call.resource(look)
+        assert presented is not None
+        (key_reference, request), *_ = key_requests(look, role, call, presented)
+        key = Stack(document).resources[key_reference[2:].rsplit(".", 1)[0]]
+        root = keys.account_root(Stack(document))
+        admitting = [s["Sid"] for s in keys.admitting(key.body["policy"], request, root)]
+        assert admitting and "AccountAdministersKey" not in admitting
+        assert not [d for d in denied(Stack(document)) if d.role == role_path]
+        broken = Stack(_edit_key_policy(document, key.path, functools.partial(_without_sids, set(admitting))))
+        found = [d for d in denied(broken) if d.role == role_path and "key policy admits no" in d.why]
+        assert found, f"{role_path} lost {admitting} in {key.path} and nothing noticed"
+        return
+    pytest.fail(f"no shipped environment has {role_path}")
+
+
+def test_a_statement_for_the_account_admits_a_role_only_through_the_service_it_names(prod: SynthesizedStack) -> None:
+    """The pipeline roles' statement replaced by one for the account: admitted through S3 (the
+    role's own policy grants the key), refused when the statement names another service."""
+
+    def through(service: str) -> Any:
+        def edit(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [
+                dict(
+                    s,
+                    Principal={"AWS": "arn:aws:iam::333333333333:root"},
+                    Condition={"StringEquals": {"kms:ViaService": f"{service}.eu-west-1.amazonaws.com"}},
+                )
+                if s["Sid"] == "PipelineRolesUseKey"
+                else s
+                for s in statements
+            ]
+
+        return edit
+
+    def s3_denials(document: dict[str, Any]) -> list[str]:
+        return [
+            str(d)
+            for d in denied(Stack(document))
+            if d.role == "roles/codepipeline" and "artifacts_key" in d.resource and "s3:" in d.why
+        ]
+
+    assert s3_denials(_edit_key_policy(prod.json, "keys/artifacts_key", through("s3"))) == []
+    assert s3_denials(_edit_key_policy(prod.json, "keys/artifacts_key", through("sns")))
+
+
+def test_the_deploying_principal_can_create_every_encrypted_resource(stack: SynthesizedStack) -> None:
+    """RDS, Secrets Manager, Lambda, ECR and AWS Backup use the key with the deployer's
+    permissions when Terraform creates the resource: each key policy admits that, per service."""
+    found = [str(p) for p in keys.deployer_denied(Stack(stack.json))]
+    assert found == [], "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("env", "key_path", "sid", "resource"),
+    [
+        ("dev", "keys/data_key", "AccountLetsRdsGrantItselfTheKey", "database/cluster"),
+        ("prod", "keys/data_key", "AccountUsesKeyThroughSecretsManager", "database/master_secret"),
+        ("prod", "dr/keys/data_key", "AccountUsesKeyThroughSecretsManager", "database/master_secret"),
+        ("dev", "keys/artifacts_key", "AccountLetsEcrGrantItselfTheKey", "ecr/repository"),
+        ("dev", "keys/artifacts_key", "AccountUsesKeyThroughLambda", "release_alarms/release_alarms"),
+        ("staging", "dr/keys/data_key", "AccountLetsBackupGrantItselfTheKey", "dr/backup_vault/vault"),
+    ],
+)
+def test_a_key_policy_that_forgets_the_deploying_principal_is_reported(
+    env: str, key_path: str, sid: str, resource: str, synthesized: dict[str, SynthesizedStack]
+) -> None:
+    document = synthesized[env].json
+    broken = Stack(_edit_key_policy(document, key_path, lambda ss: [s for s in ss if s["Sid"] != sid]))
+    found = [str(p) for p in keys.deployer_denied(broken)]
+    assert any(key_path in f and resource in f for f in found), found
+
+
+def test_no_key_policy_lets_the_account_use_a_key_outside_the_services_that_need_it(stack: SynthesizedStack) -> None:
+    found = [str(p) for p in keys.account_uses_beyond_need(Stack(stack.json))]
+    assert found == [], "\n".join(found)
+
+
+def test_the_account_using_a_key_directly_or_through_an_idle_service_is_reported(dev: SynthesizedStack) -> None:
+    root = "arn:aws:iam::111111111111:root"
+    everything = {
+        "Sid": "Everything",
+        "Effect": "Allow",
+        "Principal": {"AWS": root},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    idle = {
+        "Sid": "ThroughSqs",
+        "Effect": "Allow",
+        "Principal": {"AWS": root},
+        "Action": ["kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}},
+    }
+    for extra, expected in ((everything, "directly"), (idle, "through sqs")):
+        broken = Stack(_edit_key_policy(dev.json, "keys/data_key", lambda ss, e=extra: [*ss, e]))  # type: ignore[misc]
+        found = [str(p) for p in keys.account_uses_beyond_need(broken)]
+        assert any(expected in f for f in found), found
+
+
+def test_every_key_is_administered_by_the_account_apart_from_its_use(stack: SynthesizedStack) -> None:
+    """The administrators' statement has the documented actions, kms:PutKeyPolicy included (KMS's
+    policy-lockout safety check), and none that encrypts, decrypts or grants."""
+    found = [str(p) for p in keys.administration_problems(Stack(stack.json))]
+    assert found == [], "\n".join(found)
+
+
+def test_an_administrator_statement_that_uses_the_key_or_cannot_update_it_is_reported(dev: SynthesizedStack) -> None:
+    def admin(edit: Any) -> Any:
+        return lambda ss: [dict(s, Action=edit(s["Action"])) if s["Sid"] == "AccountAdministersKey" else s for s in ss]
+
+    using = Stack(_edit_key_policy(dev.json, "keys/logs_key", admin(lambda a: [*a, "kms:Decrypt"])))
+    assert any("also allows use" in str(p) for p in keys.administration_problems(using))
+    locked = Stack(
+        _edit_key_policy(dev.json, "keys/logs_key", admin(lambda a: [x for x in a if x != "kms:PutKeyPolicy"]))
+    )
+    assert any("kms:PutKeyPolicy" in str(p) for p in keys.administration_problems(locked))
+
+
+def test_every_log_group_is_one_its_key_lets_cloudwatch_logs_use_it_for(stack: SynthesizedStack) -> None:
+    """The logs keys name the project's own log groups, every one of them, by exact ARN."""
+    found = [str(p) for p in keys.log_groups_outside_their_key(Stack(stack.json))]
+    assert found == [], "\n".join(found)
+
+
+def test_a_log_group_the_key_policy_forgets_or_a_pattern_is_reported(prod: SynthesizedStack) -> None:
+    def edit(change: Any) -> Any:
+        def apply(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            for s in statements:
+                for tests in s.get("Condition", {}).values():
+                    if "kms:EncryptionContext:aws:logs:arn" in tests:
+                        tests["kms:EncryptionContext:aws:logs:arn"] = change(
+                            tests["kms:EncryptionContext:aws:logs:arn"]
+                        )
+            return statements
+
+        return apply
+
+    forgotten = Stack(
+        _edit_key_policy(prod.json, "dr/keys/logs_key", edit(lambda arns: [a for a in arns if "/postgresql" not in a]))
+    )
+    assert any("dr/database/postgresql_log" in str(p) for p in keys.log_groups_outside_their_key(forgotten))
+    pattern = Stack(
+        _edit_key_policy(
+            prod.json, "keys/logs_key", edit(lambda arns: ["arn:aws:logs:eu-west-1:333333333333:log-group:*"])
+        )
+    )
+    assert any("by a pattern" in str(p) for p in keys.log_groups_outside_their_key(pattern))
+    stranger = Stack(
+        _edit_key_policy(
+            prod.json,
+            "keys/logs_key",
+            edit(lambda arns: [*arns, "arn:aws:logs:eu-west-1:333333333333:log-group:/other"]),
+        )
+    )
+    assert any("no log group of this key" in str(p) for p in keys.log_groups_outside_their_key(stranger))
+
+
+def test_conditions_are_evaluated_as_iam_does() -> None:
+    context = {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+    assert keys.conditions_hold(
+        {"StringEquals": {"kms:viaservice": ["sns.eu-west-1.amazonaws.com", context["kms:ViaService"]]}}, context
+    )
+    assert not keys.conditions_hold({"StringEquals": {"kms:ViaService": "sns.eu-west-1.amazonaws.com"}}, context)
+    assert not keys.conditions_hold({"Bool": {"kms:GrantIsForAWSResource": "true"}}, context), "a missing key fails"
+    assert keys.conditions_hold({"BoolIfExists": {"kms:GrantIsForAWSResource": "true"}}, context)
+    assert keys.conditions_hold({"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::1:role/x"}}, context)
+    assert keys.conditions_hold(
+        {"ArnLike": {"aws:SourceArn": "arn:aws:ecs:eu-west-1:1:*"}}, {"aws:SourceArn": "arn:aws:ecs:eu-west-1:1:task/x"}
+    )
+    with pytest.raises(ValueError, match="NumericLessThan"):
+        keys.conditions_hold({"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}, context)
+
+
+# --- Trust: roles held to the resources they act for (aws_rules/trust.py) ---
+
+
+def test_every_role_trusts_the_resources_whose_service_assumes_it(stack: SynthesizedStack) -> None:
+    found = [str(u) for u in trust.untrusted(Stack(stack.json))]
+    assert found == [], "\n".join(found)
+
+
+def test_a_role_whose_trust_names_another_resource_is_reported(staging: SynthesizedStack) -> None:
+    document = copy.deepcopy(staging.json)
+    projects = document["resource"]["aws_codebuild_project"].values()
+    project = next(b for b in projects if Resource("p", "p", b).path == "services/app/load_test/project")
+    project["name"] = "renamed-load-test"
+    found = [str(u) for u in trust.untrusted(Stack(document))]
+    assert any("roles/load_test" in f and "project/renamed-load-test" in f for f in found), found
+
+
+# --- Ordering: names in request-context conditions need no dependency ---
+
+
+def test_names_in_request_context_conditions_need_no_dependency_but_other_names_do() -> None:
+    group = {"name": "/ecs/app", "retention_in_days": 30}
+
+    def policy(condition_key: str, where: str) -> dict[str, Any]:
+        arn = "arn:aws:logs:eu-west-1:1:log-group:/ecs/app"
+        statement: dict[str, Any] = {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Principal": "*"}
+        if where == "Condition":
+            statement["Condition"] = {"ArnEquals": {condition_key: arn}}
+        else:
+            statement["Resource"] = arn
+        return {
+            "aws_cloudwatch_log_group.app": group,
+            "aws_kms_key.k": {"policy": json.dumps({"Statement": [statement]})},
+        }
+
+    assert literal_names(Stack(_document(policy("kms:EncryptionContext:aws:logs:arn", "Condition")))) == []
+    assert literal_names(Stack(_document(policy("aws:SourceArn", "Condition")))) == []
+    (other,) = literal_names(Stack(_document(policy("ecs:cluster", "Condition"))))
+    assert other.target.address == "aws_cloudwatch_log_group.app"
+    (resource,) = literal_names(Stack(_document(policy("aws:SourceArn", "Resource"))))
+    assert "Resource" in resource.argument

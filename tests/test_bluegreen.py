@@ -390,8 +390,10 @@ def test_releases_are_announced_on_an_encrypted_topic(codedeploy_stack: Synthesi
     assert rules["deployment"]["resource"] == codedeploy_stack.one("aws_codedeploy_app").ref("arn")
     assert "codedeploy-application-deployment-failed" in rules["deployment"]["event_type_ids"]
     assert all(r["target"] == [{"address": topic.ref("arn"), "type": "SNS"}] for r in rules.values())
-    publishers = policy(codedeploy_stack.one("aws_sns_topic_policy").body["policy"])["Statement"][0]
-    assert set(publishers["Principal"]["Service"]) == {
+    statements = policy(codedeploy_stack.one("aws_sns_topic_policy").body["policy"])["Statement"]
+    # One statement per publishing service, each with its own confused-deputy conditions.
+    assert all(s["Action"] == ["sns:Publish"] for s in statements)
+    assert {s["Principal"]["Service"] for s in statements} == {
         "codestar-notifications.amazonaws.com",
         "cloudwatch.amazonaws.com",
     }

@@ -72,8 +72,10 @@ def test_key_policies_name_exactly_the_roles_they_are_given() -> None:
                 account_id="123456789012",
                 partition="aws",
                 region="eu-west-1",
+                log_group_names=("/ecs/t/app",),
+                data_created=("aurora_storage",),
                 pipeline_role_arns=pipeline_roles,
-                secret_reader_role_arn="arn:aws:iam::123456789012:role/x",
+                secret_reader_role_arns=("arn:aws:iam::123456789012:role/x",),
             ),
         )
     )
@@ -85,6 +87,25 @@ def test_key_policies_name_exactly_the_roles_they_are_given() -> None:
     assert data["TaskExecutionReadsDatabaseSecret"]["Condition"] == {
         "StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
     }
+    # The deployer creates the cluster through RDS only, and RDS may grant itself the key only.
+    assert data["AccountLetsRdsGrantItselfTheKey"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "rds.eu-west-1.amazonaws.com"},
+        "Bool": {"kms:GrantIsForAWSResource": "true"},
+    }
+    assert set(data) == {
+        "AccountAdministersKey",
+        "AccountUsesKeyThroughRds",
+        "AccountLetsRdsGrantItselfTheKey",
+        "TaskExecutionReadsDatabaseSecret",
+    }
+    logs = {s["Sid"]: s for s in policies["logs"]["Statement"]}
+    assert logs["CloudWatchLogsUseKeyForTheProjectsLogGroups"]["Condition"] == {
+        "ArnEquals": {
+            "kms:EncryptionContext:aws:logs:arn": ["arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/t/app"]
+        }
+    }
+    # Nobody uses the notifications key of a Region without the topic: administration only.
+    assert [s["Sid"] for s in policies["notifications"]["Statement"]] == ["AccountAdministersKey"]
 
 
 def test_traffic_shifting_uses_predefined_configs_and_creates_the_rest() -> None:

@@ -6,6 +6,7 @@ import json
 import re
 
 from modules.iam import SOURCE_ACCOUNT_DOCUMENTED
+from modules.security.roles import SOURCE_ARNS_DOCUMENTED
 from tests.conftest import SynthesizedStack, as_list, policy
 
 #: Actions AWS does not let a policy scope to a resource: the only ones allowed on "*".
@@ -84,13 +85,22 @@ def test_every_key_rotates_and_has_an_explicit_policy(stack: SynthesizedStack) -
 
 def test_service_roles_trust_only_their_service_in_this_account(stack: SynthesizedStack) -> None:
     """Where AWS documents that a service sends aws:SourceAccount, it is required; elsewhere it is
-    enforced whenever present (a service that omits it could otherwise never assume the role)."""
+    enforced whenever present (a service that omits it could otherwise never assume the role).
+    Where AWS documents aws:SourceArn for the role, the resources that use it are required too
+    (aws_rules/trust.py checks each against the synthesized resources), and nowhere else: a
+    condition on a key the service does not send would lock it out."""
     for role in stack.of_type("aws_iam_role"):
         (statement,) = policy(role.body["assume_role_policy"])["Statement"]
         assert set(statement["Principal"]) == {"Service"}
         service = statement["Principal"]["Service"]
         operator = "StringEquals" if service in SOURCE_ACCOUNT_DOCUMENTED else "StringEqualsIfExists"
-        assert statement["Condition"] == {operator: {"aws:SourceAccount": stack.config.account_id}}
+        purpose = role.path.removeprefix("roles/")
+        expected: dict[str, object] = {operator: {"aws:SourceAccount": stack.config.account_id}}
+        if purpose in SOURCE_ARNS_DOCUMENTED:
+            sources = statement["Condition"]["ArnLike"]["aws:SourceArn"]
+            assert sources and all(s.startswith("arn:aws:") and f":{stack.config.account_id}:" in s for s in sources)
+            expected["ArnLike"] = {"aws:SourceArn": sources}
+        assert statement["Condition"] == expected, role.path
 
 
 def test_roles_are_scoped_to_their_own_resources(codedeploy_stack: SynthesizedStack) -> None:
@@ -337,3 +347,157 @@ def test_flow_log_role_writes_only_to_the_flow_log_group(stack: SynthesizedStack
     assert find["Action"] == ["logs:DescribeLogGroups"] and find["Resource"] == ["*"]
     assert deliver["Resource"] == [group, f"{group}:*"]
     assert stack.one("aws_flow_log").body["log_destination"] == group
+
+
+# --- The database master secret's resource policy ---
+
+
+def master_secret_policy_problems(stack: SynthesizedStack) -> list[str]:
+    """The master secret admits its reader (the migration task's execution role), refuses every
+    other role of the stack, blocks public policies, and refuses nobody outside the stack's roles
+    (the deployer, who reads a stack-created secret back on refresh, and the account's admins)."""
+    secret = stack.database_secret
+    policies = [p for p in stack.of_type("aws_secretsmanager_secret_policy") if p.body["secret_arn"] == secret]
+    if len(policies) != 1:
+        return [f"{len(policies)} resource policies on the master secret {secret}, not 1"]
+    body = policies[0].body
+    problems = [] if body.get("block_public_policy") is True else ["block_public_policy is not set"]
+    statements = {s["Sid"]: s for s in policy(body["policy"])["Statement"]}
+    reader = stack.one("aws_iam_role", "roles/task_execution").ref("arn")
+    roles = {r.ref("arn") for r in stack.of_type("aws_iam_role")}
+    read = statements.get("ReadersOfTheMasterSecret", {})
+    if read.get("Effect") != "Allow" or read.get("Principal") != {"AWS": [reader]}:
+        problems.append(f"the reader statement admits {read.get('Principal')}, not the execution role")
+    refuse = statements.get("NoOtherRoleOfTheStack", {})
+    refused = set(as_list(refuse.get("Condition", {}).get("ArnEquals", {}).get("aws:PrincipalArn", [])))
+    if refuse.get("Effect") != "Deny" or refuse.get("Action") != ["secretsmanager:*"]:
+        problems.append("the refusal is not a Deny of every Secrets Manager action")
+    if refused != roles - {reader}:
+        problems.append(f"refuses {sorted(refused)}, not exactly the stack's other roles {sorted(roles - {reader})}")
+    if set(refuse.get("Condition", {})) != {"ArnEquals"}:
+        problems.append(f"the refusal has other conditions: {refuse.get('Condition')}")
+    if set(statements) != {"ReadersOfTheMasterSecret", "NoOtherRoleOfTheStack"}:
+        problems.append(f"unexpected statements {sorted(statements)}")
+    return problems
+
+
+def test_the_master_secret_admits_its_reader_and_refuses_the_stacks_other_roles(stack: SynthesizedStack) -> None:
+    assert master_secret_policy_problems(stack) == []
+
+
+def test_a_master_secret_policy_that_lets_another_role_read_is_reported(prod: SynthesizedStack) -> None:
+    document = json.loads(json.dumps(prod.json))
+    (body,) = document["resource"]["aws_secretsmanager_secret_policy"].values()
+    parsed = json.loads(body["policy"])
+    deny = next(s for s in parsed["Statement"] if s["Effect"] == "Deny")
+    hook = prod.one("aws_iam_role", "roles/test_hook").ref("arn")
+    deny["Condition"]["ArnEquals"]["aws:PrincipalArn"].remove(hook)
+    body["policy"] = json.dumps(parsed)
+    broken = SynthesizedStack(prod.env, prod.config, document, prod.file)
+    assert any("not exactly the stack's other roles" in p for p in master_secret_policy_problems(broken))
+
+
+def test_only_the_migration_task_receives_the_master_secret(stack: SynthesizedStack) -> None:
+    """Since the app signs in with IAM tokens, the only reader is the migration task: its
+    definition (registered by the migration step) is the only one naming the master secret."""
+    secret = stack.database_secret
+    readers = [
+        p.path
+        for p in stack.of_type("aws_iam_role_policy")
+        if any(
+            secret in as_list(s["Resource"]) and "secretsmanager:GetSecretValue" in as_list(s["Action"])
+            for s in policy(p.body["policy"])["Statement"]
+        )
+    ]
+    assert readers == [f"{stack.service().prefix}role_policies/task_execution"]
+    (container,) = json.loads(stack.one("aws_ecs_task_definition").body["container_definitions"])
+    assert secret not in json.dumps(container)
+    project = (
+        stack.service().one("aws_codebuild_project", "migrations/project").body["environment"]["environment_variable"]
+    )
+    template = next(v["value"] for v in project if v["name"] == "MIGRATE_TASKDEF")
+    assert secret in template
+
+
+# --- aws:SourceArn beside aws:SourceAccount in resource policies ---
+
+
+def topic_publishers_outside_its_policy(stack: SynthesizedStack) -> list[str]:
+    """Every alarm that notifies the topic is one the topic policy's CloudWatch statement admits."""
+    from aws_rules.keys import conditions_hold
+
+    topic = stack.one("aws_sns_topic").ref("arn")
+    (topic_policy,) = [p for p in stack.of_type("aws_sns_topic_policy") if p.body["arn"] == topic]
+    statements = {s["Sid"]: s for s in policy(topic_policy.body["policy"])["Statement"]}
+    alarms = statements["AlarmsPublish"]
+    problems = []
+    for alarm in stack.of_type("aws_cloudwatch_metric_alarm"):
+        if topic not in alarm.body.get("alarm_actions", []) + alarm.body.get("ok_actions", []):
+            continue
+        arn = f"arn:aws:cloudwatch:{stack.config.region}:{stack.config.account_id}:alarm:{alarm.body['alarm_name']}"
+        context = {"aws:SourceArn": arn, "aws:SourceAccount": stack.config.account_id}
+        if not conditions_hold(alarms["Condition"], context):
+            problems.append(f"{alarm.path} ({arn}) cannot publish to the topic")
+    return problems
+
+
+def test_the_topic_admits_this_stacks_alarms_and_notification_rules_only(stack: SynthesizedStack) -> None:
+    (topic_policy,) = stack.of_type("aws_sns_topic_policy")
+    statements = {s["Sid"]: s for s in policy(topic_policy.body["policy"])["Statement"]}
+    assert statements["AlarmsPublish"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert statements["AlarmsPublish"]["Condition"]["StringEquals"] == {"aws:SourceAccount": stack.config.account_id}
+    assert statements["NotificationRulesPublish"]["Principal"] == {"Service": "codestar-notifications.amazonaws.com"}
+    assert statements["NotificationRulesPublish"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": stack.config.account_id}
+    }
+    assert topic_publishers_outside_its_policy(stack) == []
+
+
+def test_an_alarm_the_topic_policy_does_not_name_is_reported(prod: SynthesizedStack) -> None:
+    document = json.loads(json.dumps(prod.json))
+    alarm = next(iter(document["resource"]["aws_cloudwatch_metric_alarm"].values()))
+    alarm["alarm_name"] = "someone-elses-alarm"
+    broken = SynthesizedStack(prod.env, prod.config, document, prod.file)
+    assert any("someone-elses-alarm" in p for p in topic_publishers_outside_its_policy(broken))
+
+
+def server_access_logs_outside_the_log_bucket_policy(stack: SynthesizedStack) -> list[str]:
+    """Every bucket logging into a log bucket is named by that bucket's S3 log delivery statement."""
+    from aws_rules.keys import conditions_hold
+
+    buckets = {b.ref("id"): b for b in stack.of_type("aws_s3_bucket")}
+    problems = []
+    for logging in stack.of_type("aws_s3_bucket_logging"):
+        source = buckets[logging.body["bucket"]]
+        target = logging.body["target_bucket"].replace(".bucket}", ".id}")
+        (bucket_policy,) = [p for p in stack.of_type("aws_s3_bucket_policy") if p.body["bucket"] == target]
+        statements = [
+            s
+            for s in policy(bucket_policy.body["policy"])["Statement"]
+            if s.get("Principal") == {"Service": "logging.s3.amazonaws.com"}
+        ]
+        context = {
+            "aws:SourceArn": f"arn:aws:s3:::{source.body['bucket']}",
+            "aws:SourceAccount": stack.config.account_id,
+        }
+        if not any(conditions_hold(s.get("Condition", {}), context) for s in statements):
+            problems.append(f"{source.path} logs into {target}, whose policy does not admit its delivery")
+        if any("aws:SourceArn" not in json.dumps(s.get("Condition", {})) for s in statements):
+            problems.append(f"{target}: S3 log delivery is admitted for any source bucket")
+    return problems
+
+
+def test_s3_log_delivery_is_admitted_for_exactly_the_buckets_that_log_there(stack: SynthesizedStack) -> None:
+    assert server_access_logs_outside_the_log_bucket_policy(stack) == []
+
+
+def test_a_bucket_logging_where_delivery_is_not_admitted_for_it_is_reported(dev: SynthesizedStack) -> None:
+    document = json.loads(json.dumps(dev.json))
+    bucket = next(
+        b
+        for b in document["resource"]["aws_s3_bucket"].values()
+        if b["//"]["metadata"]["path"].endswith("artifacts/bucket")
+    )
+    bucket["bucket"] = "renamed-artifacts"
+    broken = SynthesizedStack(dev.env, dev.config, document, dev.file)
+    assert any("whose policy does not admit" in p for p in server_access_logs_outside_the_log_bucket_policy(broken))

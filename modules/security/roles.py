@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -38,6 +39,25 @@ BACKUP_ROLE_SERVICES = {"backup": "backup.amazonaws.com"}
 #: ECR creates the DR region's replica repository with this role (its template names a KMS key).
 REPLICA_ROLE_SERVICES = {"ecr_replica_creator": "ecr.amazonaws.com"}
 
+#: Roles whose service AWS documents to send ``aws:SourceArn`` (the resource it acts for) when it
+#: assumes them: their trust policies also require the ARNs of the resources that use them. The
+#: others (the ECS task execution role, CodePipeline, Lambda, ECS itself, Backup, ECR) have no such
+#: documented key, and a condition on a key the service does not send would lock it out.
+SOURCE_ARNS_DOCUMENTED = {
+    # The task role (not the execution role): arn:aws:ecs:<region>:<account>:*
+    "task": "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html",
+    # arn:aws:codebuild:<region>:<account>:project/<name>
+    "codebuild": "https://docs.aws.amazon.com/codebuild/latest/userguide/cross-service-confused-deputy-prevention.html",
+    "migrate": "https://docs.aws.amazon.com/codebuild/latest/userguide/cross-service-confused-deputy-prevention.html",
+    "load_test": "https://docs.aws.amazon.com/codebuild/latest/userguide/cross-service-confused-deputy-prevention.html",
+    # arn:aws:codedeploy:<region>:<account>:deploymentgroup:<application>/<group>
+    "codedeploy": "https://docs.aws.amazon.com/codedeploy/latest/userguide/security_confused_deputy.html",
+    # arn:aws:ec2:<region>:<account>:vpc-flow-log/<flow log id>
+    "flow_logs": "https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html",
+    # arn:aws:rds:<region>:<account>:db:<instance identifier>
+    "rds_monitoring": "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Monitoring.OS.Enabling.html",
+}
+
 
 @dataclass(frozen=True)
 class ServiceRolesProps:
@@ -48,6 +68,10 @@ class ServiceRolesProps:
     load_test: bool = False
     backup: bool = False
     image_replicas: bool = False
+    #: Role purpose -> the ARNs (or ARN patterns) of the resources that use it, for the roles in
+    #: SOURCE_ARNS_DOCUMENTED. Built from physical names, not references: the resources name
+    #: their roles, so a reference back would be a cycle.
+    source_arns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,12 +117,16 @@ class ServiceRoles(Construct):
             **(BACKUP_ROLE_SERVICES if props.backup else {}),
             **(REPLICA_ROLE_SERVICES if props.image_replicas else {}),
         }
+        missing = sorted(p for p in services if p in SOURCE_ARNS_DOCUMENTED and not props.source_arns.get(p))
+        if missing:
+            raise ValueError(f"no aws:SourceArn given for the roles {missing}; their services document it")
         for purpose, service in services.items():
+            sources = props.source_arns.get(purpose, ()) if purpose in SOURCE_ARNS_DOCUMENTED else ()
             role = IamRole(
                 self,
                 purpose,
                 name=f"{props.name_prefix}-{purpose.replace('_', '-')}",
-                assume_role_policy=iam.service_trust(service, props.account_id),
+                assume_role_policy=iam.service_trust(service, props.account_id, sources),
                 max_session_duration=3600,
             )
             roles[purpose] = RoleOutputs(role_arn=role.arn, role_name=role.name)

@@ -1,0 +1,136 @@
+"""What the key, trust and secret policies need from the config, per Region: who uses each key,
+and which resources each service role acts for.
+
+Policies that name the resources which in turn name the policy's key or role cannot reference
+them (Terraform would see a cycle: the log group needs its key, the key policy would need the log
+group). They name them by the physical names of config/naming.py instead, which is also how AWS
+puts them in the request context the conditions compare with (aws:SourceArn,
+kms:EncryptionContext:*); aws_rules checks every one against the synthesized resources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from config import EnvironmentConfig
+from config.naming import physical_names
+from modules.security.keys import EncryptionKeysProps, LambdaEnvironment
+from modules.security.roles import ServiceRolesOutputs
+
+#: The kinds of physical name that are CloudWatch Logs log groups (all encrypted with the logs key).
+LOG_GROUP_KINDS = ("log_group", "waf_log_group")
+#: How physical_names says a name is in the DR Region.
+IN_DR = "in the DR region"
+
+
+def compute_regions(c: EnvironmentConfig) -> tuple[str, ...]:
+    """The Regions the service, its network and its database instances run in."""
+    return (c.region, c.dr.region) if c.dr is not None and c.dr.runs_compute else (c.region,)
+
+
+def log_group_names(c: EnvironmentConfig, region: str) -> tuple[str, ...]:
+    """Every log group the stack creates in ``region``."""
+    where = "" if region == c.region else IN_DR
+    return tuple(sorted(n.value for n in physical_names(c) if n.kind in LOG_GROUP_KINDS and n.where == where))
+
+
+def trust_sources(c: EnvironmentConfig) -> dict[str, tuple[str, ...]]:
+    """Role purpose -> the ARNs of the resources whose service assumes it (roles.SOURCE_ARNS_DOCUMENTED)."""
+    names, p, account = c.names, c.partition, c.account_id
+    regions = compute_regions(c)
+
+    def codebuild(project: str) -> tuple[str, ...]:
+        return (f"arn:{p}:codebuild:{c.region}:{account}:project/{project}",)
+
+    services = {key: (spec, names.service(key)) for key, spec in c.all_services.items()}
+    sources = {
+        # A task of either Region's cluster (ECS documents the Region-wide pattern).
+        "task": tuple(f"arn:{p}:ecs:{r}:{account}:*" for r in regions),
+        "codebuild": tuple(a for _, n in services.values() for a in codebuild(n.build_project)),
+        "migrate": tuple(a for _, n in services.values() for a in codebuild(n.migrate_project)),
+        "codedeploy": tuple(
+            f"arn:{p}:codedeploy:{c.region}:{account}:deploymentgroup:{n.codedeploy_app}/{n.deployment_group}"
+            for _, n in services.values()
+        ),
+        # A flow log's id exists only once it is created, and the flow log names the role.
+        "flow_logs": tuple(f"arn:{p}:ec2:{r}:{account}:vpc-flow-log/*" for r in regions),
+        # The cluster's instances, <cluster>-1, -2, ... in either Region.
+        "rds_monitoring": tuple(f"arn:{p}:rds:{r}:{account}:db:{names.db_cluster}-*" for r in regions),
+    }
+    load_tests = tuple(a for spec, n in services.values() if spec.deployment.load_test for a in codebuild(n.load_test))
+    if load_tests:
+        sources["load_test"] = load_tests
+    return sources
+
+
+def alarm_sources(c: EnvironmentConfig) -> tuple[str, ...]:
+    """The alarms that notify the topic: every alarm the stack names (prefix-<suffix>)."""
+    return (f"arn:{c.partition}:cloudwatch:{c.region}:{c.account_id}:alarm:{c.names.prefix}-*",)
+
+
+def key_users(c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> EncryptionKeysProps:
+    """Who uses the keys of ``region``: its resources, the roles that use them, the deployer."""
+    primary = region == c.region
+    dr = c.dr
+    names = c.names
+    db = c.database
+    backup_here = dr is not None and dr.posture == "backup_restore" and roles.backup is not None
+    data_created: list[str] = []
+    if primary or (dr is not None and dr.global_database):
+        data_created.append("aurora_storage")
+        instances = db.instance_count if primary else (1 if dr is not None and dr.posture == "warm_standby" else 0)
+        if db.performance_insights and instances:
+            data_created.append("performance_insights")
+    global_database = dr is not None and dr.global_database
+    if primary:
+        data_created.append("secret" if global_database else "rds_managed_secret")
+    elif global_database:
+        data_created.append("secret_replica")
+    if backup_here:
+        data_created.append("backup_vault")
+    lambdas = tuple(
+        environment
+        for key, spec in (c.all_services.items() if primary else ())
+        for environment in (
+            LambdaEnvironment(roles.release_alarms.role_arn, names.service(key).release_alarms_hook, "ReleaseAlarms"),
+            *(
+                (LambdaEnvironment(roles.test_hook.role_arn, names.service(key).test_hook, "TestTraffic"),)
+                if spec.deployment.test_hook
+                else ()
+            ),
+        )
+    )
+    return EncryptionKeysProps(
+        name_prefix=names.prefix,
+        account_id=c.account_id,
+        partition=c.partition,
+        region=region,
+        log_group_names=log_group_names(c, region),
+        data_created=tuple(data_created),
+        artifacts_created=("ecr_repository", "lambda_environment") if primary else (),
+        pipeline_role_arns=(
+            (
+                roles.codepipeline.role_arn,
+                roles.codebuild.role_arn,
+                roles.migrate.role_arn,
+                *([roles.load_test.role_arn] if roles.load_test else []),
+            )
+            if primary
+            else ()
+        ),
+        secret_reader_role_arns=(roles.task_execution.role_arn,) if primary else (),
+        lambda_environments=lambdas,
+        artifacts_grant_role_arns=(
+            (roles.ecr_replica_creator.role_arn,) if not primary and roles.ecr_replica_creator else ()
+        ),
+        backup_role_arn=roles.backup.role_arn if backup_here and roles.backup else None,
+        topic=primary,
+        topic_publisher_role_arns=(roles.codepipeline.role_arn,) if primary else (),
+        prevent_destroy=c.production,
+    )
+
+
+def role_arns(roles: ServiceRolesOutputs) -> tuple[str, ...]:
+    """Every role the stack creates."""
+    found = (getattr(roles, f.name) for f in fields(roles))
+    return tuple(role.role_arn for role in found if role is not None)
