@@ -240,6 +240,18 @@ def test_a_crash_after_the_response_started_is_still_logged_as_500(caplog: pytes
     assert (record.__dict__["status"], record.__dict__["status_sent"]) == (500, 200)
 
 
+def test_a_path_with_a_control_character_is_not_found_even_where_a_route_would_match_before_it() -> None:
+    """Starlette's route patterns end in "$", which matches before a final newline: without the
+    guard "/%0A" is served as "/" (the control: the echo app answers any path)."""
+    guard = middleware.RequestGuard(_echo)
+    newline, nul, delete, plain = _requests(
+        guard, ("GET", "/%0A", b""), ("GET", "/notes%00", b""), ("GET", "/a%7Fb", b""), ("GET", "/", b"")
+    )
+    assert [r.status_code for r in (newline, nul, delete)] == [404, 404, 404]
+    assert newline.json() == {"error": "not found"}
+    assert plain.status_code == 200
+
+
 def test_the_body_limit_holds_with_and_without_content_length(caplog: pytest.LogCaptureFixture) -> None:
     guard = middleware.RequestGuard(_echo, max_body_bytes=10)
     small, large = _requests(guard, ("POST", "/", b"x" * 10), ("POST", "/", b"x" * 11))

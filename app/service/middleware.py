@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -24,6 +25,10 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_LOGGED_PATH = 512
 #: Logged for a request whose client went away before the response (nginx's convention; not a 5xx).
 CLIENT_CLOSED = 499
+
+
+#: Control characters (a decoded %00-%1F or %7F) in a request path.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class BodyTooLarge(Exception):
@@ -88,7 +93,11 @@ class RequestGuard:
         fields: dict[str, Any] = {"method": scope.get("method", ""), "path": scope.get("path", "")[:MAX_LOGGED_PATH]}
         try:
             declared = _declared_length(scope)
-            if declared is not None and declared > self.max_body_bytes:
+            if CONTROL.search(scope.get("path", "")):
+                # No route has one; and Starlette's route patterns end in "$", which also matches
+                # before a final newline, so "/%0A" would otherwise be served as "/".
+                await _reply(sending, 404, "not found")
+            elif declared is not None and declared > self.max_body_bytes:
                 await _reply(sending, 413, too_large)
             else:
                 await self.app(scope, receiving, sending)
