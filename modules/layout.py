@@ -80,7 +80,8 @@ def service_scope(stack: Construct, key: str) -> Construct:
     """Where a service's constructs go: ``services/<key>`` (created on first use)."""
     found = stack.node.try_find_child(SERVICES)
     services = found if isinstance(found, Construct) else Construct(stack, SERVICES)
-    return Construct(services, key)
+    own = services.node.try_find_child(key)
+    return own if isinstance(own, Construct) else Construct(services, key)
 
 
 def move_legacy_addresses(stack: TerraformStack) -> int:

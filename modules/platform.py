@@ -25,10 +25,10 @@ from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
 from modules.security import (
     EncryptionKeys,
     EncryptionKeysOutputs,
+    EnvironmentRoles,
     SecurityGroups,
     SecurityGroupsOutputs,
     SecurityGroupsProps,
-    ServiceRolesOutputs,
 )
 from modules.security.policies import attach, flow_log_delivery
 from modules.settings import from_section
@@ -71,11 +71,11 @@ def dr_site(c: EnvironmentConfig, keys: EncryptionKeysOutputs) -> RegionSite:
     )
 
 
-def keys(scope: Construct, c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> EncryptionKeysOutputs:
+def keys(scope: Construct, c: EnvironmentConfig, region: str, roles: EnvironmentRoles) -> EncryptionKeysOutputs:
     return EncryptionKeys(scope, "keys", security_wiring.key_users(c, region, roles)).outputs
 
 
-def networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs) -> Networking:
+def networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: EnvironmentRoles) -> Networking:
     net = site.networking
     return Networking(
         scope,
@@ -92,18 +92,18 @@ def networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: 
             interface_endpoints=net.interface_endpoints,
             flow_log_group_name=c.names.flow_log_group,
             flow_log_retention_days=net.flow_log_retention_days,
-            flow_log_role_arn=roles.flow_logs.role_arn,
+            flow_log_role_arn=roles.platform.flow_logs.role_arn,
             logs_kms_key_arn=site.keys.logs_key_arn,
         ),
     )
 
 
-def flow_log_permissions(scope: Construct, roles: ServiceRolesOutputs, vpc: Networking) -> None:
+def flow_log_permissions(scope: Construct, roles: EnvironmentRoles, vpc: Networking) -> None:
     """The flow logs role may deliver to the VPC's log group; the flow logs start after that."""
     policy = attach(
         Construct(scope, "role_policies"),
         "flow_logs",
-        roles.flow_logs.role_name,
+        roles.platform.flow_logs.role_name,
         flow_log_delivery("DeliverFlowLogs", vpc.outputs.flow_log_group_arn),
     )
     vpc.log_after(policy)
@@ -152,7 +152,7 @@ def database(
     site: RegionSite,
     network: NetworkingOutputs,
     groups: SecurityGroupsOutputs,
-    roles: ServiceRolesOutputs,
+    roles: EnvironmentRoles,
     *,
     global_cluster_identifier: str | None = None,
     secret_replicas: tuple[tuple[str, str], ...] = (),
@@ -161,6 +161,8 @@ def database(
 ) -> DatabaseOutputs:
     """The primary cluster, or (``secondary_instances`` set) a global database's DR member."""
     db = c.database
+    # Only the migration tasks read the master secret; their execution roles are the services'.
+    readers = tuple(service.task_execution.role_arn for service in roles.services.values())
     return Database(
         scope,
         "database",
@@ -187,7 +189,7 @@ def database(
             deletion_protection=db.deletion_protection,
             skip_final_snapshot=db.skip_final_snapshot,
             monitoring_interval_seconds=db.monitoring_interval_seconds,
-            monitoring_role=roles.rds_monitoring,
+            monitoring_role=roles.platform.rds_monitoring,
             performance_insights=db.performance_insights,
             log_retention_days=db.log_retention_days,
             prevent_destroy=c.production,
@@ -196,10 +198,8 @@ def database(
             password_version=db.password_version,
             secret_replicas=secret_replicas,
             primary_instances=primary.instances if primary else (),
-            secret_readers=(roles.task_execution.role_arn,),
-            secret_denied_roles=tuple(
-                a for a in security_wiring.role_arns(roles) if a != roles.task_execution.role_arn
-            ),
+            secret_readers=readers,
+            secret_denied_roles=tuple(a for a in security_wiring.role_arns(roles) if a not in readers),
         ),
     ).outputs
 
@@ -332,7 +332,7 @@ def build_primary(
     scope: Construct,
     c: EnvironmentConfig,
     site: RegionSite,
-    roles: ServiceRolesOutputs,
+    roles: EnvironmentRoles,
     *,
     global_cluster: RdsGlobalCluster | None,
     dr_keys: EncryptionKeysOutputs | None,
@@ -359,7 +359,7 @@ def build_secondary(
     scope: Construct,
     c: EnvironmentConfig,
     site: RegionSite,
-    roles: ServiceRolesOutputs,
+    roles: EnvironmentRoles,
     *,
     global_cluster: RdsGlobalCluster,
     primary: DatabaseOutputs,

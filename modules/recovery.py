@@ -37,7 +37,10 @@ from modules.load_balancer import LoadBalancerOutputs, ServiceRouteOutputs
 from modules.platform import Platform, capacity_shares
 from modules.security import (
     DrServiceAccess,
+    DrServicePolicies,
     EncryptionKeysOutputs,
+    EnvironmentRoles,
+    PlatformRolesOutputs,
     SecondaryRegionPolicies,
     SecondaryRegionPoliciesProps,
     ServiceRolesOutputs,
@@ -54,7 +57,7 @@ class Regions:
 
 
 def replicate_images(
-    at: Regions, c: EnvironmentConfig, roles: ServiceRolesOutputs, keys: EncryptionKeysOutputs, repository: EcrOutputs
+    at: Regions, c: EnvironmentConfig, roles: PlatformRolesOutputs, keys: EncryptionKeysOutputs, repository: EcrOutputs
 ) -> ReplicaRepositoryTemplate:
     dr, names = _dr(c), c.names
     assert roles.ecr_replica_creator is not None
@@ -84,7 +87,7 @@ def replicate_images(
 def copy_backups(
     at: Regions,
     c: EnvironmentConfig,
-    roles: ServiceRolesOutputs,
+    roles: PlatformRolesOutputs,
     primary_keys: EncryptionKeysOutputs,
     keys: EncryptionKeysOutputs,
     primary: Platform,
@@ -143,7 +146,7 @@ def standby_service(
     )
 
 
-def standby_services(at: Regions, c: EnvironmentConfig, roles: ServiceRolesOutputs, there: Platform) -> dict[str, Ecs]:
+def standby_services(at: Regions, c: EnvironmentConfig, roles: EnvironmentRoles, there: Platform) -> dict[str, Ecs]:
     """Every service in the DR region, each on its route of the DR load balancer (rolled, never blue/green)."""
     contexts = {key: ServiceContext(c, key, deployer_for(c, key)) for key in c.all_services}
     scopes = {key: service_scope(at.dr, key) for key in contexts}
@@ -152,7 +155,11 @@ def standby_services(at: Regions, c: EnvironmentConfig, roles: ServiceRolesOutpu
     listeners = there.load_balancer.listeners(groups[default].colours if default else None)
     return {
         key: standby_service(
-            scopes[key], s, roles, there, groups[key].forward(listeners, None if key == default else rule_conditions(s))
+            scopes[key],
+            s,
+            roles.services[key],
+            there,
+            groups[key].forward(listeners, None if key == default else rule_conditions(s)),
         )
         for key, s in contexts.items()
     }
@@ -187,7 +194,7 @@ class Standby:
 def build(
     at: Regions,
     c: EnvironmentConfig,
-    roles: ServiceRolesOutputs,
+    roles: EnvironmentRoles,
     keys: tuple[EncryptionKeysOutputs, EncryptionKeysOutputs],
     primary: Platform,
     global_cluster: RdsGlobalCluster | None,
@@ -196,10 +203,10 @@ def build(
     """``keys``: the primary region's and the DR region's. Returns the stack outputs DR adds."""
     dr = _dr(c)
     primary_keys, dr_keys = keys
-    template = replicate_images(at, c, roles, dr_keys, repository)
+    template = replicate_images(at, c, roles.platform, dr_keys, repository)
     outputs: dict[str, str | None] = {}
     if dr.posture == "backup_restore":
-        outputs["dr_backup_vault_arn"] = copy_backups(at, c, roles, primary_keys, dr_keys, primary)
+        outputs["dr_backup_vault_arn"] = copy_backups(at, c, roles.platform, primary_keys, dr_keys, primary)
     standby = None
     if dr.runs_compute:
         assert global_cluster is not None
@@ -225,41 +232,44 @@ def build(
 def _secondary_policies(
     at: Regions,
     c: EnvironmentConfig,
-    roles: ServiceRolesOutputs,
+    roles: EnvironmentRoles,
     keys: EncryptionKeysOutputs,
     template: ReplicaRepositoryTemplate,
     standby: Standby | None,
 ) -> None:
     """What the (global) roles need in the DR region, and what waits there for those policies."""
     dr = _dr(c)
-    legacy = ServiceContext(c, LEGACY_SERVICE, deployer_for(c, LEGACY_SERVICE))
-    service_access = (
-        DrServiceAccess(
-            app_log_group_arn=standby.services[LEGACY_SERVICE].outputs.log_group_arn,
-            flow_log_group_arn=standby.platform.network.flow_log_group_arn,
-            database_user_arn=database_user_arn(legacy, dr.region, standby.platform.database),
-        )
-        if standby
-        else None  # nothing runs in the DR region with backup_restore
-    )
+
+    def replica(key: str) -> str:
+        return f"arn:{c.partition}:ecr:{dr.region}:{c.account_id}:repository/{c.names.service(key).ecr_repository}"
+
     policies = SecondaryRegionPolicies(
         at.primary,
         "dr_role_policies",
         SecondaryRegionPoliciesProps(
-            roles=roles,
+            roles=roles.platform,
             region=dr.region,
-            replica_repository_arn=f"arn:{c.partition}:ecr:{dr.region}:{c.account_id}:repository/{legacy.names.ecr_repository}",
+            replica_repository_arns=[replica(key) for key in c.all_services],
             artifacts_key_arn=keys.artifacts_key_arn,
-            service=service_access,
+            # Nothing runs in the DR region with backup_restore.
+            flow_log_group_arn=standby.platform.network.flow_log_group_arn if standby else None,
         ),
     )
     assert policies.ecr_replica_creator is not None
     template.create_after(policies.ecr_replica_creator)
-    if standby is not None:
-        assert policies.flow_logs is not None and policies.task_execution is not None
-        standby.platform.vpc.log_after(policies.flow_logs)
-        for service in standby.services.values():
-            service.start_after(policies.task_execution)
+    if standby is None:
+        return
+    assert policies.flow_logs is not None
+    standby.platform.vpc.log_after(policies.flow_logs)
+    for key, service in standby.services.items():
+        s = ServiceContext(c, key, deployer_for(c, key))
+        access = DrServiceAccess(
+            replica_repository_arn=replica(key),
+            app_log_group_arn=service.outputs.log_group_arn,
+            database_user_arn=database_user_arn(s, dr.region, standby.platform.database),
+        )
+        own = DrServicePolicies(service_scope(at.primary, key), "dr_role_policies", roles.services[key], access)
+        service.start_after(own.task_execution)
 
 
 def _dr(c: EnvironmentConfig) -> DisasterRecoveryConfig:

@@ -10,12 +10,10 @@ kms:EncryptionContext:*); aws_rules checks every one against the synthesized res
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from config import EnvironmentConfig
 from config.naming import physical_names
 from modules.security.keys import EncryptionKeysProps, LambdaEnvironment
-from modules.security.roles import ServiceRolesOutputs
+from modules.security.roles import EnvironmentRoles
 
 #: The kinds of physical name that are CloudWatch Logs log groups (all encrypted with the logs key).
 LOG_GROUP_KINDS = ("log_group", "waf_log_group")
@@ -34,32 +32,36 @@ def log_group_names(c: EnvironmentConfig, region: str) -> tuple[str, ...]:
     return tuple(sorted(n.value for n in physical_names(c) if n.kind in LOG_GROUP_KINDS and n.where == where))
 
 
-def trust_sources(c: EnvironmentConfig) -> dict[str, tuple[str, ...]]:
-    """Role purpose -> the ARNs of the resources whose service assumes it (roles.SOURCE_ARNS_DOCUMENTED)."""
-    names, p, account = c.names, c.partition, c.account_id
-    regions = compute_regions(c)
+def platform_trust_sources(c: EnvironmentConfig) -> dict[str, tuple[str, ...]]:
+    """The environment's roles: purpose -> the ARNs of the resources whose service assumes it
+    (roles.SOURCE_ARNS_DOCUMENTED)."""
+    p, account, regions = c.partition, c.account_id, compute_regions(c)
+    return {
+        # A flow log's id exists only once it is created, and the flow log names the role.
+        "flow_logs": tuple(f"arn:{p}:ec2:{r}:{account}:vpc-flow-log/*" for r in regions),
+        # The cluster's instances, <cluster>-1, -2, ... in either Region.
+        "rds_monitoring": tuple(f"arn:{p}:rds:{r}:{account}:db:{c.names.db_cluster}-*" for r in regions),
+    }
+
+
+def service_trust_sources(c: EnvironmentConfig, key: str) -> dict[str, tuple[str, ...]]:
+    """One service's roles: purpose -> the ARNs of that service's resources that assume them."""
+    p, account, n = c.partition, c.account_id, c.names.service(key)
 
     def codebuild(project: str) -> tuple[str, ...]:
         return (f"arn:{p}:codebuild:{c.region}:{account}:project/{project}",)
 
-    services = {key: (spec, names.service(key)) for key, spec in c.all_services.items()}
     sources = {
         # A task of either Region's cluster (ECS documents the Region-wide pattern).
-        "task": tuple(f"arn:{p}:ecs:{r}:{account}:*" for r in regions),
-        "codebuild": tuple(a for _, n in services.values() for a in codebuild(n.build_project)),
-        "migrate": tuple(a for _, n in services.values() for a in codebuild(n.migrate_project)),
-        "codedeploy": tuple(
-            f"arn:{p}:codedeploy:{c.region}:{account}:deploymentgroup:{n.codedeploy_app}/{n.deployment_group}"
-            for _, n in services.values()
+        "task": tuple(f"arn:{p}:ecs:{r}:{account}:*" for r in compute_regions(c)),
+        "codebuild": codebuild(n.build_project),
+        "migrate": codebuild(n.migrate_project),
+        "codedeploy": (
+            f"arn:{p}:codedeploy:{c.region}:{account}:deploymentgroup:{n.codedeploy_app}/{n.deployment_group}",
         ),
-        # A flow log's id exists only once it is created, and the flow log names the role.
-        "flow_logs": tuple(f"arn:{p}:ec2:{r}:{account}:vpc-flow-log/*" for r in regions),
-        # The cluster's instances, <cluster>-1, -2, ... in either Region.
-        "rds_monitoring": tuple(f"arn:{p}:rds:{r}:{account}:db:{names.db_cluster}-*" for r in regions),
     }
-    load_tests = tuple(a for spec, n in services.values() if spec.deployment.load_test for a in codebuild(n.load_test))
-    if load_tests:
-        sources["load_test"] = load_tests
+    if c.all_services[key].deployment.load_test is not None:
+        sources["load_test"] = codebuild(n.load_test)
     return sources
 
 
@@ -68,13 +70,14 @@ def alarm_sources(c: EnvironmentConfig) -> tuple[str, ...]:
     return (f"arn:{c.partition}:cloudwatch:{c.region}:{c.account_id}:alarm:{c.names.prefix}-*",)
 
 
-def key_users(c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> EncryptionKeysProps:
+def key_users(c: EnvironmentConfig, region: str, roles: EnvironmentRoles) -> EncryptionKeysProps:
     """Who uses the keys of ``region``: its resources, the roles that use them, the deployer."""
     primary = region == c.region
     dr = c.dr
     names = c.names
     db = c.database
-    backup_here = dr is not None and dr.posture == "backup_restore" and roles.backup is not None
+    own, services = roles.platform, roles.services
+    backup_here = dr is not None and dr.posture == "backup_restore" and own.backup is not None
     data_created: list[str] = []
     if primary or (dr is not None and dr.global_database):
         data_created.append("aurora_storage")
@@ -92,9 +95,11 @@ def key_users(c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> 
         environment
         for key, spec in (c.all_services.items() if primary else ())
         for environment in (
-            LambdaEnvironment(roles.release_alarms.role_arn, names.service(key).release_alarms_hook, "ReleaseAlarms"),
+            LambdaEnvironment(
+                services[key].release_alarms.role_arn, names.service(key).release_alarms_hook, "ReleaseAlarms"
+            ),
             *(
-                (LambdaEnvironment(roles.test_hook.role_arn, names.service(key).test_hook, "TestTraffic"),)
+                (LambdaEnvironment(services[key].test_hook.role_arn, names.service(key).test_hook, "TestTraffic"),)
                 if spec.deployment.test_hook
                 else ()
             ),
@@ -108,29 +113,24 @@ def key_users(c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> 
         log_group_names=log_group_names(c, region),
         data_created=tuple(data_created),
         artifacts_created=("ecr_repository", "lambda_environment") if primary else (),
-        pipeline_role_arns=(
-            (
-                roles.codepipeline.role_arn,
-                roles.codebuild.role_arn,
-                roles.migrate.role_arn,
-                *([roles.load_test.role_arn] if roles.load_test else []),
-            )
-            if primary
-            else ()
+        pipeline_role_arns=tuple(
+            role.role_arn
+            for service in (services.values() if primary else ())
+            for role in (service.codepipeline, service.codebuild, service.migrate, service.load_test)
+            if role is not None
         ),
-        secret_reader_role_arns=(roles.task_execution.role_arn,) if primary else (),
+        secret_reader_role_arns=tuple(s.task_execution.role_arn for s in services.values()) if primary else (),
         lambda_environments=lambdas,
         artifacts_grant_role_arns=(
-            (roles.ecr_replica_creator.role_arn,) if not primary and roles.ecr_replica_creator else ()
+            (own.ecr_replica_creator.role_arn,) if not primary and own.ecr_replica_creator else ()
         ),
-        backup_role_arn=roles.backup.role_arn if backup_here and roles.backup else None,
+        backup_role_arn=own.backup.role_arn if backup_here and own.backup else None,
         topic=primary,
-        topic_publisher_role_arns=(roles.codepipeline.role_arn,) if primary else (),
+        topic_publisher_role_arns=tuple(s.codepipeline.role_arn for s in services.values()) if primary else (),
         prevent_destroy=c.production,
     )
 
 
-def role_arns(roles: ServiceRolesOutputs) -> tuple[str, ...]:
+def role_arns(roles: EnvironmentRoles) -> tuple[str, ...]:
     """Every role the stack creates."""
-    found = (getattr(roles, f.name) for f in fields(roles))
-    return tuple(role.role_arn for role in found if role is not None)
+    return tuple(role.role_arn for role in roles.all())

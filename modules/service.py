@@ -51,7 +51,7 @@ from modules.load_test import LoadTest, LoadTestOutputs, LoadTestProps, LoadTest
 from modules.migrations import Migrations, MigrationsProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopicOutputs
 from modules.platform import Platform, RegionSite, capacity_shares
-from modules.security import RolePolicies, RolePoliciesProps, ServiceRolesOutputs
+from modules.security import EnvironmentRoles, RolePolicies, RolePoliciesProps, ServiceRolesOutputs
 from modules.settings import from_section
 
 #: The secret RDS manages is JSON; ECS injects it whole into the migration task, which reads the
@@ -582,14 +582,14 @@ class Shared:
     """What every service of the environment is built with: platform pieces it does not own."""
 
     platform: Platform
-    roles: ServiceRolesOutputs
+    roles: EnvironmentRoles
     topic: NotificationTopicOutputs
     connection_arn: str
 
 
 def build(scope: Construct, s: ServiceContext, shared: Shared, routed: ServiceRouteOutputs) -> ServiceOutputs:
     """The service, its release machinery and its pipeline; each role's policy once all exist."""
-    platform, roles, topic = shared.platform, shared.roles, shared.topic
+    platform, roles, topic = shared.platform, shared.roles.services[s.key], shared.topic
     ecr = repository(scope, s, platform.site.keys.artifacts_key_arn)
     around = hooks(scope, s, platform, roles, routed.route, topic)
     shift = release(routed.route, roles, around)

@@ -12,12 +12,11 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from config import EnvironmentConfig
-from config.naming import LEGACY_SERVICE
 from modules import layout, platform, recovery, security_wiring, service
 from modules.deployers import deployer_for
 from modules.notifications import NotificationTopic, NotificationTopicOutputs, NotificationTopicProps
 from modules.regions import in_region_of
-from modules.security import ServiceRoles, ServiceRolesOutputs, ServiceRolesProps
+from modules.security import EnvironmentRoles, PlatformRoles, PlatformRolesProps, ServiceRoles, ServiceRolesProps
 
 # The app's shutdown budget is the service's; re-exported for the app's tests.
 APP_DRAIN_SECONDS = service.APP_DRAIN_SECONDS
@@ -56,21 +55,37 @@ class BlueGreenStack(TerraformStack):
                 TerraformOutput(self, name, value=value)
         layout.move_legacy_addresses(self)
 
-    def _roles(self, c: EnvironmentConfig) -> ServiceRolesOutputs:
-        return ServiceRoles(
+    def _roles(self, c: EnvironmentConfig) -> EnvironmentRoles:
+        """The environment's roles (roles/), and each service's (services/<key>/roles): roles hold
+        only trust, so all come first; their permissions follow once what they act on exists."""
+        own = PlatformRoles(
             self,
             "roles",
-            ServiceRolesProps(
+            PlatformRolesProps(
                 name_prefix=c.names.prefix,
                 account_id=c.account_id,
                 partition=c.partition,
-                ecs_native=deployer_for(c, LEGACY_SERVICE).uses_ecs_roles,
-                load_test=c.deployment.load_test is not None,
                 backup=c.dr is not None and c.dr.posture == "backup_restore",
                 image_replicas=c.dr is not None,
-                source_arns=security_wiring.trust_sources(c),
+                source_arns=security_wiring.platform_trust_sources(c),
             ),
         ).outputs
+        services = {
+            key: ServiceRoles(
+                layout.service_scope(self, key),
+                "roles",
+                ServiceRolesProps(
+                    name_prefix=c.names.service(key).prefix,
+                    account_id=c.account_id,
+                    partition=c.partition,
+                    ecs_native=deployer_for(c, key).uses_ecs_roles,
+                    load_test=spec.deployment.load_test is not None,
+                    source_arns=security_wiring.service_trust_sources(c, key),
+                ),
+            ).outputs
+            for key, spec in c.all_services.items()
+        }
+        return EnvironmentRoles(own, services)
 
     def _topic(self, c: EnvironmentConfig, kms_key_arn: str) -> NotificationTopicOutputs:
         return NotificationTopic(

@@ -147,11 +147,16 @@ def test_a_call_on_a_resource_no_environment_has_is_reported_stale(synthesized: 
     ]
 
 
+def _role(stack: Stack, role_path: str) -> Resource:
+    """The role at ``role_path``: the environment's, or (roles/<purpose>) the first service's."""
+    return next(r for r in stack.of_type("aws_iam_role") if r.path in (role_path, f"services/app/{role_path}"))
+
+
 def _without_action(document: dict[str, Any], role_path: str, action: str) -> dict[str, Any]:
     """The document with ``action`` removed from every inline policy of one role."""
     result = copy.deepcopy(document)
     stack = Stack(result)
-    role = next(r for r in stack.of_type("aws_iam_role") if r.path == role_path)
+    role = _role(stack, role_path)
     for policy in stack.of_type("aws_iam_role_policy"):
         if policy.body["role"] == role.ref("name"):
             parsed = json.loads(policy.body["policy"])
@@ -165,7 +170,7 @@ def _without_action(document: dict[str, Any], role_path: str, action: str) -> di
 def _without_attachment(document: dict[str, Any], role_path: str, policy_name: str) -> dict[str, Any]:
     result = copy.deepcopy(document)
     stack = Stack(result)
-    role = next(r for r in stack.of_type("aws_iam_role") if r.path == role_path)
+    role = _role(stack, role_path)
     attachments = result["resource"]["aws_iam_role_policy_attachment"]
     for name, body in list(attachments.items()):
         if body["role"] == role.ref("name") and body["policy_arn"].endswith(f"/{policy_name}"):

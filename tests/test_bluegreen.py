@@ -228,7 +228,7 @@ def test_every_role_touching_artifacts_can_use_the_artifact_key_by_iam_and_key_p
         for arn in as_list(s["Principal"].get("AWS", []))
     }
     for role in ("codepipeline", "codebuild"):
-        assert stack.one("aws_iam_role", f"roles/{role}").ref("arn") in key_principals
+        assert stack.service().one("aws_iam_role", f"roles/{role}").ref("arn") in key_principals
         granted = policy(stack.service().one("aws_iam_role_policy", f"role_policies/{role}").body["policy"])
         assert any(
             artifact_key.ref("arn") in s["Resource"] and "kms:Decrypt" in s["Action"] for s in granted["Statement"]
@@ -470,7 +470,7 @@ def test_ecs_native_switches_listener_rules_it_owns(ecs_stack: SynthesizedStack)
         "alternate_target_group_arn": ecs_stack.service().one("aws_lb_target_group", "route/green").ref("arn"),
         "production_listener_rule": prod_rule.ref("arn"),
         "test_listener_rule": test_rule.ref("arn"),
-        "role_arn": ecs_stack.one("aws_iam_role", "roles/ecs_infrastructure").ref("arn"),
+        "role_arn": ecs_stack.service().one("aws_iam_role", "roles/ecs_infrastructure").ref("arn"),
     }
     assert prod_rule.body["listener_arn"] == ecs_stack.one("aws_lb_listener", "load_balancer/prod_listener").ref("arn")
     for rule in (prod_rule, test_rule):
@@ -490,7 +490,7 @@ def test_ecs_native_runs_the_same_hook_and_alarms(ecs_stack: SynthesizedStack) -
     release = ecs_stack.service().one("aws_lambda_function", "release_alarms/release_alarms").ref("arn")
     assert hooks["POST_TEST_TRAFFIC_SHIFT"]["hook_target_arn"] == test
     assert hooks["PRE_SCALE_UP"]["hook_target_arn"] == release, "alarms judge green before its tasks start"
-    invoker = ecs_stack.one("aws_iam_role", "roles/ecs_hook_invoker").ref("arn")
+    invoker = ecs_stack.service().one("aws_iam_role", "roles/ecs_hook_invoker").ref("arn")
     assert all(h["role_arn"] == invoker for h in hooks.values())
     alarm_names = sorted(
         a.ref("alarm_name")

@@ -196,7 +196,9 @@ def test_the_dr_service_waits_at_its_postures_size(posture: str, tasks: int, req
 def test_dr_roles_reach_only_the_dr_copies(pilot_light: SynthesizedStack) -> None:
     dr = pilot_light.config.dr
     assert dr is not None
-    document = policy(pilot_light.one("aws_iam_role_policy", "dr_role_policies/task_execution").body["policy"])
+    document = policy(
+        pilot_light.service().one("aws_iam_role_policy", "dr_role_policies/task_execution").body["policy"]
+    )
     by_sid = {s["Sid"]: s for s in document["Statement"]}
     account = pilot_light.config.account_id
     assert set(by_sid) == {"PullReplicaImages", "WriteDrContainerLogs"}, "the DR tasks read no secret"
@@ -204,7 +206,9 @@ def test_dr_roles_reach_only_the_dr_copies(pilot_light: SynthesizedStack) -> Non
     assert by_sid["PullReplicaImages"]["Resource"] == [
         repository + pilot_light.config.names.service("app").ecr_repository
     ]
-    (connect,) = policy(pilot_light.one("aws_iam_role_policy", "dr_role_policies/task").body["policy"])["Statement"]
+    (connect,) = policy(pilot_light.service().one("aws_iam_role_policy", "dr_role_policies/task").body["policy"])[
+        "Statement"
+    ]
     _, _, secondary = global_members(pilot_light)
     assert connect["Action"] == ["rds-db:connect"] and connect["Resource"] == [
         f"arn:aws:rds-db:{dr.region}:{account}:dbuser:{secondary.ref('cluster_resource_id')}/"

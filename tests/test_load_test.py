@@ -372,7 +372,7 @@ def test_the_build_runs_privately_with_the_hooks_narrow_egress(synthesized: dict
 
 def test_the_load_test_role_can_only_log_and_attach_to_the_vpc(synthesized: dict[str, SynthesizedStack]) -> None:
     for stack in load_test_stacks(synthesized):
-        role = stack.one("aws_iam_role", "roles/load_test")
+        role = stack.service().one("aws_iam_role", "roles/load_test")
         assert project(stack)["service_role"] == role.ref("arn")
         policies = [r for r in stack.of_type("aws_iam_role_policy") if r.body["role"] == role.ref("name")]
         assert sorted(stack.service().local(p) for p in policies) == ["load_test/vpc_access", "role_policies/load_test"]

@@ -94,7 +94,7 @@ def test_service_roles_trust_only_their_service_in_this_account(stack: Synthesiz
         assert set(statement["Principal"]) == {"Service"}
         service = statement["Principal"]["Service"]
         operator = "StringEquals" if service in SOURCE_ACCOUNT_DOCUMENTED else "StringEqualsIfExists"
-        purpose = role.path.removeprefix("roles/")
+        purpose = role.path.rsplit("/", 1)[-1]  # roles/<purpose> or services/<key>/roles/<purpose>
         expected: dict[str, object] = {operator: {"aws:SourceAccount": stack.config.account_id}}
         if purpose in SOURCE_ARNS_DOCUMENTED:
             sources = statement["Condition"]["ArnLike"]["aws:SourceArn"]
@@ -131,7 +131,7 @@ def test_the_application_task_role_may_only_sign_in_as_the_apps_database_user(st
         f"{cluster.ref('cluster_resource_id')}/{user}"
     ]
     assert user not in (stack.config.database.master_username, stack.config.database.owner_role)
-    task_role = stack.one("aws_iam_role", "roles/task").ref("name")
+    task_role = stack.service().one("aws_iam_role", "roles/task").ref("name")
     assert all(a.body["role"] != task_role for a in stack.of_type("aws_iam_role_policy_attachment"))
     assert cluster.body["iam_database_authentication_enabled"] is True
 
@@ -363,7 +363,7 @@ def master_secret_policy_problems(stack: SynthesizedStack) -> list[str]:
     body = policies[0].body
     problems = [] if body.get("block_public_policy") is True else ["block_public_policy is not set"]
     statements = {s["Sid"]: s for s in policy(body["policy"])["Statement"]}
-    reader = stack.one("aws_iam_role", "roles/task_execution").ref("arn")
+    reader = stack.service().one("aws_iam_role", "roles/task_execution").ref("arn")
     roles = {r.ref("arn") for r in stack.of_type("aws_iam_role")}
     read = statements.get("ReadersOfTheMasterSecret", {})
     if read.get("Effect") != "Allow" or read.get("Principal") != {"AWS": [reader]}:
@@ -390,7 +390,7 @@ def test_a_master_secret_policy_that_lets_another_role_read_is_reported(prod: Sy
     (body,) = document["resource"]["aws_secretsmanager_secret_policy"].values()
     parsed = json.loads(body["policy"])
     deny = next(s for s in parsed["Statement"] if s["Effect"] == "Deny")
-    hook = prod.one("aws_iam_role", "roles/test_hook").ref("arn")
+    hook = prod.service().one("aws_iam_role", "roles/test_hook").ref("arn")
     deny["Condition"]["ArnEquals"]["aws:PrincipalArn"].remove(hook)
     body["policy"] = json.dumps(parsed)
     broken = SynthesizedStack(prod.env, prod.config, document, prod.file)

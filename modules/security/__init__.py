@@ -8,20 +8,35 @@ every ARN they are scoped to exists. Terraform orders the real API calls from th
 from modules.security.keys import EncryptionKeys, EncryptionKeysOutputs, EncryptionKeysProps
 from modules.security.policies import (
     DrServiceAccess,
+    DrServicePolicies,
     RolePolicies,
     RolePoliciesOutputs,
     RolePoliciesProps,
     SecondaryRegionPolicies,
     SecondaryRegionPoliciesProps,
 )
-from modules.security.roles import RoleOutputs, ServiceRoles, ServiceRolesOutputs, ServiceRolesProps
+from modules.security.roles import (
+    EnvironmentRoles,
+    PlatformRoles,
+    PlatformRolesOutputs,
+    PlatformRolesProps,
+    RoleOutputs,
+    ServiceRoles,
+    ServiceRolesOutputs,
+    ServiceRolesProps,
+)
 from modules.security.security_groups import SecurityGroups, SecurityGroupsOutputs, SecurityGroupsProps
 
 __all__ = [
     "DrServiceAccess",
+    "DrServicePolicies",
     "EncryptionKeys",
     "EncryptionKeysOutputs",
     "EncryptionKeysProps",
+    "EnvironmentRoles",
+    "PlatformRoles",
+    "PlatformRolesOutputs",
+    "PlatformRolesProps",
     "RoleOutputs",
     "RolePolicies",
     "RolePoliciesOutputs",

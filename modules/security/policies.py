@@ -17,7 +17,7 @@ from constructs import Construct
 
 from modules import iam
 from modules.security.keys import KEY_USER_ACTIONS
-from modules.security.roles import ServiceRolesOutputs
+from modules.security.roles import PlatformRolesOutputs, ServiceRolesOutputs
 
 ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 ECR_PUSH = ("ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart")
@@ -497,32 +497,32 @@ class RolePolicies(Construct):
 
 @dataclass(frozen=True)
 class DrServiceAccess:
-    """The DR region's service: its logs, its flow logs, the app's user of the DR cluster."""
+    """One service in the DR region: its image replica, its logs, its user of the DR cluster."""
 
+    replica_repository_arn: str
     app_log_group_arn: str
-    flow_log_group_arn: str
     database_user_arn: str
 
 
 @dataclass(frozen=True)
 class SecondaryRegionPoliciesProps:
-    """What the (global) roles need in the DR region: replicas of the images, and the service there."""
+    """What the environment's roles need in the DR region: replicas of the images, flow logs."""
 
-    roles: ServiceRolesOutputs
+    roles: PlatformRolesOutputs
     region: str
-    replica_repository_arn: str
+    #: Every service's replica repository (ECR creates them on the first replicated push).
+    replica_repository_arns: Sequence[str]
     artifacts_key_arn: str
-    #: None when nothing runs in the DR region (backup_restore).
-    service: DrServiceAccess | None = None
+    #: The DR VPC's flow log group; None when no VPC runs there (backup_restore).
+    flow_log_group_arn: str | None = None
 
 
 class SecondaryRegionPolicies(Construct):
     def __init__(self, scope: Construct, id: str, props: SecondaryRegionPoliciesProps) -> None:
         super().__init__(scope, id)
         p = props
-        #: What waits for these policies: the replica template, the DR flow log and service.
+        #: What waits for these policies: the replica template, the DR flow log.
         self.ecr_replica_creator: TerraformResource | None = None
-        self.task_execution: TerraformResource | None = None
         self.flow_logs: TerraformResource | None = None
         if p.roles.ecr_replica_creator is not None:
             self.ecr_replica_creator = attach(
@@ -533,7 +533,7 @@ class SecondaryRegionPolicies(Construct):
                     iam.statement(
                         "CreateReplicaRepository",
                         ["ecr:CreateRepository", "ecr:ReplicateImage", "ecr:TagResource"],
-                        [p.replica_repository_arn],
+                        list(p.replica_repository_arns),
                     ),
                     iam.statement(
                         "EncryptReplicaRepository",
@@ -542,32 +542,35 @@ class SecondaryRegionPolicies(Construct):
                     ),
                 ],
             )
-        if p.service is None:
-            return
-        service = p.service
+        if p.flow_log_group_arn is not None:
+            self.flow_logs = attach(
+                self,
+                "flow_logs",
+                p.roles.flow_logs.role_name,
+                [*flow_log_delivery("DeliverDrFlowLogs", p.flow_log_group_arn)],
+                suffix="dr",
+            )
+
+
+class DrServicePolicies(Construct):
+    """One service's roles in the DR region: pull the replica, write its logs, sign in there."""
+
+    def __init__(self, scope: Construct, id: str, roles: ServiceRolesOutputs, access: DrServiceAccess) -> None:
+        super().__init__(scope, id)
         self.task_execution = attach(
             self,
             "task_execution",
-            p.roles.task_execution.role_name,
+            roles.task_execution.role_name,
             [
-                iam.statement("PullReplicaImages", ECR_PULL, [p.replica_repository_arn]),
-                iam.statement("WriteDrContainerLogs", LOG_WRITE, [f"{service.app_log_group_arn}:*"]),
+                iam.statement("PullReplicaImages", ECR_PULL, [access.replica_repository_arn]),
+                iam.statement("WriteDrContainerLogs", LOG_WRITE, [f"{access.app_log_group_arn}:*"]),
             ],
             suffix="dr",
         )
         attach(
             self,
             "task",
-            p.roles.task.role_name,
-            [iam.statement("ConnectAsTheAppUserInDr", ["rds-db:connect"], [service.database_user_arn])],
-            suffix="dr",
-        )
-        self.flow_logs = attach(
-            self,
-            "flow_logs",
-            p.roles.flow_logs.role_name,
-            [
-                *flow_log_delivery("DeliverDrFlowLogs", service.flow_log_group_arn),
-            ],
+            roles.task.role_name,
+            [iam.statement("ConnectAsTheAppUserInDr", ["rds-db:connect"], [access.database_user_arn])],
             suffix="dr",
         )

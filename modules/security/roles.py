@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -12,15 +12,19 @@ from constructs import Construct
 
 from modules import iam
 
-#: Role purpose -> the AWS service that assumes it.
+#: The environment's roles (one each, whatever the number of services), by purpose -> the AWS
+#: service that assumes it.
+PLATFORM_ROLE_SERVICES = {
+    "flow_logs": "vpc-flow-logs.amazonaws.com",
+    "rds_monitoring": "monitoring.rds.amazonaws.com",
+}
+#: Every service's own roles: one service's release, tasks and hooks never act as another's.
 ROLE_SERVICES = {
     "task_execution": "ecs-tasks.amazonaws.com",
     "task": "ecs-tasks.amazonaws.com",
     "codebuild": "codebuild.amazonaws.com",
     "codepipeline": "codepipeline.amazonaws.com",
     "codedeploy": "codedeploy.amazonaws.com",
-    "flow_logs": "vpc-flow-logs.amazonaws.com",
-    "rds_monitoring": "monitoring.rds.amazonaws.com",
     "test_hook": "lambda.amazonaws.com",
     #: The pipeline's migration step: registers and runs the one-off migration task.
     "migrate": "codebuild.amazonaws.com",
@@ -60,17 +64,27 @@ SOURCE_ARNS_DOCUMENTED = {
 
 
 @dataclass(frozen=True)
-class ServiceRolesProps:
+class PlatformRolesProps:
     name_prefix: str
     account_id: str
     partition: str
-    ecs_native: bool = False
-    load_test: bool = False
     backup: bool = False
     image_replicas: bool = False
     #: Role purpose -> the ARNs (or ARN patterns) of the resources that use it, for the roles in
     #: SOURCE_ARNS_DOCUMENTED. Built from physical names, not references: the resources name
     #: their roles, so a reference back would be a cycle.
+    source_arns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceRolesProps:
+    #: The service's name prefix (the environment's for the service keyed app).
+    name_prefix: str
+    account_id: str
+    partition: str
+    ecs_native: bool = False
+    load_test: bool = False
+    #: As PlatformRolesProps.source_arns, for this service's resources.
     source_arns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -84,14 +98,22 @@ class RoleOutputs:
 
 
 @dataclass(frozen=True)
+class PlatformRolesOutputs:
+    flow_logs: RoleOutputs
+    rds_monitoring: RoleOutputs
+    #: Only with backups copied to a DR region.
+    backup: RoleOutputs | None = None
+    #: Only with images replicated to a DR region.
+    ecr_replica_creator: RoleOutputs | None = None
+
+
+@dataclass(frozen=True)
 class ServiceRolesOutputs:
     task_execution: RoleOutputs
     task: RoleOutputs
     codebuild: RoleOutputs
     codepipeline: RoleOutputs
     codedeploy: RoleOutputs
-    flow_logs: RoleOutputs
-    rds_monitoring: RoleOutputs
     test_hook: RoleOutputs
     migrate: RoleOutputs
     release_alarms: RoleOutputs
@@ -100,36 +122,63 @@ class ServiceRolesOutputs:
     ecs_hook_invoker: RoleOutputs | None = None
     #: Only with a load test configured.
     load_test: RoleOutputs | None = None
-    #: Only with backups copied to a DR region.
-    backup: RoleOutputs | None = None
-    #: Only with images replicated to a DR region.
-    ecr_replica_creator: RoleOutputs | None = None
+
+    def all(self) -> tuple[RoleOutputs, ...]:
+        found = (getattr(self, f.name) for f in fields(self))
+        return tuple(role for role in found if role is not None)
+
+
+def _roles(
+    scope: Construct,
+    services: Mapping[str, str],
+    name_prefix: str,
+    account_id: str,
+    source_arns: Mapping[str, tuple[str, ...]],
+) -> dict[str, RoleOutputs]:
+    """One role per purpose, trusting its service (and, where AWS documents it, only for the
+    resources in ``source_arns``)."""
+    missing = sorted(p for p in services if p in SOURCE_ARNS_DOCUMENTED and not source_arns.get(p))
+    if missing:
+        raise ValueError(f"no aws:SourceArn given for the roles {missing}; their services document it")
+    roles: dict[str, RoleOutputs] = {}
+    for purpose, service in services.items():
+        sources = source_arns.get(purpose, ()) if purpose in SOURCE_ARNS_DOCUMENTED else ()
+        role = IamRole(
+            scope,
+            purpose,
+            name=f"{name_prefix}-{purpose.replace('_', '-')}",
+            assume_role_policy=iam.service_trust(service, account_id, sources),
+            max_session_duration=3600,
+        )
+        roles[purpose] = RoleOutputs(role_arn=role.arn, role_name=role.name)
+    return roles
 
 
 class ServiceRoles(Construct):
+    """One service's roles."""
+
     def __init__(self, scope: Construct, id: str, props: ServiceRolesProps) -> None:
         super().__init__(scope, id)
-        roles: dict[str, RoleOutputs] = {}
         services = {
             **ROLE_SERVICES,
             **(ECS_NATIVE_ROLE_SERVICES if props.ecs_native else {}),
             **(LOAD_TEST_ROLE_SERVICES if props.load_test else {}),
+        }
+        roles = _roles(self, services, props.name_prefix, props.account_id, props.source_arns)
+        self.outputs = ServiceRolesOutputs(**roles)
+
+
+class PlatformRoles(Construct):
+    """The environment's roles: flow logs, RDS monitoring, and DR's backup and image replicas."""
+
+    def __init__(self, scope: Construct, id: str, props: PlatformRolesProps) -> None:
+        super().__init__(scope, id)
+        services = {
+            **PLATFORM_ROLE_SERVICES,
             **(BACKUP_ROLE_SERVICES if props.backup else {}),
             **(REPLICA_ROLE_SERVICES if props.image_replicas else {}),
         }
-        missing = sorted(p for p in services if p in SOURCE_ARNS_DOCUMENTED and not props.source_arns.get(p))
-        if missing:
-            raise ValueError(f"no aws:SourceArn given for the roles {missing}; their services document it")
-        for purpose, service in services.items():
-            sources = props.source_arns.get(purpose, ()) if purpose in SOURCE_ARNS_DOCUMENTED else ()
-            role = IamRole(
-                self,
-                purpose,
-                name=f"{props.name_prefix}-{purpose.replace('_', '-')}",
-                assume_role_policy=iam.service_trust(service, props.account_id, sources),
-                max_session_duration=3600,
-            )
-            roles[purpose] = RoleOutputs(role_arn=role.arn, role_name=role.name)
+        roles = _roles(self, services, props.name_prefix, props.account_id, props.source_arns)
         # Enhanced Monitoring publishes OS metrics; AWS maintains this narrowly scoped policy.
         monitoring = IamRolePolicyAttachment(
             self,
@@ -154,4 +203,17 @@ class ServiceRoles(Construct):
                 role=roles["backup"].role_name,
                 policy_arn=f"arn:{props.partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
             )
-        self.outputs = ServiceRolesOutputs(**roles)
+        self.outputs = PlatformRolesOutputs(**roles)
+
+
+@dataclass(frozen=True)
+class EnvironmentRoles:
+    """Every role of the environment: its own, and each service's by key."""
+
+    platform: PlatformRolesOutputs
+    services: Mapping[str, ServiceRolesOutputs]
+
+    def all(self) -> tuple[RoleOutputs, ...]:
+        found = (getattr(self.platform, f.name) for f in fields(self.platform))
+        own = tuple(role for role in found if role is not None)
+        return own + tuple(role for roles in self.services.values() for role in roles.all())
