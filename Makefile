@@ -11,6 +11,9 @@ OUT    := cdktf.out
 # One environment (a config/<ENV>.yaml name), or empty for all of them.
 ENV    ?=
 ENV_ARG = $(if $(ENV),--env $(ENV))
+# One service of ENV (a key of its services:), for the tools that act on one; empty: its only one.
+SERVICE ?=
+SERVICE_ARG = $(if $(SERVICE),--service $(SERVICE))
 # cdktf CLI from node_modules, running `python main.py` with the venv's python.
 CDKTF  = PATH="$(CURDIR)/$(BIN):$$PATH" BLUEGREEN_ENV=$(ENV) node_modules/.bin/cdktf
 
@@ -89,15 +92,15 @@ validate: venv ## terraform validate every environment offline (provider from th
 plan-local: venv ## terraform plan every environment offline, with dummy credentials (no AWS called)
 	$(BIN)/python -m tools.harness.terraform_offline plan $(ENV_ARG)
 
-timeline: require-env ## the phases of one release and their worst-case durations, from the synthesized ENV
+timeline: require-env ## the phases of one release and their worst-case durations, from the synthesized ENV (SERVICE=key)
 	$(MAKE) --no-print-directory synth ENV=$(ENV) > /dev/null
-	$(BIN)/python -m tools.timeline $(OUT)/stacks/$$($(BIN)/python main.py --env $(ENV) --list-stacks)/cdk.tf.json
+	$(BIN)/python -m tools.timeline $(SERVICE_ARG) $(OUT)/stacks/$$($(BIN)/python main.py --env $(ENV) --list-stacks)/cdk.tf.json
 
 preflight: venv require-env ## plan ENV and refuse what AWS refuses mid-apply or what loses data (AWS credentials; ARGS=--offline)
 	$(BIN)/python -m tools.preflight --env $(ENV) $(ARGS)
 
-rollback: venv require-env ## stop the in-flight deployment with rollback, or redeploy the previous revision (AWS credentials)
-	$(BIN)/python -m tools.rollback --env $(ENV) $(ARGS)
+rollback: venv require-env ## stop SERVICE's in-flight deployment with rollback, or redeploy its previous revision (AWS credentials)
+	$(BIN)/python -m tools.rollback --env $(ENV) $(SERVICE_ARG) $(ARGS)
 
 checkov: venv-dev ## synthesize, then run the checkov gate over the stacks (fails if checkov cannot read one)
 	$(BIN)/python main.py $(ENV_ARG) --outdir $(OUT)

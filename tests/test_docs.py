@@ -8,6 +8,7 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -15,7 +16,9 @@ import yaml
 
 from config import shipped_environments
 from tests.conftest import ROOT, SynthesizedStack
+from tests.two_services import with_second_service
 from tools import docs
+from tools.stack_json import service_resources
 
 
 def test_schema_and_reference_are_current() -> None:
@@ -59,8 +62,10 @@ def test_diagram_follows_the_stack(synthesized: dict[str, SynthesizedStack]) -> 
     from tools import diagram
 
     prod, sandbox = diagram.mermaid(synthesized["prod"].json), diagram.mermaid(synthesized["sandbox"].json)
-    assert '"NAT gateways x3"' in prod and 'st2["Approve"]' in prod and "CodeDeploy deployment group" in prod
+    assert '"NAT gateways x3"' in prod and 'app_st2["Approve"]' in prod and "CodeDeploy deployment group" in prod
     assert "ECS Fargate service (ECS)" in sandbox and "ECS blue/green" in sandbox
+    # ECS-native's default service also has a catch-all rule; its route is still the listener's default.
+    assert "prodL -->|default| app_blue" in sandbox and "testL -->|default| app_green" in sandbox
 
 
 def test_mermaid_and_dot_draw_the_same_model(prod: SynthesizedStack) -> None:
@@ -70,7 +75,7 @@ def test_mermaid_and_dot_draw_the_same_model(prod: SynthesizedStack) -> None:
     nodes = {node.id: node.label for node in model.nodes()}
     stages = [stage["name"] for stage in next(iter(prod.json["resource"]["aws_codepipeline"].values()))["stage"]]
     # The model itself covers what the page is for: both listeners, both colours, the database, every stage.
-    assert {"prodL", "testL", "blue", "green", "aurora"} <= nodes.keys()
+    assert {"prodL", "testL", "app_blue", "app_green", "aurora"} <= nodes.keys()
     assert set(stages) <= set(nodes.values()) and nodes["aurora"].startswith("Aurora PostgreSQL")
 
     mermaid, dot = diagram.mermaid(prod.json), diagram.dot(prod.json, "bluegreen-prod")
@@ -82,7 +87,60 @@ def test_mermaid_and_dot_draw_the_same_model(prod: SynthesizedStack) -> None:
     assert mermaid_edges == dot_edges == [(edge.source, edge.target) for edge in model.edges]
     for edge in model.edges:
         if edge.label:
-            assert f"|{edge.label}|" in mermaid and f'label="{edge.label}"' in dot
+            assert f"|{edge.label}|" in mermaid or f'|"{edge.label}"|' in mermaid
+            assert f'label="{edge.label}"' in dot
+
+
+def _walk(group: Any) -> list[Any]:
+    """Every node inside a group of the diagram's model, however deep."""
+    from tools.diagram import Cluster
+
+    return [n for m in group.members for n in (_walk(m) if isinstance(m, Cluster) else [m])]
+
+
+def test_each_service_is_its_own_group_and_the_platform_is_drawn_once(prod: SynthesizedStack) -> None:
+    from tools import diagram
+
+    document = with_second_service(prod.json, "api", "api.example.com", ("/v1/*", "/v2/*"))
+    model = diagram.model(document)
+    groups = {member.id: member for member in model.members if isinstance(member, diagram.Cluster)}
+    for key in ("api", "app"):
+        nodes = {node.id: node.label for node in _walk(groups[f"{key}_service"])}
+        assert groups[f"{key}_service"].label == f"service {key}"
+        (pipeline,) = service_resources(document, key)["aws_codepipeline"].values()
+        stages = [stage["name"] for stage in pipeline["stage"]]
+        assert [nodes[f"{key}_st{i}"] for i in range(len(stages))] == stages
+        assert {f"{key}_ecs", f"{key}_blue", f"{key}_green", f"{key}_deployer", f"{key}_ecr"} <= nodes.keys()
+    everything = [node.id for node in model.nodes()]
+    assert len(everything) == len(set(everything)), "a node is drawn twice"
+    for shared in ("alb", "prodL", "testL", "aurora", "nat", "waf", "secret"):
+        assert everything.count(shared) == 1
+    routes = {(e.source, e.target): e.label for e in model.edges if e.source in ("prodL", "testL")}
+    # Each service's route, read from its listener rules' conditions; app keeps the listener's default.
+    assert routes == {
+        ("prodL", "api_blue"): "api.example.com /v1/* /v2/* (priority 10)",
+        ("testL", "api_green"): "X-Bluegreen-Service: api (priority 10)",
+        ("prodL", "app_blue"): "default",
+        ("testL", "app_green"): "default",
+    }
+    # Each deployer shifts its own service only; nothing of one service links to another's.
+    for edge in model.edges:
+        keys = {node.split("_", 1)[0] for node in (edge.source, edge.target) if "_" in node}
+        assert len(keys) <= 1, edge
+    mermaid, dot = diagram.mermaid(document), diagram.dot(document, "two")
+    assert '|"api.example.com /v1/* /v2/* (priority 10)"| api_blue' in mermaid
+    assert 'prodL -> api_blue [label="api.example.com /v1/* /v2/* (priority 10)"]' in dot
+    assert "ALB + 2 services at 0/0 task(s)" in mermaid
+
+
+def test_a_route_without_its_rule_is_not_drawn_as_the_default(prod: SynthesizedStack) -> None:
+    """Control: the label is read from the stack, so a service whose rule is missing says so."""
+    from tools import diagram
+
+    document = with_second_service(prod.json)
+    del document["resource"]["aws_lb_listener_rule"]["services_api_route_prod_rule"]
+    routes = {(e.source, e.target): e.label for e in diagram.model(document).edges if e.source == "prodL"}
+    assert routes[("prodL", "api_blue")] == "no rule" and routes[("prodL", "app_blue")] == "default"
 
 
 def test_dot_renders_to_a_png(prod: SynthesizedStack, tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from aws_rules.updates import review
+from tests.conftest import SynthesizedStack
+from tests.two_services import with_second_service
 from tools import preflight
 
 SERVICE = "aws_ecs_service.ecs_service_A3298475"
@@ -112,3 +114,66 @@ def test_the_cli_exits_1_with_each_refusal_and_accepts_a_named_one(
 def test_the_cli_says_why_it_could_not_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert preflight.main(["--plan", str(tmp_path / "missing.json")]) == 2
     assert "could not plan" in capsys.readouterr().err
+
+
+def addresses(document: dict[str, Any]) -> dict[str, str]:
+    """Construct path below the stack -> the resource's address, as the plan names it."""
+    return {
+        body["//"]["metadata"]["path"].split("/", 1)[1]: f"{resource_type}.{identifier}"
+        for resource_type, bodies in document["resource"].items()
+        for identifier, body in bodies.items()
+    }
+
+
+def test_every_service_of_the_plan_is_reviewed_and_counted(
+    prod: SynthesizedStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan is the whole stack's: each service's refusals are found, whichever one is released,
+    and the report says which services (and whether the platform) the apply would touch."""
+    stack = tmp_path / "cdk.tf.json"
+    document = with_second_service(prod.json)
+    stack.write_text(json.dumps(document))
+    at = addresses(document)
+    moved = {**NETWORK, "subnets": ["subnet-9"]}
+    updates = [
+        change(
+            at[f"services/{key}/ecs/service"],
+            ["update"],
+            service("CODE_DEPLOY"),
+            service("CODE_DEPLOY", network_configuration=[moved]),
+        )
+        for key in ("api", "app")
+    ]
+    task = change(at["services/app/ecs/task_definition"], ["delete", "create"], {"family": "f"}, {"family": "f"})
+    platform = change(at["load_balancer/alb"], ["update"], {"id": "alb"}, {"id": "alb"})
+    file = tmp_path / "plan.json"
+    file.write_text(json.dumps(plan(*updates, task, platform)))
+    assert preflight.main(["--plan", str(file), "--stack", str(stack)]) == 1
+    out = capsys.readouterr().out
+    assert "changes by service: api 1 (1 refused), app 2 (1 refused), platform 1" in out
+    for key in ("api", "app"):
+        assert f"{at[f'services/{key}/ecs/service']}: updates its subnets and security groups" in out
+
+
+def test_a_service_the_plan_leaves_alone_is_counted_as_untouched(
+    prod: SynthesizedStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = tmp_path / "cdk.tf.json"
+    document = with_second_service(prod.json)
+    stack.write_text(json.dumps(document))
+    task = addresses(document)["services/api/ecs/task_definition"]
+    file = tmp_path / "plan.json"
+    file.write_text(json.dumps(plan(change(task, ["delete", "create"], {"family": "f"}, {"family": "f"}))))
+    assert preflight.main(["--plan", str(file), "--stack", str(stack)]) == 0
+    assert "changes by service: api 1, app 0, platform 0" in capsys.readouterr().out
+
+
+def test_a_single_service_stack_is_reviewed_without_naming_it(
+    prod: SynthesizedStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = addresses(prod.json)["database/cluster"]
+    file = tmp_path / "plan.json"
+    file.write_text(json.dumps(plan(change(database, ["delete"], {"id": "db"}, None))))
+    assert preflight.main(["--plan", str(file), "--stack", str(prod.file)]) == 1
+    out = capsys.readouterr().out
+    assert "changes by service: app 0, platform 1 (1 refused)" in out and f"{database}: destroys the database" in out

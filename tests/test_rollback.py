@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 from botocore.stub import ANY, Stubber
 
+from tests.conftest import ROOT
 from tools import rollback
 
 APP, GROUP = "bluegreen-prod-app", "bluegreen-prod-app"
@@ -132,3 +135,72 @@ def test_after_hundreds_of_releases_every_page_is_read_and_the_newest_two_compar
 def test_an_ecs_native_environment_is_told_how_ecs_rolls_back(capsys: pytest.CaptureFixture[str]) -> None:
     assert rollback.main(["--env", "sandbox", "--yes"]) == 2
     assert "stop-service-deployment --stop-type ROLLBACK" in capsys.readouterr().err
+
+
+@pytest.fixture
+def several_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """prod's settings as an environment ``shop`` of three services: web (the listener's default),
+    api (routed by host and path) and worker (no route); ``--env shop`` reads it."""
+    config = yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())
+    deployment = config.pop("deployment")
+    del config["service"], config["dr"]
+    config["pipeline"] = {"source_provider": config["pipeline"]["source_provider"]}
+    config["database"]["engine_version"] = "16"  # without a global database a minor version is refused
+    config |= {
+        "environment": "shop",
+        "services": {
+            "web": {"source": {"repository": "shop/web"}, "deployment": deployment},
+            "api": {"source": {"repository": "shop/api"}, "route": {"host": "api.example.com"}},
+            "worker": {"source": {"repository": "shop/worker"}, "route": None},
+        },
+    }
+    file = tmp_path / "shop.yaml"
+    file.write_text(yaml.safe_dump(config))
+    monkeypatch.setattr(rollback, "config_path", lambda env: file if env == "shop" else ROOT / "config" / f"{env}.yaml")
+    return "shop"
+
+
+def test_the_named_service_is_rolled_back_and_no_other(
+    several_services: str, client: tuple[object, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    codedeploy, stubber = client
+    api = {"applicationName": "bluegreen-shop-api", "deploymentGroupName": "bluegreen-shop-api"}
+    stubber.add_response(
+        "list_deployments", {"deployments": ["d-API"]}, {**api, "includeOnlyStatuses": rollback.IN_FLIGHT}
+    )
+    stubber.add_response(
+        "stop_deployment", {"status": "Pending"}, {"deploymentId": "d-API", "autoRollbackEnabled": True}
+    )
+    assert rollback.main(["--env", several_services, "--service", "api", "--yes"], client=codedeploy) == 0
+    assert "stopped deployment d-API" in capsys.readouterr().out
+
+
+def test_with_several_services_rollback_refuses_to_guess(
+    several_services: str, client: tuple[object, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    codedeploy, _ = client  # no call is stubbed: any call to CodeDeploy fails the test
+    assert rollback.main(["--env", several_services, "--yes"], client=codedeploy) == 2
+    assert "shop has several services (api, web, worker): name one with SERVICE=<key>" in capsys.readouterr().err
+    assert rollback.main(["--env", several_services, "--service", "cart", "--yes"], client=codedeploy) == 2
+    assert "shop has no service 'cart'; its services: api, web, worker" in capsys.readouterr().err
+
+
+def test_a_service_without_a_route_is_told_how_ecs_rolls_it_back(
+    several_services: str, client: tuple[object, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    codedeploy, _ = client
+    assert rollback.main(["--env", several_services, "--service", "worker", "--yes"], client=codedeploy) == 2
+    err = capsys.readouterr().err
+    assert "worker has no route" in err and "--service bluegreen-shop-worker" in err
+
+
+def test_a_single_service_environment_needs_no_service_named_and_takes_app(
+    client: tuple[object, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    codedeploy, stubber = client
+    listed(stubber, rollback.IN_FLIGHT, ["d-INFLIGHT"])
+    stubber.add_response(
+        "stop_deployment", {"status": "Pending"}, {"deploymentId": "d-INFLIGHT", "autoRollbackEnabled": True}
+    )
+    assert rollback.main(["--env", "prod", "--service", "app", "--yes"], client=codedeploy) == 0
+    assert "stopped deployment d-INFLIGHT" in capsys.readouterr().out

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
 from tests.conftest import SynthesizedStack
+from tests.two_services import with_second_service
 from tools import timeline
 
 
@@ -51,3 +58,52 @@ def test_ecs_native_timeline_reads_the_service_configuration(ecs_stack: Synthesi
     # sandbox: 25% every minute -> three waits of a minute; blue kept for the 2-minute bake.
     assert phases["shift production traffic (linear)"] == 3 * 60
     assert phases["keep blue for instant rollback"] == 2 * 60
+
+
+def _service_resource(document: dict[str, Any], resource_type: str, path: str) -> dict[str, Any]:
+    """The resource at ``path`` below the stack (the primary region's, not its DR copy)."""
+    stack = document["//"]["metadata"]["stackName"]
+    (body,) = [b for b in document["resource"][resource_type].values() if b["//"]["metadata"]["path"] == stack + path]
+    return body
+
+
+def test_each_service_is_timed_from_its_own_resources(prod: SynthesizedStack) -> None:
+    document = with_second_service(prod.json)
+    # api's build, health check, hook and shift differ from app's: each must be read from api's own.
+    _service_resource(document, "aws_codebuild_project", "/services/api/codepipeline/build")["build_timeout"] = 30
+    _service_resource(document, "aws_lb_target_group", "/services/api/route/green")["health_check"]["interval"] = 15
+    _service_resource(document, "aws_lambda_function", "/services/api/deployment_hooks/test_traffic")["timeout"] = 300
+    group = _service_resource(
+        document, "aws_codedeploy_deployment_group", "/services/api/codepipeline/deployment_group"
+    )
+    group["deployment_config_name"] = "CodeDeployDefault.ECSLinear10PercentEvery3Minutes"
+    api = {phase.name: phase.seconds for phase in timeline.phases(document, "api")}
+    assert api["build and push the image (timeout)"] == 30 * 60
+    assert api["green tasks pass the health check"] == 15 * 2
+    assert api["test-listener checks (hook timeout)"] == 300
+    assert api["shift production traffic (linear)"] == 9 * 3 * 60
+    assert {phase.name: phase.seconds for phase in timeline.phases(document, "app")} == durations(prod)
+    # Each service rolls back on its own: the table says which one to name.
+    assert "`make rollback SERVICE=api`" in timeline.render(document, "api")
+
+
+def test_with_several_services_the_timeline_refuses_to_guess(
+    prod: SynthesizedStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "cdk.tf.json"
+    file.write_text(json.dumps(with_second_service(prod.json)))
+    assert timeline.main([str(file)]) == 2
+    assert "several services (api, app): name one with SERVICE=<key>" in capsys.readouterr().err
+    assert timeline.main([str(file), "--service", "web"]) == 2
+    assert "no service 'web'; its services: api, app" in capsys.readouterr().err
+    assert timeline.main([str(file), "--service", "api"]) == 0
+    assert capsys.readouterr().out.startswith("phase")
+
+
+def test_a_single_service_stack_is_timed_without_naming_it(
+    prod: SynthesizedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert timeline.main([str(prod.file)]) == 0
+    table = capsys.readouterr().out
+    assert table == timeline.render(prod.json, "app") + "\n"
+    assert "`make rollback`" in table and "SERVICE=" not in table

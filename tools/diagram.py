@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tools.stack_json import DR_SCOPE, in_dr_region, primary_region
+from tools.stack_json import DR_SCOPE, Resources, at, in_dr_region, primary_region, service_keys, service_resources
 
 Shape = Literal["box", "stadium", "hexagon", "cylinder", "subroutine"]
 
@@ -94,29 +95,150 @@ def _dr_summary(document: dict[str, Any]) -> str | None:
     if "aws_backup_plan" in resources:
         parts.append("daily backup copies")
     services = [b for b in resources.get("aws_ecs_service", {}).values() if in_dr_region(b)]
-    if services:
+    if len(services) == 1:
         parts.append(f"ALB + service at {services[0]['desired_count']} task(s)")
+    elif services:
+        counts = "/".join(str(b["desired_count"]) for b in services)
+        parts.append(f"ALB + {len(services)} services at {counts} task(s)")
     if "aws_route53_record" in resources:
         parts.append("Route 53 failover")
     return f"DR region {regions[0]}: " + ", ".join(parts)
 
 
+def _reference(resource_type: str, body: dict[str, Any] | None, resources: Resources) -> str | None:
+    """The ``${type.id.arn}`` reference Terraform resolves to ``body``'s ARN."""
+    ids = [i for i, b in resources.get(resource_type, {}).items() if b is body]
+    return f"${{{resource_type}.{ids[0]}.arn}}" if ids else None
+
+
+def _conditions(rule: dict[str, Any]) -> str:
+    """What a listener rule matches, as the console lists it: host, paths, header."""
+    parts: list[str] = []
+    for condition in rule.get("condition", []):
+        if "host_header" in condition:
+            parts += condition["host_header"]["values"]
+        if "path_pattern" in condition:
+            parts += condition["path_pattern"]["values"]
+        if "http_header" in condition:
+            header = condition["http_header"]
+            parts.append(f"{header['http_header_name']}: {' '.join(header['values'])}")
+    return " ".join(parts)
+
+
+def _route(listener: dict[str, Any], target: str | None, rule: dict[str, Any] | None) -> str:
+    """How a listener reaches a service's target group: its default action, or the service's rule.
+
+    (Under ECS-native blue/green the default service also has a last-evaluated catch-all rule,
+    which the controller shifts; the listener's default action names the same target group.)
+    """
+    if any(action.get("target_group_arn") == target for action in listener.get("default_action", [])):
+        return "default"
+    if rule is None:
+        return "no rule"
+    return f"{_conditions(rule)} (priority {rule['priority']})"
+
+
+@dataclass(frozen=True)
+class _Listeners:
+    prod: dict[str, Any]
+    test: dict[str, Any]
+
+
+def _service(
+    key: str, document: dict[str, Any], listeners: _Listeners, private_subnets: int
+) -> tuple[Cluster, list[Edge]]:
+    """One service's group (its pipeline, image repository, deployer, tasks and target groups) and
+    its edges, node ids prefixed with its key; the platform's nodes it links to keep theirs."""
+    resources = service_resources(document, key)
+    service = at(resources, "aws_ecs_service", "ecs/service") or {}
+    controller = service["deployment_controller"]["type"]
+    pipeline = at(resources, "aws_codepipeline", "codepipeline/pipeline") or {}
+    stages = [stage["name"] for stage in pipeline["stage"]]
+    blue, green = (
+        at(resources, "aws_lb_target_group", "route/blue"),
+        at(resources, "aws_lb_target_group", "route/green"),
+    )
+    routed = blue is not None and green is not None
+    hook = at(resources, "aws_lambda_function", "deployment_hooks/test_traffic") is not None
+    if not routed:
+        deployer = "ECS rolling update"
+    elif controller == "ECS":
+        deployer = "ECS blue/green (service deployment configuration)"
+    else:
+        deployer = "CodeDeploy deployment group"
+
+    def n(name: str) -> str:
+        return f"{key}_{name}"
+
+    tasks = (
+        *(
+            (Node(n("blue"), "blue target group / tasks"), Node(n("green"), "green target group / tasks"))
+            if routed
+            else ()
+        ),
+        Node(n("ecs"), f"ECS Fargate service ({controller})"),
+        *((Node(n("hook"), "test-traffic hook (Lambda)"),) if hook else ()),
+    )
+    group = Cluster(
+        n("service"),
+        f"service {key}",
+        (
+            Cluster(n("delivery"), "Delivery", tuple(Node(n(f"st{i}"), name) for i, name in enumerate(stages))),
+            Node(n("ecr"), "ECR repository", "cylinder"),
+            Node(n("deployer"), deployer),
+            Cluster(n("tasks"), f"tasks in the private subnets x{private_subnets}", tasks),
+        ),
+    )
+    # In the order the single-service diagram had them: traffic, then checks and secrets, then delivery.
+    edges: list[Edge] = []
+    if routed:
+        blue_arn = _reference("aws_lb_target_group", blue, resources)
+        green_arn = _reference("aws_lb_target_group", green, resources)
+        edges += [
+            Edge(
+                "prodL",
+                n("blue"),
+                _route(listeners.prod, blue_arn, at(resources, "aws_lb_listener_rule", "route/prod_rule")),
+            ),
+            Edge(
+                "testL",
+                n("green"),
+                _route(listeners.test, green_arn, at(resources, "aws_lb_listener_rule", "route/test_rule")),
+            ),
+            Edge(n("ecs"), n("blue")),
+            Edge(n("ecs"), n("green")),
+            Edge(n("blue"), "aurora"),
+            Edge(n("green"), "aurora"),
+        ]
+    else:
+        edges.append(Edge(n("ecs"), "aurora"))
+    if hook:
+        edges.append(Edge(n("hook"), "testL", "checks green", dotted=True))
+    edges += [
+        Edge("secret", n("ecs"), dotted=True),
+        *(Edge(n(f"st{i}"), n(f"st{i + 1}")) for i in range(len(stages) - 1)),
+        Edge(n(f"st{stages.index('Build')}"), n("ecr"), "push image"),
+        Edge(n(f"st{len(stages) - 1}"), n("deployer")),
+        Edge(n("deployer"), "prodL", "shift traffic") if routed else Edge(n("deployer"), n("ecs"), "replace tasks"),
+        Edge(n("ecr"), n("ecs"), dotted=True),
+    ]
+    return group, edges
+
+
 def model(full_document: dict[str, Any]) -> Diagram:
     """Everything the diagram says about the stack (labels, counts, wiring) is decided here, once.
 
-    It draws the primary region; the DR region, when there is one, is one node summarising it.
+    It draws the primary region: the platform once (network, load balancer and listeners,
+    database), then each service as its own group with its pipeline, deployer, tasks, target
+    groups and route. The DR region, when there is one, is one node summarising it.
     """
     document = primary_region(full_document)
     dr = _dr_summary(full_document)
-    listeners = {
+    by_name = {
         body["//"]["metadata"]["path"].rsplit("/", 1)[-1]: body
         for body in document["resource"]["aws_lb_listener"].values()
     }
-    prod, test = listeners["prod_listener"], listeners["test_listener"]
-    controller = _one(document, "aws_ecs_service")["deployment_controller"]["type"]
-    native = controller == "ECS"
-    stages = [s["name"] for s in _one(document, "aws_codepipeline")["stage"]]
-    deployer = "ECS blue/green (service deployment configuration)" if native else "CodeDeploy deployment group"
+    listeners = _Listeners(by_name["prod_listener"], by_name["test_listener"])
     version = _one(document, "aws_rds_cluster")["engine_version"]
     aurora = f"Aurora PostgreSQL {version}, {_count(document, 'aws_rds_cluster_instance')} instance(s)"
     vpc = Cluster(
@@ -135,32 +257,21 @@ def model(full_document: dict[str, Any]) -> Diagram:
                 ),
             ),
             Cluster(
-                "private",
-                f"private subnets x{_tier_count(document, 'private')}",
-                (
-                    Node("blue", "blue target group / tasks"),
-                    Node("green", "green target group / tasks"),
-                    Node("ecs", f"ECS Fargate service ({controller})"),
-                    Node("hook", "test-traffic hook (Lambda)"),
-                ),
-            ),
-            Cluster(
                 "data",
                 f"database subnets x{_tier_count(document, 'database')}",
                 (Node("aurora", aurora, "cylinder"),),
             ),
         ),
     )
-    delivery = Cluster("delivery", "Delivery", tuple(Node(f"st{i}", name) for i, name in enumerate(stages)))
+    services = [_service(key, document, listeners, _tier_count(document, "private")) for key in service_keys(document)]
+    prod, test = listeners.prod, listeners.test
     return Diagram(
         members=(
             Node("users", "Users", "stadium"),
             Node("testers", "Test hook / testers", "stadium"),
             vpc,
             Node("secret", "Secrets Manager: master password", "subroutine"),
-            delivery,
-            Node("ecr", "ECR repository", "cylinder"),
-            Node("deployer", deployer),
+            *(group for group, _ in services),
             *((Node("dr", dr, "subroutine"),) if dr else ()),
         ),
         edges=(
@@ -169,24 +280,15 @@ def model(full_document: dict[str, Any]) -> Diagram:
             Edge("waf", "alb", arrow=False),
             Edge("alb", "prodL", arrow=False),
             Edge("alb", "testL", arrow=False),
-            Edge("prodL", "blue"),
-            Edge("testL", "green"),
-            Edge("ecs", "blue"),
-            Edge("ecs", "green"),
-            Edge("blue", "aurora"),
-            Edge("green", "aurora"),
-            Edge("hook", "testL", "checks green", dotted=True),
-            Edge("secret", "ecs", dotted=True),
-            *(Edge(f"st{i}", f"st{i + 1}") for i in range(len(stages) - 1)),
-            Edge(f"st{stages.index('Build')}", "ecr", "push image"),
-            Edge(f"st{len(stages) - 1}", "deployer"),
-            Edge("deployer", "prodL", "shift traffic"),
-            Edge("ecr", "ecs", dotted=True),
-            *((Edge("aurora", "dr", "replicates", dotted=True), Edge("ecr", "dr", dotted=True)) if dr else ()),
+            *(edge for _, edges in services for edge in edges),
+            *((Edge("aurora", "dr", "replicates", dotted=True),) if dr else ()),
+            *(Edge(f"{key}_ecr", "dr", dotted=True) for key in service_keys(document) if dr),
         ),
     )
 
 
+#: An edge label Mermaid reads as text without quotes.
+_PLAIN_LABEL = re.compile(r"[A-Za-z0-9 ]+")
 # Mermaid's link syntax by (dotted, arrow).
 _MERMAID_LINKS = {(False, True): "-->", (False, False): "---", (True, True): "-.->", (True, False): "-.-"}
 
@@ -204,7 +306,11 @@ def _mermaid(diagram: Diagram) -> str:
 
     def link(edge: Edge) -> str:
         line = _MERMAID_LINKS[edge.dotted, edge.arrow]
-        return line + (f"|{_mermaid_text(edge.label)}|" if edge.label else "")
+        if not edge.label:
+            return line
+        # A route's label holds characters Mermaid reads as syntax unquoted ( ( / * : ); plain words stay bare.
+        text = _mermaid_text(edge.label)
+        return line + (f"|{text}|" if _PLAIN_LABEL.fullmatch(edge.label) else f'|"{text}"|')
 
     # Every node is declared (in its subgraph) before any edge names it, so no edge can pull a node elsewhere.
     lines = ["flowchart LR", *members(diagram.members, "  ")]

@@ -3,6 +3,10 @@
     make preflight ENV=prod                 # plan against AWS (credentials for the account), review
     make preflight ENV=prod ARGS=--offline  # plan with the local provider mirror and no state (no AWS)
     python -m tools.preflight --plan plan.json   # review `terraform show -json <planfile>` output
+    python -m tools.preflight --plan plan.json --stack cdk.tf.json   # ... and say whose each change is
+
+The plan is the whole stack's, so every service's changes are reviewed, whichever is released;
+the report counts them by service (and the platform's) to show what an apply touches.
 
 Refused (aws_rules/updates.py): updates of what a CODE_DEPLOY service's controller owns;
 replacing or destroying a stateful resource (database, key, bucket, repository, secret, ...);
@@ -24,6 +28,7 @@ from typing import Any
 
 from aws_rules.updates import Refusal, review
 from tools.harness.terraform_offline import Workspace, find_toolchain, offline_document, stack_files
+from tools.stack_json import addresses_by_service
 
 
 def plan_against_aws(stack_file: Path) -> dict[str, Any]:
@@ -62,6 +67,21 @@ def report(plan: dict[str, Any], accepted: set[str]) -> tuple[list[Refusal], lis
     return [r for r in refusals if r.address not in accepted], [r for r in refusals if r.address in accepted]
 
 
+def by_service(changes: list[dict[str, Any]], refused: list[Refusal], owners: dict[str, str | None]) -> str:
+    """Where the planned changes fall: each service (every one the stack has, changed or not),
+    then the platform, so a reviewer sees which services an apply touches and which it leaves."""
+    keys = sorted({key for key in owners.values() if key is not None})
+    counts: dict[str | None, list[int]] = {key: [0, 0] for key in [*keys, None]}
+    refused_addresses = {r.address for r in refused}
+    for change in changes:
+        # An address the stack does not have (a destroy of something removed from it) is counted as the platform's.
+        count = counts.setdefault(owners.get(change["address"]), [0, 0])
+        count[0] += 1
+        count[1] += change["address"] in refused_addresses
+    parts = [f"{key if key else 'platform'} {n}" + (f" ({r} refused)" if r else "") for key, (n, r) in counts.items()]
+    return "changes by service: " + ", ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
@@ -69,18 +89,26 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--plan", type=Path, help="a plan's JSON (terraform show -json <planfile>)")
     parser.add_argument("--offline", action="store_true", help="plan with the local provider mirror (no AWS)")
     parser.add_argument("--accept", action="append", default=[], metavar="ADDRESS", help="accept this refusal")
+    parser.add_argument(
+        "--stack", type=Path, help="with --plan: the stack's cdk.tf.json, to say which service each change is of"
+    )
     args = parser.parse_args(argv)
     try:
         if args.plan is not None:
             plan = json.loads(args.plan.read_text())
+            stack_file = args.stack
         else:
             (stack_file,) = stack_files([args.env]).values()
             plan = plan_offline(stack_file) if args.offline else plan_against_aws(stack_file)
+        # Every service's changes are reviewed (the plan is the whole stack's); the stack says whose each is.
+        owners = addresses_by_service(json.loads(stack_file.read_text())) if stack_file else None
     except (OSError, ValueError, RuntimeError, subprocess.CalledProcessError) as error:
         print(f"preflight: could not plan: {error}", file=sys.stderr)
         return 2
     refused, accepted = report(plan, set(args.accept))
     changes = [c for c in plan.get("resource_changes", []) if c.get("change", {}).get("actions") != ["no-op"]]
+    if owners is not None:
+        print(f"preflight: {by_service(changes, refused, owners)}")
     for refusal in accepted:
         print(f"accepted: {refusal}")
     if refused:

@@ -1,6 +1,7 @@
 """One release's phases and their worst-case durations, read from a synthesized stack.
 
-    make timeline ENV=prod     # synthesizes, then prints the table
+    make timeline ENV=prod               # synthesizes, then prints the table of its only service
+    make timeline ENV=prod SERVICE=api   # one service of an environment with several
 
 Every number comes from the Terraform JSON (the values AWS will receive), not from the config.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.stack_json import primary_region
+from tools.stack_json import Resources, at, pick_service, service_keys, service_resources
 
 #: CodeDeploy's predefined ECS configurations: (kind, percent, interval minutes).
 PREDEFINED_SHIFTING = {
@@ -34,34 +35,26 @@ class Phase:
     source: str
 
 
-def _matching(document: dict[str, Any], resource_type: str, suffix: str = "") -> list[dict[str, Any]]:
-    """Resources of a type whose construct path ends in ``suffix``, in the primary region only:
-    releases run there (the DR region's copies are not deployed by the pipeline)."""
-    return [
-        body
-        for body in primary_region(document)["resource"].get(resource_type, {}).values()
-        if body["//"]["metadata"]["path"].endswith(suffix)
-    ]
+def _the(resources: Resources, resource_type: str, path: str) -> dict[str, Any]:
+    body = at(resources, resource_type, path)
+    if body is None:
+        raise ValueError(f"the service has no {resource_type} {path}")
+    return body
 
 
-def _only(document: dict[str, Any], resource_type: str, suffix: str = "") -> dict[str, Any]:
-    matches = _matching(document, resource_type, suffix)
-    if len(matches) != 1:
-        raise ValueError(f"expected one {resource_type}{' ' + suffix if suffix else ''}, found {len(matches)}")
-    return matches[0]
-
-
-def shifting(document: dict[str, Any]) -> tuple[str, int, int]:
-    native = _only(document, "aws_ecs_service").get("deployment_configuration")
+def shifting(resources: Resources) -> tuple[str, int, int]:
+    """(kind, percent, interval minutes) of the service's production traffic shift."""
+    native = _the(resources, "aws_ecs_service", "ecs/service").get("deployment_configuration")
     if native:  # ECS-native blue/green
         step = native.get("canary_configuration") or native.get("linear_configuration") or {}
         kind = {"BLUE_GREEN": "all_at_once", "CANARY": "canary", "LINEAR": "linear"}[native["strategy"]]
         minutes = step.get("canary_bake_time_in_minutes") or step.get("step_bake_time_in_minutes") or "0"
         return kind, int(step.get("canary_percent") or step.get("step_percent") or 100), int(minutes)
-    name = _only(document, "aws_codedeploy_deployment_group")["deployment_config_name"]
+    name = _the(resources, "aws_codedeploy_deployment_group", "codepipeline/deployment_group")["deployment_config_name"]
     if name in PREDEFINED_SHIFTING:
         return PREDEFINED_SHIFTING[name]
-    routing = _only(document, "aws_codedeploy_deployment_config")["traffic_routing_config"]
+    config = _the(resources, "aws_codedeploy_deployment_config", "codepipeline/deployment_config")
+    routing = config["traffic_routing_config"]
     if routing["type"] == "TimeBasedCanary":
         return "canary", routing["time_based_canary"]["percentage"], routing["time_based_canary"]["interval"]
     if routing["type"] == "TimeBasedLinear":
@@ -77,12 +70,19 @@ def shift_seconds(kind: str, percent: int, interval_minutes: int) -> int:
     return 0
 
 
-def phases(document: dict[str, Any]) -> list[Phase]:
-    build = _only(document, "aws_codebuild_project", "/codepipeline/build")
-    green = _only(document, "aws_lb_target_group", "/green")
+def phases(document: dict[str, Any], service: str | None = None) -> list[Phase]:
+    """The release phases of ``service`` (default: the stack's only one), from its own resources."""
+    key = pick_service(document, service)
+    resources = service_resources(document, key)
+    build = _the(resources, "aws_codebuild_project", "codepipeline/build")
+    green = at(resources, "aws_lb_target_group", "route/green")
+    if green is None:
+        raise ValueError(
+            f"{key} has no route: it is released by rolling update (ECS replaces its tasks), not blue/green"
+        )
     check = green["health_check"]
-    groups = document["resource"].get("aws_codedeploy_deployment_group", {})
-    bluegreen = next(iter(groups.values()))["blue_green_deployment_config"] if groups else None
+    group = at(resources, "aws_codedeploy_deployment_group", "codepipeline/deployment_group")
+    bluegreen = group["blue_green_deployment_config"] if group else None
     result = [
         Phase("build and push the image (timeout)", build["build_timeout"] * 60, "codebuild build_timeout"),
         Phase(
@@ -91,11 +91,11 @@ def phases(document: dict[str, Any]) -> list[Phase]:
             f"green target group: interval {check['interval']} s x healthy_threshold {check['healthy_threshold']}",
         ),
     ]
-    hooks = document["resource"].get("aws_lambda_function", {})
-    if hooks:
-        timeout = next(iter(hooks.values()))["timeout"]
-        result.append(Phase("test-listener checks (hook timeout)", timeout, "test hook Lambda timeout"))
-    for load_test in _matching(document, "aws_codebuild_project", "/load_test/project"):
+    hook = at(resources, "aws_lambda_function", "deployment_hooks/test_traffic")
+    if hook is not None:
+        result.append(Phase("test-listener checks (hook timeout)", hook["timeout"], "test hook Lambda timeout"))
+    load_test = at(resources, "aws_codebuild_project", "load_test/project")
+    if load_test is not None:
         result.append(
             Phase("load test through the test listener", load_test["build_timeout"] * 60, "load test build_timeout")
         )
@@ -103,7 +103,7 @@ def phases(document: dict[str, Any]) -> list[Phase]:
     if ready.get("action_on_timeout") == "STOP_DEPLOYMENT":
         minutes = ready["wait_time_in_minutes"]
         result.append(Phase("wait for an operator to continue", minutes * 60, "deployment_ready_option wait_time"))
-    kind, percent, interval = shifting(document)
+    kind, percent, interval = shifting(resources)
     detail = {"canary": f"{percent}% then the rest after {interval} min", "linear": f"{percent}% every {interval} min"}
     result.append(
         Phase(
@@ -117,7 +117,8 @@ def phases(document: dict[str, Any]) -> list[Phase]:
         wait = bluegreen["terminate_blue_instances_on_deployment_success"]["termination_wait_time_in_minutes"]
         source = "termination_wait_time_in_minutes"
     else:
-        wait = int(_only(document, "aws_ecs_service")["deployment_configuration"]["bake_time_in_minutes"])
+        native = _the(resources, "aws_ecs_service", "ecs/service")["deployment_configuration"]
+        wait = int(native["bake_time_in_minutes"])
         source = "ECS deployment bake_time_in_minutes"
     result.append(Phase("keep blue for instant rollback", wait * 60, source))
     return result
@@ -128,18 +129,21 @@ def _duration(seconds: int) -> str:
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
-def render(document: dict[str, Any]) -> str:
-    rows = phases(document)
+def render(document: dict[str, Any], service: str | None = None) -> str:
+    rows = phases(document, service)
     width = max(len(p.name) for p in rows)
     lines = [f"{'phase':<{width}}  {'worst case':>12}  from", f"{'-' * width}  {'-' * 12}  ----"]
     lines += [f"{p.name:<{width}}  {_duration(p.seconds):>12}  {p.source}" for p in rows]
     total = sum(p.seconds for p in rows)
     lines.append(f"{'total':<{width}}  {_duration(total):>12}")
     wait = rows[-1].seconds
+    # With several services, each is rolled back on its own: the command names this one.
+    several = len(service_keys(document)) > 1
+    command = f"make rollback SERVICE={pick_service(document, service)}" if several else "make rollback"
     lines.append("")
     lines.append(
         f"rollback: instant (the listeners swap back to blue) until {_duration(wait)} after the shift; "
-        "later, `make rollback` redeploys the previous revision (the phases above again)."
+        f"later, `{command}` redeploys the previous revision (the phases above again)."
     )
     return "\n".join(lines)
 
@@ -147,8 +151,14 @@ def render(document: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stack_json", type=Path, help="cdktf.out/stacks/<stack>/cdk.tf.json")
+    parser.add_argument("--service", help="the service whose release to time (default: the stack's only one)")
     args = parser.parse_args(argv)
-    print(render(json.loads(args.stack_json.read_text())))
+    try:
+        table = render(json.loads(args.stack_json.read_text()), args.service)
+    except ValueError as error:
+        print(f"timeline: {error}", file=sys.stderr)
+        return 2
+    print(table)
     return 0
 
 
