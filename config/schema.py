@@ -909,10 +909,12 @@ class ServiceSecret(Section):
 # another partition or region is refused; another account only where the kind allows it and the
 # grant says so (its resource policy must then grant the role too); no wildcard anywhere.
 
-#: At most this many grants per service: the worst case of that many statements stays under the
-#: 6,144 characters of a managed policy, so the stack can put them in a policy of their own
-#: (tests/test_grants.py renders the worst case). https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
-MAX_GRANTS = 12
+#: At most this many grants per service, and prefixes and paths of at most GRANT_TEXT characters:
+#: the worst case packs into at most 4 managed policies of 6,144 characters each
+#: (modules/grants.grant_documents; tests/test_grants.py renders it), within the 10 a role may have.
+#: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+MAX_GRANTS = 20
+GRANT_TEXT = 256
 #: Services that may use a key on the task's behalf (kms:ViaService).
 KmsVia = Literal["s3", "sqs", "sns", "ssm", "secretsmanager"]
 #: SSM Parameter Store: a name's first level cannot start with aws or ssm (any case); at most 15 levels.
@@ -942,7 +944,7 @@ class S3Grant(Section):
     prefix: str | None = Field(
         None,
         min_length=1,
-        max_length=1024,
+        max_length=GRANT_TEXT,
         description="Only keys starting with this text (literally: end it with / for a folder, e.g. uploads/); "
         "listing the bucket is limited to it too. Default: the whole bucket.",
     )
@@ -1050,7 +1052,7 @@ class SsmGrant(Section):
     type: Literal["ssm"] = Field(description="SSM Parameter Store parameters.")
     path: str = Field(
         ...,
-        max_length=1011,
+        max_length=GRANT_TEXT,
         description="The path, e.g. /shop/api/: every parameter under it (and the path itself) may be read, by "
         "name or by path. SecureStrings under a customer key also need a kms grant (decrypt, via ssm).",
     )
