@@ -77,6 +77,35 @@ KMS_KEY = ArnKind(
     "key/00000000-0000-4000-8000-000000000000",
 )
 
+#: Grants (issue 15). IAM names a key in a Resource by its key ARN only; an alias ARN there is the
+#: alias itself, not its key. https://docs.aws.amazon.com/kms/latest/developerguide/cmks-in-iam-policies.html
+KMS_KEY_BY_ID = ArnKind(
+    "a KMS key ARN (key/<key id>)",
+    ("kms",),
+    rf"key/(mrk-[0-9a-f]{{32}}|{_UUID})",
+    "key/<key id>",
+    "key/00000000-0000-4000-8000-000000000000",
+)
+#: Queue and topic names: letters, digits, - and _, up to 80 (SQS) or 256 (SNS) with .fifo included.
+#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+#: https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html
+SQS_QUEUE = ArnKind(
+    "an SQS queue ARN",
+    ("sqs",),
+    r"(?=.{1,80}$)[A-Za-z0-9_-]+(\.fifo)?",
+    "<queue name>",
+    "orders",
+)
+SNS_TOPIC = ArnKind(
+    "an SNS topic ARN",
+    ("sns",),
+    r"(?=.{1,256}$)[A-Za-z0-9_-]+(\.fifo)?",
+    "<topic name>",
+    "order-events",
+)
+#: What IAM reads as wildcards in a Resource (and ``$`` starts a policy variable, or a Terraform one).
+WILDCARDS = ("*", "?", "$")
+
 
 def problems(
     value: str, kind: ArnKind, *, partition: str, region: str | None, account: str | None

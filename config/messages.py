@@ -58,6 +58,24 @@ def _tag(model: type[BaseModel]) -> object:
     return get_args(field.annotation)[0] if field is not None and get_args(field.annotation) else None
 
 
+def _is_collection(annotation: Any) -> bool:
+    """Whether a field holds its models in a list or mapping (the error path then has an index or key first)."""
+    return get_origin(_strip_optional(annotation)) in (tuple, list, dict)
+
+
+def _enter(field: FieldInfo, loc: Loc, index: int) -> tuple[type[BaseModel] | None, int, Loc]:
+    """Step into ``field`` at ``loc[index]``: the model the path continues in, where it continues, and the
+    parts the user wrote on the way (an item's index or key, never the union tag Pydantic inserts)."""
+    members = _models_in(field.annotation)
+    written: Loc = ()
+    if _is_collection(field.annotation) and index < len(loc):
+        written, index = (loc[index],), index + 1  # e.g. schedules.0, grants.0, services.api
+    tagged = [m for m in members if index < len(loc) and _tag(m) == loc[index]]
+    if len(members) > 1 and tagged:
+        return tagged[0], index + 1, written  # skip the tag
+    return (members[0] if len(members) == 1 else None), index, written
+
+
 def walk(loc: Loc) -> tuple[Loc, type[BaseModel] | None]:
     """The path as the user wrote it (without Pydantic's union tags), and the model it ends in."""
     model: type[BaseModel] | None = EnvironmentConfig
@@ -70,16 +88,8 @@ def walk(loc: Loc) -> tuple[Loc, type[BaseModel] | None]:
         if model is None or str(part) not in model.model_fields:
             model = None
             continue
-        members = _models_in(model.model_fields[str(part)].annotation)
-        tagged = [m for m in members if index < len(loc) and _tag(m) == loc[index]]
-        if len(members) > 1 and tagged:
-            model, index = tagged[0], index + 1  # skip the tag Pydantic inserts into the path
-        else:
-            model = members[0] if len(members) == 1 else None
-            # Inside a list of models (e.g. schedules.0), the index keeps the model.
-            while model is not None and index < len(loc) and isinstance(loc[index], int):
-                shown.append(loc[index])
-                index += 1
+        model, index, written = _enter(model.model_fields[str(part)], loc, index)
+        shown += written
     return tuple(shown), model
 
 
@@ -93,13 +103,9 @@ def field_at(loc: Loc) -> tuple[FieldInfo | None, bool]:
         part = loc[index]
         index += 1
         if model is not None and isinstance(part, str) and part in model.model_fields:
-            field, item = model.model_fields[part], False
-            members = _models_in(field.annotation)
-            tagged = [m for m in members if index < len(loc) and _tag(m) == loc[index]]
-            if len(members) > 1 and tagged:
-                model, index = tagged[0], index + 1
-            else:
-                model = members[0] if len(members) == 1 else None
+            field = model.model_fields[part]
+            model, index, written = _enter(field, loc, index)
+            item = bool(written)
         elif field is not None:
             item = True
     return field, item
@@ -271,6 +277,8 @@ def explain(detail: ErrorDetails, field: FieldInfo | None, item: bool = False) -
         return "is not one of the allowed values", f"{hint} (allowed: {', '.join(allowed)})"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+        if not tags and field is not None:  # Pydantic names the tags only when one was given
+            tags = [str(_tag(m)) for m in _models_in(field.annotation)]
         key = str(ctx.get("discriminator", "'type'")).strip("'")
         if kind == "union_tag_not_found":
             return f"has no {key}", f"add {key}: one of {', '.join(tags)}"

@@ -902,6 +902,281 @@ class ServiceSecret(Section):
         return self.arn
 
 
+# --- grants: what a service's task role may do beyond the stack's own resources (issue 15) ------
+# Each kind is a type of its own, told apart by ``type``; modules/grants.py turns them into IAM
+# statements scoped to exactly the resource named. ARNs are checked against the stack's partition,
+# region and account in EnvironmentConfig._grant_rules (which know them), with these rules:
+# another partition or region is refused; another account only where the kind allows it and the
+# grant says so (its resource policy must then grant the role too); no wildcard anywhere.
+
+#: At most this many grants per service, and prefixes and paths of at most GRANT_TEXT characters:
+#: the worst case packs into at most 4 managed policies of 6,144 characters each
+#: (modules/grants.grant_documents; tests/test_grants.py renders it), within the 10 a role may have.
+#: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+MAX_GRANTS = 20
+GRANT_TEXT = 256
+#: Services that may use a key on the task's behalf (kms:ViaService).
+KmsVia = Literal["s3", "sqs", "sns", "ssm", "secretsmanager"]
+#: SSM Parameter Store: a name's first level cannot start with aws or ssm (any case); at most 15 levels.
+#: https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html
+SSM_MAX_LEVELS = 15
+_SSM_PATH = re.compile(r"(/[A-Za-z0-9_.-]+)+/?")
+
+
+def _wildcard_problem(field: str, value: str, what: str) -> Problem | None:
+    found = sorted({c for c in value if c in arns.WILDCARDS})
+    if not found:
+        return None
+    return Problem(
+        (field,),
+        f"contains {' '.join(repr(c) for c in found)}, which IAM reads as a wildcard or a variable: "
+        f"the grant would reach every {what} it matches",
+        f"name one {what} exactly (one grant each)",
+        value,
+    )
+
+
+class S3Grant(Section):
+    """Read or write the objects of one bucket, or of one prefix in it."""
+
+    type: Literal["s3"] = Field(description="Objects of an S3 bucket.")
+    bucket: str = Field(..., description="The bucket's name, or its ARN (arn:aws:s3:::<name>).")
+    prefix: str | None = Field(
+        None,
+        min_length=1,
+        max_length=GRANT_TEXT,
+        description="Only keys starting with this text (literally: end it with / for a folder, e.g. uploads/); "
+        "listing the bucket is limited to it too. Default: the whole bucket.",
+    )
+    access: Literal["read", "write", "read_write"] = Field(
+        ..., description="read: get and list; write: put and delete; read_write: both."
+    )
+    account: str | None = Field(
+        None,
+        pattern=formats.ACCOUNT_ID.pattern,
+        description="The account that owns the bucket (bucket names are global, so the grant holds only for a "
+        "bucket of this account, s3:ResourceAccount); default: the stack's. Another account's bucket policy "
+        "must grant the task role too.",
+    )
+
+    @property
+    def name(self) -> str:
+        return self.bucket.rsplit(":", 1)[-1] if self.bucket.startswith("arn:") else self.bucket
+
+    def problems(self, partition: str) -> Iterator[Problem]:
+        """Its shape and partition (a bucket has no region, and its account is ``account``)."""
+        wildcard = _wildcard_problem("bucket", self.bucket, "bucket")
+        if wildcard is not None:
+            yield wildcard
+        elif self.bucket.startswith("arn:"):
+            arn = arns.parse(self.bucket)
+            if arn is None or arn.service != "s3" or arn.region or arn.account or "/" in arn.resource:
+                yield Problem(
+                    ("bucket",),
+                    "is not an S3 bucket ARN (a bucket's ARN has no region, account or key)",
+                    f"write the bucket's name, or its ARN like arn:{partition}:s3:::my-bucket (keys go in prefix)",
+                    self.bucket,
+                )
+            else:
+                if arn.partition != partition:
+                    yield Problem(
+                        ("bucket",),
+                        f"is in partition {arn.partition or '(empty)'}, but the stack's region is in {partition}",
+                        f"use a bucket of partition {partition} (arn:{partition}:s3:::...)",
+                        self.bucket,
+                    )
+                yield from self._name_problems()
+        else:
+            yield from self._name_problems()
+        if self.prefix is None:
+            return
+        if any(c in arns.WILDCARDS for c in self.prefix):
+            yield Problem(
+                ("prefix",),
+                "contains '*', '?' or '$', which IAM reads as a wildcard or a variable",
+                "write the prefix without it: every key that starts with the prefix is granted",
+                self.prefix,
+            )
+        elif self.prefix.startswith("/"):
+            yield Problem(
+                ("prefix",),
+                "starts with /, which the keys S3's console and SDKs write do not",
+                f"write it without the leading slash: {self.prefix.lstrip('/')!r}",
+                self.prefix,
+            )
+        elif not self.prefix.isprintable():
+            yield Problem(("prefix",), "contains a control character", "remove it", self.prefix)
+
+    def _name_problems(self) -> Iterator[Problem]:
+        for finding in aws_names.check("s3_bucket", self.name):
+            yield Problem(
+                ("bucket",),
+                f"is not an S3 bucket name AWS accepts: it {finding.message}",
+                f"write the bucket's name as S3 shows it (a bucket name must {finding.remedy})",
+                self.bucket,
+            )
+
+
+class SqsGrant(Section):
+    """Send to or receive from one SQS queue."""
+
+    type: Literal["sqs"] = Field(description="An SQS queue.")
+    queue: str = Field(..., description="The queue's ARN (arn:aws:sqs:<region>:<account>:<name>).")
+    access: Literal["send", "receive", "send_receive"] = Field(
+        ...,
+        description="send: send messages; receive: receive, delete and change the visibility of messages; "
+        "send_receive: both. A queue encrypted with a customer key also needs a kms grant (via sqs).",
+    )
+    cross_account: bool = Field(
+        False, description="The queue belongs to another account, whose queue policy grants the task role too."
+    )
+
+
+class SnsGrant(Section):
+    """Publish to one SNS topic."""
+
+    type: Literal["sns"] = Field(description="An SNS topic.")
+    topic: str = Field(
+        ...,
+        description="The topic's ARN (arn:aws:sns:<region>:<account>:<name>). A topic encrypted with a customer "
+        "key also needs a kms grant (encrypt_decrypt, via sns).",
+    )
+    cross_account: bool = Field(
+        False, description="The topic belongs to another account, whose topic policy grants the task role too."
+    )
+
+
+class SsmGrant(Section):
+    """Read the parameters under one Parameter Store path of the stack's region and account."""
+
+    type: Literal["ssm"] = Field(description="SSM Parameter Store parameters.")
+    path: str = Field(
+        ...,
+        max_length=GRANT_TEXT,
+        description="The path, e.g. /shop/api/: every parameter under it (and the path itself) may be read, by "
+        "name or by path. SecureStrings under a customer key also need a kms grant (decrypt, via ssm).",
+    )
+
+    @property
+    def name(self) -> str:
+        """The path as IAM names it in a parameter ARN: without its leading and trailing slash."""
+        return self.path.strip("/")
+
+    def problems(self) -> Iterator[Problem]:
+        wildcard = _wildcard_problem("path", self.path, "parameter")
+        if wildcard is not None:
+            yield Problem(
+                wildcard.path,
+                wildcard.message,
+                "write the path without it: every parameter under the path is granted",
+                self.path,
+            )
+            return
+        if self.path.strip("/") == "":
+            yield Problem(
+                ("path",),
+                "is the root of Parameter Store: it would grant every parameter of the account and region",
+                "grant the path of this service's parameters, e.g. /shop/api/",
+                self.path,
+            )
+            return
+        if not _SSM_PATH.fullmatch(self.path):
+            yield Problem(
+                ("path",),
+                "is not a Parameter Store path: levels of letters, digits, _ . and -, each after a /",
+                "write it like /shop/api/ (a path of this account and region)",
+                self.path,
+            )
+            return
+        first = self.name.split("/")[0]
+        if first.lower().startswith(("aws", "ssm")):
+            yield Problem(
+                ("path",),
+                f"starts with {first!r}: AWS reserves names starting aws or ssm, so it holds no parameter of yours",
+                "grant the path of your own parameters, e.g. /shop/api/",
+                self.path,
+            )
+        levels = len(self.name.split("/"))
+        if levels > SSM_MAX_LEVELS:
+            yield Problem(
+                ("path",),
+                f"has {levels} levels; Parameter Store names have at most {SSM_MAX_LEVELS}",
+                "grant a shorter path (every parameter under it is granted)",
+                self.path,
+            )
+
+
+class KmsGrant(Section):
+    """Use one KMS key to encrypt or decrypt, optionally only through one AWS service."""
+
+    type: Literal["kms"] = Field(description="A KMS key.")
+    key: str = Field(
+        ..., description="The key's ARN (arn:aws:kms:<region>:<account>:key/<key id>); IAM does not accept an alias."
+    )
+    use: Literal["encrypt", "decrypt", "encrypt_decrypt"] = Field(
+        ...,
+        description="encrypt: kms:Encrypt and kms:GenerateDataKey; decrypt: kms:Decrypt; encrypt_decrypt: all three.",
+    )
+    via: KmsVia | None = Field(
+        None,
+        description="Only through this service in the stack's region (kms:ViaService), e.g. sqs for an encrypted "
+        "queue; default: directly too.",
+    )
+    cross_account: bool = Field(
+        False, description="The key belongs to another account, whose key policy grants the task role too."
+    )
+
+
+class ServiceGrant(Section):
+    """Call another service of the environment: its security group admits this service's tasks."""
+
+    type: Literal["service"] = Field(description="Another service of this environment.")
+    service: str = Field(..., pattern=formats.SERVICE_KEY.pattern, description="Its key under services:.")
+
+
+Grant = Annotated[S3Grant | SqsGrant | SnsGrant | SsmGrant | KmsGrant | ServiceGrant, Field(discriminator="type")]
+#: The grants whose resource is an ARN: its field, its kind, and the resource policy that must also
+#: grant the role when it is another account's.
+_ARN_GRANTS: dict[type[BaseModel], tuple[str, arns.ArnKind, str]] = {
+    SqsGrant: ("queue", arns.SQS_QUEUE, "queue policy"),
+    SnsGrant: ("topic", arns.SNS_TOPIC, "topic policy"),
+    KmsGrant: ("key", arns.KMS_KEY_BY_ID, "key policy"),
+}
+
+
+def _arn_grant_problems(
+    grant: SqsGrant | SnsGrant | KmsGrant, *, partition: str, region: str, account: str
+) -> Iterator[Problem]:
+    """The resource ARN of a queue, topic or key grant: no wildcard, the stack's partition and region,
+    and the stack's account unless the grant says cross_account."""
+    field, kind, policy = _ARN_GRANTS[type(grant)]
+    value: str = getattr(grant, field)
+    noun = kind.what.removeprefix("an ").removeprefix("a ").split(" ARN")[0]
+    wildcard = _wildcard_problem(field, value, noun)
+    if wildcard is not None:
+        yield wildcard
+        return
+    if kind is arns.KMS_KEY_BY_ID and (arn := arns.parse(value)) is not None and arn.resource.startswith("alias/"):
+        yield Problem(
+            (field,),
+            "is an alias ARN: in an IAM policy it names the alias, not the key behind it",
+            f"use the key's ARN (aws kms describe-key --key-id {arn.resource} shows it)",
+            value,
+        )
+        return
+    for what, fix in arns.problems(value, kind, partition=partition, region=region, account=None):
+        yield Problem((field,), what, fix, value)
+    arn = arns.parse(value)
+    if arn is not None and re.fullmatch(r"\d{12}", arn.account) and arn.account != account and not grant.cross_account:
+        yield Problem(
+            (field,),
+            f"belongs to account {arn.account}, not the stack's {account}",
+            f"use one in account {account}, or set cross_account: true once that account's {policy} grants "
+            "this service's task role",
+            value,
+        )
+
+
 class ServiceConfig(Section):
     """The Fargate service the pipeline deploys."""
 
@@ -933,6 +1208,13 @@ class ServiceConfig(Section):
         default_factory=dict,
         description="Environment variables ECS fills from Secrets Manager or SSM Parameter Store at task start: "
         "NAME: <secret or parameter ARN>, or NAME: {arn: ..., kms_key_arn: ...} when a customer key encrypts it.",
+    )
+    grants: tuple[Grant, ...] = Field(
+        (),
+        max_length=MAX_GRANTS,
+        description="What the task may reach beyond the stack's own resources, each scoped to the resource named: "
+        "s3 (bucket, prefix, access), sqs (queue, access), sns (topic), ssm (path), kms (key, use, via), and "
+        "service (another service's key: its security group admits this one's tasks).",
     )
     stop_timeout_seconds: int = Field(
         30, ge=10, le=120, description="Grace between SIGTERM and SIGKILL; the app drains and stops inside it."
@@ -1687,6 +1969,7 @@ class EnvironmentConfig(Section):
                 *self._name_rules(),
                 *self._zone_rules(),
                 *self._arn_rules(),
+                *self._grant_rules(),
                 *self._controller_rules(),
                 *self._capacity_rules(),
                 *self._security_group_rules(),
@@ -1901,6 +2184,54 @@ class EnvironmentConfig(Section):
                 value, kind, partition=self.partition, region=region, account=self.account_id
             ):
                 yield Problem(path, what, fix, value)
+
+    def _grant_rules(self) -> Iterator[Problem]:
+        """Each grant names one resource of the stack's partition (and region, and account unless it may
+        be another's), once; a service grant names another service of this environment."""
+        partition, account = self.partition, self.account_id
+        for key, spec in self.all_services.items():
+            at: tuple[str | int, ...] = (*self.paths(key).container, "grants")
+            for index, grant in enumerate(spec.grants):
+                where = (*at, index)
+                if isinstance(grant, S3Grant):
+                    found = list(grant.problems(partition))
+                elif isinstance(grant, SsmGrant):
+                    found = list(grant.problems())
+                elif isinstance(grant, ServiceGrant):
+                    found = list(self._service_grant_problems(key, grant))
+                else:
+                    found = list(_arn_grant_problems(grant, partition=partition, region=self.region, account=account))
+                yield from (problem.under(where) for problem in found)
+            first: dict[S3Grant | SqsGrant | SnsGrant | SsmGrant | KmsGrant | ServiceGrant, int] = {}
+            for index, grant in enumerate(spec.grants):
+                if grant in first:
+                    yield Problem(
+                        (*at, index),
+                        f"is the same grant as index {first[grant]}, so it grants nothing more",
+                        "remove it",
+                    )
+                first.setdefault(grant, index)
+
+    def _service_grant_problems(self, caller: str, grant: ServiceGrant) -> Iterator[Problem]:
+        others = sorted(k for k in self.all_services if k != caller)
+        if grant.service == caller:
+            yield Problem(
+                ("service",),
+                "is this service itself, which reaches its own tasks without a grant",
+                f"name another service ({', '.join(others)})" if others else "remove the grant",
+                grant.service,
+            )
+        elif grant.service not in self.all_services:
+            close = difflib.get_close_matches(grant.service, others, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            yield Problem(
+                ("service",),
+                "is not a service of this environment",
+                f"{hint}name one of: {', '.join(others)}"
+                if others
+                else "remove the grant (a single-service environment has no other service to call)",
+                grant.service,
+            )
 
     def _name_rules(self) -> Iterator[Problem]:
         """Every physical name against its resource's rules; names that break the same rule because

@@ -433,6 +433,32 @@ CASES: list[Case] = [
     Case("secrets", "private key in a tag", "tags.signing", ("looks like a secret", "a value that looks secret, not shown", "never put a secret in a tag"), set_("tags", {"signing": "-----BEGIN RSA PRIVATE KEY-----MIIE"}), hide=("MIIE",),),
     Case("secrets", "token under an unknown key", "pipeline.token", ("is not a known key", "a value that looks secret, not shown"), set_("pipeline.token", "glpat-abcdefghijklmnopqrstuvwx"), hide=("glpat-abcdefghijklmnopqrstuvwx",),),
     Case("secrets", "random token as a branch", "pipeline.branch", ("a value that looks secret, not shown",), set_("pipeline.branch", "x..Zq8vN3pL5tR7wY1bC4dF6gH9jK2mQ0sAbCdEfGh"), hide=("Zq8vN3pL5tR7wY1bC4dF6gH9jK2mQ0sAbCdEfGh",),),
+    # --- grants (issue 15): scoped to what they name, of this partition, region and account ----
+    Case("grants", "SQS queue of another account", "service.grants.0.queue", ("belongs to account 222222222222, not the stack's 111111111111", "or set cross_account: true once that account's queue policy grants"), set_("service.grants", [{"type": "sqs", "queue": "arn:aws:sqs:eu-west-1:222222222222:orders", "access": "send"}]),),
+    Case("grants", "SQS queue of another region", "service.grants.0.queue", ("is in region us-east-1, but it is used in eu-west-1", "use one created in eu-west-1"), set_("service.grants", [{"type": "sqs", "queue": "arn:aws:sqs:us-east-1:111111111111:orders", "access": "receive"}]),),
+    Case("grants", "SQS queues by wildcard", "service.grants.0.queue", ("contains '*', which IAM reads as a wildcard", "name one SQS queue exactly"), set_("service.grants", [{"type": "sqs", "queue": "arn:aws:sqs:eu-west-1:111111111111:*", "access": "send"}]),),
+    Case("grants", "SNS topic of another partition", "service.grants.0.topic", ("is in partition aws-cn, but the stack's region is in aws",), set_("service.grants", [{"type": "sns", "topic": "arn:aws-cn:sns:eu-west-1:111111111111:events"}]),),
+    Case("grants", "SNS topic ARN of a subscription", "service.grants.0.topic", ("is not an SNS topic ARN",), set_("service.grants", [{"type": "sns", "topic": "arn:aws:sns:eu-west-1:111111111111:events:0f0e0d0c-0000-4000-8000-000000000001"}]),),
+    Case("grants", "KMS key by alias", "service.grants.0.key", ("is an alias ARN", "use the key's ARN (aws kms describe-key --key-id alias/app shows it)"), set_("service.grants", [{"type": "kms", "key": "arn:aws:kms:eu-west-1:111111111111:alias/app", "use": "decrypt"}]),),
+    Case("grants", "KMS key of another account", "service.grants.0.key", ("belongs to account 222222222222", "key policy grants"), set_("service.grants", [{"type": "kms", "key": "arn:aws:kms:eu-west-1:222222222222:key/00000000-0000-4000-8000-000000000001", "use": "encrypt"}]),),
+    Case("grants", "KMS use misspelt", "service.grants.0.use", ("is not one of the allowed values", "use 'decrypt'"), set_("service.grants", [{"type": "kms", "key": "arn:aws:kms:eu-west-1:111111111111:key/00000000-0000-4000-8000-000000000001", "use": "decrpyt"}]),),
+    Case("grants", "S3 bucket by wildcard", "service.grants.0.bucket", ("which IAM reads as a wildcard",), set_("service.grants", [{"type": "s3", "bucket": "shop-*", "access": "read"}]),),
+    Case("grants", "S3 prefix with a policy variable", "service.grants.0.prefix", ("contains '*', '?' or '$'", "write the prefix without it"), set_("service.grants", [{"type": "s3", "bucket": "shop-data", "prefix": "${aws:username}/", "access": "read"}]),),
+    Case("grants", "S3 prefix with a leading slash", "service.grants.0.prefix", ("starts with /", "write it without the leading slash: 'uploads/'"), set_("service.grants", [{"type": "s3", "bucket": "shop-data", "prefix": "/uploads/", "access": "write"}]),),
+    Case("grants", "S3 object ARN as a bucket", "service.grants.0.bucket", ("is not an S3 bucket ARN", "keys go in prefix"), set_("service.grants", [{"type": "s3", "bucket": "arn:aws:s3:::shop-data/uploads", "access": "read"}]),),
+    Case("grants", "S3 bucket name with capitals", "service.grants.0.bucket", ("is not an S3 bucket name AWS accepts",), set_("service.grants", [{"type": "s3", "bucket": "Shop-Data", "access": "read"}]),),
+    Case("grants", "S3 without access", "service.grants.0.access", ("is required", "one of read, write, read_write"), set_("service.grants", [{"type": "s3", "bucket": "shop-data"}]),),
+    Case("grants", "S3 bucket owner not an account", "service.grants.0.account", ("must be the 12 digits of an AWS account id",), set_("service.grants", [{"type": "s3", "bucket": "shop-data", "access": "read", "account": "1234"}]),),
+    Case("grants", "SSM root path", "service.grants.0.path", ("is the root of Parameter Store",), set_("service.grants", [{"type": "ssm", "path": "/"}]),),
+    Case("grants", "SSM path with a wildcard", "service.grants.0.path", ("which IAM reads as a wildcard",), set_("service.grants", [{"type": "ssm", "path": "/shop/*/db"}]),),
+    Case("grants", "SSM path of AWS's public parameters", "service.grants.0.path", ("AWS reserves names starting aws or ssm",), set_("service.grants", [{"type": "ssm", "path": "/aws/service/ami-amazon-linux-latest"}]),),
+    Case("grants", "SSM path too deep", "service.grants.0.path", ("has 16 levels; Parameter Store names have at most 15",), set_("service.grants", [{"type": "ssm", "path": "/a" * 16}]),),
+    Case("grants", "a service calling itself", "service.grants.0.service", ("is this service itself",), set_("service.grants", [{"type": "service", "service": "app"}]),),
+    Case("grants", "a service that does not exist", "service.grants.0.service", ("is not a service of this environment", "remove the grant"), set_("service.grants", [{"type": "service", "service": "worker"}]),),
+    Case("grants", "an unknown kind", "service.grants.0", ("has type 'dynamodb', which is not a kind this key knows", "set type to one of: s3, sqs, sns, ssm, kms, service"), set_("service.grants", [{"type": "dynamodb", "table": "orders"}]),),
+    Case("grants", "a kind's key on another kind", "service.grants.0.queue", ("is not a known key", "remove it or use one of: type, topic, cross_account"), set_("service.grants", [{"type": "sns", "topic": "arn:aws:sns:eu-west-1:111111111111:events", "queue": "x"}]),),
+    Case("grants", "the same grant twice", "service.grants.1", ("is the same grant as index 0", "remove it"), set_("service.grants", [{"type": "ssm", "path": "/shop/api/"}] * 2),),
+    Case("grants", "more grants than a role can hold", "service.grants", ("has more than 20 entries",), set_("service.grants", [{"type": "ssm", "path": f"/shop/p{i}/"} for i in range(21)]),),
     # --- production safety (existing rules, checked in the same format) ---------------------
     # Issue 12: the database connection and TLS are the stack's, the runtime's variables AWS's.
     Case("security", "TLS turned off through the environment", "service.environment.DB_SSLMODE", ("is set by the stack or by AWS", "names starting DB_, AWS_, ECS_ are reserved"), set_("service.environment", {"DB_SSLMODE": "disable"}),),
@@ -512,6 +538,7 @@ def test_every_class_is_covered_thoroughly() -> None:
         "api models",
         "commands",
         "secrets",
+        "grants",
     ):
         assert counts[klass] >= 6, (klass, counts)
     assert len({(c.klass, c.id) for c in CASES}) == len(CASES), "case ids repeat"
@@ -632,6 +659,49 @@ CONTROLS: list[tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]]]] = [
             "arn:aws:codestar-connections:eu-west-1:111111111111:connection/00000000-0000-4000-8000-000000000001",
         ),
     ),
+    (
+        "one grant of each kind",
+        "dev",
+        set_(
+            "service.grants",
+            [
+                {"type": "s3", "bucket": "shop-uploads", "prefix": "uploads/", "access": "read_write"},
+                {"type": "s3", "bucket": "arn:aws:s3:::partner-drop", "access": "write", "account": "222222222222"},
+                {"type": "sqs", "queue": "arn:aws:sqs:eu-west-1:111111111111:orders.fifo", "access": "send_receive"},
+                {"type": "sns", "topic": "arn:aws:sns:eu-west-1:111111111111:order-events"},
+                {"type": "ssm", "path": "/shop/api/"},
+                {
+                    "type": "kms",
+                    "key": "arn:aws:kms:eu-west-1:111111111111:key/mrk-" + "0" * 32,
+                    "use": "decrypt",
+                    "via": "ssm",
+                },
+            ],
+        ),
+    ),
+    (
+        "another account's queue, topic and key, said so",
+        "dev",
+        set_(
+            "service.grants",
+            [
+                {
+                    "type": "sqs",
+                    "queue": "arn:aws:sqs:eu-west-1:222222222222:in",
+                    "access": "receive",
+                    "cross_account": True,
+                },
+                {"type": "sns", "topic": "arn:aws:sns:eu-west-1:222222222222:out", "cross_account": True},
+                {
+                    "type": "kms",
+                    "key": "arn:aws:kms:eu-west-1:222222222222:key/00000000-0000-4000-8000-000000000001",
+                    "use": "encrypt_decrypt",
+                    "cross_account": True,
+                },
+            ],
+        ),
+    ),
+    ("20 grants", "dev", set_("service.grants", [{"type": "ssm", "path": f"/shop/p{i}/"} for i in range(20)])),
     ("state key by alias", "dev", set_("state.kms_key_id", "alias/terraform-state")),
     (
         "state key of another account",

@@ -118,6 +118,7 @@ BREAKERS = [
     (("deployment", "traffic"), {"type": "canary", "percent": 0}),
     (("pipeline", "repository"), "no slash"),
     (("account_id",), "12"),
+    (("service", "grants"), [{"type": "sqs", "queue": "arn:aws:sqs:eu-west-1:111111111111:*", "access": "send"}]),
 ]
 
 
@@ -161,3 +162,34 @@ def test_nothing_but_the_projects_own_error_is_ever_raised(
         load_config(write(tmp_path, data))
     except ConfigError as error:
         assert all("; " in line for line in error.render().splitlines())
+
+
+GRANT_KINDS = st.sampled_from(["s3", "sqs", "sns", "ssm", "kms", "service", "dynamodb"])
+GRANT_FIELDS = st.sampled_from(["bucket", "prefix", "access", "account", "queue", "topic", "path", "key", "use", "via"])
+
+
+@FUZZ
+@given(
+    data=valid_configs(),
+    grants=st.lists(
+        st.builds(
+            lambda kind, fields: {"type": kind, **fields},
+            GRANT_KINDS,
+            st.dictionaries(
+                GRANT_FIELDS, JUNK | st.sampled_from(["*", "/", "arn:aws:sqs:eu-west-1:1:q", "read"]), max_size=4
+            ),
+        )
+        | JUNK,
+        max_size=3,
+    ),
+)
+def test_any_grant_is_accepted_or_refused_by_the_projects_own_error(
+    tmp_path: Path, data: dict[str, Any], grants: list[Any]
+) -> None:
+    data["service"]["grants"] = grants
+    try:
+        load_config(write(tmp_path, data))
+    except ConfigError as error:
+        lines = error.render().splitlines()
+        assert all("; " in line for line in lines)
+        assert all("Input should" not in line and "typing." not in line for line in lines), error.render()
