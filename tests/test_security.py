@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
+from config.aws_names import SECURITY_GROUP_TEXT, SECURITY_GROUP_TEXT_LENGTH
 from modules.iam import SOURCE_ACCOUNT_DOCUMENTED
 from tests.conftest import SynthesizedStack, as_list, policy
 
@@ -167,6 +170,25 @@ def test_security_groups_chain_alb_to_tasks_to_database(stack: SynthesizedStack)
     ):
         assert rule.body["ip_protocol"] != "-1", f"{rule.path} allows every protocol"
         assert rule.body.get("description"), f"{rule.path} has no description"
+
+
+def _ec2_refuses(text: str) -> bool:
+    return not re.fullmatch(f"[{SECURITY_GROUP_TEXT}]{{1,{SECURITY_GROUP_TEXT_LENGTH}}}", text)
+
+
+def test_security_group_and_rule_descriptions_use_only_what_ec2_accepts(stack: SynthesizedStack) -> None:
+    texts = [g.body["description"] for g in stack.of_type("aws_security_group")] + [
+        r.body["description"]
+        for kind in ("ingress", "egress")
+        for r in stack.of_type(f"aws_vpc_security_group_{kind}_rule")
+    ]
+    assert len(texts) > 10
+    assert [t for t in texts if _ec2_refuses(t)] == []
+
+
+@pytest.mark.parametrize("text", ["To the tasks' container port", "x" * 256, "caf\u00e9", ""])
+def test_ec2_refuses_apostrophes_accents_and_overlong_descriptions(text: str) -> None:
+    assert _ec2_refuses(text)
 
 
 def test_default_security_group_allows_nothing(stack: SynthesizedStack) -> None:

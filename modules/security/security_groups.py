@@ -60,7 +60,7 @@ class SecurityGroups(Construct):
             )
         for cidr in p.test_ingress_cidrs:
             self._ingress(alb, f"alb_in_test_{cidr}", p.test_listener_port, f"Test listener from {cidr}", cidr=cidr)
-        self._egress(alb, "alb_out_tasks", p.container_port, "To the tasks' container port", group=tasks)
+        self._egress(alb, "alb_out_tasks", p.container_port, "To the tasks on their container port", group=tasks)
 
         self._ingress(tasks, "tasks_in_alb", p.container_port, "From the load balancer", group=alb)
         # Tasks call AWS APIs (ECR, Logs, Secrets Manager) over HTTPS, via endpoints or NAT.
