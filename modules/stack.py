@@ -44,6 +44,7 @@ from modules.disaster_recovery import (
 )
 from modules.ecr import Ecr, EcrOutputs, EcrProps
 from modules.ecs import Autoscaling, CapacityShare, Ecs, EcsProps, NativeBlueGreen, Schedule
+from modules.endpoint_policies import VpcCallers
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps
 from modules.load_test import LoadTest, LoadTestProps
 from modules.migrations import Migrations, MigrationsProps
@@ -56,6 +57,7 @@ from modules.security import (
     EncryptionKeys,
     EncryptionKeysOutputs,
     EncryptionKeysProps,
+    PrivateApis,
     RolePolicies,
     RolePoliciesProps,
     SecondaryRegionPolicies,
@@ -66,6 +68,7 @@ from modules.security import (
     ServiceRoles,
     ServiceRolesOutputs,
     ServiceRolesProps,
+    ThroughNat,
 )
 from modules.traffic import TrafficShifting
 from modules.waf import Waf, WafProps
@@ -176,6 +179,34 @@ def capacity_shares(c: EnvironmentConfig) -> tuple[CapacityShare, ...]:
     return tuple(shares)
 
 
+def vpc_callers(c: EnvironmentConfig, region: str, roles: ServiceRolesOutputs) -> VpcCallers:
+    """Who calls AWS from inside the VPC of ``region``, and which of the tasks' secrets live there."""
+    here = [s.source for s in c.service.secrets.values() if s.source.split(":")[3] == region]
+    primary = region == c.region
+    return VpcCallers(
+        partition=c.partition,
+        region=region,
+        account_id=c.account_id,
+        task_execution_role_arn=roles.task_execution.role_arn,
+        # The load test runs in the primary region's VPC; the DR region runs no deployments.
+        log_writer_role_arns=(roles.load_test.role_arn,) if primary and roles.load_test else (),
+        # Only the migration task reads it, and migrations run in the primary region only.
+        reads_database_secret=primary,
+        secret_arns=tuple(a for a in here if ":secretsmanager:" in a),
+        parameter_arns=tuple(a for a in here if ":ssm:" in a),
+    )
+
+
+def task_apis(c: EnvironmentConfig, site: RegionSite, network: NetworkingOutputs) -> PrivateApis | ThroughNat:
+    """Inside the VPC when its endpoints cover every AWS API the tasks call, otherwise through NAT."""
+    if network.endpoint_security_group_id is None:
+        return ThroughNat("HTTPS to ECR, Logs and Secrets Manager through NAT: no interface endpoints in this VPC")
+    if any(s.source.split(":")[3] != site.region for s in c.service.secrets.values()):
+        # A VPC endpoint serves its own region only.
+        return ThroughNat("HTTPS through NAT: service.secrets names a secret or parameter of another region")
+    return PrivateApis(network.endpoint_security_group_id, network.s3_prefix_list_id)
+
+
 def stack_name(config: EnvironmentConfig) -> str:
     return config.names.prefix
 
@@ -226,7 +257,7 @@ class BlueGreenStack(TerraformStack):
         )
         vpc = self._networking(self, c, site, roles)
         network = vpc.outputs
-        groups = self._security_groups(self, c, network)
+        groups = self._security_groups(self, c, site, network)
         hook_security_group_id = groups.test_hook_security_group_id
         assert hook_security_group_id is not None
 
@@ -552,6 +583,9 @@ class BlueGreenStack(TerraformStack):
         service.start_after(
             policies.task_execution,
             *(p for p in (policies.ecs_infrastructure, policies.ecs_hook_invoker) if p is not None),
+            # Its first tasks pull, log and read secrets at once, only through these.
+            *groups.tasks_egress_rules,
+            *vpc.endpoints,
         )
         delivery.start_after(pipeline=policies.codepipeline, deployer=policies.codedeploy)
         vpc.log_after(policies.flow_logs)
@@ -608,6 +642,7 @@ class BlueGreenStack(TerraformStack):
     @staticmethod
     def _networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: ServiceRolesOutputs) -> Networking:
         net = site.networking
+        callers = vpc_callers(c, site.region, roles)
         return Networking(
             scope,
             "networking",
@@ -620,7 +655,12 @@ class BlueGreenStack(TerraformStack):
                 private_subnet_cidrs=[str(s) for s in net.tiers["private"]],
                 database_subnet_cidrs=[str(s) for s in net.tiers["database"]],
                 nat_mode=net.nat_mode,
-                interface_endpoints=net.interface_endpoints,
+                gateway_policy=callers.gateway_policy(),
+                interface_endpoints=(
+                    {service: callers.interface_policy(service) for service in callers.interface_services()}
+                    if net.interface_endpoints
+                    else {}
+                ),
                 flow_log_group_name=c.names.flow_log_group,
                 flow_log_retention_days=net.flow_log_retention_days,
                 flow_log_role_arn=roles.flow_logs.role_arn,
@@ -630,7 +670,7 @@ class BlueGreenStack(TerraformStack):
 
     @staticmethod
     def _security_groups(
-        scope: Construct, c: EnvironmentConfig, network: NetworkingOutputs, *, test_hook: bool = True
+        scope: Construct, c: EnvironmentConfig, site: RegionSite, network: NetworkingOutputs, *, test_hook: bool = True
     ) -> SecurityGroupsOutputs:
         lb = c.load_balancer
         return SecurityGroups(
@@ -646,6 +686,8 @@ class BlueGreenStack(TerraformStack):
                 ingress_cidrs=[str(n) for n in lb.ingress_cidrs],
                 test_ingress_cidrs=[str(n) for n in lb.test_ingress_cidrs],
                 container_port=c.service.container_port,
+                task_apis=task_apis(c, site, network),
+                service_https_cidrs=[str(n) for n in c.service.https_egress_cidrs],
                 test_hook=test_hook,
             ),
         ).outputs
@@ -915,7 +957,7 @@ class BlueGreenStack(TerraformStack):
             )
             dr_vpc = self._networking(scope, c, site, roles)
             network = dr_vpc.outputs
-            groups = self._security_groups(scope, c, network, test_hook=False)
+            groups = self._security_groups(scope, c, site, network, test_hook=False)
             database = self._database(
                 scope,
                 c,
@@ -998,7 +1040,7 @@ class BlueGreenStack(TerraformStack):
         if dr_vpc is not None and dr_service is not None:
             assert dr_policies.flow_logs is not None and dr_policies.task_execution is not None
             dr_vpc.log_after(dr_policies.flow_logs)
-            dr_service.start_after(dr_policies.task_execution)
+            dr_service.start_after(dr_policies.task_execution, *groups.tasks_egress_rules, *dr_vpc.endpoints)
         return outputs
 
     def _provider_and_backend(self, c: EnvironmentConfig) -> AwsProvider | None:

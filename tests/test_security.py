@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -9,6 +10,7 @@ import pytest
 
 from config.aws_names import SECURITY_GROUP_TEXT, SECURITY_GROUP_TEXT_LENGTH
 from modules.iam import SOURCE_ACCOUNT_DOCUMENTED
+from modules.security.security_groups import HOOK_INTERNET_EGRESS
 from tests.conftest import SynthesizedStack, as_list, policy
 
 #: Actions AWS does not let a policy scope to a resource: the only ones allowed on "*".
@@ -172,6 +174,32 @@ def test_security_groups_chain_alb_to_tasks_to_database(stack: SynthesizedStack)
         assert rule.body.get("description"), f"{rule.path} has no description"
 
 
+def test_only_the_hooks_reach_the_internet_where_the_vpc_has_endpoints_and_each_rule_says_why(
+    stack: SynthesizedStack,
+) -> None:
+    """What must stay open to 0.0.0.0/0, and why: the hooks call the ALB's public test listener
+    (through NAT) and AWS APIs that have no endpoint here; the tasks only without endpoints."""
+    internet = {
+        (r.path.rsplit("/", 1)[1], r.body["from_port"]): r.body["description"]
+        for r in stack.of_type("aws_vpc_security_group_egress_rule")
+        if r.body.get("cidr_ipv4") == "0.0.0.0/0"
+    }
+    hooks = {
+        ("hook_out_test_listener", stack.config.load_balancer.test_listener_port): HOOK_INTERNET_EGRESS[
+            "test_listener"
+        ],
+        ("hook_out_https", 443): HOOK_INTERNET_EGRESS["https"],
+    }
+    if stack.config.networking.interface_endpoints:
+        assert internet == hooks
+    else:
+        tasks = internet.pop(("tasks_out_https", 443))
+        assert internet == hooks and "through NAT: no interface endpoints in this VPC" in tasks
+    egress = stack.of_type("aws_vpc_security_group_egress_rule")
+    in_dr = {r.path.split("/")[-1] for r in egress if r.path.startswith("dr/")}
+    assert not in_dr or in_dr == {"alb_out_tasks", "tasks_out_db", "tasks_out_endpoints", "tasks_out_s3"}
+
+
 def _ec2_refuses(text: str) -> bool:
     return not re.fullmatch(f"[{SECURITY_GROUP_TEXT}]{{1,{SECURITY_GROUP_TEXT_LENGTH}}}", text)
 
@@ -189,6 +217,13 @@ def test_security_group_and_rule_descriptions_use_only_what_ec2_accepts(stack: S
 @pytest.mark.parametrize("text", ["To the tasks' container port", "x" * 256, "caf\u00e9", ""])
 def test_ec2_refuses_apostrophes_accents_and_overlong_descriptions(text: str) -> None:
     assert _ec2_refuses(text)
+
+
+def test_every_vpc_endpoint_has_a_policy_in_every_region(stack: SynthesizedStack) -> None:
+    endpoints = stack.of_type("aws_vpc_endpoint")
+    assert [e.path for e in endpoints if not e.body.get("policy")] == []
+    regions = {e.path.startswith("dr/") for e in endpoints}
+    assert regions == {False} | ({True} if stack.config.dr is not None and stack.config.dr.runs_compute else set())
 
 
 def test_default_security_group_allows_nothing(stack: SynthesizedStack) -> None:
@@ -353,3 +388,58 @@ def test_flow_log_role_writes_only_to_the_flow_log_group(stack: SynthesizedStack
     assert find["Action"] == ["logs:DescribeLogGroups"] and find["Resource"] == ["*"]
     assert deliver["Resource"] == [group, f"{group}:*"]
     assert stack.one("aws_flow_log").body["log_destination"] == group
+
+
+@pytest.fixture(scope="module")
+def with_secrets(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
+    """prod, its tasks reading a Secrets Manager secret of another account and an SSM parameter of
+    its own, both in the primary region (so in neither of the DR region's endpoints)."""
+    import yaml
+
+    from config import EnvironmentConfig
+    from tests.conftest import ROOT, synthesize_configs
+
+    data = yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())
+    data["service"]["secrets"] = {
+        "API_KEY": "arn:aws:secretsmanager:eu-west-1:999999999999:secret:shared/api-key-AbCdEf",
+        "FLAG": "arn:aws:ssm:eu-west-1:333333333333:parameter/app/flag",
+    }
+    config = EnvironmentConfig.model_validate(data)
+    return synthesize_configs({"prod-secrets": config}, tmp_path_factory.mktemp("secrets"))["prod-secrets"]
+
+
+def test_tasks_read_their_secrets_through_the_endpoints_of_their_region_or_else_through_nat(
+    with_secrets: SynthesizedStack,
+) -> None:
+    from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
+    from aws_rules.stack import Stack
+
+    endpoints = {e.path: e.body for e in with_secrets.of_type("aws_vpc_endpoint")}
+    assert "networking/endpoint_ssm" in endpoints and "dr/networking/endpoint_ssm" not in endpoints
+    assert "dr/networking/endpoint_secretsmanager" not in endpoints
+    (read,) = policy(endpoints["networking/endpoint_secretsmanager"]["policy"])["Statement"]
+    assert read["Resource"] == [
+        "arn:aws:secretsmanager:eu-west-1:333333333333:secret:*",
+        "arn:aws:secretsmanager:eu-west-1:999999999999:secret:shared/api-key-AbCdEf",
+    ]
+    (parameters,) = policy(endpoints["networking/endpoint_ssm"]["policy"])["Statement"]
+    assert parameters["Action"] == ["ssm:GetParameters"]
+    assert parameters["Resource"] == ["arn:aws:ssm:eu-west-1:333333333333:parameter/*"]
+    internet = {
+        r.path: r.body["description"]
+        for r in with_secrets.of_type("aws_vpc_security_group_egress_rule")
+        if r.body.get("cidr_ipv4") == "0.0.0.0/0" and "tasks" in r.path
+    }
+    assert list(internet) == ["dr/security_groups/tasks_out_https"]
+    assert "another region" in internet["dr/security_groups/tasks_out_https"]
+    stack = Stack(with_secrets.json)
+    assert list(broad_endpoint_statements(stack)) == [] and list(needless_internet_egress(stack)) == []
+    assert [str(s) for s in stuck(stack)] == []
+    # Control: without the other account's secret named, its endpoint refuses that read.
+    narrowed = copy.deepcopy(with_secrets.json)
+    (manager,) = [
+        e for e in narrowed["resource"]["aws_vpc_endpoint"].values() if e["service_name"].endswith(".secretsmanager")
+    ]
+    manager["policy"] = manager["policy"].replace("999999999999", "111111111111")
+    (refused,) = stuck(Stack(narrowed))
+    assert refused.resource.endswith("shared/api-key-AbCdEf") and "does not admit" in refused.why

@@ -15,13 +15,20 @@ from modules.security.policies import (
     SecondaryRegionPoliciesProps,
 )
 from modules.security.roles import RoleOutputs, ServiceRoles, ServiceRolesOutputs, ServiceRolesProps
-from modules.security.security_groups import SecurityGroups, SecurityGroupsOutputs, SecurityGroupsProps
+from modules.security.security_groups import (
+    PrivateApis,
+    SecurityGroups,
+    SecurityGroupsOutputs,
+    SecurityGroupsProps,
+    ThroughNat,
+)
 
 __all__ = [
     "DrServiceAccess",
     "EncryptionKeys",
     "EncryptionKeysOutputs",
     "EncryptionKeysProps",
+    "PrivateApis",
     "RoleOutputs",
     "RolePolicies",
     "RolePoliciesOutputs",
@@ -34,4 +41,5 @@ __all__ = [
     "ServiceRoles",
     "ServiceRolesOutputs",
     "ServiceRolesProps",
+    "ThroughNat",
 ]
