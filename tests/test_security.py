@@ -226,6 +226,53 @@ def test_every_vpc_endpoint_has_a_policy_in_every_region(stack: SynthesizedStack
     assert regions == {False} | ({True} if stack.config.dr is not None and stack.config.dr.runs_compute else set())
 
 
+def test_the_s3_gateway_admits_ecrs_layer_bucket_and_only_the_accounts_own_buckets(stack: SynthesizedStack) -> None:
+    """Fargate downloads image layers from ECR's bucket with URLs ECR signs, so that statement
+    names no principal; every other S3 request through the gateway must come from the account
+    and go to the account's buckets.
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html#ecr-minimum-s3-perms"""
+    account = stack.config.account_id
+    for gateway in (e for e in stack.of_type("aws_vpc_endpoint") if e.body["vpc_endpoint_type"] == "Gateway"):
+        region = gateway.body["service_name"].split(".")[2]
+        layers, own = policy(gateway.body["policy"])["Statement"]
+        assert layers["Action"] == ["s3:GetObject"] and "Condition" not in layers
+        assert layers["Resource"] == [f"arn:aws:s3:::prod-{region}-starport-layer-bucket/*"]
+        assert own["Condition"] == {"StringEquals": {"aws:PrincipalAccount": account, "s3:ResourceAccount": account}}
+        assert not [a for a in own["Action"] if "Delete" in a or "Policy" in a or a.endswith("*")]
+
+
+#: What each interface endpoint carries: the calls Fargate makes for the tasks (and the load
+#: test's build writes its log), as in AmazonECSTaskExecutionRolePolicy and ECS's secrets docs.
+_ECR_PULL = {
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+}
+ENDPOINT_ACTIONS = {
+    "ecr.api": _ECR_PULL,
+    "ecr.dkr": _ECR_PULL,
+    "logs": {"logs:CreateLogStream", "logs:PutLogEvents"},
+    "secretsmanager": {"secretsmanager:GetSecretValue"},
+    "ssm": {"ssm:GetParameters"},
+}
+
+
+def test_interface_endpoints_admit_only_the_task_execution_role_and_the_calls_it_makes(
+    stack: SynthesizedStack,
+) -> None:
+    execution = stack.one("aws_iam_role", "roles/task_execution").ref("arn")
+    load_test = [r.ref("arn") for r in stack.of_type("aws_iam_role") if r.path == "roles/load_test"]
+    interfaces = [e for e in stack.of_type("aws_vpc_endpoint") if e.body["vpc_endpoint_type"] == "Interface"]
+    assert bool(interfaces) is stack.config.networking.interface_endpoints
+    for endpoint in interfaces:
+        service = endpoint.body["service_name"].split(".", 3)[3]
+        admitted = {execution, *(load_test if service == "logs" and not endpoint.path.startswith("dr/") else ())}
+        for statement in policy(endpoint.body["policy"])["Statement"]:
+            assert statement["Effect"] == "Allow" and set(statement["Principal"]["AWS"]) <= admitted, endpoint.path
+            assert set(statement["Action"]) <= ENDPOINT_ACTIONS[service], endpoint.path
+
+
 def test_default_security_group_allows_nothing(stack: SynthesizedStack) -> None:
     default = stack.one("aws_default_security_group").body
     assert default["ingress"] == [] and default["egress"] == []
