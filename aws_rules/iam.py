@@ -70,7 +70,7 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+def matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:
     """IAM's wildcards only: ``*`` and ``?`` (brackets, as in ``secret[0]``, are literal)."""
     if not case_sensitive:
         pattern, value = pattern.lower(), value.lower()
@@ -82,10 +82,10 @@ def allows(document: str | dict[str, Any], action: str, resource: str | None = N
     for statement in statements(document):
         if statement.get("Effect") != "Allow":
             continue
-        if not any(_matches(a, action, case_sensitive=False) for a in _as_list(statement.get("Action", []))):
+        if not any(matches(a, action, case_sensitive=False) for a in _as_list(statement.get("Action", []))):
             continue
         if resource is None or any(
-            _matches(r, resource, case_sensitive=True) for r in _as_list(statement.get("Resource", []))
+            matches(r, resource, case_sensitive=True) for r in _as_list(statement.get("Resource", []))
         ):
             return True
     return False

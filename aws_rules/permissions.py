@@ -30,16 +30,19 @@ SERVICES = "services"
 
 
 class Lookup:
-    """Resources of the primary region by construct path, and the ARNs services present: a path is
-    the service's (``services/<key>/<path>``) when that service has it, else the platform's."""
+    """Resources of one region by construct path, and the ARNs services present: the primary
+    region's, or (``scope`` "dr/") the DR region's, built by the same constructs under "dr/". A
+    path is the service's (``<scope>services/<key>/<path>``) when that service has it, else the
+    platform's."""
 
-    def __init__(self, stack: Stack, service: str | None = None) -> None:
+    def __init__(self, stack: Stack, service: str | None = None, scope: str = "") -> None:
         self.stack = stack
         self.service = service
+        self.scope = scope
 
     def at(self, resource_type: str, path: str) -> Resource | None:
-        candidates = ([f"{SERVICES}/{self.service}/{path}"] if self.service else []) + [path]
-        for candidate in candidates:
+        own = [f"{self.scope}{SERVICES}/{self.service}/{path}"] if self.service else []
+        for candidate in [*own, f"{self.scope}{path}"]:
             found = [r for r in self.stack.of_type(resource_type) if r.path == candidate]
             if found:
                 return found[0]
@@ -50,7 +53,7 @@ class Lookup:
         return resource.ref(attribute) if resource else None
 
     def region(self) -> str:
-        return self.stack.regions.get("aws", "")
+        return self.stack.regions.get(f"aws.{self.scope.rstrip('/')}" if self.scope else "aws", "")
 
     def dr_region(self) -> str:
         return self.stack.regions.get("aws.dr", "")
@@ -86,6 +89,21 @@ class Lookup:
         bucket = self.ref("aws_s3_bucket", path)
         return f"{bucket}/{RUNTIME}" if bucket else None
 
+    def repository(self) -> str | None:
+        """The service's image repository: the stack's own, or in the DR region the replica ECR
+        creates there from the primary's replication rule (no resource of the stack)."""
+        own = self.ref("aws_ecr_repository", "ecr/repository")
+        if own is not None or not self.scope:
+            return own
+        primary = Lookup(self.stack, self.service).at("aws_ecr_repository", "ecr/repository")
+        replicated = any(
+            destination.get("region") == self.region()
+            for replication in self.stack.of_type("aws_ecr_replication_configuration")
+            for rule in replication.body.get("replication_configuration", {}).get("rule", [])
+            for destination in rule.get("destination", [])
+        )
+        return self.arn("ecr", f"repository/{primary.body['name']}") if primary and replicated else None
+
 
 Presented = Callable[[Lookup], str | None]
 
@@ -108,6 +126,14 @@ class Call:
     context: Callable[[Lookup], dict[str, str]] | None = None
     #: The call is made in the DR Region (its key and service endpoint are there).
     in_dr: bool = False
+    #: Made from inside the VPC, over the caller's own network interface: the endpoint service
+    #: that carries it where the VPC has one (``com.amazonaws.<region>.<endpoint>``), NAT
+    #: otherwise (aws_rules/network.py). None: AWS makes the call from its side (Lambda's and
+    #: CodeBuild's network interfaces, Lambda's logs). Where AWS does not say, it counts as the VPC's.
+    endpoint: str | None = None
+    #: Authorised by a URL another service signed (ECR's image layers in S3), not by the role:
+    #: only the endpoint policy applies.
+    presigned: bool = False
 
 
 def _star(_: Lookup) -> str:
@@ -124,9 +150,18 @@ LOAD_BALANCER_DESCRIBE = tuple(
     for action in ("DescribeTargetGroups", "DescribeListeners", "DescribeRules", "DescribeTargetHealth")
 )
 ECR_PULL = tuple(
-    Call(f"ecr:{a}", "every task start (release, scale-out, rollback)", _ref("aws_ecr_repository", "ecr/repository"))
+    # Docker's registry API, which Fargate pulls through (ECR's "dkr" endpoint).
+    Call(f"ecr:{a}", "every task start (release, scale-out, rollback)", Lookup.repository, endpoint="ecr.dkr")
     for a in ("BatchCheckLayerAvailability", "GetDownloadUrlForLayer", "BatchGetImage")
 )
+
+
+def _image_layers(look: Lookup) -> str | None:
+    """ECR's layer bucket of the region, which Fargate downloads from with URLs ECR signs.
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html#ecr-minimum-s3-perms"""
+    if look.at("aws_ecs_service", "ecs/service") is None:
+        return None
+    return f"arn:aws:s3:::prod-{look.region()}-starport-layer-bucket/{RUNTIME}"
 
 
 RELEASE_ALARMS_HOOK = _ref("aws_lambda_function", "release_alarms/release_alarms")
@@ -161,7 +196,7 @@ def lambda_in_vpc(function: str) -> tuple[Call, ...]:
                 "UnassignPrivateIpAddresses",
             )
         ),
-        Call("xray:PutTraceSegments", "every invocation", _star),
+        Call("xray:PutTraceSegments", "every invocation", _star, endpoint="xray"),
         Call(
             "kms:Decrypt",
             "every cold start: its encrypted environment",
@@ -233,17 +268,27 @@ CALLS: dict[str, RoleCalls] = {
     "roles/task_execution": RoleCalls(
         "AmazonECSTaskExecutionRolePolicy (+ the Secrets Manager statements ECS documents)",
         (
-            Call("ecr:GetAuthorizationToken", "every task start", _star),
+            # Fargate makes these through the task's network interface (platform 1.4+).
+            Call("ecr:GetAuthorizationToken", "every task start", _star, endpoint="ecr.api"),
             *ECR_PULL,
-            Call("logs:CreateLogStream", "every task start", lambda look: look.log_stream("ecs/log_group")),
-            Call("logs:PutLogEvents", "while a task runs", lambda look: look.log_stream("ecs/log_group")),
+            Call(
+                "logs:CreateLogStream",
+                "every task start",
+                lambda look: look.log_stream("ecs/log_group"),
+                endpoint="logs",
+            ),
+            Call(
+                "logs:PutLogEvents", "while a task runs", lambda look: look.log_stream("ecs/log_group"), endpoint="logs"
+            ),
             Call(
                 "secretsmanager:GetSecretValue",
                 "every task start",
                 Lookup.database_secret,
                 key=_ref("aws_kms_key", "keys/data_key"),
                 via="secretsmanager",
+                endpoint="secretsmanager",
             ),
+            Call("s3:GetObject", "every task start: the image's layers", _image_layers, endpoint="s3", presigned=True),
         ),
     ),
     "roles/codebuild": RoleCalls(
@@ -380,17 +425,29 @@ CALLS: dict[str, RoleCalls] = {
                 "logs:CreateLogStream", "every invocation", lambda look: look.log_stream("deployment_hooks/log_group")
             ),
             Call("logs:PutLogEvents", "every invocation", lambda look: look.log_stream("deployment_hooks/log_group")),
-            Call("acm:DescribeCertificate", "every invocation: green's expected name", _test_certificate),
+            Call(
+                "acm:DescribeCertificate",
+                "every invocation: green's expected name",
+                _test_certificate,
+                endpoint="acm",
+            ),
             Call(
                 "codedeploy:PutLifecycleEventHookExecutionStatus",
                 "report the verdict",
                 lambda look: None if _is_ecs_native(look) else "*",
+                endpoint="codedeploy",
             ),
-            Call("codebuild:StartBuild", "start the load test", _ref("aws_codebuild_project", "load_test/project")),
+            Call(
+                "codebuild:StartBuild",
+                "start the load test",
+                _ref("aws_codebuild_project", "load_test/project"),
+                endpoint="codebuild",
+            ),
             Call(
                 "codebuild:BatchGetBuilds",
                 "read the load test's verdict",
                 _ref("aws_codebuild_project", "load_test/project"),
+                endpoint="codebuild",
             ),
         ),
     ),
@@ -414,9 +471,10 @@ CALLS: dict[str, RoleCalls] = {
                 "build start",
                 lambda look: look.arn("ec2", f"network-interface/{RUNTIME}"),
             ),
-            Call("logs:CreateLogStream", "build", lambda look: look.log_stream("load_test/log_group")),
-            Call("logs:PutLogEvents", "build", lambda look: look.log_stream("load_test/log_group")),
-            Call("kms:GenerateDataKey", "build (the project's key)", ARTIFACTS_KEY),
+            # The build runs in the VPC: its log and the project's key count as the VPC's calls.
+            Call("logs:CreateLogStream", "build", lambda look: look.log_stream("load_test/log_group"), endpoint="logs"),
+            Call("logs:PutLogEvents", "build", lambda look: look.log_stream("load_test/log_group"), endpoint="logs"),
+            Call("kms:GenerateDataKey", "build (the project's key)", ARTIFACTS_KEY, endpoint="kms"),
         ),
     ),
     "roles/ecs_infrastructure": RoleCalls(
@@ -453,14 +511,18 @@ CALLS: dict[str, RoleCalls] = {
                 "elasticloadbalancing:DescribeListeners",
                 "find production",
                 lambda look: None if _is_ecs_native(look) else "*",
+                endpoint="elasticloadbalancing",
             ),
             Call(
                 "elasticloadbalancing:DescribeRules",
                 "find production",
                 lambda look: "*" if _is_ecs_native(look) else None,
+                endpoint="elasticloadbalancing",
             ),
             *(
-                Call(action, "point the alarm at green", _ref("aws_cloudwatch_metric_alarm", path))
+                Call(
+                    action, "point the alarm at green", _ref("aws_cloudwatch_metric_alarm", path), endpoint="monitoring"
+                )
                 for action in ("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm")
                 for path in RELEASE_ALARMS
             ),
@@ -468,6 +530,7 @@ CALLS: dict[str, RoleCalls] = {
                 "codedeploy:PutLifecycleEventHookExecutionStatus",
                 "report the verdict",
                 lambda look: None if _is_ecs_native(look) else "*",
+                endpoint="codedeploy",
             ),
         ),
     ),
@@ -666,7 +729,7 @@ def _denied(stack: Stack, look: Lookup) -> Iterator[Denied]:
             yield Denied(path, role_calls.calls[0], role_calls.managed, "the AWS-managed policy is not attached")
         for call in role_calls.calls:
             presented = call.resource(look)
-            if presented is None:
+            if presented is None or call.presigned:
                 continue
             resource = iam.literal(stack, presented)
             if not role_calls.managed and not any(iam.allows(d, call.action, resource) for d in documents):

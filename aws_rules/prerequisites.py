@@ -159,6 +159,24 @@ def _ecs_execution_role(stack: Stack, service: Resource) -> list[Requirement]:
     )
 
 
+def _task_network(stack: Stack, service: Resource) -> list[Requirement]:
+    """Its groups' egress rules, and the interface endpoints those rules lead to (the gateway
+    endpoint is referenced by its prefix-list rule already)."""
+    groups = _items(_get(service.body, "network_configuration", "security_groups"))
+    rules = [
+        r for r in stack.of_type("aws_vpc_security_group_egress_rule") if r.body.get("security_group_id") in groups
+    ]
+    targets = {r.body.get("referenced_security_group_id") for r in rules}
+    endpoints = [
+        e
+        for e in stack.of_type("aws_vpc_endpoint")
+        if e.body.get("vpc_endpoint_type") == "Interface" and targets & set(_items(e.body.get("security_group_ids")))
+    ]
+    return [Requirement(f"its tasks' egress rule {r.path}", (r,)) for r in rules] + [
+        Requirement(f"the endpoint {e.path} its tasks reach AWS through", (e,)) for e in endpoints
+    ]
+
+
 def _ecs_native_roles(stack: Stack, service: Resource) -> list[Requirement]:
     requirements = []
     for balancer in _items(service.body.get("load_balancer")):
@@ -305,6 +323,15 @@ PREREQUISITES: tuple[Prerequisite, ...] = (
         "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html",
         lambda r: True,
         _ecs_execution_role,
+    ),
+    Prerequisite(
+        "ecs-service-tasks-reach-aws",
+        "aws_ecs_service",
+        "its tasks' egress rules and the endpoints they lead to (the first tasks pull, log and read "
+        "secrets at once; with HTTPS held to the endpoints there is no other way out)",
+        "https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html",
+        lambda r: _get(r.body, "network_configuration", "security_groups") is not None,
+        _task_network,
     ),
     Prerequisite(
         "ecs-native-roles-can-shift-and-hook",

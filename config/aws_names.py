@@ -148,6 +148,12 @@ def _rds(what: str, member: Member, max_length: int) -> NameRule:
 
 _ECS = "Amazon ECS API Reference: CreateCluster clusterName, CreateService serviceName, RegisterTaskDefinition family"
 
+#: What EC2 accepts in a security group's name and description, and in a rule's description
+#: (Amazon EC2 API Reference: CreateSecurityGroup, IpRange, UserIdGroupPair, PrefixListId), up to
+#: 255 characters: "a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{}!$*". An apostrophe is refused.
+SECURITY_GROUP_TEXT = r"a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*"
+SECURITY_GROUP_TEXT_LENGTH = 255
+
 RULES: dict[str, NameRule] = {
     # "must not begin with internal-": AWS gives internal load balancers DNS names starting with it.
     "alb": NameRule(
@@ -335,7 +341,7 @@ RULES: dict[str, NameRule] = {
         doc="Amazon EC2 API Reference, CreateSecurityGroup: GroupName",
         max_length=255,
         min_length=1,
-        charset=r"a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*",
+        charset=SECURITY_GROUP_TEXT,
         charset_words="letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
         forbidden_prefixes=("sg-",),
     ),

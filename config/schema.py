@@ -327,7 +327,10 @@ class NetworkingConfig(Section):
     )
     interface_endpoints: bool = Field(
         True,
-        description="Interface endpoints for ECR, CloudWatch Logs, Secrets Manager and KMS (no NAT traffic for them).",
+        description="Interface endpoints for what the tasks call (ECR, CloudWatch Logs, and Secrets Manager or SSM "
+        "where they read secrets in this region), each with a policy admitting only the stack's roles on the "
+        "account's resources; the tasks' HTTPS then reaches only these endpoints and S3's gateway, not the internet. "
+        "false: through NAT instead, saving each endpoint's hourly charge per AZ (about 0.01 USD).",
     )
     flow_log_retention_days: int = Field(365, description="Retention of VPC flow logs in CloudWatch Logs.")
 
@@ -1204,6 +1207,12 @@ class ServiceConfig(Section):
     environment: dict[str, str] = Field(
         default_factory=dict, description="Plain environment variables; secrets belong in secrets."
     )
+    https_egress_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(
+        (),
+        description="Where the service's own code calls out over HTTPS (port 443) besides AWS, through NAT, e.g. "
+        "[0.0.0.0/0] for public APIs. Default none: with interface endpoints the tasks reach only AWS's endpoints, "
+        "S3 and the database.",
+    )
     secrets: dict[str, ServiceSecret] = Field(
         default_factory=dict,
         description="Environment variables ECS fills from Secrets Manager or SSM Parameter Store at task start: "
@@ -1271,6 +1280,14 @@ class ServiceConfig(Section):
         return self
 
     def _environment_problems(self) -> Iterator[Problem]:
+        yield from _duplicates(
+            [str(network) for network in self.https_egress_cidrs],
+            ("https_egress_cidrs",),
+            None,
+            "CIDR",
+            "each CIDR gets its own security group rule, and AWS refuses a duplicate rule",
+            fold_case=False,
+        )
         for name in self.secrets:
             path = ("secrets", name)
             if not _ENV_VAR_NAME.match(name):
@@ -2162,6 +2179,17 @@ class EnvironmentConfig(Section):
                 f"address{'es' if nat_addresses != 1 else ''}), over AWS's {SECURITY_GROUP_RULES}",
                 f"list at most {max(room // per, 0)} CIDRs here (merge neighbouring ranges into larger ones)",
                 len(getattr(lb, key)),
+            )
+        # The same quota for outbound rules: the tasks' group has up to three of its own (HTTPS to the
+        # endpoints, to S3's prefix list, PostgreSQL) besides one per https_egress_cidrs entry.
+        cidrs = self.service.https_egress_cidrs
+        if len(cidrs) + 3 > SECURITY_GROUP_RULES:
+            yield Problem(
+                ("service", "https_egress_cidrs"),
+                f"needs {len(cidrs) + 3} outbound rules on the tasks' security group, "
+                f"over AWS's {SECURITY_GROUP_RULES}",
+                f"list at most {SECURITY_GROUP_RULES - 3} CIDRs (merge neighbouring ranges, or use 0.0.0.0/0)",
+                len(cidrs),
             )
 
     def _zone_rules(self) -> Iterator[Problem]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformResource
@@ -24,9 +24,6 @@ from constructs import Construct
 from modules.depends import after
 from modules.logs import encrypted_log_group
 
-#: Interface endpoints that let private tasks pull images, write logs and read secrets without NAT.
-INTERFACE_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "kms")
-
 
 @dataclass(frozen=True)
 class NetworkingProps:
@@ -39,7 +36,11 @@ class NetworkingProps:
     database_subnet_cidrs: Sequence[str]
     #: "per_az": a NAT gateway in every AZ; "single": one NAT gateway shared by all AZs.
     nat_mode: str
-    interface_endpoints: bool
+    #: The S3 gateway endpoint's policy (modules/endpoint_policies.py).
+    gateway_policy: str
+    #: Interface endpoints, by service (e.g. "ecr.dkr"), each with its endpoint policy; empty:
+    #: none, and AWS's APIs are reached through NAT.
+    interface_endpoints: Mapping[str, str]
     flow_log_group_name: str
     flow_log_retention_days: int
     flow_log_role_arn: str
@@ -56,6 +57,10 @@ class NetworkingOutputs:
     #: Public addresses (as /32 CIDRs) that private-subnet traffic to the internet leaves from.
     nat_public_cidrs: list[str]
     flow_log_group_arn: str
+    #: The S3 gateway endpoint's prefix list (S3's addresses in the region), for egress rules.
+    s3_prefix_list_id: str
+    #: The interface endpoints' security group; None without interface endpoints.
+    endpoint_security_group_id: str | None
 
 
 class Networking(Construct):
@@ -121,17 +126,18 @@ class Networking(Construct):
         for index, subnet in enumerate(database):
             RouteTableAssociation(self, f"database_rta_{index}", subnet_id=subnet.id, route_table_id=database_rt.id)
 
-        VpcEndpoint(
+        s3 = VpcEndpoint(
             self,
             "s3_endpoint",
             vpc_id=vpc.id,
             service_name=f"com.amazonaws.{p.region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=[t.id for t in private_route_tables] + [database_rt.id],
+            policy=p.gateway_policy,
             tags={"Name": f"{p.name_prefix}-s3"},
         )
-        if p.interface_endpoints:
-            self._interface_endpoints(vpc, private, p)
+        self._endpoints: list[TerraformResource] = [s3]
+        endpoint_sg = self._interface_endpoints(vpc, private, p) if p.interface_endpoints else None
 
         log_group = encrypted_log_group(
             self, "flow_log_group", p.flow_log_group_name, p.flow_log_retention_days, p.logs_kms_key_arn
@@ -155,7 +161,14 @@ class Networking(Construct):
             database_subnet_ids=[s.id for s in database],
             nat_public_cidrs=[f"{eip.public_ip}/32" for eip in eips],
             flow_log_group_arn=log_group.arn,
+            s3_prefix_list_id=s3.prefix_list_id,
+            endpoint_security_group_id=endpoint_sg.id if endpoint_sg else None,
         )
+
+    @property
+    def endpoints(self) -> tuple[TerraformResource, ...]:
+        """The VPC's endpoints: what reaches AWS from the private subnets without NAT."""
+        return tuple(self._endpoints)
 
     def log_after(self, permissions: TerraformResource) -> None:
         """Flow logs are delivered with the role from the moment they exist: wait for its policy.
@@ -177,7 +190,7 @@ class Networking(Construct):
             for index, (cidr, zone) in enumerate(zip(cidrs, p.availability_zones, strict=True))
         ]
 
-    def _interface_endpoints(self, vpc: Vpc, private: list[Subnet], p: NetworkingProps) -> None:
+    def _interface_endpoints(self, vpc: Vpc, private: list[Subnet], p: NetworkingProps) -> SecurityGroup:
         endpoint_sg = SecurityGroup(
             self,
             "endpoint_sg",
@@ -195,8 +208,8 @@ class Networking(Construct):
             to_port=443,
             description="HTTPS from the VPC",
         )
-        for service in INTERFACE_ENDPOINT_SERVICES:
-            VpcEndpoint(
+        for service, policy in p.interface_endpoints.items():
+            endpoint = VpcEndpoint(
                 self,
                 f"endpoint_{service.replace('.', '_')}",
                 vpc_id=vpc.id,
@@ -205,5 +218,8 @@ class Networking(Construct):
                 private_dns_enabled=True,
                 subnet_ids=[s.id for s in private],
                 security_group_ids=[endpoint_sg.id],
+                policy=policy,
                 tags={"Name": f"{p.name_prefix}-{service}"},
             )
+            self._endpoints.append(endpoint)
+        return endpoint_sg

@@ -19,6 +19,7 @@ from config.schema import NetworkingConfig, ServiceConfig
 from modules import access_logs, security_wiring
 from modules.database import Database, DatabaseOutputs, DatabaseProps
 from modules.ecs import CapacityShare, Cluster, ClusterProps, ClusterRef
+from modules.endpoint_policies import VpcCallers
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps, LoadBalancerSettings
 from modules.networking import Networking, NetworkingOutputs, NetworkingProps
 from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
@@ -26,9 +27,11 @@ from modules.security import (
     EncryptionKeys,
     EncryptionKeysOutputs,
     EnvironmentRoles,
+    PrivateApis,
     SecurityGroups,
     SecurityGroupsOutputs,
     SecurityGroupsProps,
+    ThroughNat,
 )
 from modules.security.policies import attach, flow_log_delivery
 from modules.settings import from_section
@@ -75,8 +78,39 @@ def keys(scope: Construct, c: EnvironmentConfig, region: str, roles: Environment
     return EncryptionKeys(scope, "keys", security_wiring.key_users(c, region, roles)).outputs
 
 
+def vpc_callers(c: EnvironmentConfig, region: str, roles: EnvironmentRoles) -> VpcCallers:
+    """Who calls AWS from inside the VPC of ``region``, and which of the tasks' secrets live there."""
+    specs = c.all_services
+    here = [s.source for spec in specs.values() for s in spec.secrets.values() if s.source.split(":")[3] == region]
+    primary = region == c.region
+    return VpcCallers(
+        partition=c.partition,
+        region=region,
+        account_id=c.account_id,
+        task_execution_role_arns=tuple(r.task_execution.role_arn for r in roles.services.values()),
+        # The load tests run in the primary region's VPC; the DR region runs no deployments.
+        log_writer_role_arns=tuple(r.load_test.role_arn for r in roles.services.values() if r.load_test and primary),
+        # Only the migration tasks read it, and migrations run in the primary region only.
+        reads_database_secret=primary,
+        secret_arns=tuple(a for a in here if ":secretsmanager:" in a),
+        parameter_arns=tuple(a for a in here if ":ssm:" in a),
+    )
+
+
+def task_apis(c: EnvironmentConfig, site: RegionSite, network: NetworkingOutputs) -> PrivateApis | ThroughNat:
+    """Inside the VPC when its endpoints cover every AWS API the tasks call, otherwise through NAT."""
+    if network.endpoint_security_group_id is None:
+        return ThroughNat("HTTPS to ECR, Logs and Secrets Manager through NAT: no interface endpoints in this VPC")
+    secrets = (s for spec in c.all_services.values() for s in spec.secrets.values())
+    if any(s.source.split(":")[3] != site.region for s in secrets):
+        # A VPC endpoint serves its own region only.
+        return ThroughNat("HTTPS through NAT: service.secrets names a secret or parameter of another region")
+    return PrivateApis(network.endpoint_security_group_id, network.s3_prefix_list_id)
+
+
 def networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: EnvironmentRoles) -> Networking:
     net = site.networking
+    callers = vpc_callers(c, site.region, roles)
     return Networking(
         scope,
         "networking",
@@ -89,7 +123,12 @@ def networking(scope: Construct, c: EnvironmentConfig, site: RegionSite, roles: 
             private_subnet_cidrs=[str(s) for s in net.tiers["private"]],
             database_subnet_cidrs=[str(s) for s in net.tiers["database"]],
             nat_mode=net.nat_mode,
-            interface_endpoints=net.interface_endpoints,
+            gateway_policy=callers.gateway_policy(),
+            interface_endpoints=(
+                {service: callers.interface_policy(service) for service in callers.interface_services()}
+                if net.interface_endpoints
+                else {}
+            ),
             flow_log_group_name=c.names.flow_log_group,
             flow_log_retention_days=net.flow_log_retention_days,
             flow_log_role_arn=roles.platform.flow_logs.role_arn,
@@ -110,7 +149,7 @@ def flow_log_permissions(scope: Construct, roles: EnvironmentRoles, vpc: Network
 
 
 def security_groups(
-    scope: Construct, c: EnvironmentConfig, network: NetworkingOutputs, *, test_hook: bool = True
+    scope: Construct, c: EnvironmentConfig, site: RegionSite, network: NetworkingOutputs, *, test_hook: bool = True
 ) -> SecurityGroupsOutputs:
     lb = c.load_balancer
     return SecurityGroups(
@@ -127,6 +166,11 @@ def security_groups(
             test_ingress_cidrs=[str(n) for n in lb.test_ingress_cidrs],
             container_port=c.service.container_port,
             test_hook=test_hook,
+            task_apis=task_apis(c, site, network),
+            # The tasks share one security group: any service's own HTTPS destinations.
+            service_https_cidrs=list(
+                dict.fromkeys(str(n) for spec in c.all_services.values() for n in spec.https_egress_cidrs)
+            ),
         ),
     ).outputs
 
@@ -339,7 +383,7 @@ def build_primary(
 ) -> Platform:
     vpc = networking(scope, c, site, roles)
     flow_log_permissions(scope, roles, vpc)
-    groups = security_groups(scope, c, vpc.outputs)
+    groups = security_groups(scope, c, site, vpc.outputs)
     replicas = ((c.dr.region, dr_keys.data_key_arn),) if c.dr and dr_keys and global_cluster else ()
     primary_database = database(
         scope,
@@ -367,7 +411,7 @@ def build_secondary(
 ) -> Platform:
     """The DR region's platform: its database is a member of the global database, no hooks run."""
     vpc = networking(scope, c, site, roles)
-    groups = security_groups(scope, c, vpc.outputs, test_hook=False)
+    groups = security_groups(scope, c, site, vpc.outputs, test_hook=False)
     secondary = database(
         scope,
         c,

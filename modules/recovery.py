@@ -269,7 +269,9 @@ def _secondary_policies(
             database_user_arn=database_user_arn(s, dr.region, standby.platform.database),
         )
         own = DrServicePolicies(service_scope(at.primary, key), "dr_role_policies", roles.services[key], access)
-        service.start_after(own.task_execution)
+        service.start_after(
+            own.task_execution, *standby.platform.groups.tasks_egress_rules, *standby.platform.vpc.endpoints
+        )
 
 
 def _dr(c: EnvironmentConfig) -> DisasterRecoveryConfig:

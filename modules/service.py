@@ -616,6 +616,9 @@ def build(scope: Construct, s: ServiceContext, shared: Shared, routed: ServiceRo
     service.start_after(
         policies.task_execution,
         *(p for p in (policies.ecs_infrastructure, policies.ecs_hook_invoker) if p is not None),
+        # Its first tasks pull, log and read secrets at once, only through these.
+        *platform.groups.tasks_egress_rules,
+        *platform.vpc.endpoints,
     )
     pipe.start_after(pipeline=policies.codepipeline, deployer=policies.codedeploy)
     lb = s.c.load_balancer

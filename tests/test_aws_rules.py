@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from aws_rules import keys, trust
+from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
 from aws_rules.ordering import literal_names
 from aws_rules.permissions import CALLS, Call, Lookup, denied, key_requests, services_of, stale
 from aws_rules.prerequisites import PREREQUISITES, Prerequisite, missing
@@ -482,3 +483,144 @@ def test_names_in_request_context_conditions_need_no_dependency_but_other_names_
     assert other.target.address == "aws_cloudwatch_log_group.app"
     (resource,) = literal_names(Stack(_document(policy("aws:SourceArn", "Resource"))))
     assert "Resource" in resource.argument
+
+
+# --- From inside the VPC: every call gets out, through an endpoint that admits it, or NAT ---
+
+
+def test_every_call_from_inside_a_vpc_gets_out_and_its_endpoint_admits_it(stack: SynthesizedStack) -> None:
+    found = [str(s) for s in stuck(Stack(stack.json))]
+    assert found == [], "\n".join(found)
+
+
+def test_no_security_group_reaches_the_internet_unless_a_call_or_client_needs_it(stack: SynthesizedStack) -> None:
+    found = [r.path for r in needless_internet_egress(Stack(stack.json))]
+    assert found == [], found
+
+
+def test_every_vpc_endpoint_policy_admits_only_the_stacks_roles_on_the_accounts_resources(
+    stack: SynthesizedStack,
+) -> None:
+    found = list(broad_endpoint_statements(Stack(stack.json)))
+    assert found == [], "\n".join(found)
+
+
+def _at(document: dict[str, Any], resource_type: str, path: str) -> dict[str, Any]:
+    """The body of the resource at construct path ``path`` (mutable: the document's own)."""
+    (body,) = [
+        b for b in document["resource"][resource_type].values() if b["//"]["metadata"]["path"].split("/", 1)[1] == path
+    ]
+    return body
+
+
+def _without(document: dict[str, Any], resource_type: str, path: str) -> dict[str, Any]:
+    result = copy.deepcopy(document)
+    bodies = result["resource"][resource_type]
+    (name,) = [n for n, b in bodies.items() if b["//"]["metadata"]["path"].split("/", 1)[1] == path]
+    del bodies[name]
+    return result
+
+
+def _endpoints(synthesized: dict[str, SynthesizedStack]) -> list[tuple[str, str]]:
+    return [
+        (env, endpoint.path)
+        for env, stack in sorted(synthesized.items())
+        for endpoint in Stack(stack.json).of_type("aws_vpc_endpoint")
+    ]
+
+
+@pytest.fixture(scope="module")
+def endpoints(synthesized: dict[str, SynthesizedStack]) -> list[tuple[str, str]]:
+    return _endpoints(synthesized)
+
+
+def test_each_endpoint_carries_a_checked_call_and_refuses_it_without_its_statements(
+    endpoints: list[tuple[str, str]], synthesized: dict[str, SynthesizedStack]
+) -> None:
+    """The control of the endpoint rule, on every endpoint of every environment: emptied, each
+    refuses a call a role makes (so none is there for nothing, and none is unchecked)."""
+    assert {path.removeprefix("dr/") for _, path in endpoints} >= {"networking/s3_endpoint", "networking/endpoint_logs"}
+    for env, path in endpoints:
+        broken = copy.deepcopy(synthesized[env].json)
+        _at(broken, "aws_vpc_endpoint", path)["policy"] = json.dumps({"Version": "2012-10-17", "Statement": []})
+        reported = [s for s in stuck(Stack(broken)) if path in s.why]
+        assert reported, f"{env}: emptying {path}'s policy refuses no call"
+
+
+def test_a_role_the_endpoint_policy_does_not_name_is_reported(prod: SynthesizedStack) -> None:
+    broken = copy.deepcopy(prod.json)
+    endpoint = _at(broken, "aws_vpc_endpoint", "dr/networking/endpoint_ecr_dkr")
+    endpoint["policy"] = endpoint["policy"].replace("roles_task_execution", "roles_task")
+    reported = {(s.call.action, s.site.runner.path) for s in stuck(Stack(broken))}
+    assert ("ecr:BatchGetImage", "dr/services/app/ecs/service") in reported
+
+
+def test_the_image_layers_need_the_aws_owned_bucket_in_the_s3_policy(
+    synthesized: dict[str, SynthesizedStack],
+) -> None:
+    broken = copy.deepcopy(synthesized["staging"].json)
+    endpoint = _at(broken, "aws_vpc_endpoint", "networking/s3_endpoint")
+    policy = json.loads(endpoint["policy"])
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "EcrImageLayers"]
+    endpoint["policy"] = json.dumps(policy)
+    (reported,) = stuck(Stack(broken))
+    assert reported.call.presigned and "starport-layer-bucket" in reported.resource
+
+
+def test_tasks_that_cannot_reach_their_endpoints_are_reported(prod: SynthesizedStack) -> None:
+    broken = Stack(_without(prod.json, "aws_vpc_security_group_egress_rule", "security_groups/tasks_out_endpoints"))
+    reported = {s.call.action for s in stuck(broken) if s.site.runner.path == "services/app/ecs/service"}
+    assert {"ecr:GetAuthorizationToken", "logs:PutLogEvents", "secretsmanager:GetSecretValue"} <= reported
+    no_s3 = Stack(_without(prod.json, "aws_vpc_security_group_egress_rule", "dr/security_groups/tasks_out_s3"))
+    assert [s.call.action for s in stuck(no_s3)] == ["s3:GetObject"]
+
+
+def test_a_call_with_neither_an_endpoint_nor_nat_is_reported(synthesized: dict[str, SynthesizedStack]) -> None:
+    dev = synthesized["dev"]
+    no_egress = Stack(_without(dev.json, "aws_vpc_security_group_egress_rule", "security_groups/tasks_out_https"))
+    assert any("allow no HTTPS to the internet" in s.why for s in stuck(no_egress))
+    no_nat = copy.deepcopy(dev.json)
+    for route in no_nat["resource"]["aws_route"].values():
+        route.pop("nat_gateway_id", None)
+    assert any("no route to a NAT gateway" in s.why for s in stuck(Stack(no_nat)))
+
+
+def test_internet_egress_that_nothing_needs_is_reported(prod: SynthesizedStack) -> None:
+    wider = copy.deepcopy(prod.json)
+    rule = _at(wider, "aws_vpc_security_group_egress_rule", "dr/security_groups/tasks_out_endpoints")
+    rule.pop("referenced_security_group_id")
+    rule["cidr_ipv4"] = "0.0.0.0/0"
+    assert [r.path for r in needless_internet_egress(Stack(wider))] == ["dr/security_groups/tasks_out_endpoints"]
+    # The hook's test listener rule is needed only because its Lambda calls the ALB on that port.
+    no_client = copy.deepcopy(prod.json)
+    _at(no_client, "aws_lambda_function", "services/app/deployment_hooks/test_traffic")["environment"]["variables"][
+        "TEST_URL"
+    ] = "https://example.com"
+    assert [r.path for r in needless_internet_egress(Stack(no_client))] == ["security_groups/hook_out_test_listener"]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda s: s.update(Principal="*"), "admits any principal"),
+        (lambda s: s.update(Action=["logs:*"]), "wildcard action"),
+        (lambda s: s.update(Resource=["arn:aws:logs:eu-west-1:999999999999:log-group:*"]), "outside the account"),
+        (lambda s: s.update(Resource=["*"]), "on every resource"),
+        (lambda s: s.update(Principal={"AWS": "arn:aws:iam::999999999999:root"}), "not the stack's roles"),
+    ],
+    ids=["any principal", "wildcard action", "another account", "every resource", "foreign principal"],
+)
+def test_an_endpoint_statement_broader_than_the_stack_needs_is_reported(
+    change: Any, problem: str, synthesized: dict[str, SynthesizedStack]
+) -> None:
+    staging = synthesized["staging"]
+    broken = copy.deepcopy(staging.json)
+    endpoint = _at(broken, "aws_vpc_endpoint", "networking/endpoint_logs")
+    policy = json.loads(endpoint["policy"])
+    change(policy["Statement"][0])
+    endpoint["policy"] = json.dumps(policy)
+    found = list(broad_endpoint_statements(Stack(broken)))
+    assert len(found) == 1 and problem in found[0], found
+    missing_policy = copy.deepcopy(staging.json)
+    del _at(missing_policy, "aws_vpc_endpoint", "networking/s3_endpoint")["policy"]
+    assert [p for p in broad_endpoint_statements(Stack(missing_policy)) if "has no policy" in p]

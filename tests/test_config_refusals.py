@@ -148,6 +148,7 @@ CASES: list[Case] = [
     # --- two constructs sharing a name ------------------------------------------------------
     Case("duplicates", "ingress CIDR twice", "load_balancer.ingress_cidrs.1", ("repeats the CIDR at index 0 ('203.0.113.0/24')", "remove it"), set_("load_balancer.ingress_cidrs", ["203.0.113.0/24", "203.0.113.0/24"]),),
     Case("duplicates", "world twice", "load_balancer.ingress_cidrs.2", ("repeats the CIDR at index 0 ('0.0.0.0/0')",), set_("load_balancer.ingress_cidrs", ["0.0.0.0/0", "198.51.100.0/24", "0.0.0.0/0"]),),
+    Case("duplicates", "service egress CIDR twice", "service.https_egress_cidrs.1", ("repeats the CIDR at index 0 ('203.0.113.0/24')", "remove it"), set_("service.https_egress_cidrs", ["203.0.113.0/24", "203.0.113.0/24"]),),
     Case("duplicates", "test ingress CIDR twice", "load_balancer.test_ingress_cidrs.1", ("repeats the CIDR at index 0",), set_("load_balancer.test_ingress_cidrs", ["198.51.100.7/32", "198.51.100.7/32"]),),
     Case("duplicates", "schedule name twice", "service.autoscaling.schedules.1.name", ("repeats the schedule name at index 0 ('night')", "give it a name of its own"), lambda d: put(d, "service.autoscaling.schedules", [d["service"]["autoscaling"]["schedules"][0]] * 2),),
     Case("duplicates", "schedule names differing in case", "service.autoscaling.schedules.1.name", ("differs only in case from the schedule name at index 0 ('night')",), lambda d: put(d, "service.autoscaling.schedules", [d["service"]["autoscaling"]["schedules"][0], {**d["service"]["autoscaling"]["schedules"][1], "name": "Night"}],),),
@@ -344,6 +345,7 @@ CASES: list[Case] = [
     Case("limits", "tag value of 257 characters", "tags.owner", ("tag value is 257 characters long, over AWS's 256",), set_("tags", {"owner": "v" * 257}),),
     Case("limits", "tag value a number", "tags.cost-center", ("is not text (YAML reads it as a number)", "quote it: '1234'"), set_("tags", {"cost-center": 1234}),),
     Case("limits", "tag value yes", "tags.backup", ("is not text (YAML reads yes, no, on, off, true and false as true or false)", "quote it: 'true'"), set_("tags", {"backup": True}),),
+    Case("limits", "tasks' outbound rules over 60", "service.https_egress_cidrs", ("needs 61 outbound rules on the tasks' security group, over AWS's 60", "list at most 57 CIDRs"), set_("service.https_egress_cidrs", [f"198.51.{i}.0/24" for i in range(58)]),),
     Case("limits", "security group rules over 60", "load_balancer.ingress_cidrs", ("needs 61 inbound rules on the load balancer's security group (30 CIDRs x 2 production ports", "list at most 29 CIDRs here",), set_("load_balancer.ingress_cidrs", [f"198.51.{i}.0/24" for i in range(30)]),),
     Case("limits", "test listener rules over 60", "load_balancer.test_ingress_cidrs", ("over AWS's 60", "list at most 57 CIDRs here"), set_("load_balancer.test_ingress_cidrs", [f"198.51.{i}.0/24" for i in range(60)]), base="prod",),
     Case("limits", "ECS bake time over a day", "deployment.termination_wait_minutes", ("is ECS's bake time with controller ecs, which is at most 1440 minutes",), set_("deployment.termination_wait_minutes", 1441), base="sandbox",),

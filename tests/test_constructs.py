@@ -10,7 +10,7 @@ from cdktf import Testing as CdktfTesting
 
 import modules  # noqa: F401  (installs the lazy provider loader first)
 from modules.ecr import Ecr, EcrProps
-from modules.security import SecurityGroups, SecurityGroupsProps
+from modules.security import PrivateApis, SecurityGroups, SecurityGroupsProps, ThroughNat
 from modules.security.keys import EncryptionKeys, EncryptionKeysProps
 
 FAKE_KEY = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-4000-8000-000000000000"
@@ -32,23 +32,30 @@ def test_ecr_uses_the_key_it_is_given() -> None:
     assert repository["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": FAKE_KEY}]
 
 
+NAT = ThroughNat("test")
+
+
+def _security_groups(
+    redirect: bool = True, apis: PrivateApis | ThroughNat = NAT, service_https: tuple[str, ...] = ()
+) -> SecurityGroupsProps:
+    return SecurityGroupsProps(
+        name_prefix="t",
+        vpc_id="vpc-123",
+        nat_public_cidrs=["198.51.100.7/32"],
+        prod_listener_port=443,
+        http_redirect=redirect,
+        test_listener_port=8443,
+        ingress_cidrs=["0.0.0.0/0"],
+        test_ingress_cidrs=["192.0.2.0/24"],
+        container_port=8080,
+        task_apis=apis,
+        service_https_cidrs=service_https,
+    )
+
+
 def test_security_groups_open_port_80_only_for_the_https_redirect() -> None:
     def build(s: TerraformStack, redirect: bool) -> None:
-        SecurityGroups(
-            s,
-            "sg",
-            SecurityGroupsProps(
-                name_prefix="t",
-                vpc_id="vpc-123",
-                nat_public_cidrs=["198.51.100.7/32"],
-                prod_listener_port=443,
-                http_redirect=redirect,
-                test_listener_port=8443,
-                ingress_cidrs=["0.0.0.0/0"],
-                test_ingress_cidrs=["192.0.2.0/24"],
-                container_port=8080,
-            ),
-        )
+        SecurityGroups(s, "sg", _security_groups(redirect))
 
     for redirect in (True, False):
         out = synth(lambda s, r=redirect: build(s, r))  # type: ignore[misc]
@@ -59,6 +66,49 @@ def test_security_groups_open_port_80_only_for_the_https_redirect() -> None:
         )
         expected = [(443, "0.0.0.0/0"), (8443, "198.51.100.7/32"), (8443, "192.0.2.0/24")]
         assert ports == sorted(expected + ([(80, "0.0.0.0/0")] if redirect else []))
+
+
+def _group(out: dict[str, Any], name: str) -> str:
+    (address,) = [k for k, g in out["resource"]["aws_security_group"].items() if g["name"] == name]
+    return f"${{aws_security_group.{address}.id}}"
+
+
+def _tasks_egress(out: dict[str, Any]) -> list[tuple[int, str]]:
+    tasks = _group(out, "t-tasks")
+    return sorted(
+        (r["from_port"], r.get("cidr_ipv4") or r.get("prefix_list_id") or r["referenced_security_group_id"])
+        for r in out["resource"]["aws_vpc_security_group_egress_rule"].values()
+        if r["security_group_id"] == tasks
+    )
+
+
+def test_tasks_reach_aws_only_through_the_endpoints_they_are_given() -> None:
+    private = synth(lambda s: SecurityGroups(s, "sg", _security_groups(apis=PrivateApis("sg-endpoints", "pl-s3"))))
+    database = _group(private, "t-database")
+    assert _tasks_egress(private) == [(443, "pl-s3"), (443, "sg-endpoints"), (5432, database)]
+    nat = synth(lambda s: SecurityGroups(s, "sg", _security_groups(apis=ThroughNat("no endpoints"))))
+    tasks = _group(nat, "t-tasks")
+    (https,) = [
+        r
+        for r in nat["resource"]["aws_vpc_security_group_egress_rule"].values()
+        if r["security_group_id"] == tasks and r["from_port"] == 443
+    ]
+    assert https["cidr_ipv4"] == "0.0.0.0/0" and https["description"] == "no endpoints"
+    declared = synth(lambda s: SecurityGroups(s, "sg", _security_groups(service_https=("203.0.113.0/24",))))
+    assert (443, "203.0.113.0/24") in _tasks_egress(declared)
+    # The world declared while HTTPS goes through NAT anyway: one rule, not a duplicate AWS refuses.
+    world = synth(lambda s: SecurityGroups(s, "sg", _security_groups(service_https=("0.0.0.0/0",))))
+    assert [r for r in _tasks_egress(world) if r[0] == 443] == [(443, "0.0.0.0/0")]
+    private_world = synth(
+        lambda s: SecurityGroups(
+            s, "sg", _security_groups(apis=PrivateApis("sg-endpoints", "pl-s3"), service_https=("0.0.0.0/0",))
+        )
+    )
+    assert [r for r in _tasks_egress(private_world) if r[0] == 443] == [
+        (443, "0.0.0.0/0"),
+        (443, "pl-s3"),
+        (443, "sg-endpoints"),
+    ]
 
 
 def test_key_policies_name_exactly_the_roles_they_are_given() -> None:

@@ -470,3 +470,31 @@ def test_the_emulator_names_each_refusal_it_restores(emulator: Emulator) -> None
     """The server lists its patches at start-up (tests/test_emulator.py records them per cycle)."""
     applied = emulator.patches()
     assert [name for name in REFUSALS if name not in applied] == []
+
+
+def test_the_emulator_returns_each_rule_description_as_aws_does(
+    aws: Callable[..., Any], network: dict[str, Any]
+) -> None:
+    """Terraform reads a rule's description back (re-planning shows a change otherwise): AWS
+    returns it for rules to an address range, a security group and a prefix list alike."""
+    ec2 = aws("ec2")
+    table = ec2.create_route_table(VpcId=network["vpc"])["RouteTable"]["RouteTableId"]
+    s3 = f"com.amazonaws.{REGION}.s3"
+    ec2.create_vpc_endpoint(VpcId=network["vpc"], ServiceName=s3, VpcEndpointType="Gateway", RouteTableIds=[table])
+    (prefix_list,) = ec2.describe_prefix_lists(Filters=[{"Name": "prefix-list-name", "Values": [s3]}])["PrefixLists"]
+    peer = ec2.create_security_group(GroupName="peer", Description="peer", VpcId=network["vpc"])["GroupId"]
+    group = network["security_group"]
+    permissions = {
+        "range": {"IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "range"}]},
+        "group": {"UserIdGroupPairs": [{"GroupId": peer, "Description": "group"}]},
+        "prefix list": {"PrefixListIds": [{"PrefixListId": prefix_list["PrefixListId"], "Description": "prefix list"}]},
+    }
+    ids = [
+        rule["SecurityGroupRuleId"]
+        for port, peer_of in enumerate(permissions.values(), start=1000)
+        for rule in ec2.authorize_security_group_egress(
+            GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **peer_of}]
+        )["SecurityGroupRules"]
+    ]
+    rules = ec2.describe_security_group_rules(SecurityGroupRuleIds=ids)["SecurityGroupRules"]
+    assert sorted(rule.get("Description") for rule in rules) == sorted(permissions)

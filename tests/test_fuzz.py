@@ -12,6 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
+from aws_rules.stack import Stack
 from config import ConfigError, aws_names, load_config, naming
 from config.schema import FARGATE_SIZES, EnvironmentConfig
 
@@ -40,6 +42,23 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
     desired = draw(st.integers(2, 6))
     account = draw(st.from_regex(r"[0-9]{12}", fullmatch=True))
     region = draw(st.sampled_from(["eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2"]))
+    # Secrets the tasks read: in the region or another, the account's or another's, Secrets Manager or SSM.
+    secrets = draw(
+        st.dictionaries(
+            st.sampled_from(["API_KEY", "TOKEN", "FLAG"]),
+            st.builds(
+                lambda kind, where, owner: (
+                    f"arn:aws:secretsmanager:{where}:{owner}:secret:app/key-AbCdEf"
+                    if kind == "secret"
+                    else f"arn:aws:ssm:{where}:{owner}:parameter/app/flag"
+                ),
+                st.sampled_from(["secret", "parameter"]),
+                st.sampled_from([region, "us-west-2"]),
+                st.sampled_from([account, "999999999999"]),
+            ),
+            max_size=2,
+        )
+    )
     config: dict[str, Any] = {
         "project": draw(st.from_regex(r"[a-z][a-z0-9]{1,8}", fullmatch=True)),
         "environment": "prod" if production else draw(st.sampled_from(["dev", "qa", "test", "uat"])),
@@ -58,6 +77,7 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
             "memory": draw(st.sampled_from(FARGATE_SIZES[cpu])),
             "desired_count": desired,
             "autoscaling": draw(st.one_of(st.none(), st.just({"min_tasks": 2, "max_tasks": 6}))),
+            "secrets": secrets,
         },
         "load_balancer": {
             "certificate_arn": f"arn:aws:acm:{region}:{account}:certificate/00000000-0000-4000-8000-000000000001",
@@ -106,6 +126,16 @@ def test_valid_configs_synthesize_with_the_invariants(tmp_path: Path, data: dict
             assert rule["from_port"] in {config.load_balancer.effective_prod_port, 80}
     for group in resources["aws_cloudwatch_log_group"].values():
         assert group["kms_key_id"].startswith("${aws_kms_key.")
+    stack = Stack(document)
+    assert [str(s) for s in stuck(stack)] == [] and list(needless_internet_egress(stack)) == []
+    assert list(broad_endpoint_statements(stack)) == []
+    secrets = [s.source for s in config.service.secrets.values()]
+    services = {e["service_name"].rsplit(".", 1)[-1] for e in resources["aws_vpc_endpoint"].values()}
+    if config.networking.interface_endpoints:
+        assert ("ssm" in services) is any(f":ssm:{config.region}:" in s for s in secrets)
+        nat = [r for r in resources["aws_vpc_security_group_egress_rule"].values() if "through NAT" in r["description"]]
+        elsewhere = any(s.split(":")[3] != config.region for s in secrets)
+        assert [r["from_port"] for r in nat if "tasks" in r["security_group_id"]] == ([443] if elsewhere else [])
 
 
 #: (key path, a value that breaks a rule there)

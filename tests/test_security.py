@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
+import pytest
+
+from config.aws_names import SECURITY_GROUP_TEXT, SECURITY_GROUP_TEXT_LENGTH
 from modules.iam import SOURCE_ACCOUNT_DOCUMENTED
 from modules.security.roles import SOURCE_ARNS_DOCUMENTED
+from modules.security.security_groups import HOOK_INTERNET_EGRESS
 from tests.conftest import SynthesizedStack, as_list, policy
 
 #: Actions AWS does not let a policy scope to a resource: the only ones allowed on "*".
@@ -181,6 +186,107 @@ def test_security_groups_chain_alb_to_tasks_to_database(stack: SynthesizedStack)
     ):
         assert rule.body["ip_protocol"] != "-1", f"{rule.path} allows every protocol"
         assert rule.body.get("description"), f"{rule.path} has no description"
+
+
+def test_only_the_hooks_reach_the_internet_where_the_vpc_has_endpoints_and_each_rule_says_why(
+    stack: SynthesizedStack,
+) -> None:
+    """What must stay open to 0.0.0.0/0, and why: the hooks call the ALB's public test listener
+    (through NAT) and AWS APIs that have no endpoint here; the tasks only without endpoints."""
+    internet = {
+        (r.path.rsplit("/", 1)[1], r.body["from_port"]): r.body["description"]
+        for r in stack.of_type("aws_vpc_security_group_egress_rule")
+        if r.body.get("cidr_ipv4") == "0.0.0.0/0"
+    }
+    hooks = {
+        ("hook_out_test_listener", stack.config.load_balancer.test_listener_port): HOOK_INTERNET_EGRESS[
+            "test_listener"
+        ],
+        ("hook_out_https", 443): HOOK_INTERNET_EGRESS["https"],
+    }
+    if stack.config.networking.interface_endpoints:
+        assert internet == hooks
+    else:
+        tasks = internet.pop(("tasks_out_https", 443))
+        assert internet == hooks and "through NAT: no interface endpoints in this VPC" in tasks
+    egress = stack.of_type("aws_vpc_security_group_egress_rule")
+    in_dr = {r.path.split("/")[-1] for r in egress if r.path.startswith("dr/")}
+    assert not in_dr or in_dr == {"alb_out_tasks", "tasks_out_db", "tasks_out_endpoints", "tasks_out_s3"}
+
+
+def _ec2_refuses(text: str) -> bool:
+    return not re.fullmatch(f"[{SECURITY_GROUP_TEXT}]{{1,{SECURITY_GROUP_TEXT_LENGTH}}}", text)
+
+
+def test_security_group_and_rule_descriptions_use_only_what_ec2_accepts(stack: SynthesizedStack) -> None:
+    texts = [g.body["description"] for g in stack.of_type("aws_security_group")] + [
+        r.body["description"]
+        for kind in ("ingress", "egress")
+        for r in stack.of_type(f"aws_vpc_security_group_{kind}_rule")
+    ]
+    assert len(texts) > 10
+    assert [t for t in texts if _ec2_refuses(t)] == []
+
+
+@pytest.mark.parametrize("text", ["To the tasks' container port", "x" * 256, "caf\u00e9", ""])
+def test_ec2_refuses_apostrophes_accents_and_overlong_descriptions(text: str) -> None:
+    assert _ec2_refuses(text)
+
+
+def test_every_vpc_endpoint_has_a_policy_in_every_region(stack: SynthesizedStack) -> None:
+    endpoints = stack.of_type("aws_vpc_endpoint")
+    assert [e.path for e in endpoints if not e.body.get("policy")] == []
+    regions = {e.path.startswith("dr/") for e in endpoints}
+    assert regions == {False} | ({True} if stack.config.dr is not None and stack.config.dr.runs_compute else set())
+
+
+def test_the_s3_gateway_admits_ecrs_layer_bucket_and_only_the_accounts_own_buckets(stack: SynthesizedStack) -> None:
+    """Fargate downloads image layers from ECR's bucket with URLs ECR signs, so that statement
+    names no principal; every other S3 request through the gateway must come from the account
+    and go to the account's buckets.
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html#ecr-minimum-s3-perms"""
+    account = stack.config.account_id
+    for gateway in (e for e in stack.of_type("aws_vpc_endpoint") if e.body["vpc_endpoint_type"] == "Gateway"):
+        region = gateway.body["service_name"].split(".")[2]
+        layers, own = policy(gateway.body["policy"])["Statement"]
+        assert layers["Action"] == ["s3:GetObject"] and "Condition" not in layers
+        assert layers["Resource"] == [f"arn:aws:s3:::prod-{region}-starport-layer-bucket/*"]
+        assert own["Condition"] == {"StringEquals": {"aws:PrincipalAccount": account, "s3:ResourceAccount": account}}
+        assert not [a for a in own["Action"] if "Delete" in a or "Policy" in a or a.endswith("*")]
+
+
+#: What each interface endpoint carries: the calls Fargate makes for the tasks (and the load
+#: test's build writes its log), as in AmazonECSTaskExecutionRolePolicy and ECS's secrets docs.
+_ECR_PULL = {
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+}
+ENDPOINT_ACTIONS = {
+    "ecr.api": _ECR_PULL,
+    "ecr.dkr": _ECR_PULL,
+    "logs": {"logs:CreateLogStream", "logs:PutLogEvents"},
+    "secretsmanager": {"secretsmanager:GetSecretValue"},
+    "ssm": {"ssm:GetParameters"},
+}
+
+
+def test_interface_endpoints_admit_only_the_task_execution_role_and_the_calls_it_makes(
+    stack: SynthesizedStack,
+) -> None:
+    execution = stack.service().one("aws_iam_role", "roles/task_execution").ref("arn")
+    load_test = [
+        r.ref("arn") for r in stack.service().of_type("aws_iam_role") if stack.service().local(r) == "roles/load_test"
+    ]
+    interfaces = [e for e in stack.of_type("aws_vpc_endpoint") if e.body["vpc_endpoint_type"] == "Interface"]
+    assert bool(interfaces) is stack.config.networking.interface_endpoints
+    for endpoint in interfaces:
+        service = endpoint.body["service_name"].split(".", 3)[3]
+        admitted = {execution, *(load_test if service == "logs" and not endpoint.path.startswith("dr/") else ())}
+        for statement in policy(endpoint.body["policy"])["Statement"]:
+            assert statement["Effect"] == "Allow" and set(statement["Principal"]["AWS"]) <= admitted, endpoint.path
+            assert set(statement["Action"]) <= ENDPOINT_ACTIONS[service], endpoint.path
 
 
 def test_default_security_group_allows_nothing(stack: SynthesizedStack) -> None:
@@ -501,3 +607,58 @@ def test_a_bucket_logging_where_delivery_is_not_admitted_for_it_is_reported(dev:
     bucket["bucket"] = "renamed-artifacts"
     broken = SynthesizedStack(dev.env, dev.config, document, dev.file)
     assert any("whose policy does not admit" in p for p in server_access_logs_outside_the_log_bucket_policy(broken))
+
+
+@pytest.fixture(scope="module")
+def with_secrets(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
+    """prod, its tasks reading a Secrets Manager secret of another account and an SSM parameter of
+    its own, both in the primary region (so in neither of the DR region's endpoints)."""
+    import yaml
+
+    from config import EnvironmentConfig
+    from tests.conftest import ROOT, synthesize_configs
+
+    data = yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())
+    data["service"]["secrets"] = {
+        "API_KEY": "arn:aws:secretsmanager:eu-west-1:999999999999:secret:shared/api-key-AbCdEf",
+        "FLAG": "arn:aws:ssm:eu-west-1:333333333333:parameter/app/flag",
+    }
+    config = EnvironmentConfig.model_validate(data)
+    return synthesize_configs({"prod-secrets": config}, tmp_path_factory.mktemp("secrets"))["prod-secrets"]
+
+
+def test_tasks_read_their_secrets_through_the_endpoints_of_their_region_or_else_through_nat(
+    with_secrets: SynthesizedStack,
+) -> None:
+    from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
+    from aws_rules.stack import Stack
+
+    endpoints = {e.path: e.body for e in with_secrets.of_type("aws_vpc_endpoint")}
+    assert "networking/endpoint_ssm" in endpoints and "dr/networking/endpoint_ssm" not in endpoints
+    assert "dr/networking/endpoint_secretsmanager" not in endpoints
+    (read,) = policy(endpoints["networking/endpoint_secretsmanager"]["policy"])["Statement"]
+    assert read["Resource"] == [
+        "arn:aws:secretsmanager:eu-west-1:333333333333:secret:*",
+        "arn:aws:secretsmanager:eu-west-1:999999999999:secret:shared/api-key-AbCdEf",
+    ]
+    (parameters,) = policy(endpoints["networking/endpoint_ssm"]["policy"])["Statement"]
+    assert parameters["Action"] == ["ssm:GetParameters"]
+    assert parameters["Resource"] == ["arn:aws:ssm:eu-west-1:333333333333:parameter/*"]
+    internet = {
+        r.path: r.body["description"]
+        for r in with_secrets.of_type("aws_vpc_security_group_egress_rule")
+        if r.body.get("cidr_ipv4") == "0.0.0.0/0" and "tasks" in r.path
+    }
+    assert list(internet) == ["dr/security_groups/tasks_out_https"]
+    assert "another region" in internet["dr/security_groups/tasks_out_https"]
+    stack = Stack(with_secrets.json)
+    assert list(broad_endpoint_statements(stack)) == [] and list(needless_internet_egress(stack)) == []
+    assert [str(s) for s in stuck(stack)] == []
+    # Control: without the other account's secret named, its endpoint refuses that read.
+    narrowed = copy.deepcopy(with_secrets.json)
+    (manager,) = [
+        e for e in narrowed["resource"]["aws_vpc_endpoint"].values() if e["service_name"].endswith(".secretsmanager")
+    ]
+    manager["policy"] = manager["policy"].replace("999999999999", "111111111111")
+    (refused,) = stuck(Stack(narrowed))
+    assert refused.resource.endswith("shared/api-key-AbCdEf") and "does not admit" in refused.why

@@ -25,7 +25,13 @@ from modules.security.roles import (
     ServiceRolesOutputs,
     ServiceRolesProps,
 )
-from modules.security.security_groups import SecurityGroups, SecurityGroupsOutputs, SecurityGroupsProps
+from modules.security.security_groups import (
+    PrivateApis,
+    SecurityGroups,
+    SecurityGroupsOutputs,
+    SecurityGroupsProps,
+    ThroughNat,
+)
 
 __all__ = [
     "DrServiceAccess",
@@ -37,6 +43,7 @@ __all__ = [
     "PlatformRoles",
     "PlatformRolesOutputs",
     "PlatformRolesProps",
+    "PrivateApis",
     "RoleOutputs",
     "RolePolicies",
     "RolePoliciesOutputs",
@@ -49,4 +56,5 @@ __all__ = [
     "ServiceRoles",
     "ServiceRolesOutputs",
     "ServiceRolesProps",
+    "ThroughNat",
 ]

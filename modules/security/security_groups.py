@@ -1,4 +1,10 @@
-"""Security groups that chain ALB -> tasks -> database, and nothing wider."""
+"""Security groups that chain ALB -> tasks -> database, and nothing wider.
+
+Egress is what each group's members call at run time. The tasks reach AWS inside the VPC where
+the interface endpoints and S3's gateway cover everything they call (``PrivateApis``), otherwise
+through NAT (``ThroughNat``, with the reason). The hooks' group keeps two rules to the internet,
+each for a reason no endpoint or prefix list removes (``HOOK_INTERNET_EGRESS``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,45 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cdktf import TerraformResource
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
 POSTGRES_PORT = 5432
+HTTPS = 443
+INTERNET = "0.0.0.0/0"
+
+#: Why the hooks' group (the test-traffic and release-alarms Lambdas, the load test's build) may
+#: reach the internet, by port: "test_listener" or HTTPS. Rule descriptions carry these words.
+HOOK_INTERNET_EGRESS = {
+    # The hooks test green through the ALB's public DNS name, as clients do: the request leaves
+    # through NAT for the ALB's public addresses, which change and have no prefix list.
+    "test_listener": "The ALB test listener at its public addresses (they change), through NAT",
+    # No interface endpoint for these here (five more per AZ, for a group that needs NAT anyway);
+    # and a CodeBuild build in a VPC needs NAT to reach public endpoints at all.
+    # https://docs.aws.amazon.com/codebuild/latest/userguide/vpc-support.html#best-practices-for-vpcs
+    "https": "HTTPS to CodeDeploy, CodeBuild, ACM, ELB and CloudWatch through NAT (no endpoints here); "
+    "CodeBuild in a VPC needs NAT",
+}
+
+
+@dataclass(frozen=True)
+class PrivateApis:
+    """Every AWS API the tasks call has an endpoint in the VPC: HTTPS to the interface endpoints
+    and to S3's addresses (the gateway endpoint's prefix list) only."""
+
+    endpoint_security_group_id: str
+    s3_prefix_list_id: str
+
+
+@dataclass(frozen=True)
+class ThroughNat:
+    """Some AWS API the tasks call has no endpoint here: their HTTPS leaves through NAT."""
+
+    #: Why, in the rule's description (security group rule description characters only).
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -30,6 +69,10 @@ class SecurityGroupsProps:
     #: Who besides the VPC may reach the test listener.
     test_ingress_cidrs: Sequence[str]
     container_port: int
+    #: How the tasks reach the AWS APIs they call (ECR, S3, CloudWatch Logs, Secrets Manager).
+    task_apis: PrivateApis | ThroughNat
+    #: Where the service's own code calls out over HTTPS besides AWS (``service.https_egress_cidrs``).
+    service_https_cidrs: Sequence[str] = ()
     #: The deployment test hook's group (and the load test's); the DR region runs no deployments.
     test_hook: bool = True
 
@@ -40,6 +83,8 @@ class SecurityGroupsOutputs:
     tasks_security_group_id: str
     database_security_group_id: str
     test_hook_security_group_id: str | None
+    #: The tasks' egress rules: their first tasks start only once these exist (stack.py).
+    tasks_egress_rules: tuple[TerraformResource, ...]
 
 
 class SecurityGroups(Construct):
@@ -60,30 +105,56 @@ class SecurityGroups(Construct):
             )
         for cidr in p.test_ingress_cidrs:
             self._ingress(alb, f"alb_in_test_{cidr}", p.test_listener_port, f"Test listener from {cidr}", cidr=cidr)
-        self._egress(alb, "alb_out_tasks", p.container_port, "To the tasks' container port", group=tasks)
+        self._egress(alb, "alb_out_tasks", p.container_port, "To the tasks on their container port", group=tasks)
 
         self._ingress(tasks, "tasks_in_alb", p.container_port, "From the load balancer", group=alb)
-        # Tasks call AWS APIs (ECR, Logs, Secrets Manager) over HTTPS, via endpoints or NAT.
-        self._egress(tasks, "tasks_out_https", 443, "HTTPS to AWS APIs", cidr="0.0.0.0/0")
-        self._egress(tasks, "tasks_out_db", POSTGRES_PORT, "PostgreSQL to the database", group=database)
+        tasks_egress = [
+            *self._task_apis(tasks, p.task_apis),
+            self._egress(tasks, "tasks_out_db", POSTGRES_PORT, "PostgreSQL to the database", group=database),
+            *(
+                self._egress(tasks, f"tasks_out_service_{cidr}", HTTPS, f"HTTPS the service calls: {cidr}", cidr=cidr)
+                for cidr in p.service_https_cidrs
+                # Through NAT, HTTPS to the internet is open already (AWS refuses a duplicate rule).
+                if not (cidr == INTERNET and isinstance(p.task_apis, ThroughNat))
+            ),
+        ]
 
         self._ingress(database, "db_in_tasks", POSTGRES_PORT, "PostgreSQL from the tasks", group=tasks)
 
         hook = None
         if p.test_hook:
-            # The test hook calls the ALB's public test listener (through NAT) and CodeDeploy's API.
             hook = self._group("test_hook", "Deployment test hook: the test listener and AWS APIs only", p)
-            self._egress(
-                hook, "hook_out_test_listener", p.test_listener_port, "The ALB test listener", cidr="0.0.0.0/0"
-            )
-            self._egress(hook, "hook_out_https", 443, "HTTPS to the CodeDeploy API", cidr="0.0.0.0/0")
+            reasons = HOOK_INTERNET_EGRESS
+            self._egress(hook, "hook_out_test_listener", p.test_listener_port, reasons["test_listener"], cidr=INTERNET)
+            self._egress(hook, "hook_out_https", HTTPS, reasons["https"], cidr=INTERNET)
 
         self.outputs = SecurityGroupsOutputs(
             alb_security_group_id=alb.id,
             tasks_security_group_id=tasks.id,
             database_security_group_id=database.id,
             test_hook_security_group_id=hook.id if hook else None,
+            tasks_egress_rules=tuple(tasks_egress),
         )
+
+    def _task_apis(self, tasks: SecurityGroup, route: PrivateApis | ThroughNat) -> list[TerraformResource]:
+        if isinstance(route, ThroughNat):
+            return [self._egress(tasks, "tasks_out_https", HTTPS, route.reason, cidr=INTERNET)]
+        return [
+            self._egress(
+                tasks,
+                "tasks_out_endpoints",
+                HTTPS,
+                "HTTPS to the interface endpoints of the AWS APIs the tasks call",
+                group_id=route.endpoint_security_group_id,
+            ),
+            self._egress(
+                tasks,
+                "tasks_out_s3",
+                HTTPS,
+                "HTTPS to S3 through its gateway endpoint (image layers)",
+                prefix_list_id=route.s3_prefix_list_id,
+            ),
+        ]
 
     def _group(self, purpose: str, description: str, p: SecurityGroupsProps) -> SecurityGroup:
         return SecurityGroup(
@@ -93,8 +164,12 @@ class SecurityGroups(Construct):
     def _ingress(self, target: SecurityGroup, id: str, port: int, description: str, **peer: Any) -> None:
         self._rule(VpcSecurityGroupIngressRule, target, id, port, description, **peer)
 
-    def _egress(self, source: SecurityGroup, id: str, port: int, description: str, **peer: Any) -> None:
-        self._rule(VpcSecurityGroupEgressRule, source, id, port, description, **peer)
+    def _egress(
+        self, source: SecurityGroup, id: str, port: int, description: str, **peer: Any
+    ) -> VpcSecurityGroupEgressRule:
+        rule = self._rule(VpcSecurityGroupEgressRule, source, id, port, description, **peer)
+        assert isinstance(rule, VpcSecurityGroupEgressRule)
+        return rule
 
     def _rule(
         self,
@@ -106,9 +181,11 @@ class SecurityGroups(Construct):
         *,
         cidr: str | None = None,
         group: SecurityGroup | None = None,
-    ) -> None:
-        """One TCP port, to or from one peer: a CIDR or another security group."""
-        kind(
+        group_id: str | None = None,
+        prefix_list_id: str | None = None,
+    ) -> VpcSecurityGroupIngressRule | VpcSecurityGroupEgressRule:
+        """One TCP port, to or from one peer: a CIDR, another security group or a prefix list."""
+        return kind(
             self,
             _safe(id),
             security_group_id=owner.id,
@@ -117,7 +194,8 @@ class SecurityGroups(Construct):
             to_port=port,
             description=description,
             cidr_ipv4=cidr,
-            referenced_security_group_id=group.id if group else None,
+            referenced_security_group_id=group.id if group else group_id,
+            prefix_list_id=prefix_list_id,
         )
 
 

@@ -358,6 +358,28 @@ def ec2_security_group_rule_keeps_the_description_of_a_referenced_group_rule() -
     _install(SecurityGroupRule, "description", property(description))
 
 
+@patch
+def ec2_security_group_rule_keeps_the_description_of_a_prefix_list_rule() -> None:
+    """AWS EC2 returns the Description of a rule to a prefix list (the tasks' HTTPS to S3's
+    gateway endpoint), as for CIDR rules; moto keeps only the prefix list's id."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    init = SecurityGroupRule.__init__
+    earlier: Any = vars(SecurityGroupRule)["description"]  # a property (moto's, or the patch above)
+
+    def wrapped_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        # (backend, protocol, group, from, to, ip_range, source_group, prefix_list_id, ...)
+        prefix = kwargs["prefix_list_id"] if "prefix_list_id" in kwargs else (args[7] if len(args) > 7 else None)
+        self.prefix_list_description = (prefix or {}).get("Description")
+
+    def description(self: Any) -> Any:
+        return earlier.fget(self) or getattr(self, "prefix_list_description", None)
+
+    _install(SecurityGroupRule, "__init__", wrapped_init)
+    _install(SecurityGroupRule, "description", property(description))
+
+
 # --- Lambda ---------------------------------------------------------------------------------------
 
 

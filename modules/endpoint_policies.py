@@ -1,0 +1,138 @@
+"""What may pass through each VPC endpoint: the calls the stack's principals make from inside the
+VPC, on the account's own resources in that region (and the one AWS-owned bucket ECR needs).
+
+An endpoint policy grants nothing; it bounds what the endpoint carries, on top of each role's own
+policy (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html). So each
+statement names the roles that call through it and the actions they make
+(``aws_rules/permissions.py`` lists them per role, ``aws_rules/network.py`` checks each against
+these policies), and holds resources to the account and region: a stolen credential of another
+account, or a call to another account's resource, does not pass.
+
+Who calls what from inside the VPC (everything else the stack runs is called by AWS services
+from outside it):
+
+- Fargate, for each task, as the task execution role, through the task's network interface
+  (platform 1.4+): ECR's API and registry, the image layers in S3 (through URLs ECR signs),
+  CloudWatch Logs (awslogs), Secrets Manager and SSM (the task definition's ``secrets``).
+  https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
+- The load test's build (CodeBuild in the private subnets): its log, as its role.
+- The hook Lambdas: CodeDeploy, CodeBuild, ACM, ELB and CloudWatch, none of which has an
+  endpoint here (they go through NAT; see modules/security/security_groups.py).
+- The app itself calls no AWS API (its IAM database token is signed locally).
+
+Nothing in the VPC calls KMS itself: Secrets Manager, SSM, ECR, CloudWatch Logs and Lambda
+decrypt on the caller's behalf (the roles' KMS grants require ``kms:ViaService``), so there is
+no KMS endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from modules import iam
+
+#: Interface endpoints every region's tasks use (Fargate platform 1.4+ needs both ECR endpoints).
+TASK_SERVICES = ("ecr.api", "ecr.dkr", "logs")
+#: ECR's registry and API share one policy, as ECR recommends.
+ECR_SERVICES = ("ecr.api", "ecr.dkr")
+#: What Fargate calls to pull an image (AmazonECSTaskExecutionRolePolicy).
+ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+#: What the awslogs driver and CodeBuild's log delivery call.
+LOG_WRITE = ("logs:CreateLogStream", "logs:PutLogEvents")
+#: Reading and writing objects in the account's own buckets; no bucket configuration, no deletes.
+ACCOUNT_BUCKET_USE = (
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:ListBucket",
+    "s3:PutObject",
+)
+
+
+def ecr_layer_bucket(partition: str, region: str) -> str:
+    """The AWS-owned bucket ECR stores image layers in; ECR hands out signed URLs to it, so the
+    request is not signed by the caller's role.
+    https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html#ecr-minimum-s3-perms
+    """
+    return f"arn:{partition}:s3:::prod-{region}-starport-layer-bucket"
+
+
+@dataclass(frozen=True)
+class VpcCallers:
+    """The principals that call AWS from inside one region's VPC, and what they read there."""
+
+    partition: str
+    region: str
+    account_id: str
+    #: Fargate pulls, logs and reads the tasks' secrets as these roles (one per service).
+    task_execution_role_arns: Sequence[str]
+    #: Other roles writing CloudWatch Logs from inside the VPC (the load test's build).
+    log_writer_role_arns: Sequence[str] = ()
+    #: The migration task reads the database's master secret (the primary region only).
+    reads_database_secret: bool = False
+    #: ``service.secrets`` of this region: Secrets Manager secrets and SSM parameters. The
+    #: account's own are covered by the account's pattern; another account's are named.
+    secret_arns: Sequence[str] = ()
+    parameter_arns: Sequence[str] = ()
+
+    def interface_services(self) -> tuple[str, ...]:
+        """The interface endpoints these callers use, so the tasks need no NAT for AWS."""
+        return (
+            *TASK_SERVICES,
+            *(("secretsmanager",) if self.reads_database_secret or self.secret_arns else ()),
+            *(("ssm",) if self.parameter_arns else ()),
+        )
+
+    def interface_policy(self, service: str) -> str:
+        """The endpoint policy of one interface endpoint."""
+        return iam.document(*self._statements(service))
+
+    def gateway_policy(self) -> str:
+        """The S3 gateway endpoint's policy: ECR's layers, and the account's own buckets for the
+        account's own principals (no role of the stack calls S3 from the VPC today; a bucket of
+        another account never passes). Every role's own policy still names its exact buckets."""
+        account = {"aws:PrincipalAccount": self.account_id, "s3:ResourceAccount": self.account_id}
+        return iam.document(
+            _allow("EcrImageLayers", "*", ["s3:GetObject"], [f"{ecr_layer_bucket(self.partition, self.region)}/*"]),
+            _allow("TheAccountsOwnBuckets", "*", ACCOUNT_BUCKET_USE, ["*"], {"StringEquals": account}),
+        )
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{resource}"
+
+    def _statements(self, service: str) -> list[iam.Statement]:
+        execution = list(self.task_execution_role_arns)
+        if service in ECR_SERVICES:
+            return [
+                # GetAuthorizationToken has no resource type (Service Authorization Reference, ECR).
+                _allow("RegistryLogin", execution, ["ecr:GetAuthorizationToken"], ["*"]),
+                _allow("PullTheAccountsImages", execution, ECR_PULL, [self._arn("ecr", "repository/*")]),
+            ]
+        if service == "logs":
+            writers = [*execution, *self.log_writer_role_arns]
+            return [_allow("WriteTheAccountsLogs", writers, LOG_WRITE, [self._arn("logs", "log-group:*")])]
+        if service == "secretsmanager":
+            secrets = [self._arn("secretsmanager", "secret:*"), *_foreign(self.secret_arns, self.account_id)]
+            return [_allow("ReadTheTasksSecrets", execution, ["secretsmanager:GetSecretValue"], secrets)]
+        if service == "ssm":
+            parameters = [self._arn("ssm", "parameter/*"), *_foreign(self.parameter_arns, self.account_id)]
+            return [_allow("ReadTheTasksParameters", execution, ["ssm:GetParameters"], parameters)]
+        raise ValueError(f"no endpoint policy for {service}: list who calls it from the VPC first")
+
+
+def _foreign(arns: Sequence[str], account_id: str) -> list[str]:
+    """The ARNs that belong to another account (the account's own are covered by its pattern)."""
+    return sorted({arn for arn in arns if arn.split(":")[4] != account_id})
+
+
+def _allow(
+    sid: str,
+    principals: str | Sequence[str],
+    actions: Sequence[str],
+    resources: Sequence[str],
+    conditions: dict[str, dict[str, str]] | None = None,
+) -> iam.Statement:
+    result = iam.statement(sid, actions, resources, conditions=conditions)
+    result["Principal"] = principals if isinstance(principals, str) else {"AWS": list(principals)}
+    return result
