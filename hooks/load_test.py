@@ -50,6 +50,11 @@ class _NamedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._tls.wrap_socket(self.sock, server_hostname=self._tls_name)
 
 
+#: The header the test listener routes on when several services share it (modules/load_balancer.py
+#: TEST_ROUTE_HEADER): its value is the service's key; the default route's service needs none.
+ROUTE_HEADER = "X-Bluegreen-Service"
+
+
 def request(
     method: str,
     url: str,
@@ -58,6 +63,7 @@ def request(
     tls_name: str | None = None,
     *,
     context: ssl.SSLContext | None = None,
+    route: str | None = None,
 ) -> tuple[int, Any]:
     """(status, parsed JSON body); HTTP errors are statuses, network and TLS errors raise OSError.
 
@@ -73,6 +79,8 @@ def request(
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OSError(f"not an http(s) URL: {url}")
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    if route:
+        headers[ROUTE_HEADER] = route
     connection: http.client.HTTPConnection
     if parts.scheme == "https":
         tls = context or tls_context()
@@ -138,13 +146,20 @@ def p99(latencies_ms: list[float]) -> float:
     return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
 
 
-def _scenario(base: str, timeout: float, record: Any, tls_name: str | None, context: ssl.SSLContext | None) -> None:
+def _scenario(
+    base: str,
+    timeout: float,
+    record: Any,
+    tls_name: str | None,
+    context: ssl.SSLContext | None,
+    route: str | None = None,
+) -> None:
     """One user's round: each step's latency and whether it met the app's contract."""
 
     def step(method: str, path: str, expected: int, body: dict[str, Any] | None = None) -> Any:
         started = time.perf_counter()
         try:
-            status, answer = request(method, base + path, body, timeout, tls_name, context=context)
+            status, answer = request(method, base + path, body, timeout, tls_name, context=context, route=route)
         except OSError:
             status, answer = 0, None
         record((time.perf_counter() - started) * 1000, status == expected)
@@ -158,8 +173,16 @@ def _scenario(base: str, timeout: float, record: Any, tls_name: str | None, cont
     step("GET", "/notes", 200)
 
 
-def run(base: str, limits: Limits, tls_name: str | None = None, *, context: ssl.SSLContext | None = None) -> Summary:
-    """Every worker's requests verify green's certificate for ``tls_name`` (see ``request``)."""
+def run(
+    base: str,
+    limits: Limits,
+    tls_name: str | None = None,
+    *,
+    context: ssl.SSLContext | None = None,
+    route: str | None = None,
+) -> Summary:
+    """Every worker's requests verify green's certificate for ``tls_name`` (see ``request``) and
+    carry ``route`` (the service's key) where the test listener routes on it."""
     base = base.rstrip("/")
     if base.startswith("https:") and context is None:
         context = tls_context()  # one trust store load for the whole run, not one per request
@@ -175,7 +198,7 @@ def run(base: str, limits: Limits, tls_name: str | None = None, *, context: ssl.
 
     def user() -> None:
         while time.monotonic() < deadline:
-            _scenario(base, limits.request_timeout_seconds, record, tls_name, context)
+            _scenario(base, limits.request_timeout_seconds, record, tls_name, context, route)
 
     workers = [threading.Thread(target=user, daemon=True) for _ in range(limits.concurrency)]
     for worker in workers:
@@ -200,7 +223,12 @@ def summarize(outcomes: list[tuple[float, bool]], seconds: float, limits: Limits
 
 
 def main() -> int:
-    summary = run(os.environ["TEST_URL"], Limits.from_environment(), os.environ.get("TEST_HOSTNAME") or None)
+    summary = run(
+        os.environ["TEST_URL"],
+        Limits.from_environment(),
+        os.environ.get("TEST_HOSTNAME") or None,
+        route=os.environ.get("TEST_ROUTE") or None,
+    )
     print(json.dumps({"message": "load test", **asdict(summary)}))
     return 1 if summary.failures else 0
 

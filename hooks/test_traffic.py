@@ -95,9 +95,11 @@ def green_hostname() -> str | None:
     return _TEST_HOSTNAME
 
 
-def _call(method: str, url: str, body: dict[str, Any] | None = None, tls_name: str | None = None) -> tuple[int, Any]:
+def _call(
+    method: str, url: str, body: dict[str, Any] | None = None, tls_name: str | None = None, route: str | None = None
+) -> tuple[int, Any]:
     try:
-        return request(method, url, body, float(os.environ.get("CHECK_TIMEOUT_SECONDS", "5")), tls_name)
+        return request(method, url, body, float(os.environ.get("CHECK_TIMEOUT_SECONDS", "5")), tls_name, route=route)
     except OSError as error:
         raise CheckFailed(f"{method} {url}: {error}") from None
 
@@ -113,9 +115,11 @@ class Green:
 
     base: str
     tls_name: str | None = None
+    #: The service's key where the test listener routes on it (TEST_ROUTE); None: the default route.
+    route: str | None = None
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        return _call(method, self.base + path, body, self.tls_name)
+        return _call(method, self.base + path, body, self.tls_name, self.route)
 
 
 def check_ready(green: Green) -> str:
@@ -260,7 +264,7 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     tls_name: str | None = None
     try:
         tls_name = green_hostname()
-        passed = run_checks(Green(os.environ["TEST_URL"].rstrip("/"), tls_name))
+        passed = run_checks(Green(os.environ["TEST_URL"].rstrip("/"), tls_name, os.environ.get("TEST_ROUTE") or None))
         status = "Succeeded"
         log.info(json.dumps({"message": "green passed", "checks": passed, "deployment": deployment}))
     except CheckFailed as failure:

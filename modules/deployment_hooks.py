@@ -159,6 +159,9 @@ class DeploymentHooksProps:
     certificate_arn: str | None
     #: CodeBuild project the hook starts after its smoke checks pass; None: no load test.
     load_test_project_name: str | None = None
+    #: The service's key, sent in TEST_ROUTE_HEADER where the test listener routes on it; None:
+    #: the service is the listener's default route.
+    test_route: str | None = None
     #: CodeDeploy waits at most an hour for a hook; the checks take seconds.
     timeout_seconds: int = 60
 
@@ -182,6 +185,7 @@ class DeploymentHooks(Construct):
         environment = {
             "TEST_URL": p.test_url,
             "CHECK_TIMEOUT_SECONDS": "5",
+            **({"TEST_ROUTE": p.test_route} if p.test_route else {}),
             **({"TEST_HOSTNAME": p.test_hostname} if p.test_hostname else {}),
             **({"TEST_CERTIFICATE_ARN": p.certificate_arn} if p.certificate_arn and not p.test_hostname else {}),
             **(

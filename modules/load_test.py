@@ -83,6 +83,8 @@ class LoadTestProps:
     kms_key_arn: str
     logs_kms_key_arn: str
     log_retention_days: int
+    #: As DeploymentHooksProps.test_route.
+    test_route: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class LoadTest(Construct):
             "CONCURRENCY": str(p.settings.concurrency),
             "MAX_ERROR_PERCENT": str(p.settings.max_error_percent),
             "MAX_P99_MS": str(p.settings.max_p99_ms),
+            **({"TEST_ROUTE": p.test_route} if p.test_route else {}),
         }
         environment_type, image = IMAGE
         network = attach(

@@ -310,8 +310,23 @@ def load_test(
             kms_key_arn=keys.artifacts_key_arn,
             logs_kms_key_arn=keys.logs_key_arn,
             log_retention_days=c.pipeline.build_log_retention_days,
+            test_route=test_route(s),
         ),
     )
+
+
+def test_route(s: ServiceContext) -> str | None:
+    """What the test listener routes this service's test traffic on: its key, unless it is the
+    listener's default route (modules/load_balancer.py TEST_ROUTE_HEADER)."""
+    route = s.spec.route
+    return None if route is None or route.is_default else s.key
+
+
+def test_hostname(s: ServiceContext) -> str | None:
+    """The name green's certificate is checked for: the configured one, else the route's host;
+    None: the certificate's own name."""
+    route = s.spec.route
+    return s.spec.deployment.test_hostname or (route.host if route is not None else None)
 
 
 def hooks(
@@ -349,9 +364,10 @@ def hooks(
                 role=roles.test_hook,
                 site=site,
                 test_url=test_url(c, platform),
-                test_hostname=dep.test_hostname,
+                test_hostname=test_hostname(s),
                 certificate_arn=c.load_balancer.certificate_arn,
                 load_test_project_name=tester.outputs.project_name if tester else None,
+                test_route=test_route(s),
             ),
         ).outputs
         if dep.test_hook
@@ -564,9 +580,7 @@ def permissions(
             alarm_arns=hooks.alarms.rollback_alarm_arns,
             test_hook_function_arn=test_hook.function_arn if test_hook else None,
             release_alarms_function_arn=hooks.release_alarms.function_arn,
-            test_certificate_arn=c.load_balancer.certificate_arn
-            if test_hook and not s.spec.deployment.test_hostname
-            else None,
+            test_certificate_arn=c.load_balancer.certificate_arn if test_hook and not test_hostname(s) else None,
             test_hook_log_group_arn=test_hook.log_group_arn if test_hook else None,
             notification_topic_arn=d.topic.topic_arn,
             notifications_key_arn=keys.notifications_key_arn,

@@ -1,0 +1,122 @@
+"""Several services per environment (tests/data/two_services.yaml: web is the listener's default
+route, api takes its host): one ALB and listener, each service its own target groups, rule,
+roles, pipeline and hooks, and every AWS rule of aws_rules holds for the whole stack."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from aws_rules import trust
+from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
+from aws_rules.ordering import literal_names
+from aws_rules.permissions import denied
+from aws_rules.prerequisites import missing
+from aws_rules.stack import Stack
+from config import load_config
+from hooks.load_test import ROUTE_HEADER
+from modules.load_balancer import TEST_ROUTE_HEADER
+from tests.conftest import SynthesizedStack, synthesize_configs
+
+CONFIG = Path(__file__).parent / "data" / "two_services.yaml"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
+    stacks = synthesize_configs({"two_services": load_config(CONFIG)}, tmp_path_factory.mktemp("services.out"))
+    return stacks["two_services"]
+
+
+def test_two_services_share_one_load_balancer_and_listener_yet_each_owns_its_target_groups(
+    platform: SynthesizedStack,
+) -> None:
+    assert len(platform.of_type("aws_lb")) == 1
+    listeners = {r.path: r for r in platform.of_type("aws_lb_listener")}
+    prod = listeners["load_balancer/prod_listener"]
+    web, api = platform.service("web"), platform.service("api")
+    # web is the default route: the listener forwards to its blue target group.
+    assert prod.body["default_action"][0]["target_group_arn"] == web.one("aws_lb_target_group", "route/blue").ref("arn")
+    # api has a rule of its own on the same listener, for its host, to its own target group.
+    (rule,) = api.of_type("aws_lb_listener_rule")[:1]
+    prod_rule = api.one("aws_lb_listener_rule", "route/prod_rule").body
+    assert prod_rule["listener_arn"] == prod.ref("arn")
+    assert prod_rule["condition"] == [{"host_header": {"values": ["api.shop.example.com"]}}]
+    assert prod_rule["action"][0]["target_group_arn"] == api.one("aws_lb_target_group", "route/blue").ref("arn")
+    assert rule.body["listener_arn"] in {prod.ref("arn"), listeners["load_balancer/test_listener"].ref("arn")}
+    names = [g.body["name"] for g in platform.of_type("aws_lb_target_group")]
+    assert len(names) == len(set(names)) == 4
+
+
+def test_each_service_tests_only_its_own_green_through_the_shared_test_listener(platform: SynthesizedStack) -> None:
+    assert ROUTE_HEADER == TEST_ROUTE_HEADER, "the hooks and the listener rule must agree on the header"
+    api = platform.service("api")
+    test_rule = api.one("aws_lb_listener_rule", "route/test_rule").body
+    assert test_rule["condition"] == [{"http_header": {"http_header_name": TEST_ROUTE_HEADER, "values": ["api"]}}]
+    assert test_rule["action"][0]["target_group_arn"] == api.one("aws_lb_target_group", "route/green").ref("arn")
+    api_hook = api.one("aws_lambda_function", "deployment_hooks/test_traffic").body["environment"]["variables"]
+    assert api_hook["TEST_ROUTE"] == "api" and api_hook["TEST_HOSTNAME"] == "api.shop.example.com"
+    web_hook = platform.service("web").one("aws_lambda_function", "deployment_hooks/test_traffic")
+    assert "TEST_ROUTE" not in web_hook.body["environment"]["variables"], "the default route needs no header"
+
+
+def test_each_service_has_its_own_roles_pipeline_and_deployment_group(platform: SynthesizedStack) -> None:
+    for kind in ("aws_codepipeline", "aws_codedeploy_deployment_group", "aws_ecs_service", "aws_ecr_repository"):
+        assert {r.path.split("/")[1] for r in platform.of_type(kind)} == {"web", "api"}, kind
+    roles = [r.body["name"] for r in platform.of_type("aws_iam_role")]
+    assert len(roles) == len(set(roles))
+    api_roles = {r.ref("arn") for r in platform.service("api").of_type("aws_iam_role")}
+    web_pipeline = platform.service("web").one("aws_codepipeline")
+    assert web_pipeline.body["role_arn"] not in api_roles
+
+
+def crossings(platform: SynthesizedStack) -> list[str]:
+    """Role policies of one service that name another service's target groups, ECS service,
+    alarms or listener rules (what a release changes)."""
+    found = []
+    for own, other in (("web", "api"), ("api", "web")):
+        theirs = {
+            r.ref(attribute)
+            for kind in (
+                "aws_lb_target_group",
+                "aws_ecs_service",
+                "aws_cloudwatch_metric_alarm",
+                "aws_lb_listener_rule",
+            )
+            for r in platform.service(other).of_type(kind)
+            for attribute in ("arn", "id", "name")
+        }
+        for policy in platform.service(own).of_type("aws_iam_role_policy"):
+            found += [f"{policy.path} names {t}" for t in theirs if t in str(policy.body["policy"])]
+    return found
+
+
+def test_one_services_release_touches_no_resource_of_another(platform: SynthesizedStack) -> None:
+    """Whatever a service's deployer and hooks may change (their role policies) names only that
+    service's own ECS service, target groups, rules and alarms, or the shared listeners."""
+    assert crossings(platform) == []
+
+
+def test_a_policy_naming_another_services_target_group_is_reported_control(platform: SynthesizedStack) -> None:
+    document = copy.deepcopy(platform.json)
+    other = platform.service("api").one("aws_lb_target_group", "route/green").ref("arn")
+    policy = next(
+        b
+        for b in document["resource"]["aws_iam_role_policy"].values()
+        if b["//"]["metadata"]["path"].split("/", 1)[1] == "services/web/role_policies/codedeploy"
+    )
+    policy["policy"] = policy["policy"].replace('"Resource"', f'"NotUsed": "{other}", "Resource"', 1)
+    broken = SynthesizedStack(platform.env, platform.config, document, platform.file)
+    assert any("services/web/role_policies/codedeploy" in c for c in crossings(broken))
+
+
+def test_every_aws_rule_holds_for_a_stack_of_several_services(platform: SynthesizedStack) -> None:
+    stack = Stack(platform.json)
+    assert [str(f) for f in literal_names(stack)] == []
+    assert [str(m) for m in missing(stack)] == []
+    assert [str(d) for d in denied(stack)] == []
+    assert [str(s) for s in stuck(stack)] == []
+    assert [r.path for r in needless_internet_egress(stack)] == []
+    assert list(broad_endpoint_statements(stack)) == []
+    assert [str(u) for u in trust.untrusted(stack)] == []
