@@ -44,7 +44,10 @@ def preflight_reads_real_plans(cycle: Cycle) -> None:
     _one(moved, "aws_subnet", "networking/private_0")["cidr_block"] = "10.10.240.0/20"
     refused = {r.address: r for r in review(cycle.plan_of(moved, "preflight-subnets"))}
     (subnet,) = [a for a in refused if a.startswith("aws_subnet.networking_private_0")]
-    assert "aws_ecs_service.ecs_service" in refused[subnet].what and "DependencyViolation" in refused[subnet].what
+    assert (
+        "aws_ecs_service.services_app_ecs_service" in refused[subnet].what
+        and "DependencyViolation" in refused[subnet].what
+    )
 
     renamed = copy.deepcopy(cycle.document)
     _one(renamed, "aws_rds_cluster", "database/cluster")["database_name"] = "renamed"
