@@ -24,33 +24,35 @@ from aws_rules import iam
 from aws_rules.stack import Resource, Stack
 
 #: The account principal's unconditional statement may hold only these: administration, no use.
+#: AWS's documented administrators' statement, spelt out, without kms:CreateGrant (a grant is use:
+#: an administrator could grant itself decryption) and without the actions of keys this project
+#: never makes (imported material, multi-Region); modules/security/keys.py grants exactly these.
 #: https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-administrators
-ADMIN_ACTIONS = frozenset(
-    {
-        "kms:CreateAlias",
-        "kms:UpdateAlias",
-        "kms:DeleteAlias",
-        "kms:DescribeKey",
-        "kms:GetKeyPolicy",
-        "kms:GetKeyRotationStatus",
-        "kms:ListGrants",
-        "kms:ListKeyPolicies",
-        "kms:ListKeyRotations",
-        "kms:ListResourceTags",
-        "kms:PutKeyPolicy",
-        "kms:UpdateKeyDescription",
-        "kms:EnableKey",
-        "kms:DisableKey",
-        "kms:EnableKeyRotation",
-        "kms:DisableKeyRotation",
-        "kms:RotateKeyOnDemand",
-        "kms:RevokeGrant",
-        "kms:TagResource",
-        "kms:UntagResource",
-        "kms:ScheduleKeyDeletion",
-        "kms:CancelKeyDeletion",
-    }
+ADMIN_ACTIONS = (
+    "kms:CreateAlias",
+    "kms:UpdateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:UpdateKeyDescription",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:RotateKeyOnDemand",
+    "kms:RevokeGrant",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
 )
+_ADMIN = frozenset(ADMIN_ACTIONS)
 #: What the key's administrators must keep. The policy-lockout safety check refuses a policy that
 #: does not let the principal setting it set it again (CreateKey, PutKeyPolicy).
 #: https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html
@@ -324,7 +326,7 @@ def account_uses_beyond_need(stack: Stack, table: tuple[CreatedWithKey, ...] = C
                 continue
             actions = {str(a) for a in _as_list(statement.get("Action", []))}
             conditions = statement.get("Condition", {})
-            if not conditions and actions <= ADMIN_ACTIONS:
+            if not conditions and actions <= _ADMIN:
                 continue  # the administrators' statement
             services = {str(v) for v in _as_list(conditions.get("StringEquals", {}).get("kms:ViaService", []))}
             allowed = needed.get(key.address, {})
@@ -332,9 +334,7 @@ def account_uses_beyond_need(stack: Stack, table: tuple[CreatedWithKey, ...] = C
                 problems.append(KeyProblem(key, f"{statement.get('Sid')} lets the account use the key directly"))
                 continue
             for service in sorted(services):
-                extra = {
-                    a for a in actions - ADMIN_ACTIONS if not any(_matches(a, n) for n in allowed.get(service, ()))
-                }
+                extra = {a for a in actions - _ADMIN if not any(_matches(a, n) for n in allowed.get(service, ()))}
                 if service not in allowed or extra:
                     problems.append(
                         KeyProblem(
@@ -370,7 +370,7 @@ def administration_problems(stack: Stack) -> list[KeyProblem]:
         actions = {str(a) for a in _as_list(admins[0].get("Action", []))}
         if LOCKOUT_SAFE not in actions:
             problems.append(KeyProblem(key, f"its administrators lack {LOCKOUT_SAFE}: KMS refuses the policy"))
-        beyond = sorted(actions - ADMIN_ACTIONS)
+        beyond = sorted(actions - _ADMIN)
         if beyond:
             problems.append(KeyProblem(key, f"its administrators' statement also allows use: {beyond}"))
     return problems

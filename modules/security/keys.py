@@ -19,39 +19,11 @@ from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
+from aws_rules.keys import ADMIN_ACTIONS
 from modules import iam
 
 #: What a principal that encrypts and decrypts with a key needs.
 KEY_USER_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
-#: The key administrators' statement AWS documents, spelt out, without kms:CreateGrant (a grant is
-#: use: an administrator could grant itself decryption) and without the actions of keys this
-#: project never makes (imported material, multi-Region). kms:PutKeyPolicy keeps the key's own
-#: policy-lockout safety check satisfied: the principal that creates or updates the policy must
-#: be allowed to update it again. Terraform reads the key and its policy, rotation and tags.
-KEY_ADMIN_ACTIONS = (
-    "kms:CreateAlias",
-    "kms:UpdateAlias",
-    "kms:DeleteAlias",
-    "kms:DescribeKey",
-    "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus",
-    "kms:ListGrants",
-    "kms:ListKeyPolicies",
-    "kms:ListKeyRotations",
-    "kms:ListResourceTags",
-    "kms:PutKeyPolicy",
-    "kms:UpdateKeyDescription",
-    "kms:EnableKey",
-    "kms:DisableKey",
-    "kms:EnableKeyRotation",
-    "kms:DisableKeyRotation",
-    "kms:RotateKeyOnDemand",
-    "kms:RevokeGrant",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:ScheduleKeyDeletion",
-    "kms:CancelKeyDeletion",
-)
 
 #: What the deploying principal creates with a key -> (the services its request reaches KMS
 #: through, the KMS actions AWS requires of it). The service acts with the caller's permissions,
@@ -156,7 +128,9 @@ class EncryptionKeys(Construct):
         p = props
         self._props = p
         root = {"AWS": f"arn:{p.partition}:iam::{p.account_id}:root"}
-        admin = _named("AccountAdministersKey", root, KEY_ADMIN_ACTIONS)
+        # The administrators' statement (aws_rules/keys.py holds its actions and why); its
+        # kms:PutKeyPolicy keeps KMS's policy-lockout safety check satisfied.
+        admin = _named("AccountAdministersKey", root, ADMIN_ACTIONS)
 
         logs = [admin]
         if p.log_group_names:
