@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_rules import iam
-from aws_rules.permissions import CALLS, RUNTIME, SERVICES, Call, Lookup, services_of
+from aws_rules.permissions import CALLS, RUNTIME, Call, Lookup, services_of
 from aws_rules.stack import Resource, Stack
 
 HTTPS = 443
@@ -255,12 +255,6 @@ def _secrets_of(stack: Stack, service: Resource) -> Iterator[tuple[str, str, str
                 yield "ssm", "ssm:GetParameters", source
 
 
-def _owned(role: Resource, key: str) -> bool:
-    """A service's role (services/<key>/roles/...) is looked at with that service's paths only;
-    the environment's roles (roles/...) once, with the first service's."""
-    return role.path.startswith(f"{SERVICES}/{key}/") or not role.path.startswith(f"{SERVICES}/")
-
-
 def _constant(arn: str) -> Callable[[Lookup], str]:
     return lambda _: arn
 
@@ -270,7 +264,7 @@ def outbound(stack: Stack) -> Iterator[Outbound]:
     names (configured per environment, so not a row of the table)."""
     for key, path, role_calls in ((k, p, r) for k in services_of(stack) for p, r in CALLS.items()):
         role = Lookup(stack, key).at("aws_iam_role", path)
-        if role is None or (key is not None and path.startswith("roles/") and not _owned(role, key)):
+        if role is None:
             continue
         for site in sites(stack, role):
             look = Lookup(stack, key, site.scope)

@@ -45,7 +45,7 @@ from modules.security import (
     SecondaryRegionPoliciesProps,
     ServiceRolesOutputs,
 )
-from modules.service import ServiceContext, database_user_arn, rule_conditions, target_groups, task_spec
+from modules.service import ServiceContext, contexts, database_user_arn, route_all, rule_conditions, task_spec
 
 
 @dataclass(frozen=True)
@@ -147,21 +147,18 @@ def standby_service(
 
 
 def standby_services(at: Regions, c: EnvironmentConfig, roles: EnvironmentRoles, there: Platform) -> dict[str, Ecs]:
-    """Every service in the DR region, each on its route of the DR load balancer (rolled, never blue/green)."""
-    contexts = {key: ServiceContext(c, key, deployer_for(c, key)) for key in c.all_services}
-    scopes = {key: service_scope(at.dr, key) for key in contexts}
-    groups = {key: target_groups(scopes[key], s, there) for key, s in contexts.items()}
-    default = next((k for k, s in contexts.items() if s.spec.route is not None and s.spec.route.is_default), None)
-    listeners = there.load_balancer.listeners(groups[default].colours if default else None)
+    """Every service in the DR region, each on its route of the DR load balancer. Rolled, never
+    blue/green: the default route is the listeners' default, with no catch-all rule."""
+    services = contexts(c)
+    routed = route_all(
+        at.dr,
+        services,
+        there,
+        lambda s: None if s.spec.route is None or s.spec.route.is_default else rule_conditions(s),
+    )
     return {
-        key: standby_service(
-            scopes[key],
-            s,
-            roles.services[key],
-            there,
-            groups[key].forward(listeners, None if key == default else rule_conditions(s)),
-        )
-        for key, s in contexts.items()
+        key: standby_service(service_scope(at.dr, key), s, roles.services[key], there, routed[key])
+        for key, s in services.items()
     }
 
 

@@ -7,6 +7,7 @@ of reporting) comes from the service's ``Deployer`` (modules/deployers.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from constructs import Construct
@@ -207,9 +208,12 @@ class ServiceOutputs:
     prod_url: str
 
 
+def listener_url(c: EnvironmentConfig, platform: Platform, port: int) -> str:
+    return f"{'https' if c.load_balancer.https else 'http'}://{platform.balancer.alb_dns_name}:{port}"
+
+
 def test_url(c: EnvironmentConfig, platform: Platform) -> str:
-    lb = c.load_balancer
-    return f"{'https' if lb.https else 'http'}://{platform.balancer.alb_dns_name}:{lb.test_listener_port}"
+    return listener_url(c, platform, c.load_balancer.test_listener_port)
 
 
 def target_groups(scope: Construct, s: ServiceContext, platform: Platform) -> ServiceRoute:
@@ -635,20 +639,30 @@ def build(scope: Construct, s: ServiceContext, shared: Shared, routed: ServiceRo
         *platform.vpc.endpoints,
     )
     pipe.start_after(pipeline=policies.codepipeline, deployer=policies.codedeploy)
-    lb = s.c.load_balancer
-    prod_url = f"{'https' if lb.https else 'http'}://{platform.balancer.alb_dns_name}:{lb.effective_prod_port}"
+    prod_url = listener_url(s.c, platform, s.c.load_balancer.effective_prod_port)
     return ServiceOutputs(s.key, ecr, ecs, delivered, around, test_url(s.c, platform), prod_url)
 
 
+def contexts(c: EnvironmentConfig) -> dict[str, ServiceContext]:
+    return {key: ServiceContext(c, key, deployer_for(c, key)) for key in c.all_services}
+
+
+def route_all(
+    at: Construct,
+    services: dict[str, ServiceContext],
+    platform: Platform,
+    conditions: Callable[[ServiceContext], RuleConditions | None],
+) -> dict[str, ServiceRouteOutputs]:
+    """Every service's target groups (under ``at``/services/<key>), then the listeners (forwarding
+    to the default route's), then each service's rules from ``conditions``."""
+    groups = {key: target_groups(service_scope(at, key), s, platform) for key, s in services.items()}
+    default = next((k for k, s in services.items() if s.spec.route is not None and s.spec.route.is_default), None)
+    listeners = platform.load_balancer.listeners(groups[default].colours if default else None)
+    return {key: groups[key].forward(listeners, conditions(s)) for key, s in services.items()}
+
+
 def build_all(stack: Construct, c: EnvironmentConfig, shared: Shared) -> dict[str, ServiceOutputs]:
-    """Every service: first their target groups, then the listeners (forwarding to the default
-    route's), then each service on its route."""
-    contexts = {key: ServiceContext(c, key, deployer_for(c, key)) for key in c.all_services}
-    scopes = {key: service_scope(stack, key) for key in contexts}
-    groups = {key: target_groups(scopes[key], s, shared.platform) for key, s in contexts.items()}
-    default = next((k for k, s in contexts.items() if s.spec.route is not None and s.spec.route.is_default), None)
-    listeners = shared.platform.load_balancer.listeners(groups[default].colours if default else None)
-    return {
-        key: build(scopes[key], s, shared, groups[key].forward(listeners, rule_conditions(s)))
-        for key, s in contexts.items()
-    }
+    """Every service on its route."""
+    services = contexts(c)
+    routed = route_all(stack, services, shared.platform, rule_conditions)
+    return {key: build(service_scope(stack, key), s, shared, routed[key]) for key, s in services.items()}
