@@ -82,6 +82,11 @@ class ResourceNames:
 
     # --- load balancer (AWS limit: 32 characters each) ---
     @property
+    def ecr_namespace(self) -> str:
+        """Every service's repository is under it (and so is each replica, in a DR region)."""
+        return f"{self.project}/{self.environment}"
+
+    @property
     def alb(self) -> str:
         return f"{self.prefix}-alb"
 
@@ -227,7 +232,7 @@ class ServiceNames:
     # --- containers ---
     @property
     def ecr_repository(self) -> str:
-        return f"{self.env.project}/{self.env.environment}/{self.key}"
+        return f"{self.env.ecr_namespace}/{self.key}"
 
     @property
     def service(self) -> str:

@@ -1676,6 +1676,9 @@ class DeploymentConfig(Section):
 #: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
 RULE_CONDITION_VALUES = 5
 RULE_PRIORITIES = (1, 50_000)
+#: ECR replicates to the DR region by one repository filter per service, at most 100 per rule.
+#: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ReplicationRule.html
+REPLICATION_FILTERS = 100
 #: A service key: lower-case letters and digits, part of its resources' names.
 SERVICE_KEY = formats.SERVICE_KEY.pattern
 
@@ -1714,8 +1717,8 @@ class ServiceSpec(ServiceConfig):
     source: ServiceSource = Field(..., description="The service's repository and image build.")
     route: Route | None = Field(
         default_factory=Route,
-        description="Where its production traffic arrives; null: no load balancer (an internal service or a "
-        "worker, reached by other services by name and released by rolling update).",
+        description="Where its production traffic arrives on the shared HTTPS listener. null (no load "
+        "balancer: a worker released by rolling update) is refused until unrouted services are built.",
     )
     deployment: DeploymentConfig = Field(
         default_factory=DeploymentConfig, description="How releases shift traffic to green and roll back."
@@ -2109,6 +2112,16 @@ class EnvironmentConfig(Section):
         yield from self._route_rules()
 
     def _route_rules(self) -> Iterator[Problem]:
+        for key in (k for k, s in self.all_services.items() if s.route is None):
+            # An unrouted service needs a rolling release and service discovery, which the stack
+            # does not build yet: refused here rather than failing in synthesis.
+            yield Problem(
+                ("services", key, "route"),
+                "is null (no load balancer), which bluegreen cannot release yet: every service is released "
+                "blue/green behind the shared listener",
+                f"give {key} a route of its own, e.g. route: {{host: {key}.internal.example.com}} "
+                "(its tests and rollback then work like every other service's)",
+            )
         routes = {k: s.route for k, s in self.all_services.items() if s.route is not None}
         defaults = [k for k, r in routes.items() if r.is_default]
         for key in defaults[1:]:
@@ -2124,7 +2137,10 @@ class EnvironmentConfig(Section):
             condition = (route.host, tuple(sorted(route.paths)))
             if not route.is_default and condition in seen:
                 yield Problem(
-                    at, f"matches exactly what service {seen[condition]}'s route matches", "route it apart", None
+                    at,
+                    f"matches exactly what service {seen[condition]}'s route matches, so one of them is never reached",
+                    "give one of them another host or other paths",
+                    None,
                 )
             seen.setdefault(condition, key)
             values = (route.host is not None) + len(route.paths)
@@ -2147,19 +2163,6 @@ class EnvironmentConfig(Section):
                     priority,
                 )
             taken.setdefault(priority, key)
-        for key, spec in self.all_services.items():
-            deployment = spec.deployment
-            tested = deployment.load_test is not None or (
-                deployment.test_hook and "test_hook" in deployment.model_fields_set
-            )
-            if spec.route is None and tested:
-                field = "load_test" if deployment.load_test is not None else "test_hook"
-                yield Problem(
-                    ("services", key, "deployment", field),
-                    "tests green through the test listener, which a service without a route is not behind",
-                    f"remove {field} (a service without a route is released by rolling update), or give it a route",
-                    deployment.test_hook if field == "test_hook" else "set",
-                )
 
     def _security_group_rules(self) -> Iterator[Problem]:
         """Amazon VPC User Guide, "Amazon VPC quotas": 60 inbound rules per security group (IPv4)."""
@@ -2383,6 +2386,14 @@ class EnvironmentConfig(Section):
                 "remove failover, or use posture pilot_light or warm_standby",
                 dr.failover.record_name,
             )
+        if len(self.all_services) > REPLICATION_FILTERS:
+            yield Problem(
+                ("dr",),
+                f"replicates {len(self.all_services)} services' images, one ECR replication filter each, "
+                f"over AWS's {REPLICATION_FILTERS}",
+                f"keep at most {REPLICATION_FILTERS} services in an environment with DR (split it in two)",
+                len(self.all_services),
+            )
         capacity = self.database.serverless_v2
         if dr.global_database and capacity is not None and capacity.auto_pause:
             yield Problem(
@@ -2566,15 +2577,12 @@ class EnvironmentConfig(Section):
                 "(an audit trail must outlive the review of an incident)",
                 f"set {'.'.join((*at.container, 'log_retention_days'))}: {PRODUCTION_MIN_LOG_RETENTION_DAYS} or more",
             ),
+            (
+                (*at.deployment, "test_hook"),
+                deployment.test_hook,
+                deployment.test_hook,
+                "must be true in production (green is tested before production traffic moves to it)",
+                "set deployment.test_hook: true",
+            ),
         ]
-        if spec.route is not None:  # a service without a route is rolled, not tested through a listener
-            rules.append(
-                (
-                    (*at.deployment, "test_hook"),
-                    deployment.test_hook,
-                    deployment.test_hook,
-                    "must be true in production (green is tested before production traffic moves to it)",
-                    "set deployment.test_hook: true",
-                )
-            )
         return rules

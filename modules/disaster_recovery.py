@@ -50,7 +50,9 @@ BACKUP_SCHEDULE = "cron(0 3 * * ? *)"
 class ImageReplicationProps:
     """Primary region: push once, the registry copies each image to the DR region."""
 
-    repository_name: str
+    #: Every service's repository: one filter each (ECR takes up to 100 per rule,
+    #: config/schema.py REPLICATION_FILTERS).
+    repository_names: tuple[str, ...]
     account_id: str
     destination_region: str
     #: ECR applies the DR region's creation template when replication first creates the replica
@@ -75,8 +77,9 @@ class ImageReplication(Construct):
                         ],
                         repository_filter=[
                             EcrReplicationConfigurationReplicationConfigurationRuleRepositoryFilter(
-                                filter=props.repository_name, filter_type="PREFIX_MATCH"
+                                filter=name, filter_type="PREFIX_MATCH"
                             )
+                            for name in props.repository_names
                         ],
                     )
                 ]
@@ -89,12 +92,13 @@ class ImageReplication(Construct):
 class ReplicaRepositoryTemplateProps:
     """DR region: how ECR creates the replica repository (the same guarantees as the primary's)."""
 
-    repository_name: str
+    #: The replica repositories' parent path (every service's repository is under it).
+    prefix: str
     kms_key_arn: str
     #: Role ECR assumes to create the repository with the KMS key.
     creator_role_arn: str
-    #: The tag of the image the DR task definition names; never expired.
-    protected_tag: str
+    #: The tags of the images the DR task definitions name (one per service); never expired.
+    protected_tags: tuple[str, ...]
     keep_tagged_images: int = 50
     untagged_expiry_days: int = 7
 
@@ -107,7 +111,7 @@ class ReplicaRepositoryTemplate(Construct):
             "template",
             # ECR reads a template's prefix as "<prefix>/": the repository's parent path matches it.
             # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepositoryCreationTemplate.html
-            prefix=props.repository_name.rsplit("/", 1)[0],
+            prefix=props.prefix,
             description="Replicas of the service's images: immutable, KMS-encrypted, same lifecycle",
             applied_for=["REPLICATION"],
             image_tag_mutability="IMMUTABLE",
@@ -115,7 +119,7 @@ class ReplicaRepositoryTemplate(Construct):
                 EcrRepositoryCreationTemplateEncryptionConfiguration(encryption_type="KMS", kms_key=props.kms_key_arn)
             ],
             lifecycle_policy=lifecycle_policy(
-                props.keep_tagged_images, props.untagged_expiry_days, props.protected_tag
+                props.keep_tagged_images, props.untagged_expiry_days, *props.protected_tags
             ),
             custom_role_arn=props.creator_role_arn,
         )

@@ -35,30 +35,36 @@ class EcrOutputs:
     repository_url: str
 
 
-def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int, protected_tag: str) -> str:
+def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int, *protected_tags: str) -> str:
     """Keep the first task definition's image, expire untagged layers quickly, keep the newest tagged images.
 
-    The image Terraform's own task definition names (``protected_tag``) must outlive any number
-    of releases: a replaced service starts from it. ECR never lets a lower-priority rule expire
-    an image a higher-priority rule selects.
+    The image Terraform's own task definition names (each of ``protected_tags``) must outlive any
+    number of releases: a replaced service starts from it. ECR never lets a lower-priority rule
+    expire an image a higher-priority rule selects. One rule per tag: a rule listing several
+    patterns selects only images that match them all.
     https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html#lifecycle_policy_evaluation
     """
+    keep = [
+        {
+            "rulePriority": priority,
+            "description": f"Keep the {tag} image the stack's task definition names",
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPatternList": [tag],
+                "countType": "imageCountMoreThan",
+                "countNumber": 1,
+            },
+            "action": {"type": "expire"},
+        }
+        for priority, tag in enumerate(protected_tags, start=1)
+    ]
+    after = len(keep)
     return json.dumps(
         {
             "rules": [
+                *keep,
                 {
-                    "rulePriority": 1,
-                    "description": f"Keep the {protected_tag} image the stack's task definition names",
-                    "selection": {
-                        "tagStatus": "tagged",
-                        "tagPatternList": [protected_tag],
-                        "countType": "imageCountMoreThan",
-                        "countNumber": 1,
-                    },
-                    "action": {"type": "expire"},
-                },
-                {
-                    "rulePriority": 2,
+                    "rulePriority": after + 1,
                     "description": f"Expire untagged images after {untagged_expiry_days} days",
                     "selection": {
                         "tagStatus": "untagged",
@@ -69,7 +75,7 @@ def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int, protect
                     "action": {"type": "expire"},
                 },
                 {
-                    "rulePriority": 3,
+                    "rulePriority": after + 2,
                     "description": f"Keep the newest {keep_tagged_images} tagged images",
                     "selection": {
                         "tagStatus": "any",

@@ -8,13 +8,13 @@ scope places resources in the DR region; the stack's own scope keeps them in the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.rds_global_cluster import RdsGlobalCluster
 from constructs import Construct
 
 from config import EnvironmentConfig
-from config.naming import LEGACY_SERVICE
 from config.schema import DisasterRecoveryConfig
 from modules import platform as platforms
 from modules.deployers import RollingDeployer, deployer_for
@@ -57,25 +57,31 @@ class Regions:
 
 
 def replicate_images(
-    at: Regions, c: EnvironmentConfig, roles: PlatformRolesOutputs, keys: EncryptionKeysOutputs, repository: EcrOutputs
+    at: Regions,
+    c: EnvironmentConfig,
+    roles: PlatformRolesOutputs,
+    keys: EncryptionKeysOutputs,
+    repositories: Sequence[EcrOutputs],
 ) -> ReplicaRepositoryTemplate:
-    dr, names = _dr(c), c.names
+    """Every service's images, copied to the DR region into replicas the template creates."""
+    dr = _dr(c)
     assert roles.ecr_replica_creator is not None
+    tags = dict.fromkeys(spec.initial_image_tag for spec in c.all_services.values())
     template = ReplicaRepositoryTemplate(
         at.dr,
         "replica_repository",
         ReplicaRepositoryTemplateProps(
-            repository_name=names.service(LEGACY_SERVICE).ecr_repository,
+            prefix=c.names.ecr_namespace,
             kms_key_arn=keys.artifacts_key_arn,
             creator_role_arn=roles.ecr_replica_creator.role_arn,
-            protected_tag=c.service.initial_image_tag,
+            protected_tags=tuple(tags),
         ),
     )
     ImageReplication(
         at.primary,
         "image_replication",
         ImageReplicationProps(
-            repository_name=repository.repository_name,
+            repository_names=tuple(repository.repository_name for repository in repositories),
             account_id=c.account_id,
             destination_region=dr.region,
             replica_template=template.template,
@@ -195,12 +201,12 @@ def build(
     keys: tuple[EncryptionKeysOutputs, EncryptionKeysOutputs],
     primary: Platform,
     global_cluster: RdsGlobalCluster | None,
-    repository: EcrOutputs,
+    repositories: Sequence[EcrOutputs],
 ) -> dict[str, str | None]:
     """``keys``: the primary region's and the DR region's. Returns the stack outputs DR adds."""
     dr = _dr(c)
     primary_keys, dr_keys = keys
-    template = replicate_images(at, c, roles.platform, dr_keys, repository)
+    template = replicate_images(at, c, roles.platform, dr_keys, repositories)
     outputs: dict[str, str | None] = {}
     if dr.posture == "backup_restore":
         outputs["dr_backup_vault_arn"] = copy_backups(at, c, roles.platform, primary_keys, dr_keys, primary)

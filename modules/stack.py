@@ -48,8 +48,8 @@ class BlueGreenStack(TerraformStack):
         outputs = self._outputs(c, primary, shared, services)
         if dr_scope is not None and dr_keys is not None:
             at = recovery.Regions(primary=self, dr=dr_scope)
-            repository = next(iter(services.values())).repository
-            outputs.update(recovery.build(at, c, roles, (keys, dr_keys), primary, global_cluster, repository))
+            repositories = [built.repository for built in services.values()]
+            outputs.update(recovery.build(at, c, roles, (keys, dr_keys), primary, global_cluster, repositories))
         for name, value in outputs.items():
             if value is not None:  # CodeDeploy's names do not exist with the ECS controller
                 TerraformOutput(self, name, value=value)

@@ -37,13 +37,13 @@ def single(*written: dict[str, Any]) -> dict[str, Any]:
 
 
 def several(**written: list[dict[str, Any]]) -> dict[str, Any]:
-    """dev.yaml as three services (a routed web and api, an unrouted worker), each with its grants."""
+    """dev.yaml as three services (web the listener's default, api and worker by host), each with its grants."""
     data = copy.deepcopy(DEV)
     service = data.pop("service")
     data.pop("deployment")
     for field in ("repository", "branch"):
         data["pipeline"].pop(field)
-    routes: dict[str, Any] = {"web": {}, "api": {"host": "api.example.com"}, "worker": None}
+    routes: dict[str, Any] = {"web": {}, "api": {"host": "api.example.com"}, "worker": {"host": "worker.example.com"}}
     data["services"] = {
         key: {**service, "source": {"repository": f"shop/{key}"}, "route": route, "grants": written.get(key, [])}
         for key, route in routes.items()

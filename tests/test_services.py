@@ -5,9 +5,11 @@ roles, pipeline and hooks, and every AWS rule of aws_rules holds for the whole s
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aws_rules import trust
 from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
@@ -23,10 +25,35 @@ from tests.conftest import SynthesizedStack, synthesize_configs
 CONFIG = Path(__file__).parent / "data" / "two_services.yaml"
 
 
+#: The same services with a pilot-light DR region (a standby of each service there).
+DR = {
+    "region": "eu-central-1",
+    "posture": "pilot_light",
+    "networking": {"vpc_cidr": "10.150.0.0/16", "az_count": 2, "nat_mode": "single"},
+    "certificate_arn": "arn:aws:acm:eu-central-1:555555555555:certificate/00000000-0000-4000-8000-000000000015",
+}
+
+
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
-    stacks = synthesize_configs({"two_services": load_config(CONFIG)}, tmp_path_factory.mktemp("services.out"))
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SynthesizedStack]:
+    folder = tmp_path_factory.mktemp("services.out")
+    document = yaml.safe_load(CONFIG.read_text())
+    with_dr = folder / "two_services_dr.yaml"
+    # A global database's members all run one exact version.
+    database = {**document["database"], "engine_version": "16.4"}
+    with_dr.write_text(yaml.safe_dump({**document, "environment": "platformdr", "database": database, "dr": DR}))
+    configs = {"two_services": load_config(CONFIG), "two_services_dr": load_config(with_dr)}
+    return synthesize_configs(configs, folder / "out")
+
+
+@pytest.fixture(scope="module")
+def platform(stacks: dict[str, SynthesizedStack]) -> SynthesizedStack:
     return stacks["two_services"]
+
+
+@pytest.fixture(scope="module")
+def platform_dr(stacks: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    return stacks["two_services_dr"]
 
 
 def test_two_services_share_one_load_balancer_and_listener_yet_each_owns_its_target_groups(
@@ -112,6 +139,51 @@ def test_a_policy_naming_another_services_target_group_is_reported_control(platf
 
 def test_every_aws_rule_holds_for_a_stack_of_several_services(platform: SynthesizedStack) -> None:
     stack = Stack(platform.json)
+    assert [str(f) for f in literal_names(stack)] == []
+    assert [str(m) for m in missing(stack)] == []
+    assert [str(d) for d in denied(stack)] == []
+    assert [str(s) for s in stuck(stack)] == []
+    assert [r.path for r in needless_internet_egress(stack)] == []
+    assert list(broad_endpoint_statements(stack)) == []
+    assert [str(u) for u in trust.untrusted(stack)] == []
+
+
+def unreplicated_images(platform: SynthesizedStack) -> list[str]:
+    """DR-region task definitions whose image's repository no replication filter copies there."""
+    repositories = {r.ref("name"): r.body["name"] for r in platform.of_type("aws_ecr_repository")}
+    (replication,) = platform.of_type("aws_ecr_replication_configuration")
+    (rule,) = replication.body["replication_configuration"]["rule"]
+    prefixes = [repositories.get(f["filter"], f["filter"]) for f in rule["repository_filter"]]
+    found = []
+    for task in platform.of_type("aws_ecs_task_definition"):
+        if not task.path.startswith("dr/"):
+            continue
+        image = json.loads(task.body["container_definitions"])[0]["image"]
+        repository = image.split("/", 1)[1].rsplit(":", 1)[0]
+        if not any(repository.startswith(prefix) for prefix in prefixes):
+            found.append(f"{task.path} runs {repository}, which is not replicated to the DR region")
+    return found
+
+
+def test_every_services_images_are_replicated_to_its_dr_standby(platform_dr: SynthesizedStack) -> None:
+    standbys = {t.path for t in platform_dr.of_type("aws_ecs_task_definition") if t.path.startswith("dr/")}
+    assert standbys == {"dr/services/web/ecs/task_definition", "dr/services/api/ecs/task_definition"}
+    assert unreplicated_images(platform_dr) == []
+
+
+def test_a_standby_whose_image_is_not_replicated_is_reported_control(platform_dr: SynthesizedStack) -> None:
+    document = copy.deepcopy(platform_dr.json)
+    (replication,) = document["resource"]["aws_ecr_replication_configuration"].values()
+    rule = replication["replication_configuration"]["rule"][0]
+    rule["repository_filter"] = [f for f in rule["repository_filter"] if "services_api_" not in f["filter"]]
+    broken = SynthesizedStack(platform_dr.env, platform_dr.config, document, platform_dr.file)
+    assert unreplicated_images(broken) == [
+        "dr/services/api/ecs/task_definition runs shop/platformdr/api, which is not replicated to the DR region"
+    ]
+
+
+def test_every_aws_rule_holds_for_several_services_with_a_dr_region(platform_dr: SynthesizedStack) -> None:
+    stack = Stack(platform_dr.json)
     assert [str(f) for f in literal_names(stack)] == []
     assert [str(m) for m in missing(stack)] == []
     assert [str(d) for d in denied(stack)] == []

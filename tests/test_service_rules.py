@@ -1,0 +1,119 @@
+"""The rules between services are refused at --check with the key and the fix: one default route,
+routes that differ, rules within the ALB's condition limit, distinct priorities, a route for every
+service, and DR's replication limit. Each rule has a control that passes."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from config import ConfigError, load_config
+from config.schema import REPLICATION_FILTERS, RULE_CONDITION_VALUES
+
+BASE = yaml.safe_load((Path(__file__).parent / "data" / "two_services.yaml").read_text())
+
+
+def services(**routes: Any) -> dict[str, Any]:
+    """The two-service config, with each named service's route replaced (or added, for a new key)."""
+    data = copy.deepcopy(BASE)
+    for key, route in routes.items():
+        spec = data["services"].get(key) or {**data["services"]["api"], "source": {"repository": f"shop/{key}"}}
+        data["services"][key] = {**spec, "route": route}
+    return data
+
+
+def check(tmp_path: Path, data: dict[str, Any]) -> str:
+    """The refusal's text ('' when the config loads)."""
+    file = tmp_path / "platform.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False))  # services keep their order (it derives priorities)
+    try:
+        load_config(file)
+    except ConfigError as error:
+        return error.render()
+    return ""
+
+
+def test_the_shipped_two_service_fixture_passes_control(tmp_path: Path) -> None:
+    assert check(tmp_path, services()) == ""
+
+
+def test_only_one_service_can_be_the_listeners_default(tmp_path: Path) -> None:
+    message = check(tmp_path, services(api={}))
+    assert "services.api.route: has neither host nor paths, like service web's" in message
+
+
+@pytest.mark.parametrize(
+    ("route", "refused"),
+    [
+        pytest.param({"host": "api.shop.example.com"}, True, id="same host"),
+        pytest.param({"host": "api.shop.example.com", "paths": ["/v2/*"]}, False, id="same host, own paths"),
+        pytest.param({"host": "cart.shop.example.com"}, False, id="another host"),
+    ],
+)
+def test_two_routes_that_match_the_same_requests_are_refused(
+    tmp_path: Path, route: dict[str, Any], refused: bool
+) -> None:
+    message = check(tmp_path, services(cart=route))
+    expected = "services.cart.route: matches exactly what service api's route matches, so one of them is never reached"
+    assert (expected in message) is refused, message
+    assert ("give one of them another host or other paths" in message) is refused
+
+
+def test_a_rule_over_the_albs_condition_values_is_refused(tmp_path: Path) -> None:
+    paths = [f"/p{i}/*" for i in range(RULE_CONDITION_VALUES)]
+    message = check(tmp_path, services(api={"host": "api.shop.example.com", "paths": paths}))
+    assert f"services.api.route.paths: makes a rule of {RULE_CONDITION_VALUES + 1} condition values" in message
+    assert f"use at most {RULE_CONDITION_VALUES - 1} paths" in message
+    assert check(tmp_path, services(api={"host": "api.shop.example.com", "paths": paths[:-1]})) == ""  # control
+
+
+def test_two_rules_of_one_priority_are_refused_whether_given_or_derived(tmp_path: Path) -> None:
+    explicit = check(
+        tmp_path,
+        services(
+            api={"host": "api.shop.example.com", "priority": 7}, cart={"host": "cart.shop.example.com", "priority": 7}
+        ),
+    )
+    assert "services.cart.route.priority: 7 is also service api's rule priority (got 7)" in explicit
+    # api's derived priority is 10 (first routed service); cart asks for it explicitly.
+    derived = check(tmp_path, services(cart={"host": "cart.shop.example.com", "priority": 10}))
+    assert "services.cart.route.priority: 10 is also service api's rule priority" in derived
+    assert "give one of them another priority" in derived
+    assert check(tmp_path, services(cart={"host": "cart.shop.example.com", "priority": 11})) == ""  # control
+
+
+def test_a_service_without_a_route_is_refused_until_unrouted_services_are_built(tmp_path: Path) -> None:
+    message = check(tmp_path, services(worker=None))
+    assert "services.worker.route: is null (no load balancer), which bluegreen cannot release yet" in message
+    assert "give worker a route of its own, e.g. route: {host: worker.internal.example.com}" in message
+    assert check(tmp_path, services(worker={"host": "worker.shop.example.com"})) == ""  # control
+
+
+DR = {
+    "region": "eu-central-1",
+    "posture": "backup_restore",
+    "networking": {"vpc_cidr": "10.150.0.0/16", "az_count": 2, "nat_mode": "single"},
+}
+
+
+def many(count: int) -> dict[str, Any]:
+    data = services()
+    template = data["services"]["api"]
+    data["services"] = {"web": data["services"]["web"]} | {
+        f"s{i}": {**template, "source": {"repository": f"shop/s{i}"}, "route": {"host": f"s{i}.shop.example.com"}}
+        for i in range(1, count)
+    }
+    return {**data, "dr": DR}
+
+
+def test_dr_with_more_services_than_ecr_replicates_by_filter_is_refused(tmp_path: Path) -> None:
+    message = check(tmp_path, many(REPLICATION_FILTERS + 1))
+    assert (
+        f"dr: replicates {REPLICATION_FILTERS + 1} services' images, one ECR replication filter each, "
+        f"over AWS's {REPLICATION_FILTERS}"
+    ) in message
+    assert check(tmp_path, many(REPLICATION_FILTERS)) == ""  # control
