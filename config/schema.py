@@ -1676,9 +1676,11 @@ class DeploymentConfig(Section):
 #: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
 RULE_CONDITION_VALUES = 5
 RULE_PRIORITIES = (1, 50_000)
-#: ECR replicates to the DR region by one repository filter per service, at most 100 per rule.
-#: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ReplicationRule.html
-REPLICATION_FILTERS = 100
+#: Target groups per Application Load Balancer: 100, not adjustable; every routed service has two
+#: (blue and green), so at most 50 services share one. Its rules stay within the default quota of
+#: 100 then: two per service (production and test), none for CodeDeploy's default route.
+#: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
+ALB_TARGET_GROUPS = 100
 #: A service key: lower-case letters and digits, part of its resources' names.
 SERVICE_KEY = formats.SERVICE_KEY.pattern
 
@@ -2151,6 +2153,14 @@ class EnvironmentConfig(Section):
                     f"use at most {RULE_CONDITION_VALUES - (route.host is not None)} paths (e.g. a prefix /v1/*)",
                     list(route.paths),
                 )
+        if 2 * len(routes) > ALB_TARGET_GROUPS:
+            yield Problem(
+                ("services",),
+                f"needs {2 * len(routes)} target groups on the shared load balancer (blue and green for each of "
+                f"{len(routes)} services), over AWS's {ALB_TARGET_GROUPS}",
+                f"keep at most {ALB_TARGET_GROUPS // 2} services in one environment (split it into two)",
+                len(routes),
+            )
         taken: dict[int, str] = {}
         for key, priority in self.rule_priorities().items():
             if priority in taken:
@@ -2385,14 +2395,6 @@ class EnvironmentConfig(Section):
                 "has no DR load balancer to fail over to with backup_restore",
                 "remove failover, or use posture pilot_light or warm_standby",
                 dr.failover.record_name,
-            )
-        if len(self.all_services) > REPLICATION_FILTERS:
-            yield Problem(
-                ("dr",),
-                f"replicates {len(self.all_services)} services' images, one ECR replication filter each, "
-                f"over AWS's {REPLICATION_FILTERS}",
-                f"keep at most {REPLICATION_FILTERS} services in an environment with DR (split it in two)",
-                len(self.all_services),
             )
         capacity = self.database.serverless_v2
         if dr.global_database and capacity is not None and capacity.auto_pause:

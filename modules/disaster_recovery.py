@@ -50,8 +50,9 @@ BACKUP_SCHEDULE = "cron(0 3 * * ? *)"
 class ImageReplicationProps:
     """Primary region: push once, the registry copies each image to the DR region."""
 
-    #: Every service's repository: one filter each (ECR takes up to 100 per rule,
-    #: config/schema.py REPLICATION_FILTERS).
+    #: Every service's repository: one filter each. ECR takes up to 100 per rule; an environment
+    #: has at most 50 services (config/schema.py ALB_TARGET_GROUPS), all routed.
+    #: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ReplicationRule.html
     repository_names: tuple[str, ...]
     account_id: str
     destination_region: str

@@ -1,6 +1,6 @@
 """The rules between services are refused at --check with the key and the fix: one default route,
 routes that differ, rules within the ALB's condition limit, distinct priorities, a route for every
-service, and DR's replication limit. Each rule has a control that passes."""
+service, no more services than one load balancer has target groups for. Each has a control."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from config import ConfigError, load_config
-from config.schema import REPLICATION_FILTERS, RULE_CONDITION_VALUES
+from config.schema import ALB_TARGET_GROUPS, RULE_CONDITION_VALUES
 
 BASE = yaml.safe_load((Path(__file__).parent / "data" / "two_services.yaml").read_text())
 
@@ -93,27 +93,23 @@ def test_a_service_without_a_route_is_refused_until_unrouted_services_are_built(
     assert check(tmp_path, services(worker={"host": "worker.shop.example.com"})) == ""  # control
 
 
-DR = {
-    "region": "eu-central-1",
-    "posture": "backup_restore",
-    "networking": {"vpc_cidr": "10.150.0.0/16", "az_count": 2, "nat_mode": "single"},
-}
-
-
 def many(count: int) -> dict[str, Any]:
+    """``count`` services: web the default route, s1... each by its host."""
     data = services()
     template = data["services"]["api"]
     data["services"] = {"web": data["services"]["web"]} | {
         f"s{i}": {**template, "source": {"repository": f"shop/s{i}"}, "route": {"host": f"s{i}.shop.example.com"}}
         for i in range(1, count)
     }
-    return {**data, "dr": DR}
+    return data
 
 
-def test_dr_with_more_services_than_ecr_replicates_by_filter_is_refused(tmp_path: Path) -> None:
-    message = check(tmp_path, many(REPLICATION_FILTERS + 1))
+def test_more_services_than_one_load_balancer_has_target_groups_for_are_refused(tmp_path: Path) -> None:
+    most = ALB_TARGET_GROUPS // 2
+    message = check(tmp_path, many(most + 1))
     assert (
-        f"dr: replicates {REPLICATION_FILTERS + 1} services' images, one ECR replication filter each, "
-        f"over AWS's {REPLICATION_FILTERS}"
+        f"services: needs {2 * (most + 1)} target groups on the shared load balancer (blue and green for each of "
+        f"{most + 1} services), over AWS's {ALB_TARGET_GROUPS}"
     ) in message
-    assert check(tmp_path, many(REPLICATION_FILTERS)) == ""  # control
+    assert f"keep at most {most} services in one environment" in message
+    assert check(tmp_path, many(most)) == ""  # control
