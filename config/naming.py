@@ -82,6 +82,11 @@ class ResourceNames:
 
     # --- load balancer (AWS limit: 32 characters each) ---
     @property
+    def service_namespace(self) -> str:
+        """The private DNS namespace services without a route are found in: ``<key>.<namespace>``."""
+        return f"{self.prefix}.internal"
+
+    @property
     def ecr_namespace(self) -> str:
         """Every service's repository is under it (and so is each replica, in a DR region)."""
         return f"{self.project}/{self.environment}"
@@ -478,6 +483,8 @@ def _service_names(c: EnvironmentConfig, key: str) -> Iterator[PhysicalName]:
     yield name("metric_filter", n.app_5xx_filter)
     yield name("metric_namespace", n.metric_namespace)
     yield name("alarm", n.alarm("app-5xx"))
+    if key in _peers(c):
+        yield name("security_group", n.security_group("peers"))
     purposes = list(SERVICE_ROLE_PURPOSES)
     if spec.route is not None:
         yield from _release_names(c, key, name)
@@ -501,6 +508,14 @@ def _service_names(c: EnvironmentConfig, key: str) -> Iterator[PhysicalName]:
                 ("project",),
                 ("environment",),
             )
+
+
+def _peers(c: EnvironmentConfig) -> set[str]:
+    """The services that call another or are called (modules/service_network.py gives each a group)."""
+    from config.schema import ServiceGrant  # schema imports this module: import when called
+
+    called = {(k, g.service) for k, s in c.all_services.items() for g in s.grants if isinstance(g, ServiceGrant)}
+    return {key for pair in called for key in pair}
 
 
 def _release_names(c: EnvironmentConfig, key: str, name: Callable[..., PhysicalName]) -> Iterator[PhysicalName]:

@@ -1676,6 +1676,17 @@ class DeploymentConfig(Section):
 #: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
 RULE_CONDITION_VALUES = 5
 RULE_PRIORITIES = (1, 50_000)
+#: What only a blue/green release uses: refused on a service without a route (rolled by ECS).
+BLUE_GREEN_ONLY = (
+    "controller",
+    "traffic",
+    "termination_wait_minutes",
+    "approval_timeout_minutes",
+    "test_hook",
+    "test_hostname",
+    "load_test",
+    "alarms",
+)
 #: Target groups per Application Load Balancer: 100, not adjustable; every routed service has two
 #: (blue and green), so at most 50 services share one. Its rules stay within the default quota of
 #: 100 then: two per service (production and test), none for CodeDeploy's default route.
@@ -1719,8 +1730,9 @@ class ServiceSpec(ServiceConfig):
     source: ServiceSource = Field(..., description="The service's repository and image build.")
     route: Route | None = Field(
         default_factory=Route,
-        description="Where its production traffic arrives on the shared HTTPS listener. null (no load "
-        "balancer: a worker released by rolling update) is refused until unrouted services are built.",
+        description="Where its production traffic arrives on the shared HTTPS listener; null: no load "
+        "balancer (a worker or an internal service, released by rolling update, reached by the services "
+        "granted to call it at <key>.<the environment's private DNS namespace>).",
     )
     deployment: DeploymentConfig = Field(
         default_factory=DeploymentConfig, description="How releases shift traffic to green and roll back."
@@ -2115,15 +2127,7 @@ class EnvironmentConfig(Section):
 
     def _route_rules(self) -> Iterator[Problem]:
         for key in (k for k, s in self.all_services.items() if s.route is None):
-            # An unrouted service needs a rolling release and service discovery, which the stack
-            # does not build yet: refused here rather than failing in synthesis.
-            yield Problem(
-                ("services", key, "route"),
-                "is null (no load balancer), which bluegreen cannot release yet: every service is released "
-                "blue/green behind the shared listener",
-                f"give {key} a route of its own, e.g. route: {{host: {key}.internal.example.com}} "
-                "(its tests and rollback then work like every other service's)",
-            )
+            yield from self._unrouted_rules(key)
         routes = {k: s.route for k, s in self.all_services.items() if s.route is not None}
         defaults = [k for k, r in routes.items() if r.is_default]
         for key in defaults[1:]:
@@ -2174,6 +2178,26 @@ class EnvironmentConfig(Section):
                 )
             taken.setdefault(priority, key)
 
+    def _unrouted_rules(self, key: str) -> Iterator[Problem]:
+        """A service without a route is released by rolling update: nothing of blue/green applies."""
+        spec, paths = self.all_services[key], self.paths(key)
+        for field in sorted(set(BLUE_GREEN_ONLY) & spec.deployment.model_fields_set):
+            yield Problem(
+                (*paths.deployment, field),
+                "applies to blue/green releases behind the load balancer; a service without a route is "
+                "released by rolling update (ECS replaces its tasks, and rolls back when they fail to start)",
+                f"remove {field}, or give {key} a route",
+                getattr(spec.deployment, field) if field != "load_test" else "set",
+            )
+        scaling = spec.autoscaling
+        if scaling is not None and scaling.requests_per_task_per_minute is not None:
+            yield Problem(
+                (*paths.container, "autoscaling", "requests_per_task_per_minute"),
+                "counts the load balancer's requests, which a service without a route never receives",
+                "scale it on cpu_target_percent or memory_target_percent instead",
+                scaling.requests_per_task_per_minute,
+            )
+
     def _security_group_rules(self) -> Iterator[Problem]:
         """Amazon VPC User Guide, "Amazon VPC quotas": 60 inbound rules per security group (IPv4)."""
         lb = self.load_balancer
@@ -2195,11 +2219,14 @@ class EnvironmentConfig(Section):
             )
         # The same quota for outbound rules: the tasks' group has up to three of its own (HTTPS to the
         # endpoints, to S3's prefix list, PostgreSQL) besides one per https_egress_cidrs entry.
-        cidrs = self.service.https_egress_cidrs
+        # The tasks of every service share the group: their CIDRs count together.
+        cidrs = list(dict.fromkeys(n for spec in self.all_services.values() for n in spec.https_egress_cidrs))
         if len(cidrs) + 3 > SECURITY_GROUP_RULES:
+            last = [key for key, spec in self.all_services.items() if spec.https_egress_cidrs][-1]
+            together = " (every service's CIDRs together: the tasks share it)" if len(self.all_services) > 1 else ""
             yield Problem(
-                ("service", "https_egress_cidrs"),
-                f"needs {len(cidrs) + 3} outbound rules on the tasks' security group, "
+                (*self.paths(last).container, "https_egress_cidrs"),
+                f"needs {len(cidrs) + 3} outbound rules on the tasks' security group{together}, "
                 f"over AWS's {SECURITY_GROUP_RULES}",
                 f"list at most {SECURITY_GROUP_RULES - 3} CIDRs (merge neighbouring ranges, or use 0.0.0.0/0)",
                 len(cidrs),
@@ -2255,6 +2282,15 @@ class EnvironmentConfig(Section):
 
     def _service_grant_problems(self, caller: str, grant: ServiceGrant) -> Iterator[Problem]:
         others = sorted(k for k in self.all_services if k != caller)
+        callee = self.all_services.get(grant.service)
+        if callee is not None and callee.route is not None and grant.service != caller:
+            yield Problem(
+                ("service",),
+                "is routed on the load balancer: callers reach it by its route, not through a grant",
+                f"remove the grant and call {grant.service} at its route, or make it an internal service "
+                "(route: null) that only its granted callers reach",
+                grant.service,
+            )
         if grant.service == caller:
             yield Problem(
                 ("service",),
@@ -2363,6 +2399,13 @@ class EnvironmentConfig(Section):
                 f"{self.partition}; replication, global databases and image copies stay inside one partition",
                 f"choose a DR region of {self.partition}, e.g. {same[0] if same else 'another region'}",
                 dr.region,
+            )
+        for key in (k for k, spec in self.all_services.items() if spec.route is None):
+            yield Problem(
+                ("services", key, "route"),
+                "is null, and a service without a route has no standby in the DR region (its tasks are found "
+                "through the primary VPC's namespace)",
+                f"give {key} a route, or remove dr",
             )
         if dr.networking.vpc_cidr.overlaps(self.networking.vpc_cidr):
             yield Problem(
@@ -2579,12 +2622,15 @@ class EnvironmentConfig(Section):
                 "(an audit trail must outlive the review of an incident)",
                 f"set {'.'.join((*at.container, 'log_retention_days'))}: {PRODUCTION_MIN_LOG_RETENTION_DAYS} or more",
             ),
-            (
-                (*at.deployment, "test_hook"),
-                deployment.test_hook,
-                deployment.test_hook,
-                "must be true in production (green is tested before production traffic moves to it)",
-                "set deployment.test_hook: true",
-            ),
         ]
+        if spec.route is not None:  # a service without a route is rolled, not tested through a listener
+            rules.append(
+                (
+                    (*at.deployment, "test_hook"),
+                    deployment.test_hook,
+                    deployment.test_hook,
+                    "must be true in production (green is tested before production traffic moves to it)",
+                    "set deployment.test_hook: true",
+                )
+            )
         return rules

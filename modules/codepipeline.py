@@ -32,7 +32,7 @@ from constructs import Construct
 from modules import codebuild, deploy_specs
 from modules.depends import after
 from modules.deploy_specs import BUILD_ARTIFACT
-from modules.deployers import CodeDeployRefs, Deployer, DeployTarget
+from modules.deployers import CodeDeployRefs, DeployTarget, ReleaseDeployer
 from modules.logs import CloudwatchLogGroup, encrypted_log_group
 from modules.s3 import SecureBucket, SecureBucketOutputs, SecureBucketProps
 
@@ -73,12 +73,12 @@ class CodePipelineProps:
     codepipeline_role_arn: str
     # deploy
     #: Builds the deploy action (and CodeDeploy's resources) for the service it deploys.
-    deployer: Deployer
+    deployer: ReleaseDeployer
     deploy_target: DeployTarget
     #: Lambda run on AfterAllowTestTraffic (named in the appspec); None runs no hook.
     test_hook_function_arn: str | None
-    #: Lambda run on BeforeInstall: points the rollback alarms at green.
-    release_alarms_function_arn: str
+    #: Lambda run on BeforeInstall: points the rollback alarms at green (None: a rolling release).
+    release_alarms_function_arn: str | None
     #: The approval stage notifies this topic.
     notification_topic_arn: str
     #: A manual approval stage before the deploy stage (notifies the topic).

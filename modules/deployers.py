@@ -10,6 +10,8 @@ and deployment group). No other module asks which controller is in use.
   default actions between the target groups, runs the hooks named in the AppSpec.
 - ``EcsNativeDeployer``: ECS's own blue/green (ECS controller): ECS rewrites one listener rule
   per listener through an infrastructure role and invokes the hooks as lifecycle hooks.
+- ``RollingReleaseDeployer``: a service without a route (a worker, an internal service): the
+  pipeline's ECS action rolls it, and ECS's circuit breaker rolls a release back whose tasks fail.
 - ``RollingDeployer``: a plain rolling ECS service, the DR region's standby (nothing deploys there
   until a failover; then operators roll it).
 """
@@ -100,7 +102,8 @@ class DeployTarget:
 
     cluster_name: str
     service_name: str
-    release: Release
+    #: The blue/green release (None: a rolling release, which needs only the service).
+    release: Release | None
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,12 @@ class DeployStage:
     checks_its_role: TerraformResource | None = None
 
 
-def deploy_action(provider: str, configuration: dict[str, str]) -> CodepipelineStageAction:
+def deploy_action(
+    provider: str, configuration: dict[str, str], name: str = "BlueGreenDeploy"
+) -> CodepipelineStageAction:
     """The pipeline's deploy action; it reads the build's output artifact."""
     return CodepipelineStageAction(
-        name="BlueGreenDeploy",
+        name=name,
         category="Deploy",
         owner="AWS",
         provider=provider,
@@ -149,11 +154,55 @@ class RollingDeployer(ServiceDeployer):
         return ServiceDeployment("ECS", ("task_definition",))
 
 
-class Deployer(ServiceDeployer):
-    """A blue/green controller: a pipeline releases through it, with hooks and rollback alarms."""
+class ReleaseDeployer(ServiceDeployer):
+    """Whoever a service's pipeline releases through."""
 
     #: Whether the controller needs ECS's infrastructure and hook-invoker roles.
     uses_ecs_roles: bool = False
+
+    @abstractmethod
+    def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
+        """The pipeline's deploy action, built in the pipeline's scope."""
+
+
+def ecs_deploy_action(target: DeployTarget, name: str = "BlueGreenDeploy") -> CodepipelineStageAction:
+    """CodePipeline's ECS action: it registers a revision of the service's task definition with
+    the built image (imagedefinitions.json) and updates the service to it, then waits for the
+    deployment to finish.
+    https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECS.html
+    """
+    return deploy_action(
+        "ECS",
+        {
+            "ClusterName": target.cluster_name,
+            "ServiceName": target.service_name,
+            "FileName": deploy_specs.IMAGE_DEFINITIONS_FILE,
+            "DeploymentTimeout": "60",
+        },
+        name,
+    )
+
+
+class RollingReleaseDeployer(ReleaseDeployer):
+    """A service without a route: ECS replaces its tasks one batch at a time and, when the new
+    tasks fail to start or to stay healthy, rolls back to the last revision that did (the
+    deployment circuit breaker).
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html
+    """
+
+    def __init__(self, rollback: bool) -> None:
+        self.rollback = rollback
+
+    def service_deployment(self, release: Release | None) -> ServiceDeployment:
+        return ServiceDeployment("ECS", ("task_definition",), circuit_breaker_rollback=self.rollback)
+
+    def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
+        return DeployStage(ecs_deploy_action(target, "RollingDeploy"))
+
+
+class Deployer(ReleaseDeployer):
+    """A blue/green controller: a pipeline releases through it, with hooks and rollback alarms."""
+
     #: Whether the load balancer gets one rule per listener for the controller to rewrite.
     listener_rules: bool = False
     #: CodeDeploy waits for a hook's verdict through its API; ECS reads the hook's return value.
@@ -162,10 +211,6 @@ class Deployer(ServiceDeployer):
     @abstractmethod
     def production_route(self, route: TrafficRoute) -> ListenerForward | RuleForward:
         """What forwards production: the colour it does not forward to is green."""
-
-    @abstractmethod
-    def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
-        """The pipeline's deploy action, built in the pipeline's scope."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +239,7 @@ class CodeDeployDeployer(Deployer):
 
     def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
         s = self.settings
+        assert target.release is not None, "CodeDeploy releases blue/green"
         app = CodedeployApp(scope, "codedeploy_app", name=s.app_name, compute_platform="ECS")
         group = self._deployment_group(scope, app, target)
         action = deploy_action(
@@ -213,6 +259,7 @@ class CodeDeployDeployer(Deployer):
         return DeployStage(action, refs, group)
 
     def _deployment_group(self, scope: Construct, app: CodedeployApp, t: DeployTarget) -> CodedeployDeploymentGroup:
+        assert t.release is not None and t.release.roles.codedeploy is not None, "CodeDeploy releases blue/green"
         s, route = self.settings, t.release.route
         ready = (
             CodedeployDeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOption(
@@ -303,22 +350,16 @@ class EcsNativeDeployer(Deployer):
 
     def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
         """ECS's deploy action; the service's blue/green deployment configuration does the rest."""
-        return DeployStage(
-            deploy_action(
-                "ECS",
-                {
-                    "ClusterName": target.cluster_name,
-                    "ServiceName": target.service_name,
-                    "FileName": deploy_specs.IMAGE_DEFINITIONS_FILE,
-                    "DeploymentTimeout": "60",
-                },
-            )
-        )
+        return DeployStage(ecs_deploy_action(target))
 
 
-def deployer_for(c: EnvironmentConfig, key: str) -> Deployer:
-    """The one place a service's configured controller is read."""
-    dep, names = c.all_services[key].deployment, c.names.service(key)
+def deployer_for(c: EnvironmentConfig, key: str) -> ReleaseDeployer:
+    """The one place a service's configured controller is read: a service without a route is
+    rolled; any other is released blue/green by its configured controller."""
+    spec, names = c.all_services[key], c.names.service(key)
+    dep = spec.deployment
+    if spec.route is None:
+        return RollingReleaseDeployer(rollback=dep.auto_rollback)
     shifting = traffic_shifting(dep.traffic)
     if dep.controller == "ecs":
         return EcsNativeDeployer(EcsNativeSettings(shifting, dep.termination_wait_minutes))

@@ -30,6 +30,7 @@ from cdktf_cdktf_provider_aws.ecs_service import (
     EcsService,
     EcsServiceAlarms,
     EcsServiceCapacityProviderStrategy,
+    EcsServiceDeploymentCircuitBreaker,
     EcsServiceDeploymentConfiguration,
     EcsServiceDeploymentConfigurationCanaryConfiguration,
     EcsServiceDeploymentConfigurationLifecycleHook,
@@ -38,6 +39,7 @@ from cdktf_cdktf_provider_aws.ecs_service import (
     EcsServiceLoadBalancer,
     EcsServiceLoadBalancerAdvancedConfiguration,
     EcsServiceNetworkConfiguration,
+    EcsServiceServiceRegistries,
 )
 from cdktf_cdktf_provider_aws.ecs_task_definition import (
     EcsTaskDefinition,
@@ -87,6 +89,30 @@ class ServiceDeployment:
     owned_fields: tuple[str, ...]
     #: ECS's own blue/green settings, with the ECS-native deployer only.
     native: NativeBlueGreen | None = None
+    #: A rolling release's circuit breaker: None for none (blue/green, the DR standby); True rolls a
+    #: failed release back to the last revision that reached steady state, False only stops it.
+    circuit_breaker_rollback: bool | None = None
+
+
+@dataclass(frozen=True)
+class BehindLoadBalancer:
+    """A routed service: its tasks start in blue's target group, and its controller moves them."""
+
+    blue_target_group_arn: str
+    #: What forwards to the target groups (listeners, rules): ECS refuses a target group that no
+    #: load balancer uses ("does not have an associated load balancer"), so the service waits.
+    target_group_forwarders: Sequence[ITerraformDependable]
+    health_check_grace_period_seconds: int
+
+
+@dataclass(frozen=True)
+class InNamespace:
+    """A service without a route: ECS registers each task's address in its Cloud Map service,
+    which callers resolve by name in the VPC.
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-discovery.html
+    """
+
+    registry_arn: str
 
 
 @dataclass(frozen=True)
@@ -176,12 +202,10 @@ class EcsProps:
     #: FARGATE / FARGATE_SPOT split (replaces a launch type).
     capacity: tuple[CapacityShare, ...]
     private_subnet_ids: Sequence[str]
-    security_group_id: str
-    blue_target_group_arn: str
-    #: What forwards to the target groups (listeners, rules): ECS refuses a target group that no
-    #: load balancer uses ("does not have an associated load balancer"), so the service waits.
-    target_group_forwarders: Sequence[ITerraformDependable]
-    health_check_grace_period_seconds: int
+    #: The tasks' shared group first, then the service's own (its callers' or callees' rules).
+    security_group_ids: Sequence[str]
+    #: How the service is reached: behind the load balancer, or by name in the namespace.
+    reached: BehindLoadBalancer | InNamespace
     log_retention_days: int
     logs_kms_key_arn: str
     deployment: ServiceDeployment
@@ -231,32 +255,33 @@ class Ecs(Construct):
             platform_version="LATEST",
             deployment_controller=EcsServiceDeploymentController(type=p.deployment.controller),
             deployment_configuration=_deployment_configuration(native) if native else None,
+            deployment_circuit_breaker=EcsServiceDeploymentCircuitBreaker(
+                enable=True, rollback=p.deployment.circuit_breaker_rollback
+            )
+            if p.deployment.circuit_breaker_rollback is not None
+            else None,
             alarms=EcsServiceAlarms(alarm_names=native.alarm_names, enable=True, rollback=True) if native else None,
-            load_balancer=[
-                EcsServiceLoadBalancer(
-                    target_group_arn=p.blue_target_group_arn,
-                    container_name=task.container.name,
-                    container_port=task.container.port,
-                    advanced_configuration=EcsServiceLoadBalancerAdvancedConfiguration(
-                        alternate_target_group_arn=native.green_target_group_arn,
-                        production_listener_rule=native.prod_listener_rule_arn,
-                        test_listener_rule=native.test_listener_rule_arn,
-                        role_arn=native.infrastructure_role_arn,
-                    )
-                    if native
-                    else None,
-                )
-            ],
+            load_balancer=self._load_balancer(p.reached, task, native),
+            service_registries=EcsServiceServiceRegistries(registry_arn=p.reached.registry_arn)
+            if isinstance(p.reached, InNamespace)
+            else None,
             network_configuration=EcsServiceNetworkConfiguration(
-                subnets=list(p.private_subnet_ids), security_groups=[p.security_group_id], assign_public_ip=False
+                subnets=list(p.private_subnet_ids), security_groups=list(p.security_group_ids), assign_public_ip=False
             ),
-            health_check_grace_period_seconds=p.health_check_grace_period_seconds,
+            # ECS accepts a grace period only for a service behind a load balancer.
+            health_check_grace_period_seconds=p.reached.health_check_grace_period_seconds
+            if isinstance(p.reached, BehindLoadBalancer)
+            else None,
             enable_ecs_managed_tags=True,
             propagate_tags="SERVICE",
             lifecycle=TerraformResourceLifecycle(ignore_changes=ignored),
             # A strategy may only name capacity providers associated with the cluster already.
             # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html
-            depends_on=[log_group, cluster.capacity_providers, *p.target_group_forwarders],
+            depends_on=[
+                log_group,
+                cluster.capacity_providers,
+                *(p.reached.target_group_forwarders if isinstance(p.reached, BehindLoadBalancer) else ()),
+            ],
         )
         self._service = service
         if p.autoscaling:
@@ -272,6 +297,28 @@ class Ecs(Construct):
             log_group_name=log_group.name,
             task=replace(task, family=task_definition.family),
         )
+
+    @staticmethod
+    def _load_balancer(
+        reached: BehindLoadBalancer | InNamespace, task: deploy_specs.TaskSpec, native: NativeBlueGreen | None
+    ) -> list[EcsServiceLoadBalancer]:
+        if not isinstance(reached, BehindLoadBalancer):
+            return []
+        return [
+            EcsServiceLoadBalancer(
+                target_group_arn=reached.blue_target_group_arn,
+                container_name=task.container.name,
+                container_port=task.container.port,
+                advanced_configuration=EcsServiceLoadBalancerAdvancedConfiguration(
+                    alternate_target_group_arn=native.green_target_group_arn,
+                    production_listener_rule=native.prod_listener_rule_arn,
+                    test_listener_rule=native.test_listener_rule_arn,
+                    role_arn=native.infrastructure_role_arn,
+                )
+                if native
+                else None,
+            )
+        ]
 
     def start_after(self, *permissions: TerraformResource) -> None:
         """The service's tasks start at once: they (and ECS, for ECS-native blue/green) need these

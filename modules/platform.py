@@ -164,7 +164,7 @@ def security_groups(
             test_listener_port=lb.test_listener_port,
             ingress_cidrs=[str(n) for n in lb.ingress_cidrs],
             test_ingress_cidrs=[str(n) for n in lb.test_ingress_cidrs],
-            container_port=c.service.container_port,
+            container_ports=[spec.container_port for spec in c.all_services.values() if spec.route is not None],
             test_hook=test_hook,
             task_apis=task_apis(c, site, network),
             # The tasks share one security group: any service's own HTTPS destinations.

@@ -45,7 +45,15 @@ from modules.security import (
     SecondaryRegionPoliciesProps,
     ServiceRolesOutputs,
 )
-from modules.service import ServiceContext, contexts, database_user_arn, route_all, rule_conditions, task_spec
+from modules.service import (
+    ServiceContext,
+    behind_load_balancer,
+    contexts,
+    database_user_arn,
+    route_all,
+    rule_conditions,
+    task_spec,
+)
 
 
 @dataclass(frozen=True)
@@ -140,10 +148,8 @@ def standby_service(
             autoscaling=None,
             capacity=capacity_shares(c, s.spec),
             private_subnet_ids=site.network.private_subnet_ids,
-            security_group_id=site.groups.tasks_security_group_id,
-            blue_target_group_arn=routed.route.blue.arn,
-            target_group_forwarders=routed.forwarding,
-            health_check_grace_period_seconds=s.spec.health_check_grace_period_seconds,
+            security_group_ids=[site.groups.tasks_security_group_id],
+            reached=behind_load_balancer(s, routed),
             log_retention_days=s.spec.log_retention_days,
             logs_kms_key_arn=site.site.keys.logs_key_arn,
             # Nothing deploys here until a failover; then operators roll the service (README).

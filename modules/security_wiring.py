@@ -10,10 +10,12 @@ kms:EncryptionContext:*); aws_rules checks every one against the synthesized res
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from config import EnvironmentConfig
 from config.naming import physical_names
 from modules.security.keys import EncryptionKeysProps, LambdaEnvironment
-from modules.security.roles import EnvironmentRoles
+from modules.security.roles import EnvironmentRoles, ServiceRolesOutputs
 
 #: The kinds of physical name that are CloudWatch Logs log groups (all encrypted with the logs key).
 LOG_GROUP_KINDS = ("log_group", "waf_log_group")
@@ -70,6 +72,18 @@ def alarm_sources(c: EnvironmentConfig) -> tuple[str, ...]:
     return (f"arn:{c.partition}:cloudwatch:{c.region}:{c.account_id}:alarm:{c.names.prefix}-*",)
 
 
+def hook_lambdas(c: EnvironmentConfig, services: Mapping[str, ServiceRolesOutputs]) -> tuple[LambdaEnvironment, ...]:
+    """Each blue/green service's hooks, whose environment the artifacts key encrypts."""
+    found = []
+    for key, spec in c.all_services.items():
+        roles, names = services[key], c.names.service(key)
+        if roles.release_alarms is not None:
+            found.append(LambdaEnvironment(roles.release_alarms.role_arn, names.release_alarms_hook, "ReleaseAlarms"))
+        if roles.test_hook is not None and spec.deployment.test_hook:
+            found.append(LambdaEnvironment(roles.test_hook.role_arn, names.test_hook, "TestTraffic"))
+    return tuple(found)
+
+
 def key_users(c: EnvironmentConfig, region: str, roles: EnvironmentRoles) -> EncryptionKeysProps:
     """Who uses the keys of ``region``: its resources, the roles that use them, the deployer."""
     primary = region == c.region
@@ -91,20 +105,7 @@ def key_users(c: EnvironmentConfig, region: str, roles: EnvironmentRoles) -> Enc
         data_created.append("secret_replica")
     if backup_here:
         data_created.append("backup_vault")
-    lambdas = tuple(
-        environment
-        for key, spec in (c.all_services.items() if primary else ())
-        for environment in (
-            LambdaEnvironment(
-                services[key].release_alarms.role_arn, names.service(key).release_alarms_hook, "ReleaseAlarms"
-            ),
-            *(
-                (LambdaEnvironment(services[key].test_hook.role_arn, names.service(key).test_hook, "TestTraffic"),)
-                if spec.deployment.test_hook
-                else ()
-            ),
-        )
-    )
+    lambdas = hook_lambdas(c, services) if primary else ()
     return EncryptionKeysProps(
         name_prefix=names.prefix,
         account_id=c.account_id,

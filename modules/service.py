@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cdktf import TerraformResource
 from constructs import Construct
 
 from config import EnvironmentConfig
 from config.naming import ALARM_SUFFIXES, ServiceNames
 from config.schema import DatabaseIdentity, ServiceConfig, ServiceSpec
-from modules import access_logs, deploy_specs
+from modules import access_logs, deploy_specs, service_network
 from modules.alarms import (
     AlarmThresholds,
     AppErrors,
@@ -26,7 +27,7 @@ from modules.alarms import (
 )
 from modules.codepipeline import CodePipeline, CodePipelineOutputs, CodePipelineProps
 from modules.database import DatabaseOutputs
-from modules.deployers import Deployer, DeployTarget, Release, ReleaseHooks, deployer_for
+from modules.deployers import Deployer, DeployTarget, Release, ReleaseDeployer, ReleaseHooks, deployer_for
 from modules.deployment_hooks import (
     DeploymentHooks,
     DeploymentHooksOutputs,
@@ -37,7 +38,16 @@ from modules.deployment_hooks import (
     ReleaseAlarmsHookProps,
 )
 from modules.ecr import Ecr, EcrOutputs, EcrProps
-from modules.ecs import Autoscaling, Ecs, EcsOutputs, EcsProps, Schedule, ServiceDeployment
+from modules.ecs import (
+    Autoscaling,
+    BehindLoadBalancer,
+    Ecs,
+    EcsOutputs,
+    EcsProps,
+    InNamespace,
+    Schedule,
+    ServiceDeployment,
+)
 from modules.layout import service_scope
 from modules.load_balancer import (
     LAST_PRIORITY,
@@ -52,7 +62,15 @@ from modules.load_test import LoadTest, LoadTestOutputs, LoadTestProps, LoadTest
 from modules.migrations import Migrations, MigrationsProps
 from modules.notifications import NotificationRules, NotificationRulesProps, NotificationTopicOutputs
 from modules.platform import Platform, RegionSite, capacity_shares
-from modules.security import EnvironmentRoles, RolePolicies, RolePoliciesProps, ServiceRolesOutputs
+from modules.security import (
+    BlueGreenAccess,
+    CodeDeployAccess,
+    EnvironmentRoles,
+    RolePolicies,
+    RolePoliciesProps,
+    ServiceRolesOutputs,
+)
+from modules.service_network import ServicePeering
 from modules.settings import from_section
 
 #: The secret RDS manages is JSON; ECS injects it whole into the migration task, which reads the
@@ -72,7 +90,14 @@ class ServiceContext:
 
     c: EnvironmentConfig
     key: str
-    deployer: Deployer
+    deployer: ReleaseDeployer
+
+    @property
+    def blue_green(self) -> Deployer:
+        """The routed service's blue/green controller (``deployer_for`` gives every routed service one)."""
+        if not isinstance(self.deployer, Deployer):
+            raise TypeError(f"service {self.key} has no route: it is rolled, not released blue/green")
+        return self.deployer
 
     @property
     def spec(self) -> ServiceSpec:
@@ -203,9 +228,10 @@ class ServiceOutputs:
     repository: EcrOutputs
     ecs: EcsOutputs
     pipeline: CodePipelineOutputs
-    hooks: Hooks
-    test_url: str
-    prod_url: str
+    #: None for a service without a route, which has no listener, hooks or URLs.
+    hooks: Hooks | None
+    test_url: str | None
+    prod_url: str | None
 
 
 def listener_url(c: EnvironmentConfig, platform: Platform, port: int) -> str:
@@ -239,7 +265,7 @@ def rule_conditions(s: ServiceContext) -> RuleConditions | None:
     route = s.spec.route
     assert route is not None, "only a routed service has rules"
     if route.is_default:
-        return RuleConditions(LAST_PRIORITY, None, (), None) if s.deployer.listener_rules else None
+        return RuleConditions(LAST_PRIORITY, None, (), None) if s.blue_green.listener_rules else None
     return RuleConditions(s.c.rule_priorities()[s.key], route.host, route.paths, s.key)
 
 
@@ -341,7 +367,8 @@ def hooks(
     route: TrafficRoute,
     topic: NotificationTopicOutputs,
 ) -> Hooks:
-    c, dep, deployer = s.c, s.spec.deployment, s.deployer
+    c, dep, deployer = s.c, s.spec.deployment, s.blue_green
+    assert roles.release_alarms is not None and roles.test_hook is not None, "a routed service has its hooks' roles"
     alarms = rollback_alarms(scope, s, platform, route, topic)
     site = hook_site(s, platform)
     release = ReleaseAlarmsHook(
@@ -389,7 +416,8 @@ def runtime(
     platform: Platform,
     roles: ServiceRolesOutputs,
     ecr: EcrOutputs,
-    routed: ServiceRouteOutputs,
+    reached: BehindLoadBalancer | InNamespace,
+    network: deploy_specs.TaskNetwork,
     deployment: ServiceDeployment,
 ) -> Ecs:
     """The task definition and the service, in their first revision, on the environment's cluster."""
@@ -405,11 +433,9 @@ def runtime(
             desired_count=svc.desired_count,
             autoscaling=service_autoscaling(svc, balancer.alb_arn_suffix),
             capacity=capacity_shares(c, svc),
-            private_subnet_ids=platform.network.private_subnet_ids,
-            security_group_id=platform.groups.tasks_security_group_id,
-            blue_target_group_arn=routed.route.blue.arn,
-            target_group_forwarders=routed.forwarding,
-            health_check_grace_period_seconds=svc.health_check_grace_period_seconds,
+            private_subnet_ids=network.subnet_ids,
+            security_group_ids=network.security_group_ids,
+            reached=reached,
             log_retention_days=svc.log_retention_days,
             logs_kms_key_arn=platform.site.keys.logs_key_arn,
             deployment=deployment,
@@ -417,14 +443,40 @@ def runtime(
     )
 
 
-def task_network(platform: Platform) -> deploy_specs.TaskNetwork:
-    return deploy_specs.TaskNetwork(
-        subnet_ids=platform.network.private_subnet_ids, security_group_ids=[platform.groups.tasks_security_group_id]
+def behind_load_balancer(s: ServiceContext, routed: ServiceRouteOutputs) -> BehindLoadBalancer:
+    return BehindLoadBalancer(
+        blue_target_group_arn=routed.route.blue.arn,
+        target_group_forwarders=routed.forwarding,
+        health_check_grace_period_seconds=s.spec.health_check_grace_period_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class TaskPlacement:
+    """Where the service's tasks (and its migration's) run, and the egress rules of its own group."""
+
+    subnets: deploy_specs.TaskNetwork
+    egress: tuple[TerraformResource, ...]
+
+
+def task_network(s: ServiceContext, platform: Platform, peering: ServicePeering) -> TaskPlacement:
+    """The private subnets, the tasks' group and the service's own, if its grants give it one."""
+    return TaskPlacement(
+        deploy_specs.TaskNetwork(
+            subnet_ids=platform.network.private_subnet_ids,
+            security_group_ids=peering.security_groups(s.key, platform.groups.tasks_security_group_id),
+        ),
+        peering.egress.get(s.key, ()),
     )
 
 
 def migrations(
-    scope: Construct, s: ServiceContext, platform: Platform, roles: ServiceRolesOutputs, ecs: EcsOutputs
+    scope: Construct,
+    s: ServiceContext,
+    platform: Platform,
+    roles: ServiceRolesOutputs,
+    ecs: EcsOutputs,
+    network: deploy_specs.TaskNetwork,
 ) -> Migrations:
     c, keys = s.c, platform.site.keys
     return Migrations(
@@ -438,7 +490,7 @@ def migrations(
             task=migration_task(s, roles, platform.database, ecs.log_group_name),
             cluster_arn=ecs.cluster_arn,
             cluster_name=ecs.cluster_name,
-            network=task_network(platform),
+            network=network,
             artifacts_kms_key_arn=keys.artifacts_key_arn,
             logs_kms_key_arn=keys.logs_key_arn,
             log_retention_days=c.pipeline.build_log_retention_days,
@@ -471,10 +523,14 @@ class Delivery:
 
     ecr: EcrOutputs
     ecs: EcsOutputs
-    hooks: Hooks
-    release: Release
+    #: The blue/green release and what runs around it; None for a service without a route.
+    hooks: Hooks | None
+    release: Release | None
     migrate_project_name: str
     topic: NotificationTopicOutputs
+    network: deploy_specs.TaskNetwork
+    #: The service's own egress rules (to the services it calls), beside the shared group's.
+    own_egress: tuple[TerraformResource, ...] = ()
 
 
 def pipeline(
@@ -512,13 +568,13 @@ def pipeline(
             ecr_repository_url=d.ecr.repository_url,
             task=d.ecs.task,
             capacity=tuple((share.provider, share.weight, share.base) for share in capacity_shares(c, svc)),
-            task_network=task_network(platform),
+            task_network=d.network,
             codebuild_role_arn=roles.codebuild.role_arn,
             codepipeline_role_arn=roles.codepipeline.role_arn,
             deployer=s.deployer,
             deploy_target=DeployTarget(d.ecs.cluster_name, d.ecs.service_name, d.release),
-            test_hook_function_arn=d.hooks.test_traffic.function_arn if d.hooks.test_traffic else None,
-            release_alarms_function_arn=d.hooks.release_alarms.function_arn,
+            test_hook_function_arn=d.hooks.test_traffic.function_arn if d.hooks and d.hooks.test_traffic else None,
+            release_alarms_function_arn=d.hooks.release_alarms.function_arn if d.hooks else None,
             notification_topic_arn=d.topic.topic_arn,
             approval_stage=c.approval_stage(svc.deployment),
             migrate_project_name=d.migrate_project_name,
@@ -548,8 +604,7 @@ def permissions(
     migrate_project_arn: str,
 ) -> RolePolicies:
     """The roles' permission policies, scoped to everything the service and its pipeline created."""
-    c, keys, database, ecs, hooks = s.c, platform.site.keys, platform.database, d.ecs, d.hooks
-    route, codedeploy, test_hook = d.release.route, delivered.codedeploy, hooks.test_traffic
+    c, keys, database, ecs = s.c, platform.site.keys, platform.database, d.ecs
     assert database.master_secret_arn is not None
     return RolePolicies(
         scope,
@@ -571,27 +626,38 @@ def permissions(
             source_connection_arn=delivered.connection_arn,
             build_project_arn=delivered.build_project_arn,
             migrate_project_arn=migrate_project_arn,
-            codedeploy_app_arn=codedeploy.app_arn if codedeploy else None,
-            deployment_group_arn=codedeploy.deployment_group_arn if codedeploy else None,
-            deployment_config_name=codedeploy.deployment_config_name if codedeploy else None,
             ecs_cluster_name=ecs.cluster_name,
             ecs_service_arn=ecs.service_arn,
             ecs_service_name=ecs.service_name,
             task_family=ecs.task_family,
-            listener_arns=route.listener_arns,
-            target_group_arns=[colour.arn for colour in route.colours],
-            listener_rule_arns=[route.rules.prod_rule_arn, route.rules.test_rule_arn] if route.rules else [],
-            alarm_arns=hooks.alarms.rollback_alarm_arns,
-            test_hook_function_arn=test_hook.function_arn if test_hook else None,
-            release_alarms_function_arn=hooks.release_alarms.function_arn,
-            test_certificate_arn=c.load_balancer.certificate_arn if test_hook and not test_hostname(s) else None,
-            test_hook_log_group_arn=test_hook.log_group_arn if test_hook else None,
             notification_topic_arn=d.topic.topic_arn,
             notifications_key_arn=keys.notifications_key_arn,
-            load_test_project_arn=hooks.load_test.project_arn if hooks.load_test else None,
-            load_test_log_group_arn=hooks.load_test.log_group_arn if hooks.load_test else None,
-            private_subnet_ids=platform.network.private_subnet_ids,
+            release=blue_green_access(s, d, delivered) if d.hooks and d.release else None,
         ),
+    )
+
+
+def blue_green_access(s: ServiceContext, d: Delivery, delivered: CodePipelineOutputs) -> BlueGreenAccess:
+    """What the service's blue/green release acts on (its roles' policies are scoped to it)."""
+    assert d.hooks is not None and d.release is not None
+    hooks, route, codedeploy = d.hooks, d.release.route, delivered.codedeploy
+    test_hook = hooks.test_traffic
+    return BlueGreenAccess(
+        codedeploy=CodeDeployAccess(
+            codedeploy.app_arn, codedeploy.deployment_group_arn, codedeploy.deployment_config_name
+        )
+        if codedeploy
+        else None,
+        listener_arns=route.listener_arns,
+        target_group_arns=[colour.arn for colour in route.colours],
+        listener_rule_arns=[route.rules.prod_rule_arn, route.rules.test_rule_arn] if route.rules else [],
+        alarm_arns=hooks.alarms.rollback_alarm_arns,
+        test_hook_function_arn=test_hook.function_arn if test_hook else None,
+        release_alarms_function_arn=hooks.release_alarms.function_arn,
+        test_certificate_arn=s.c.load_balancer.certificate_arn if test_hook and not test_hostname(s) else None,
+        test_hook_log_group_arn=test_hook.log_group_arn if test_hook else None,
+        load_test_project_arn=hooks.load_test.project_arn if hooks.load_test else None,
+        load_test_log_group_arn=hooks.load_test.log_group_arn if hooks.load_test else None,
     )
 
 
@@ -605,17 +671,59 @@ class Shared:
     connection_arn: str
 
 
-def build(scope: Construct, s: ServiceContext, shared: Shared, routed: ServiceRouteOutputs) -> ServiceOutputs:
-    """The service, its release machinery and its pipeline; each role's policy once all exist."""
+@dataclass(frozen=True)
+class Built:
+    """A service's own resources as its pipeline and policies connect them."""
+
+    ecr: EcrOutputs
+    service: Ecs
+    pipeline: CodePipeline
+    policies: RolePolicies
+
+
+def build(
+    scope: Construct, s: ServiceContext, shared: Shared, routed: ServiceRouteOutputs, network: TaskPlacement
+) -> ServiceOutputs:
+    """A routed service, its blue/green release machinery and its pipeline; each role's policy once all exist."""
     platform, roles, topic = shared.platform, shared.roles.services[s.key], shared.topic
     ecr = repository(scope, s, platform.site.keys.artifacts_key_arn)
     around = hooks(scope, s, platform, roles, routed.route, topic)
     shift = release(routed.route, roles, around)
-    service = runtime(scope, s, platform, roles, ecr, routed, s.deployer.service_deployment(shift))
-    ecs = service.outputs
-    migration = migrations(scope, s, platform, roles, ecs)
-    app_errors(scope, s, ecs, topic)
-    delivery = Delivery(ecr, ecs, around, shift, migration.outputs.project_name, topic)
+    deployment = s.deployer.service_deployment(shift)
+    service = runtime(scope, s, platform, roles, ecr, behind_load_balancer(s, routed), network.subnets, deployment)
+    migration = migrations(scope, s, platform, roles, service.outputs, network.subnets)
+    app_errors(scope, s, service.outputs, topic)
+    delivery = Delivery(
+        ecr, service.outputs, around, shift, migration.outputs.project_name, topic, network.subnets, network.egress
+    )
+    built = deliver(scope, s, shared, delivery, service, migration)
+    prod_url = listener_url(s.c, platform, s.c.load_balancer.effective_prod_port)
+    return ServiceOutputs(
+        s.key, ecr, service.outputs, built.pipeline.outputs, around, test_url(s.c, platform), prod_url
+    )
+
+
+def build_rolling(
+    scope: Construct, s: ServiceContext, shared: Shared, registry_arn: str, network: TaskPlacement
+) -> ServiceOutputs:
+    """A service without a route: its tasks, found by name, and its pipeline, which ECS rolls out."""
+    platform, roles, topic = shared.platform, shared.roles.services[s.key], shared.topic
+    ecr = repository(scope, s, platform.site.keys.artifacts_key_arn)
+    deployment = s.deployer.service_deployment(None)
+    service = runtime(scope, s, platform, roles, ecr, InNamespace(registry_arn), network.subnets, deployment)
+    migration = migrations(scope, s, platform, roles, service.outputs, network.subnets)
+    delivery = Delivery(
+        ecr, service.outputs, None, None, migration.outputs.project_name, topic, network.subnets, network.egress
+    )
+    built = deliver(scope, s, shared, delivery, service, migration)
+    return ServiceOutputs(s.key, ecr, service.outputs, built.pipeline.outputs, None, None, None)
+
+
+def deliver(
+    scope: Construct, s: ServiceContext, shared: Shared, delivery: Delivery, service: Ecs, migration: Migrations
+) -> Built:
+    """The pipeline and its notifications, then every role's policy, and what waits for them."""
+    platform, roles, topic = shared.platform, shared.roles.services[s.key], shared.topic
     pipe = pipeline(scope, s, platform, roles, shared.connection_arn, delivery)
     delivered = pipe.outputs
     migration.read_build_output(delivered.artifact_bucket_arn)
@@ -629,18 +737,20 @@ def build(scope: Construct, s: ServiceContext, shared: Shared, routed: ServiceRo
             codedeploy_app_arn=delivered.codedeploy.app_arn if delivered.codedeploy else None,
         ),
     )
-    policies = permissions(scope, s, platform, roles, delivery, delivered, migration.outputs.project_arn).outputs
+    role_policies = permissions(scope, s, platform, roles, delivery, delivered, migration.outputs.project_arn)
+    policies = role_policies.outputs
     # What AWS checks (or first uses) when these are created: their roles' policies.
     service.start_after(
         policies.task_execution,
         *(p for p in (policies.ecs_infrastructure, policies.ecs_hook_invoker) if p is not None),
-        # Its first tasks pull, log and read secrets at once, only through these.
+        # Its first tasks pull, log and read secrets at once, only through these, and call the
+        # services they are granted to through their own group's rules.
         *platform.groups.tasks_egress_rules,
         *platform.vpc.endpoints,
+        *delivery.own_egress,
     )
     pipe.start_after(pipeline=policies.codepipeline, deployer=policies.codedeploy)
-    prod_url = listener_url(s.c, platform, s.c.load_balancer.effective_prod_port)
-    return ServiceOutputs(s.key, ecr, ecs, delivered, around, test_url(s.c, platform), prod_url)
+    return Built(delivery.ecr, service, pipe, role_policies)
 
 
 def contexts(c: EnvironmentConfig) -> dict[str, ServiceContext]:
@@ -662,7 +772,19 @@ def route_all(
 
 
 def build_all(stack: Construct, c: EnvironmentConfig, shared: Shared) -> dict[str, ServiceOutputs]:
-    """Every service on its route."""
+    """Every service: the routed ones on their routes, the others in the namespace."""
     services = contexts(c)
-    routed = route_all(stack, services, shared.platform, rule_conditions)
-    return {key: build(service_scope(stack, key), s, shared, routed[key]) for key, s in services.items()}
+    platform = shared.platform
+    peering = service_network.build(stack, c, platform.network.vpc_id)
+    routed = route_all(
+        stack, {k: s for k, s in services.items() if s.spec.route is not None}, platform, rule_conditions
+    )
+    built = {}
+    for key, s in services.items():
+        network = task_network(s, platform, peering)
+        at = service_scope(stack, key)
+        if key in routed:
+            built[key] = build(at, s, shared, routed[key], network)
+        else:
+            built[key] = build_rolling(at, s, shared, peering.registries[key], network)
+    return built

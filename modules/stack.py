@@ -80,6 +80,7 @@ class BlueGreenStack(TerraformStack):
                     partition=c.partition,
                     ecs_native=deployer_for(c, key).uses_ecs_roles,
                     load_test=spec.deployment.load_test is not None,
+                    blue_green=spec.route is not None,
                     source_arns=security_wiring.service_trust_sources(c, key),
                 ),
             ).outputs

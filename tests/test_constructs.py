@@ -47,7 +47,7 @@ def _security_groups(
         test_listener_port=8443,
         ingress_cidrs=["0.0.0.0/0"],
         test_ingress_cidrs=["192.0.2.0/24"],
-        container_port=8080,
+        container_ports=[8080],
         task_apis=apis,
         service_https_cidrs=service_https,
     )

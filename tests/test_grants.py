@@ -37,13 +37,13 @@ def single(*written: dict[str, Any]) -> dict[str, Any]:
 
 
 def several(**written: list[dict[str, Any]]) -> dict[str, Any]:
-    """dev.yaml as three services (web the listener's default, api and worker by host), each with its grants."""
+    """dev.yaml as three services (a routed web and api, an unrouted worker), each with its grants."""
     data = copy.deepcopy(DEV)
     service = data.pop("service")
     data.pop("deployment")
     for field in ("repository", "branch"):
         data["pipeline"].pop(field)
-    routes: dict[str, Any] = {"web": {}, "api": {"host": "api.example.com"}, "worker": {"host": "worker.example.com"}}
+    routes: dict[str, Any] = {"web": {}, "api": {"host": "api.example.com"}, "worker": None}
     data["services"] = {
         key: {**service, "source": {"repository": f"shop/{key}"}, "route": route, "grants": written.get(key, [])}
         for key, route in routes.items()
@@ -166,14 +166,16 @@ def test_a_service_grant_makes_no_iam_and_lets_the_caller_reach_the_callee(tmp_p
     config = load(
         tmp_path,
         several(
-            web=[{"type": "service", "service": "api"}],
+            web=[{"type": "service", "service": "worker"}],
             api=[{"type": "service", "service": "worker"}, {"type": "sqs", "queue": QUEUE, "access": "send"}],
             worker=[],
         ),
     )
+    # A grant names a service without a route (a routed one is called at its route: refused,
+    # tests/test_service_rules.py).
     assert grants.grant_statements(PARTITION, REGION, ACCOUNT, config.all_services["web"].grants) == []
     assert grants.callees(config.all_services["api"].grants) == ("worker",)
-    assert grants.service_callers(config) == {"api": ("web",), "worker": ("api",)}
+    assert grants.service_callers(config) == {"worker": ("api", "web")}
     # The control: without grants nobody may call anybody.
     assert grants.service_callers(load(tmp_path, several())) == {}
 

@@ -140,7 +140,7 @@ def test_an_ecs_native_environment_is_told_how_ecs_rolls_back(capsys: pytest.Cap
 @pytest.fixture
 def several_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """prod's settings as an environment ``shop`` of three services: web (the listener's default),
-    api and worker (each routed by host); ``--env shop`` reads it."""
+    api (routed by host and path) and worker (no route); ``--env shop`` reads it."""
     config = yaml.safe_load((ROOT / "config" / "prod.yaml").read_text())
     deployment = config.pop("deployment")
     del config["service"], config["dr"]
@@ -151,7 +151,7 @@ def several_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         "services": {
             "web": {"source": {"repository": "shop/web"}, "deployment": deployment},
             "api": {"source": {"repository": "shop/api"}, "route": {"host": "api.example.com"}},
-            "worker": {"source": {"repository": "shop/worker"}, "route": {"host": "worker.example.com"}},
+            "worker": {"source": {"repository": "shop/worker"}, "route": None},
         },
     }
     file = tmp_path / "shop.yaml"
@@ -183,6 +183,15 @@ def test_with_several_services_rollback_refuses_to_guess(
     assert "shop has several services (api, web, worker): name one with SERVICE=<key>" in capsys.readouterr().err
     assert rollback.main(["--env", several_services, "--service", "cart", "--yes"], client=codedeploy) == 2
     assert "shop has no service 'cart'; its services: api, web, worker" in capsys.readouterr().err
+
+
+def test_a_service_without_a_route_is_told_how_ecs_rolls_it_back(
+    several_services: str, client: tuple[object, Stubber], capsys: pytest.CaptureFixture[str]
+) -> None:
+    codedeploy, _ = client
+    assert rollback.main(["--env", several_services, "--service", "worker", "--yes"], client=codedeploy) == 2
+    err = capsys.readouterr().err
+    assert "worker has no route" in err and "--service bluegreen-shop-worker" in err
 
 
 def test_a_single_service_environment_needs_no_service_named_and_takes_app(

@@ -1,6 +1,7 @@
 """The rules between services are refused at --check with the key and the fix: one default route,
-routes that differ, rules within the ALB's condition limit, distinct priorities, a route for every
-service, no more services than one load balancer has target groups for. Each has a control."""
+routes that differ, rules within the ALB's condition limit, distinct priorities, no more services
+than one load balancer has target groups for, and nothing of blue/green on a service without a
+route. Each has a control."""
 
 from __future__ import annotations
 
@@ -86,17 +87,66 @@ def test_two_rules_of_one_priority_are_refused_whether_given_or_derived(tmp_path
     assert check(tmp_path, services(cart={"host": "cart.shop.example.com", "priority": 11})) == ""  # control
 
 
-def test_a_service_without_a_route_is_refused_until_unrouted_services_are_built(tmp_path: Path) -> None:
-    message = check(tmp_path, services(worker=None))
-    assert "services.worker.route: is null (no load balancer), which bluegreen cannot release yet" in message
-    assert "give worker a route of its own, e.g. route: {host: worker.internal.example.com}" in message
-    assert check(tmp_path, services(worker={"host": "worker.shop.example.com"})) == ""  # control
+def unrouted(**fields: Any) -> dict[str, Any]:
+    """The fixture with worker (no route) carrying ``fields`` (deployment.<f> or autoscaling)."""
+    data = services()
+    worker = data["services"]["worker"]
+    for path, value in fields.items():
+        section, _, leaf = path.partition("__")
+        worker[section] = {**worker.get(section, {}), leaf: value} if leaf else value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("controller", "ecs"),
+        ("traffic", {"type": "canary", "percent": 10, "minutes": 5}),
+        ("test_hook", True),
+        ("load_test", {"duration_seconds": 60}),
+        ("approval_timeout_minutes", 30),
+        ("alarms", {"target_5xx_percent": 5}),
+    ],
+)
+def test_a_service_without_a_route_refuses_what_only_blue_green_uses(tmp_path: Path, field: str, value: Any) -> None:
+    message = check(tmp_path, unrouted(**{f"deployment__{field}": value}))
+    assert f"services.worker.deployment.{field}: applies to blue/green releases behind the load balancer" in message
+    assert f"remove {field}, or give worker a route" in message
+
+
+def test_a_service_without_a_route_keeps_what_a_rolling_release_uses_control(tmp_path: Path) -> None:
+    assert check(tmp_path, unrouted(deployment__auto_rollback=False, deployment__approval_stage=True)) == ""
+
+
+def test_a_service_without_a_route_cannot_scale_on_load_balancer_requests(tmp_path: Path) -> None:
+    scaling = {"min_tasks": 1, "max_tasks": 4, "requests_per_task_per_minute": 600}
+    message = check(tmp_path, unrouted(autoscaling=scaling))
+    assert "services.worker.autoscaling.requests_per_task_per_minute: counts the load balancer's requests" in message
+    cpu = {"min_tasks": 1, "max_tasks": 4, "cpu_target_percent": 60}
+    assert check(tmp_path, unrouted(autoscaling=cpu)) == ""  # control
+
+
+def test_a_grant_to_call_a_routed_service_is_refused(tmp_path: Path) -> None:
+    data = services()
+    data["services"]["worker"]["grants"] = [{"type": "service", "service": "api"}]
+    message = check(tmp_path, data)
+    assert "services.worker.grants.0.service: is routed on the load balancer" in message
+    assert "call api at its route" in message
+
+
+def test_dr_refuses_a_service_without_a_route(tmp_path: Path) -> None:
+    dr = {"region": "eu-central-1", "posture": "backup_restore", "networking": {"vpc_cidr": "10.150.0.0/16"}}
+    message = check(tmp_path, {**services(), "dr": dr})
+    assert "services.worker.route: is null, and a service without a route has no standby in the DR region" in message
+    routed = services(worker={"host": "worker.shop.example.com"})
+    routed["services"]["api"]["grants"] = []
+    assert check(tmp_path, {**routed, "dr": dr}) == ""  # control
 
 
 def many(count: int) -> dict[str, Any]:
     """``count`` services: web the default route, s1... each by its host."""
     data = services()
-    template = data["services"]["api"]
+    template = {**data["services"]["api"], "grants": []}
     data["services"] = {"web": data["services"]["web"]} | {
         f"s{i}": {**template, "source": {"repository": f"shop/s{i}"}, "route": {"host": f"s{i}.shop.example.com"}}
         for i in range(1, count)

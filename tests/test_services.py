@@ -39,9 +39,13 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SynthesizedSta
     folder = tmp_path_factory.mktemp("services.out")
     document = yaml.safe_load(CONFIG.read_text())
     with_dr = folder / "two_services_dr.yaml"
-    # A global database's members all run one exact version.
+    # A global database's members all run one exact version; a service without a route has no
+    # standby, so the DR variant has the routed two.
     database = {**document["database"], "engine_version": "16.4"}
-    with_dr.write_text(yaml.safe_dump({**document, "environment": "platformdr", "database": database, "dr": DR}))
+    routed = {"web": document["services"]["web"], "api": {**document["services"]["api"], "grants": []}}
+    with_dr.write_text(
+        yaml.safe_dump({**document, "environment": "platformdr", "database": database, "services": routed, "dr": DR})
+    )
     configs = {"two_services": load_config(CONFIG), "two_services_dr": load_config(with_dr)}
     return synthesize_configs(configs, folder / "out")
 
@@ -88,8 +92,10 @@ def test_each_service_tests_only_its_own_green_through_the_shared_test_listener(
 
 
 def test_each_service_has_its_own_roles_pipeline_and_deployment_group(platform: SynthesizedStack) -> None:
-    for kind in ("aws_codepipeline", "aws_codedeploy_deployment_group", "aws_ecs_service", "aws_ecr_repository"):
-        assert {r.path.split("/")[1] for r in platform.of_type(kind)} == {"web", "api"}, kind
+    for kind in ("aws_codepipeline", "aws_ecs_service", "aws_ecr_repository"):
+        assert {r.path.split("/")[1] for r in platform.of_type(kind)} == {"web", "api", "worker"}, kind
+    groups = platform.of_type("aws_codedeploy_deployment_group")
+    assert {r.path.split("/")[1] for r in groups} == {"web", "api"}, "worker is rolled, not released blue/green"
     roles = [r.body["name"] for r in platform.of_type("aws_iam_role")]
     assert len(roles) == len(set(roles))
     api_roles = {r.ref("arn") for r in platform.service("api").of_type("aws_iam_role")}
@@ -191,3 +197,78 @@ def test_every_aws_rule_holds_for_several_services_with_a_dr_region(platform_dr:
     assert [r.path for r in needless_internet_egress(stack)] == []
     assert list(broad_endpoint_statements(stack)) == []
     assert [str(u) for u in trust.untrusted(stack)] == []
+
+
+def admitted(platform: SynthesizedStack) -> dict[str, set[str]]:
+    """For each service, who its tasks' groups admit besides the load balancer: the paths of the
+    groups its inbound rules name (the shared tasks' group only admits the load balancer's)."""
+    found: dict[str, set[str]] = {}
+    for service in platform.of_type("aws_ecs_service"):
+        key = service.path.split("/")[1]
+        groups = service.body["network_configuration"]["security_groups"]
+        for rule in platform.of_type("aws_vpc_security_group_ingress_rule"):
+            if rule.body["security_group_id"] in groups:
+                peer = rule.body.get("referenced_security_group_id")
+                if peer:
+                    source = platform.resolve(peer).path
+                    if source != "security_groups/alb_sg":
+                        found.setdefault(key, set()).add(source)
+    return found
+
+
+def test_a_service_without_a_route_is_rolled_by_ecs_and_found_by_name(platform: SynthesizedStack) -> None:
+    worker = platform.service("worker")
+    service = worker.one("aws_ecs_service", "ecs/service").body
+    assert service["deployment_controller"] == {"type": "ECS"}
+    assert service["deployment_circuit_breaker"] == {"enable": True, "rollback": True}
+    assert service["load_balancer"] == [] and "health_check_grace_period_seconds" not in service
+    registry = worker.one("aws_service_discovery_service", "discovery")
+    assert service["service_registries"] == {"registry_arn": registry.ref("arn")}
+    namespace = platform.one("aws_service_discovery_private_dns_namespace")
+    assert registry.body["dns_config"]["namespace_id"] == namespace.ref("id")
+    assert namespace.body["name"] == "shop-platform.internal" and registry.body["name"] == "worker"
+    assert namespace.body["vpc"] == platform.one("aws_vpc").ref("id")
+    for kind in ("aws_lb_target_group", "aws_lb_listener_rule", "aws_lambda_function", "aws_cloudwatch_metric_alarm"):
+        assert not worker.of_type(kind), f"worker has no {kind}: nothing of blue/green"
+    roles = {worker.local(r) for r in worker.of_type("aws_iam_role")}
+    assert roles == {f"roles/{p}" for p in ("task_execution", "task", "codebuild", "codepipeline", "migrate")}
+    (deploy,) = worker.one("aws_codepipeline").body["stage"][-1]["action"]
+    assert (deploy["provider"], deploy["configuration"]["FileName"]) == ("ECS", "imagedefinitions.json")
+    assert deploy["configuration"]["ServiceName"] == worker.one("aws_ecs_service").ref("name")
+
+
+def test_only_the_granted_caller_reaches_a_service_without_a_route(platform: SynthesizedStack) -> None:
+    """api's grant lets it call worker: worker's group admits api's on worker's port, api's lets
+    it out to worker's, and web (no grant) has no group of its own at all."""
+    assert admitted(platform) == {"worker": {"services/api/peers"}}
+    worker_group = platform.service("worker").one("aws_security_group", "peers")
+    (inbound,) = [
+        r for r in platform.of_type("aws_vpc_security_group_ingress_rule") if r.path.startswith("services/worker/")
+    ]
+    assert inbound.body["from_port"] == inbound.body["to_port"] == platform.config.all_services["worker"].container_port
+    (outbound,) = [r for r in platform.of_type("aws_vpc_security_group_egress_rule") if r.path.startswith("services/")]
+    assert outbound.path == "services/api/peers/to_worker"
+    assert outbound.body["referenced_security_group_id"] == worker_group.ref("id")
+    assert not platform.service("web").of_type("aws_security_group")
+    api = platform.service("api").one("aws_ecs_service").body["network_configuration"]["security_groups"]
+    assert api[1] == platform.service("api").one("aws_security_group", "peers").ref("id")
+    # CodeDeploy takes green's network from the appspec: each release carries api's own group too.
+    build = platform.service("api").one("aws_codebuild_project", "codepipeline/build").body
+    appspec = next(v["value"] for v in build["environment"]["environment_variable"] if v["name"] == "APPSPEC_YAML")
+    assert platform.service("api").one("aws_security_group", "peers").ref("id") in appspec
+
+
+def test_a_group_that_admits_an_ungranted_caller_is_reported_control(platform: SynthesizedStack) -> None:
+    document = copy.deepcopy(platform.json)
+    worker_group = platform.service("worker").one("aws_security_group", "peers")
+    tasks = platform.one("aws_security_group", "security_groups/tasks_sg")
+    document["resource"]["aws_vpc_security_group_ingress_rule"]["extra"] = {
+        "//": {"metadata": {"path": f"{document['//']['metadata']['stackName']}/services/worker/peers/extra"}},
+        "security_group_id": worker_group.ref("id"),
+        "referenced_security_group_id": tasks.ref("id"),
+        "ip_protocol": "tcp",
+        "from_port": 8080,
+        "to_port": 8080,
+    }
+    broken = SynthesizedStack(platform.env, platform.config, document, platform.file)
+    assert admitted(broken)["worker"] == {"services/api/peers", "security_groups/tasks_sg"}

@@ -113,6 +113,14 @@ def main(argv: list[str] | None = None, client: Any = None) -> int:
         print(error, file=sys.stderr)
         return 2
     names = config.names.service(key)
+    if config.all_services[key].route is None:
+        print(
+            f"{key} has no route: it is released by rolling update, which ECS rolls back by itself (circuit "
+            f"breaker); to go back by hand, redeploy its previous task definition with `aws ecs update-service "
+            f"--cluster {config.names.cluster} --service {names.service} --task-definition <family:revision>`",
+            file=sys.stderr,
+        )
+        return 2
     if config.all_services[key].deployment.controller == "ecs":
         # ECS-native blue/green rolls back on its alarms by itself; by hand, ECS's own API does it.
         print(

@@ -7,6 +7,8 @@ every ARN they are scoped to exists. Terraform orders the real API calls from th
 
 from modules.security.keys import EncryptionKeys, EncryptionKeysOutputs, EncryptionKeysProps
 from modules.security.policies import (
+    BlueGreenAccess,
+    CodeDeployAccess,
     DrServiceAccess,
     DrServicePolicies,
     RolePolicies,
@@ -34,6 +36,8 @@ from modules.security.security_groups import (
 )
 
 __all__ = [
+    "BlueGreenAccess",
+    "CodeDeployAccess",
     "DrServiceAccess",
     "DrServicePolicies",
     "EncryptionKeys",

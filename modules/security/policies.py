@@ -160,6 +160,40 @@ def service_secret_statements(region: str, secrets: Sequence[ServiceSecretAccess
 
 
 @dataclass(frozen=True)
+class CodeDeployAccess:
+    """CodeDeploy's application, deployment group and config: what the pipeline starts."""
+
+    app_arn: str
+    deployment_group_arn: str
+    deployment_config_name: str
+
+
+@dataclass(frozen=True)
+class BlueGreenAccess:
+    """What a blue/green release acts on: the shared listeners, the service's target groups, rules,
+    alarms and hooks. A service without a route has none (ECS rolls it)."""
+
+    #: None with ECS-native blue/green.
+    codedeploy: CodeDeployAccess | None
+    listener_arns: Sequence[str]
+    #: Blue and green: ECS-native blue/green registers and drains tasks itself.
+    target_group_arns: Sequence[str]
+    alarm_arns: Sequence[str]
+    #: The AfterAllowTestTraffic Lambda and its log group; None when no hook runs.
+    test_hook_function_arn: str | None
+    #: The BeforeInstall Lambda that points the rollback alarms at green.
+    release_alarms_function_arn: str
+    #: The certificate the test hook reads its default host name from (None: a name is configured).
+    test_certificate_arn: str | None
+    test_hook_log_group_arn: str | None
+    #: ECS-native blue/green: the listener rules ECS rewrites (empty with CodeDeploy).
+    listener_rule_arns: Sequence[str] = ()
+    #: The optional load test: its CodeBuild project and log group.
+    load_test_project_arn: str | None = None
+    load_test_log_group_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class RolePoliciesProps:
     roles: ServiceRolesOutputs
     partition: str
@@ -181,35 +215,16 @@ class RolePoliciesProps:
     build_project_arn: str
     #: The pipeline also starts the migration step's project.
     migrate_project_arn: str
-    #: CodeDeploy's application, group and config; None with ECS-native blue/green.
-    codedeploy_app_arn: str | None
-    deployment_group_arn: str | None
-    deployment_config_name: str | None
     ecs_cluster_name: str
     ecs_service_arn: str
     ecs_service_name: str
     task_family: str
-    listener_arns: Sequence[str]
-    #: Blue and green: ECS-native blue/green registers and drains tasks itself.
-    target_group_arns: Sequence[str]
-    alarm_arns: Sequence[str]
-    #: The AfterAllowTestTraffic Lambda and its log group; None when no hook runs.
-    test_hook_function_arn: str | None
-    #: The BeforeInstall Lambda that points the rollback alarms at green.
-    release_alarms_function_arn: str
-    #: The certificate the test hook reads its default host name from (None: a name is configured).
-    test_certificate_arn: str | None
-    test_hook_log_group_arn: str | None
     #: The approval action notifies this topic (pipeline role); SNS encrypts it with this key on
     #: the publisher's behalf, so the publisher needs the key too.
     notification_topic_arn: str
     notifications_key_arn: str
-    #: ECS-native blue/green: the listener rules ECS rewrites (empty with CodeDeploy).
-    listener_rule_arns: Sequence[str] = ()
-    #: The optional load test: its CodeBuild project, log group, and the subnets it runs in.
-    load_test_project_arn: str | None = None
-    load_test_log_group_arn: str | None = None
-    private_subnet_ids: Sequence[str] = ()
+    #: The blue/green release; None: the pipeline's ECS action rolls the service.
+    release: BlueGreenAccess | None
 
 
 @dataclass(frozen=True)
@@ -231,6 +246,7 @@ class RolePolicies(Construct):
         super().__init__(scope, id)
         self._policies: dict[str, IamRolePolicy] = {}
         p = props
+        release = p.release
         arn = f"arn:{p.partition}"
         pass_task_roles = iam.statement(
             "PassTaskRolesToEcs",
@@ -311,7 +327,11 @@ class RolePolicies(Construct):
                     ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
                     [p.build_project_arn, p.migrate_project_arn],
                 ),
-                *(self._deploy_with_codedeploy(p) if p.deployment_group_arn else self._deploy_with_ecs(p)),
+                *(
+                    self._deploy_with_codedeploy(p, release.codedeploy)
+                    if release and release.codedeploy
+                    else self._deploy_with_ecs(p)
+                ),
                 # RegisterTaskDefinition cannot be scoped to a resource; tagging the new revision can.
                 iam.statement("RegisterTaskDefinition", ["ecs:RegisterTaskDefinition"], ["*"]),
                 iam.statement(
@@ -332,49 +352,8 @@ class RolePolicies(Construct):
             ],
         )
 
-        ecs = f"{arn}:ecs:{p.region}:{p.account_id}"
-        if p.deployment_group_arn:
-            self._attach_codedeploy(p, ecs, pass_task_roles)
-        else:
-            self._attach_ecs_native(p)
-
-        if p.test_hook_log_group_arn:
-            self._attach(
-                "test_hook",
-                p.roles.test_hook.role_name,
-                [
-                    *(
-                        [
-                            # AWS's own examples grant it on "*"; the reference does not agree on a
-                            # resource type, and the call needs the live deployment's hook id anyway.
-                            iam.statement(
-                                "ReportHookResult", ["codedeploy:PutLifecycleEventHookExecutionStatus"], ["*"]
-                            )
-                        ]
-                        if p.deployment_group_arn
-                        else []  # ECS reads the hook's result from its return value
-                    ),
-                    iam.statement("WriteHookLogs", LOG_WRITE, [f"{p.test_hook_log_group_arn}:*"]),
-                    *(
-                        [iam.statement("ReadTestHostName", ["acm:DescribeCertificate"], [p.test_certificate_arn])]
-                        if p.test_certificate_arn
-                        else []
-                    ),
-                    *(
-                        [
-                            iam.statement(
-                                "RunLoadTest",
-                                ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
-                                [p.load_test_project_arn],
-                            )
-                        ]
-                        if p.load_test_project_arn
-                        else []
-                    ),
-                ],
-            )
-        if p.load_test_project_arn:
-            self._attach_load_test(p, artifacts_key)
+        if release is not None:
+            self._attach_release(p, release, pass_task_roles, artifacts_key)
         self.outputs = RolePoliciesOutputs(
             task_execution=self._policies["task_execution"],
             codepipeline=self._policies["codepipeline"],
@@ -386,8 +365,56 @@ class RolePolicies(Construct):
     def _attach(self, purpose: str, role_name: str, statements: list[iam.Statement]) -> None:
         self._policies[purpose] = attach(self, purpose, role_name, statements)
 
-    def _attach_codedeploy(self, p: RolePoliciesProps, ecs: str, pass_task_roles: iam.Statement) -> None:
+    def _attach_release(
+        self, p: RolePoliciesProps, r: BlueGreenAccess, pass_task_roles: iam.Statement, artifacts_key: iam.Statement
+    ) -> None:
+        """The blue/green controller's role, the test hook's and the load test's."""
+        ecs = f"arn:{p.partition}:ecs:{p.region}:{p.account_id}"
+        if r.codedeploy:
+            self._attach_codedeploy(p, r, ecs, pass_task_roles)
+        else:
+            self._attach_ecs_native(p, r)
+        if r.test_hook_log_group_arn:
+            assert p.roles.test_hook is not None, "a routed service has its hook's role"
+            self._attach("test_hook", p.roles.test_hook.role_name, self._test_hook_statements(r))
+        if r.load_test_project_arn:
+            self._attach_load_test(p, r, artifacts_key)
+
+    @staticmethod
+    def _test_hook_statements(r: BlueGreenAccess) -> list[iam.Statement]:
+        assert r.test_hook_log_group_arn is not None
+        return [
+            *(
+                [
+                    # AWS's own examples grant it on "*"; the reference does not agree on a
+                    # resource type, and the call needs the live deployment's hook id anyway.
+                    iam.statement("ReportHookResult", ["codedeploy:PutLifecycleEventHookExecutionStatus"], ["*"])
+                ]
+                if r.codedeploy
+                else []  # ECS reads the hook's result from its return value
+            ),
+            iam.statement("WriteHookLogs", LOG_WRITE, [f"{r.test_hook_log_group_arn}:*"]),
+            *(
+                [iam.statement("ReadTestHostName", ["acm:DescribeCertificate"], [r.test_certificate_arn])]
+                if r.test_certificate_arn
+                else []
+            ),
+            *(
+                [
+                    iam.statement(
+                        "RunLoadTest", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [r.load_test_project_arn]
+                    )
+                ]
+                if r.load_test_project_arn
+                else []
+            ),
+        ]
+
+    def _attach_codedeploy(
+        self, p: RolePoliciesProps, r: BlueGreenAccess, ecs: str, pass_task_roles: iam.Statement
+    ) -> None:
         """CodeDeploy shifts task sets and swaps listeners; it may read the rollback alarms."""
+        assert p.roles.codedeploy is not None, "a CodeDeploy service has CodeDeploy's role"
         self._attach(
             "codedeploy",
             p.roles.codedeploy.role_name,
@@ -404,28 +431,28 @@ class RolePolicies(Construct):
                     [p.ecs_service_arn, f"{ecs}:task-set/{p.ecs_cluster_name}/{p.ecs_service_name}/*"],
                 ),
                 DESCRIBE_LOAD_BALANCING,
-                iam.statement("SwapListeners", ["elasticloadbalancing:ModifyListener"], list(p.listener_arns)),
-                iam.statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(p.alarm_arns)),
+                iam.statement("SwapListeners", ["elasticloadbalancing:ModifyListener"], list(r.listener_arns)),
+                iam.statement("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], list(r.alarm_arns)),
                 pass_task_roles,
-                *self._invoke_hook(p),
+                *self._invoke_hook(r),
             ],
         )
 
-    def _attach_load_test(self, p: RolePoliciesProps, artifacts_key: iam.Statement) -> None:
+    def _attach_load_test(self, p: RolePoliciesProps, r: BlueGreenAccess, artifacts_key: iam.Statement) -> None:
         """The load test writes its log and runs in the private subnets; it calls no other AWS API."""
-        assert p.roles.load_test is not None and p.load_test_log_group_arn
+        assert p.roles.load_test is not None and r.load_test_log_group_arn
         self._attach(
             "load_test",
             p.roles.load_test.role_name,
             [
                 iam.statement(
-                    "WriteLoadTestLogs", LOG_WRITE, [p.load_test_log_group_arn, f"{p.load_test_log_group_arn}:*"]
+                    "WriteLoadTestLogs", LOG_WRITE, [r.load_test_log_group_arn, f"{r.load_test_log_group_arn}:*"]
                 ),
                 artifacts_key,
             ],
         )
 
-    def _attach_ecs_native(self, p: RolePoliciesProps) -> None:
+    def _attach_ecs_native(self, p: RolePoliciesProps, r: BlueGreenAccess) -> None:
         """ECS rewrites the listener rules itself, and invokes the test hook."""
         assert p.roles.ecs_infrastructure is not None and p.roles.ecs_hook_invoker is not None
         self._attach(
@@ -436,24 +463,23 @@ class RolePolicies(Construct):
             # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
             [
                 DESCRIBE_LOAD_BALANCING,
-                iam.statement("ShiftListenerRules", ["elasticloadbalancing:ModifyRule"], list(p.listener_rule_arns)),
-                iam.statement("ShiftListeners", ["elasticloadbalancing:ModifyListener"], list(p.listener_arns)),
+                iam.statement("ShiftListenerRules", ["elasticloadbalancing:ModifyRule"], list(r.listener_rule_arns)),
+                iam.statement("ShiftListeners", ["elasticloadbalancing:ModifyListener"], list(r.listener_arns)),
                 iam.statement(
                     "RegisterAndDrainTasks",
                     ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
-                    list(p.target_group_arns),
+                    list(r.target_group_arns),
                 ),
             ],
         )
-        self._attach("ecs_hook_invoker", p.roles.ecs_hook_invoker.role_name, self._invoke_hook(p))
+        self._attach("ecs_hook_invoker", p.roles.ecs_hook_invoker.role_name, self._invoke_hook(r))
 
     @staticmethod
-    def _deploy_with_codedeploy(p: RolePoliciesProps) -> list[iam.Statement]:
+    def _deploy_with_codedeploy(p: RolePoliciesProps, d: CodeDeployAccess) -> list[iam.Statement]:
         codedeploy = f"arn:{p.partition}:codedeploy:{p.region}:{p.account_id}"
-        assert p.deployment_group_arn and p.codedeploy_app_arn
         return [
             iam.statement(
-                "StartDeployment", ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"], [p.deployment_group_arn]
+                "StartDeployment", ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"], [d.deployment_group_arn]
             ),
             iam.statement(
                 "RegisterRevision",
@@ -462,12 +488,12 @@ class RolePolicies(Construct):
                     "codedeploy:GetApplicationRevision",
                     "codedeploy:RegisterApplicationRevision",
                 ],
-                [p.codedeploy_app_arn],
+                [d.app_arn],
             ),
             iam.statement(
                 "ReadDeploymentConfig",
                 ["codedeploy:GetDeploymentConfig"],
-                [f"{codedeploy}:deploymentconfig:{p.deployment_config_name}"],
+                [f"{codedeploy}:deploymentconfig:{d.deployment_config_name}"],
             ),
         ]
 
@@ -489,9 +515,9 @@ class RolePolicies(Construct):
         ]
 
     @staticmethod
-    def _invoke_hook(p: RolePoliciesProps) -> list[iam.Statement]:
+    def _invoke_hook(r: BlueGreenAccess) -> list[iam.Statement]:
         """Whoever runs the deployment invokes its hooks: the release alarms', and the test hook."""
-        hooks = [p.release_alarms_function_arn, *([p.test_hook_function_arn] if p.test_hook_function_arn else [])]
+        hooks = [r.release_alarms_function_arn, *([r.test_hook_function_arn] if r.test_hook_function_arn else [])]
         return [iam.statement("RunHooks", ["lambda:InvokeFunction"], hooks)]
 
 

@@ -19,6 +19,7 @@ PLATFORM_ROLE_SERVICES = {
     "rds_monitoring": "monitoring.rds.amazonaws.com",
 }
 #: Every service's own roles: one service's release, tasks and hooks never act as another's.
+#: A service without a route has no blue/green release, so none of BLUE_GREEN_ROLES.
 ROLE_SERVICES = {
     "task_execution": "ecs-tasks.amazonaws.com",
     "task": "ecs-tasks.amazonaws.com",
@@ -31,6 +32,7 @@ ROLE_SERVICES = {
     #: The hook that points the rollback alarms at green before each deployment.
     "release_alarms": "lambda.amazonaws.com",
 }
+BLUE_GREEN_ROLES = ("codedeploy", "test_hook", "release_alarms")
 #: Roles only ECS-native blue/green needs: ECS rewrites listener rules, and invokes the hook.
 ECS_NATIVE_ROLE_SERVICES = {
     "ecs_infrastructure": "ecs.amazonaws.com",
@@ -84,6 +86,8 @@ class ServiceRolesProps:
     partition: str
     ecs_native: bool = False
     load_test: bool = False
+    #: False for a service without a route: ECS rolls it, no controller or hook acts for it.
+    blue_green: bool = True
     #: As PlatformRolesProps.source_arns, for this service's resources.
     source_arns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -107,16 +111,18 @@ class PlatformRolesOutputs:
     ecr_replica_creator: RoleOutputs | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServiceRolesOutputs:
+    """In ROLE_SERVICES' order (``all`` lists them so); the release's roles only with a route."""
+
     task_execution: RoleOutputs
     task: RoleOutputs
     codebuild: RoleOutputs
     codepipeline: RoleOutputs
-    codedeploy: RoleOutputs
-    test_hook: RoleOutputs
+    codedeploy: RoleOutputs | None = None
+    test_hook: RoleOutputs | None = None
     migrate: RoleOutputs
-    release_alarms: RoleOutputs
+    release_alarms: RoleOutputs | None = None
     #: Only with ECS-native blue/green.
     ecs_infrastructure: RoleOutputs | None = None
     ecs_hook_invoker: RoleOutputs | None = None
@@ -160,7 +166,7 @@ class ServiceRoles(Construct):
     def __init__(self, scope: Construct, id: str, props: ServiceRolesProps) -> None:
         super().__init__(scope, id)
         services = {
-            **ROLE_SERVICES,
+            **{p: s for p, s in ROLE_SERVICES.items() if props.blue_green or p not in BLUE_GREEN_ROLES},
             **(ECS_NATIVE_ROLE_SERVICES if props.ecs_native else {}),
             **(LOAD_TEST_ROLE_SERVICES if props.load_test else {}),
         }

@@ -68,7 +68,8 @@ class SecurityGroupsProps:
     ingress_cidrs: Sequence[str]
     #: Who besides the VPC may reach the test listener.
     test_ingress_cidrs: Sequence[str]
-    container_port: int
+    #: Every routed service's container port (services may listen on different ones).
+    container_ports: Sequence[int]
     #: How the tasks reach the AWS APIs they call (ECR, S3, CloudWatch Logs, Secrets Manager).
     task_apis: PrivateApis | ThroughNat
     #: Where the service's own code calls out over HTTPS besides AWS (``service.https_egress_cidrs``).
@@ -105,9 +106,11 @@ class SecurityGroups(Construct):
             )
         for cidr in p.test_ingress_cidrs:
             self._ingress(alb, f"alb_in_test_{cidr}", p.test_listener_port, f"Test listener from {cidr}", cidr=cidr)
-        self._egress(alb, "alb_out_tasks", p.container_port, "To the tasks on their container port", group=tasks)
-
-        self._ingress(tasks, "tasks_in_alb", p.container_port, "From the load balancer", group=alb)
+        for index, port in enumerate(dict.fromkeys(p.container_ports)):
+            # The first port's rules keep the ids they had with one service.
+            suffix = f"_{port}" if index else ""
+            self._egress(alb, f"alb_out_tasks{suffix}", port, "To the tasks on their container port", group=tasks)
+            self._ingress(tasks, f"tasks_in_alb{suffix}", port, "From the load balancer", group=alb)
         tasks_egress = [
             *self._task_apis(tasks, p.task_apis),
             self._egress(tasks, "tasks_out_db", POSTGRES_PORT, "PostgreSQL to the database", group=database),

@@ -32,7 +32,7 @@ MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", "~/.terr
 EMULATED_SERVICES = (
     "appautoscaling", "cloudwatch", "codebuild", "codedeploy", "codepipeline", "codestarnotifications", "ec2", "events",
     "backup", "ecr", "ecs", "elbv2", "iam", "kms", "lambda", "logs", "rds", "route53", "s3", "secretsmanager", "sns",
-    "sts", "wafv2",
+    "servicediscovery", "sts", "wafv2",
 )  # fmt: skip
 #: What every offline provider gets: dummy keys, and no call to AWS to check them or the region.
 OFFLINE_PROVIDER = {
