@@ -1228,6 +1228,14 @@ class ServiceConfig(Section):
     stop_timeout_seconds: int = Field(
         30, ge=10, le=120, description="Grace between SIGTERM and SIGKILL; the app drains and stops inside it."
     )
+    health_check_command: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] = Field(
+        (),
+        max_length=16,
+        description="A command ECS runs in the container to check it (exec form, e.g. [python, -m, "
+        "service.healthcheck]; exit 0 is healthy), every 10 s; ECS replaces a task that fails it 3 times and a "
+        "rolling release whose new tasks fail it rolls back. A service without a route has no other health "
+        "check. Empty: none (a routed service is probed by its target groups).",
+    )
     readonly_root_filesystem: bool = Field(True, description="Mount the container's root filesystem read-only.")
     initial_image_tag: str = Field(
         "bootstrap",

@@ -44,6 +44,8 @@ class ContainerSpec:
     command: tuple[str, ...] = ()
     #: Whether the container serves on ``port`` (a one-off task does not).
     listens: bool = True
+    #: The container health check's command (exec form); empty: none.
+    health_check: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class TaskSpec:
     task_role_arn: str | None
     container: ContainerSpec
     tags: dict[str, str] = field(default_factory=dict)
+
+
+#: How often ECS runs a container's health check.
+HEALTH_CHECK_INTERVAL_SECONDS = 10
 
 
 def container_definition(spec: ContainerSpec, image: str) -> dict[str, Any]:
@@ -89,6 +95,16 @@ def container_definition(spec: ContainerSpec, image: str) -> dict[str, Any]:
     }
     if spec.command:
         definition["command"] = list(spec.command)
+    if spec.health_check:
+        # Within ECS's bounds: interval 5-300 s, timeout 2-120 s, retries 1-10, start period 0-300 s.
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html
+        definition["healthCheck"] = {
+            "command": ["CMD", *spec.health_check],
+            "interval": HEALTH_CHECK_INTERVAL_SECONDS,
+            "timeout": 3,
+            "retries": 3,
+            "startPeriod": 20,
+        }
     return definition
 
 

@@ -175,6 +175,7 @@ def task_spec(
             region=site.region,
             stop_timeout_seconds=svc.stop_timeout_seconds,
             readonly_root_filesystem=svc.readonly_root_filesystem,
+            health_check=svc.health_check_command,
         ),
     )
 

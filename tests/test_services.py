@@ -232,6 +232,13 @@ def test_a_service_without_a_route_is_rolled_by_ecs_and_found_by_name(platform: 
         assert not worker.of_type(kind), f"worker has no {kind}: nothing of blue/green"
     roles = {worker.local(r) for r in worker.of_type("aws_iam_role")}
     assert roles == {f"roles/{p}" for p in ("task_execution", "task", "codebuild", "codepipeline", "migrate")}
+    # Nothing probes it but its own health check, which a rolling release's circuit breaker reads too.
+    (container,) = json.loads(
+        worker.one("aws_ecs_task_definition", "ecs/task_definition").body["container_definitions"]
+    )
+    assert container["healthCheck"]["command"] == ["CMD", "python", "-m", "service.healthcheck"]
+    web = json.loads(platform.service("web").one("aws_ecs_task_definition").body["container_definitions"])
+    assert "healthCheck" not in web[0], "a routed service is probed by its target groups"
     (deploy,) = worker.one("aws_codepipeline").body["stage"][-1]["action"]
     assert (deploy["provider"], deploy["configuration"]["FileName"]) == ("ECS", "imagedefinitions.json")
     assert deploy["configuration"]["ServiceName"] == worker.one("aws_ecs_service").ref("name")

@@ -4,8 +4,8 @@ ECS only runs the health check a task definition declares (never the image's HEA
 replaces a service's task whose essential container reports UNHEALTHY:
 https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html
 A routed service has the target groups' probe of /ready as well; an unrouted one (a worker
-reached through Service Connect) has only this, so its task definition declares
-``["CMD", "python", "-m", "service.healthcheck"]``. It asks /health by default, liveness only:
+found through Cloud Map) has only this, so its config sets ``health_check_command: [python, -m,
+service.healthcheck]`` and its task definition declares it. It asks /health by default, liveness only:
 a database failover must not make ECS replace every task. No dependencies beyond the standard
 library, so it starts fast inside the health check's timeout.
 

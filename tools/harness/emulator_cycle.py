@@ -1,6 +1,7 @@
 """Apply a stack into moto, re-plan it (no changes expected), destroy it: the emulator cycle.
 
     python -m tools.harness.emulator_cycle [ENV ...] [--keep DIR]    # default: every shipped environment
+    python -m tools.harness.emulator_cycle path/to/config.yaml       # any config file
     python -m tools.harness.emulator_cycle ENV --upgrade-from OLD_OUTDIR
 
 --upgrade-from applies the stack an earlier version synthesized into OLD_OUTDIR (with
@@ -99,14 +100,21 @@ class Target:
     stack: Path
 
 
+def config_file(env: str) -> Path:
+    """A shipped environment's config, or (a path ending in .yaml) any config file."""
+    from config import config_path
+
+    return Path(env) if env.endswith((".yaml", ".yml")) else config_path(env)
+
+
 def _synthesize_here(envs: list[str], outdir: Path) -> None:
     """In this process: load the configs, point them at an existing connection, synthesize."""
     import main
-    from config import config_path, load_config
+    from config import load_config
 
     configs = []
     for env in envs:
-        config = load_config(config_path(env))
+        config = load_config(config_file(env))
         pipeline = config.pipeline.model_copy(
             update={"connection_arn": connection_arn(config.region, config.account_id)}
         )
@@ -116,7 +124,7 @@ def _synthesize_here(envs: list[str], outdir: Path) -> None:
 
 def synthesize(envs: list[str], outdir: Path) -> dict[str, Target]:
     """Synthesize the environments for the emulator in one subprocess (the provider bindings load once)."""
-    from config import config_path, load_config
+    from config import load_config
 
     subprocess.run(
         [sys.executable, "-m", "tools.harness.emulator_cycle", "--synthesize-only", "--outdir", str(outdir), *envs],
@@ -127,7 +135,7 @@ def synthesize(envs: list[str], outdir: Path) -> dict[str, Target]:
     )
     targets = {}
     for env in envs:
-        config = load_config(config_path(env))
+        config = load_config(config_file(env))
         stack = outdir / "stacks" / config.names.prefix / "cdk.tf.json"
         targets[env] = Target(env, config.account_id, config.region, stack)
     return targets
