@@ -107,7 +107,8 @@ def crossings(platform: SynthesizedStack) -> list[str]:
     """Role policies of one service that name another service's target groups, ECS service,
     alarms or listener rules (what a release changes)."""
     found = []
-    for own, other in (("web", "api"), ("api", "web")):
+    keys = list(platform.config.all_services)
+    for own, other in ((a, b) for a in keys for b in keys if a != b):
         theirs = {
             r.ref(attribute)
             for kind in (
@@ -115,6 +116,7 @@ def crossings(platform: SynthesizedStack) -> list[str]:
                 "aws_ecs_service",
                 "aws_cloudwatch_metric_alarm",
                 "aws_lb_listener_rule",
+                "aws_service_discovery_service",
             )
             for r in platform.service(other).of_type(kind)
             for attribute in ("arn", "id", "name")
