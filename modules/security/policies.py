@@ -241,13 +241,19 @@ class RolePoliciesOutputs:
     ecs_hook_invoker: TerraformResource | None
 
 
-class RolePolicies(Construct):
-    def __init__(self, scope: Construct, id: str, props: RolePoliciesProps) -> None:
-        super().__init__(scope, id)
-        self._policies: dict[str, IamRolePolicy] = {}
-        p = props
-        release = p.release
-        arn = f"arn:{p.partition}"
+@dataclass(frozen=True)
+class _SharedStatements:
+    """Statements several of a service's roles hold alike."""
+
+    pass_task_roles: iam.Statement
+    artifacts_rw: iam.Statement
+    artifacts_bucket: iam.Statement
+    build_bucket: iam.Statement
+    artifacts_key: iam.Statement
+    ecr_login: iam.Statement
+
+    @staticmethod
+    def of(p: RolePoliciesProps) -> _SharedStatements:
         pass_task_roles = iam.statement(
             "PassTaskRolesToEcs",
             ["iam:PassRole"],
@@ -272,11 +278,37 @@ class RolePolicies(Construct):
         artifacts_key = iam.statement("UseArtifactsKey", KEY_USER_ACTIONS, [p.artifacts_key_arn])
         ecr_login = iam.statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"])
 
+        return _SharedStatements(
+            pass_task_roles, artifacts_rw, artifacts_bucket, build_bucket, artifacts_key, ecr_login
+        )
+
+
+class RolePolicies(Construct):
+    def __init__(self, scope: Construct, id: str, props: RolePoliciesProps) -> None:
+        super().__init__(scope, id)
+        self._policies: dict[str, IamRolePolicy] = {}
+        p = props
+        shared = _SharedStatements.of(p)
+        self._attach_tasks(p, shared)
+        self._attach_build(p, shared)
+        self._attach_pipeline(p, shared)
+        if p.release is not None:
+            self._attach_release(p, p.release, shared.pass_task_roles, shared.artifacts_key)
+        self.outputs = RolePoliciesOutputs(
+            task_execution=self._policies["task_execution"],
+            codepipeline=self._policies["codepipeline"],
+            codedeploy=self._policies.get("codedeploy"),
+            ecs_infrastructure=self._policies.get("ecs_infrastructure"),
+            ecs_hook_invoker=self._policies.get("ecs_hook_invoker"),
+        )
+
+    def _attach_tasks(self, p: RolePoliciesProps, shared: _SharedStatements) -> None:
+        """The tasks' roles: what ECS does for them (pull, log, secrets), and what the app does."""
         self._attach(
             "task_execution",
             p.roles.task_execution.role_name,
             [
-                ecr_login,
+                shared.ecr_login,
                 iam.statement("PullImages", ECR_PULL, [p.ecr_repository_arn]),
                 iam.statement("WriteContainerLogs", LOG_WRITE, [f"{p.app_log_group_arn}:*"]),
                 # For the migration task only; the service's task definition names no such secret.
@@ -297,26 +329,31 @@ class RolePolicies(Construct):
             [iam.statement("ConnectAsTheAppUser", ["rds-db:connect"], [p.database_user_arn])],
         )
 
+    def _attach_build(self, p: RolePoliciesProps, shared: _SharedStatements) -> None:
+        """The image build: its log, the artifacts, the repository."""
         self._attach(
             "codebuild",
             p.roles.codebuild.role_name,
             [
                 iam.statement("WriteBuildLogs", LOG_WRITE, [p.build_log_group_arn, f"{p.build_log_group_arn}:*"]),
-                artifacts_rw,
-                build_bucket,
-                artifacts_key,
-                ecr_login,
+                shared.artifacts_rw,
+                shared.build_bucket,
+                shared.artifacts_key,
+                shared.ecr_login,
                 iam.statement("PushImages", ECR_PULL + ECR_PUSH, [p.ecr_repository_arn]),
             ],
         )
 
+    def _attach_pipeline(self, p: RolePoliciesProps, shared: _SharedStatements) -> None:
+        """The pipeline: source, builds, its deploy action, the approval notification."""
+        release, arn = p.release, f"arn:{p.partition}"
         self._attach(
             "codepipeline",
             p.roles.codepipeline.role_name,
             [
-                artifacts_rw,
-                artifacts_bucket,
-                artifacts_key,
+                shared.artifacts_rw,
+                shared.artifacts_bucket,
+                shared.artifacts_key,
                 iam.statement(
                     "UseSourceConnection",
                     ["codeconnections:UseConnection", "codestar-connections:UseConnection"],
@@ -339,7 +376,7 @@ class RolePolicies(Construct):
                     ["ecs:TagResource"],
                     [f"{arn}:ecs:{p.region}:{p.account_id}:task-definition/{p.task_family}:*"],
                 ),
-                pass_task_roles,
+                shared.pass_task_roles,
                 iam.statement("NotifyApprovers", ["sns:Publish"], [p.notification_topic_arn]),
                 # The topic is encrypted: SNS uses the key on the publisher's behalf.
                 # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
@@ -350,16 +387,6 @@ class RolePolicies(Construct):
                     conditions={"StringEquals": {"kms:ViaService": f"sns.{p.region}.amazonaws.com"}},
                 ),
             ],
-        )
-
-        if release is not None:
-            self._attach_release(p, release, pass_task_roles, artifacts_key)
-        self.outputs = RolePoliciesOutputs(
-            task_execution=self._policies["task_execution"],
-            codepipeline=self._policies["codepipeline"],
-            codedeploy=self._policies.get("codedeploy"),
-            ecs_infrastructure=self._policies.get("ecs_infrastructure"),
-            ecs_hook_invoker=self._policies.get("ecs_hook_invoker"),
         )
 
     def _attach(self, purpose: str, role_name: str, statements: list[iam.Statement]) -> None:
