@@ -298,6 +298,11 @@ class ServiceNames:
     def migration_task_family(self) -> str:
         return f"{self.prefix}-migrate"
 
+    # --- the task's grants (managed policies: names are the account's, not the role's) ---
+    def task_grants_policy(self, number: int) -> str:
+        """The ``number``-th (from 1) customer managed policy holding the service's config grants."""
+        return f"{self.prefix}-task-grants-{number}"
+
     # --- release ---
     @property
     def release_alarms_hook(self) -> str:

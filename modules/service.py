@@ -15,7 +15,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.naming import ALARM_SUFFIXES, ServiceNames
 from config.schema import DatabaseIdentity, ServiceConfig, ServiceSpec
-from modules import access_logs, deploy_specs
+from modules import access_logs, deploy_specs, task_grants
 from modules.alarms import (
     AlarmThresholds,
     AppErrors,
@@ -637,6 +637,8 @@ def build(scope: Construct, s: ServiceContext, shared: Shared, routed: ServiceRo
         # Its first tasks pull, log and read secrets at once, only through these.
         *platform.groups.tasks_egress_rules,
         *platform.vpc.endpoints,
+        # The app's calls under its config grants (none without grants).
+        *task_grants.attach(scope, s.c, s.key, roles.task),
     )
     pipe.start_after(pipeline=policies.codepipeline, deployer=policies.codedeploy)
     prod_url = listener_url(s.c, platform, s.c.load_balancer.effective_prod_port)
