@@ -488,6 +488,9 @@ def _service_names(c: EnvironmentConfig, key: str) -> Iterator[PhysicalName]:
             purposes.append("load_test")
     for purpose in purposes:
         yield name("iam_role", n.role(purpose))
+    if any(grant.type != "service" for grant in spec.grants):
+        # The first of the (at most 4) grants policies: the others differ only in their last digit.
+        yield name("iam_policy", n.task_grants_policy(1))
     scaling = spec.autoscaling
     if scaling is not None:
         for metric, field in SCALING_POLICIES.items():

@@ -328,8 +328,9 @@ class NetworkingConfig(Section):
     interface_endpoints: bool = Field(
         True,
         description="Interface endpoints for what the tasks call (ECR, CloudWatch Logs, and Secrets Manager or SSM "
-        "where they read secrets in this region), each with a policy admitting only the stack's roles on the "
-        "account's resources; the tasks' HTTPS then reaches only these endpoints and S3's gateway, not the internet. "
+        "where they read secrets in this region, and SQS, SNS, SSM or KMS where a service's grants call them), each "
+        "with a policy admitting only the stack's roles on the account's (or the granted) resources; the tasks' HTTPS "
+        "then reaches only these endpoints and S3's gateway, not the internet. "
         "false: through NAT instead, saving each endpoint's hourly charge per AZ (about 0.01 USD).",
     )
     flow_log_retention_days: int = Field(365, description="Retention of VPC flow logs in CloudWatch Logs.")
@@ -943,7 +944,12 @@ class S3Grant(Section):
     """Read or write the objects of one bucket, or of one prefix in it."""
 
     type: Literal["s3"] = Field(description="Objects of an S3 bucket.")
-    bucket: str = Field(..., description="The bucket's name, or its ARN (arn:aws:s3:::<name>).")
+    bucket: str = Field(
+        ...,
+        description="The bucket's name, or its ARN (arn:aws:s3:::<name>). With interface endpoints the tasks reach "
+        "S3 only through the VPC's gateway endpoint, which carries the stack region's buckets only: the bucket must be "
+        "in that region.",
+    )
     prefix: str | None = Field(
         None,
         min_length=1,
@@ -1114,7 +1120,10 @@ class KmsGrant(Section):
 
     type: Literal["kms"] = Field(description="A KMS key.")
     key: str = Field(
-        ..., description="The key's ARN (arn:aws:kms:<region>:<account>:key/<key id>); IAM does not accept an alias."
+        ...,
+        description="The key's ARN (arn:aws:kms:<region>:<account>:key/<key id>); IAM does not accept an alias. The "
+        "key is not the stack's: its own key policy must also allow this service's task role (by its ARN, or the "
+        "account with IAM policies enabled), or KMS refuses every use whatever the grant says.",
     )
     use: Literal["encrypt", "decrypt", "encrypt_decrypt"] = Field(
         ...,
@@ -1223,7 +1232,10 @@ class ServiceConfig(Section):
         max_length=MAX_GRANTS,
         description="What the task may reach beyond the stack's own resources, each scoped to the resource named: "
         "s3 (bucket, prefix, access), sqs (queue, access), sns (topic), ssm (path), kms (key, use, via), and "
-        "service (another service's key: its security group admits this one's tasks).",
+        "service (another service's key: its security group admits this one's tasks). The IAM kinds become managed "
+        "policies on the task role; with interface endpoints, each granted service's endpoint admits the granted "
+        "calls of this task role (S3's gateway too), and an SQS, SNS, SSM or KMS (without via) grant adds that "
+        "service's endpoint (an hourly charge per AZ).",
     )
     stop_timeout_seconds: int = Field(
         30, ge=10, le=120, description="Grace between SIGTERM and SIGKILL; the app drains and stops inside it."

@@ -21,7 +21,7 @@ from aws_rules import iam as evaluator
 from aws_rules.network import broad_endpoint_statements, endpoint, needless_internet_egress, outbound, stuck
 from aws_rules.permissions import RUNTIME, denied
 from aws_rules.stack import Stack
-from config import ConfigError, load_config
+from config import ConfigError, aws_names, load_config, naming
 from config.schema import GRANT_TEXT, MAX_GRANTS, EnvironmentConfig, Grant
 from modules import grants, iam
 from tests.conftest import SynthesizedStack, policy, synthesize_configs
@@ -659,3 +659,14 @@ def _without_resource(document: dict[str, Any], resource_type: str, path: str) -
     (name,) = [n for n, b in bodies.items() if b["//"]["metadata"]["path"].split("/", 1)[1] == path]
     del bodies[name]
     return result
+
+
+def test_the_grants_policies_names_are_derived_and_checked_in_config_naming(
+    granted_stacks: dict[str, SynthesizedStack],
+) -> None:
+    stack = granted_stacks["endpoints"]
+    derived = {n.value: n for n in naming.physical_names(stack.config) if n.kind == "iam_policy"}
+    assert {p.body["name"] for p in stack.of_type("aws_iam_policy")} == set(derived)
+    assert all(aws_names.check("iam_policy", name) == [] for name in derived)
+    # The control: a service with only service grants (or none) has no grants policy to name.
+    assert not [n for n in naming.physical_names(load_config(ROOT / "config" / "dev.yaml")) if n.kind == "iam_policy"]
