@@ -119,7 +119,7 @@ def task_apis(c: EnvironmentConfig, site: RegionSite, network: NetworkingOutputs
         return ThroughNat("HTTPS through NAT: service.secrets names a secret or parameter of another region")
     if site.region != c.region and grants.iam_granted(c):
         # The grants' resources are the primary region's: the DR region's endpoints cannot carry them.
-        return ThroughNat("HTTPS through NAT: a service's grants name resources of the primary region")
+        return ThroughNat("HTTPS through NAT: the config grants of a service name resources of the primary region")
     return PrivateApis(network.endpoint_security_group_id, network.s3_prefix_list_id)
 
 

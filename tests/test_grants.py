@@ -617,6 +617,9 @@ def test_the_dr_regions_tasks_reach_the_granted_resources_through_nat(
     ]
     assert any(r.body.get("cidr_ipv4") == "0.0.0.0/0" for r in rules), [r.path for r in rules]
     (internet,) = [r for r in rules if r.body.get("cidr_ipv4") == "0.0.0.0/0"]
+    # EC2 takes only these characters in a rule's description (CreateSecurityGroup, GroupDescription).
+    assert re.fullmatch(r"[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]*", internet.body["description"]), internet.body
+    assert "grants" in internet.body["description"]
     without = _without_resource(stack.json, "aws_vpc_security_group_egress_rule", internet.path)
     reported = {s.site.runner.path for s in stuck(Stack(without), _calls(stack)) if s.call.phase == calls_of.PHASE}
     assert reported == {"dr/services/api/ecs/service"}
