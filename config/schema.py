@@ -1473,6 +1473,17 @@ class LoadBalancerConfig(Section):
 BuildComputeType = Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"]
 
 
+#: CodePipeline V2 push triggers: each file path pattern is 1 to 255 characters (GitFilePathFilterCriteria).
+#: https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GitFilePathFilterCriteria.html
+TRIGGER_PATH_LENGTH = 255
+
+
+def _repository_relative(path: str) -> str:
+    """``path`` as the repository's file paths are written (no leading ./, no trailing /); "" for its root."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return "/".join(parts)
+
+
 class ServiceSource(Section):
     """Where a service's code lives and how its image is built."""
 
@@ -1485,9 +1496,13 @@ class ServiceSource(Section):
     app_path: str = Field(
         "app",
         description="Folder of the Dockerfile in the repository, relative to its root (the build runs "
-        "`docker build ... <app_path>`); in a monorepo, only pushes that change files under it start the "
-        "service's pipeline.",
+        "`docker build ... <app_path>`, so nothing outside it reaches the image).",
         json_schema_extra={"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$"},
+    )
+    start_on: Literal["any_push", "app_path_changes"] = Field(
+        "any_push",
+        description="What starts the pipeline: any_push to branch, or (in a monorepo) app_path_changes, only pushes "
+        "that change a file under app_path (a CodePipeline V2 push trigger filtering on file paths).",
     )
     build_compute_type: BuildComputeType = Field(
         "BUILD_GENERAL1_SMALL", description="CodeBuild machine of the image build (small: 3 GB, 2 vCPUs)."
@@ -1501,6 +1516,41 @@ class ServiceSource(Section):
     def _app_path(cls, value: str) -> str:
         _refuse_all(commands.path_problems(value), value)
         return value
+
+    @property
+    def trigger_paths(self) -> tuple[str, ...]:
+        """The file paths whose change starts the pipeline (glob patterns); () for any push."""
+        return (f"{_repository_relative(self.app_path)}/**",) if self.start_on == "app_path_changes" else ()
+
+    @model_validator(mode="after")
+    def _start_on_app_path(self) -> ServiceSource:
+        if self.start_on != "app_path_changes":
+            return self
+        folder = _repository_relative(self.app_path)
+        if not folder:
+            raise_if_any(
+                [
+                    Problem(
+                        ("start_on",),
+                        f"filters on app_path, but app_path ({self.app_path!r}) is the whole repository",
+                        "leave start_on out (any push starts the pipeline), or set app_path to the service's folder",
+                        self.start_on,
+                    )
+                ]
+            )
+        elif len(folder) + len("/**") > TRIGGER_PATH_LENGTH:
+            raise_if_any(
+                [
+                    Problem(
+                        ("app_path",),
+                        f"is {len(folder)} characters; a trigger's file path is at most {TRIGGER_PATH_LENGTH} "
+                        "with the /** CodePipeline matches below it",
+                        f"use a folder of at most {TRIGGER_PATH_LENGTH - 3} characters, or leave start_on out",
+                        self.app_path,
+                    )
+                ]
+            )
+        return self
 
     @field_validator("branch")
     @classmethod

@@ -501,6 +501,7 @@ def pipeline(
             source_provider=pl.source_provider,
             repository=src.repository,
             branch=src.branch,
+            trigger_paths=src.trigger_paths,
             connection_arn=connection_arn,
             build_project_name=names.build_project,
             build_log_group_name=names.build_log_group,
