@@ -31,6 +31,7 @@ is no KMS endpoint unless a grant uses a key directly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -99,7 +100,7 @@ class VpcCallers:
 
     def interface_policy(self, service: str) -> str:
         """The endpoint policy of one interface endpoint."""
-        return iam.document(*self._statements(service), *self._granted(service))
+        return _bounded(service, iam.document(*self._statements(service), *self._granted(service)))
 
     def gateway_policy(self) -> str:
         """The S3 gateway endpoint's policy: ECR's layers, the account's own buckets for the
@@ -107,10 +108,13 @@ class VpcCallers:
         grant names) for that role only; no other bucket of another account passes. Every role's
         own policy still names its exact buckets."""
         account = {"aws:PrincipalAccount": self.account_id, "s3:ResourceAccount": self.account_id}
-        return iam.document(
-            _allow("EcrImageLayers", "*", ["s3:GetObject"], [f"{ecr_layer_bucket(self.partition, self.region)}/*"]),
-            _allow("TheAccountsOwnBuckets", "*", ACCOUNT_BUCKET_USE, ["*"], {"StringEquals": account}),
-            *self._granted("s3"),
+        return _bounded(
+            "s3",
+            iam.document(
+                _allow("EcrImageLayers", "*", ["s3:GetObject"], [f"{ecr_layer_bucket(self.partition, self.region)}/*"]),
+                _allow("TheAccountsOwnBuckets", "*", ACCOUNT_BUCKET_USE, ["*"], {"StringEquals": account}),
+                *self._granted("s3"),
+            ),
         )
 
     def _arn(self, service: str, resource: str) -> str:
@@ -152,6 +156,28 @@ class VpcCallers:
                 sid = f"Task{len(found) + 1}{statement['Sid']}"
                 found.append(_allow(sid, [role], statement["Action"], statement["Resource"], conditions))
         return found
+
+
+#: An endpoint policy holds at most 20,480 characters, white space included; not adjustable.
+#: https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-limits-endpoints.html
+ENDPOINT_POLICY_CHARACTERS = 20480
+#: The longest role ARN a role reference resolves to (the partition with the longest name; a role
+#: name has at most 64 characters), which the size is counted with.
+LONGEST_ROLE_ARN = len("arn:aws-us-gov:iam::123456789012:role/") + 64
+_ROLE_REFERENCE = re.compile(r"\$\{aws_iam_role\.[A-Za-z0-9_-]+\.arn\}")
+
+
+def _bounded(service: str, document: str) -> str:
+    """``document``, refused when it could not fit an endpoint policy once its role references resolve:
+    only grants make a policy grow, one statement per granted statement."""
+    size = len(_ROLE_REFERENCE.sub("r" * LONGEST_ROLE_ARN, document))
+    if size > ENDPOINT_POLICY_CHARACTERS:
+        raise ValueError(
+            f"the {service} VPC endpoint's policy would hold up to {size} characters, over the "
+            f"{ENDPOINT_POLICY_CHARACTERS} AWS allows (not adjustable): grant fewer {service} resources "
+            "(a prefix or path covers everything under it), or set networking.interface_endpoints: false"
+        )
+    return document
 
 
 #: The services a task calls under its grants, through an endpoint of the same name (S3's is the gateway).

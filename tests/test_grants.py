@@ -24,6 +24,7 @@ from aws_rules.stack import Stack
 from config import ConfigError, aws_names, load_config, naming
 from config.schema import GRANT_TEXT, MAX_GRANTS, EnvironmentConfig, Grant
 from modules import grants, iam
+from modules.endpoint_policies import ENDPOINT_POLICY_CHARACTERS, VpcCallers
 from tests.conftest import SynthesizedStack, policy, synthesize_configs
 from tests.test_iam_lint import findings
 
@@ -673,3 +674,22 @@ def test_the_grants_policies_names_are_derived_and_checked_in_config_naming(
     assert all(aws_names.check("iam_policy", name) == [] for name in derived)
     # The control: a service with only service grants (or none) has no grants policy to name.
     assert not [n for n in naming.physical_names(load_config(ROOT / "config" / "dev.yaml")) if n.kind == "iam_policy"]
+
+
+def test_an_endpoint_policy_the_grants_would_overfill_is_refused() -> None:
+    """An endpoint policy holds 20,480 characters (not adjustable); each granted statement adds one."""
+    role = "${aws_iam_role.services_api_roles_task_5345AE45.arn}"
+
+    def callers(count: int) -> VpcCallers:
+        written = [
+            {"type": "s3", "bucket": f"shop-data-{n}", "prefix": "p" * 100 + "/", "access": "read_write"}
+            for n in range(count)
+        ]
+        config = EnvironmentConfig.model_validate(single(*written))
+        found = grants.grant_statements(PARTITION, REGION, ACCOUNT, config.all_services["app"].grants)
+        return VpcCallers(PARTITION, REGION, ACCOUNT, task_execution_role_arns=[role], granted={role: found})
+
+    fits = callers(5).gateway_policy()
+    assert len(fits) < ENDPOINT_POLICY_CHARACTERS
+    with pytest.raises(ValueError, match=r"s3 VPC endpoint's policy would hold up to \d+ characters, over the 20480"):
+        callers(MAX_GRANTS).gateway_policy()
