@@ -19,6 +19,7 @@ from aws_rules.stack import REFERENCE, Resource, Stack
 #: Inline and managed role policies.
 ROLE_POLICY = "aws_iam_role_policy"
 ROLE_POLICY_ATTACHMENT = "aws_iam_role_policy_attachment"
+CUSTOMER_POLICY = "aws_iam_policy"
 
 
 def target(stack: Stack, value: Any) -> Resource | None:
@@ -40,6 +41,20 @@ def role_policies(stack: Stack, role: Resource) -> list[Resource]:
         for r in stack.of_type(resource_type)
         if refers_to(r.body.get("role"), role)
     ]
+
+
+def documents(stack: Stack, role: Resource) -> list[str]:
+    """The permission documents of a role: its inline policies, and the customer managed policies
+    of the stack attached to it (AWS-managed ones are not in the stack; ``managed`` finds those)."""
+    found = []
+    for policy in role_policies(stack, role):
+        if policy.type == ROLE_POLICY:
+            found.append(policy.body["policy"])
+        else:
+            attached = target(stack, policy.body.get("policy_arn"))
+            if attached is not None and attached.type == CUSTOMER_POLICY:
+                found.append(attached.body["policy"])
+    return found
 
 
 def literal(stack: Stack, text: str) -> str:

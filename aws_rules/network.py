@@ -8,6 +8,10 @@ action, the resource as AWS presents it. Without an endpoint the call goes throu
 caller's groups allow HTTPS to the internet and its subnets route there through a NAT gateway.
 https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html
 
+The app's own calls, as its task role, are those of its config grants (aws_rules/grants.py),
+passed in as ``granted``: each must get out the same way (S3 through the gateway endpoint, the
+others through their interface endpoint, or NAT where the VPC has none).
+
 Conversely (``needless_internet_egress``), each egress rule to the internet is needed: by such a
 call without an endpoint, by a CodeBuild build in the VPC (CodeBuild needs NAT to reach public
 endpoints: https://docs.aws.amazon.com/codebuild/latest/userguide/vpc-support.html), or by a
@@ -21,12 +25,12 @@ account); any other condition counts as not met.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aws_rules import iam
-from aws_rules.permissions import CALLS, RUNTIME, Call, Lookup, services_of
+from aws_rules.permissions import CALLS, RUNTIME, TASK_ROLE, Call, Lookup, services_of
 from aws_rules.stack import Resource, Stack
 
 HTTPS = 443
@@ -66,8 +70,8 @@ def _items(value: Any) -> list[Any]:
 
 
 def sites(stack: Stack, role: Resource) -> list[Site]:
-    """The Lambda functions, CodeBuild projects and ECS services (for their task execution role)
-    in a VPC that run as ``role``."""
+    """The Lambda functions, CodeBuild projects and ECS services (for their task execution role
+    or their task role) in a VPC that run as ``role``."""
     arn = role.ref("arn")
     found = []
     for resource in stack.resources.values():
@@ -82,7 +86,8 @@ def sites(stack: Stack, role: Resource) -> list[Site]:
         elif resource.type == "aws_ecs_service":
             task = iam.target(stack, body.get("task_definition"))
             config = body.get("network_configuration")
-            if task is not None and task.body.get("execution_role_arn") == arn and config:
+            roles = (task.body.get("execution_role_arn"), task.body.get("task_role_arn")) if task else ()
+            if arn in roles and config:
                 network = {"groups": config.get("security_groups"), "subnets": config.get("subnets")}
         if network:
             scope = "dr/" if resource.path.startswith("dr/") else ""
@@ -259,9 +264,20 @@ def _constant(arn: str) -> Callable[[Lookup], str]:
     return lambda _: arn
 
 
-def outbound(stack: Stack) -> Iterator[Outbound]:
-    """Every call of the CALLS table made from inside a VPC, and every secret a task definition
-    names (configured per environment, so not a row of the table)."""
+def _executes(stack: Stack, service: Resource, role: Resource) -> bool:
+    """Whether ``role`` is the task execution role of the ECS service (which Fargate reads secrets as)."""
+    task = iam.target(stack, service.body.get("task_definition"))
+    return task is not None and task.body.get("execution_role_arn") == role.ref("arn")
+
+
+#: Service key -> the calls of its config grants (aws_rules/grants.granted).
+Granted = Mapping[str, Sequence[Call]]
+
+
+def outbound(stack: Stack, granted: Granted | None = None) -> Iterator[Outbound]:
+    """Every call of the CALLS table made from inside a VPC, every secret a task definition
+    names (configured per environment, so not a row of the table), and every call of
+    ``granted`` the tasks make as their task role."""
     for key, path, role_calls in ((k, p, r) for k in services_of(stack) for p, r in CALLS.items()):
         role = Lookup(stack, key).at("aws_iam_role", path)
         if role is None:
@@ -274,11 +290,23 @@ def outbound(stack: Stack) -> Iterator[Outbound]:
                 shown = call.resource(look) if call.endpoint else None
                 if shown is not None:
                     yield Outbound(role, call, site, presented(stack, iam.literal(stack, shown)), look.region())
-            if site.runner.type != "aws_ecs_service":
+            if site.runner.type != "aws_ecs_service" or not _executes(stack, site.runner, role):
                 continue
             for via, action, arn in _secrets_of(stack, site.runner):
                 call = Call(action, "every task start: the task definition's secrets", _constant(arn), endpoint=via)
                 yield Outbound(role, call, site, arn, arn.split(":")[3])
+    for key, calls in (granted or {}).items():
+        task_role = Lookup(stack, key).at("aws_iam_role", TASK_ROLE)
+        if task_role is None:
+            continue  # permissions.denied reports a service without its task role
+        for site in sites(stack, task_role):
+            look = Lookup(stack, key, site.scope)
+            for call in calls:
+                shown = call.resource(look) if call.endpoint else None
+                if shown is not None:
+                    # A bucket's ARN has no region: a granted bucket is the primary region's.
+                    region = shown.split(":")[3] or Lookup(stack).region()
+                    yield Outbound(task_role, call, site, shown, region)
 
 
 def _endpoint_of(stack: Stack, out: Outbound) -> Resource | None:
@@ -287,10 +315,10 @@ def _endpoint_of(stack: Stack, out: Outbound) -> Resource | None:
     return endpoint(stack, here, str(out.call.endpoint)) if out.region == here else None
 
 
-def stuck(stack: Stack) -> Iterator[Stuck]:
+def stuck(stack: Stack, granted: Granted | None = None) -> Iterator[Stuck]:
     """Every call from inside a VPC that cannot get out, or that its endpoint refuses."""
     account = Lookup(stack).account()
-    for out in outbound(stack):
+    for out in outbound(stack, granted):
         why = _why_stuck(stack, out, _endpoint_of(stack, out), account)
         if why:
             yield Stuck(out.role.path, out.call, out.site, out.resource, why)
@@ -320,6 +348,8 @@ def _why_stuck(stack: Stack, out: Outbound, found: Resource | None, account: str
         "aws:PrincipalAccount": account if principal else AWS_OWNED,
         "s3:ResourceAccount": owner,
         "aws:ResourceAccount": owner,
+        # What the call itself says (a granted bucket's owner, which the stack does not hold).
+        **(call.context(Lookup(stack, scope=site.scope)) if call.context else {}),
     }
     if not admits(found.body.get("policy", '{"Statement": []}'), principal, call.action, resource, context):
         return f"the endpoint policy of {found.path} does not admit it"
@@ -343,10 +373,10 @@ def _clients_of(stack: Stack, runner: Resource) -> set[int]:
     return ports
 
 
-def needless_internet_egress(stack: Stack) -> Iterator[Resource]:
+def needless_internet_egress(stack: Stack, granted: Granted | None = None) -> Iterator[Resource]:
     """Egress rules to the internet that no call or client of the stack needs."""
     needed: set[tuple[str, int]] = set()
-    for out in outbound(stack):
+    for out in outbound(stack, granted):
         if _endpoint_of(stack, out) is None:
             needed.update((group, HTTPS) for group in out.site.groups)
     for key, path in ((k, p) for k in services_of(stack) for p in CALLS):
@@ -392,6 +422,12 @@ def broad_endpoint_statements(stack: Stack) -> Iterator[str]:
             yield from (f"{where} {problem}" for problem in _broad(statement, region, account, roles))
 
 
+def _named_bucket(resource: str) -> bool:
+    """An S3 bucket's ARN, or of its keys under a prefix: no wildcard but a trailing one after ``/``."""
+    found = re.fullmatch(r"arn:aws:s3:::([a-z0-9][a-z0-9.-]+)(/[^*?]*\*?)?", resource)
+    return found is not None
+
+
 def _broad(statement: dict[str, Any], region: str, account: str, roles: set[str]) -> Iterator[str]:
     actions = [str(a) for a in _items(statement.get("Action"))]
     resources = [str(r) for r in _items(statement.get("Resource"))]
@@ -409,6 +445,9 @@ def _broad(statement: dict[str, Any], region: str, account: str, roles: set[str]
     resource_account = {equals.get("s3:ResourceAccount"), equals.get("aws:ResourceAccount")}
     for resource in resources:
         if resource in owned:
+            continue
+        if not anyone and _named_bucket(resource) and equals.get("s3:ResourceAccount"):
+            # A task's granted bucket (or key prefix) of the account the grant names, for that role only.
             continue
         if resource == "*":
             if not (set(actions) <= UNSCOPED_ACTIONS or account in resource_account):

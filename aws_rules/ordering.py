@@ -44,6 +44,7 @@ IDENTITY = {
     "aws_ecs_cluster": "name",
     "aws_ecs_service": "name",
     "aws_ecs_task_definition": "family",
+    "aws_iam_policy": "name",
     "aws_iam_role": "name",
     "aws_iam_role_policy": "name",
     "aws_kms_alias": "name",

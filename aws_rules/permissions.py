@@ -15,7 +15,7 @@ context the service sends). A key policy that merely mentions the account does n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from aws_rules import iam, keys
@@ -664,7 +664,7 @@ class Denied:
 
 
 def policy_documents(stack: Stack, role: Resource) -> list[str]:
-    return [p.body["policy"] for p in iam.role_policies(stack, role) if p.type == iam.ROLE_POLICY]
+    return iam.documents(stack, role)
 
 
 def key_requests(look: Lookup, role: Resource, call: Call, presented: str) -> Iterator[tuple[str, keys.Request]]:
@@ -712,10 +712,26 @@ def stale(stacks: list[Stack], table: dict[str, RoleCalls] = CALLS) -> list[str]
     ]
 
 
-def denied(stack: Stack) -> Iterator[Denied]:
-    """Every listed call a role of the stack cannot make, for each of its services."""
+#: The role the app's own calls are made as (its config grants: aws_rules/grants.py).
+TASK_ROLE = "roles/task"
+
+
+def denied(stack: Stack, granted: Mapping[str, Sequence[Call]] | None = None) -> Iterator[Denied]:
+    """Every listed call a role of the stack cannot make, for each of its services, and each call
+    of ``granted`` (service key -> the calls of its config grants) its task role cannot make."""
     for key in services_of(stack):
         yield from _denied(stack, Lookup(stack, key))
+    for key, calls in (granted or {}).items():
+        look = Lookup(stack, key)
+        role = look.at("aws_iam_role", TASK_ROLE)
+        if role is None:
+            yield Denied(f"services/{key}/{TASK_ROLE}", calls[0], "-", "the service has no task role")
+            continue
+        documents = [iam.literal(stack, d) for d in policy_documents(stack, role)]
+        for call in calls:
+            resource = iam.literal(stack, str(call.resource(look)))
+            if not any(iam.allows(d, call.action, resource) for d in documents):
+                yield Denied(role.path, call, resource, "no statement of its policies allows this config grant")
 
 
 def _denied(stack: Stack, look: Lookup) -> Iterator[Denied]:

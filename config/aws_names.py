@@ -333,6 +333,9 @@ RULES: dict[str, NameRule] = {
     "iam_role": NameRule(
         "IAM role name", ("iam", "CreateRole.RoleName"), charset_words="letters, digits and '+=,.@_-'"
     ),
+    "iam_policy": NameRule(
+        "IAM policy name", ("iam", "CreatePolicy.PolicyName"), charset_words="letters, digits and '+=,.@_-'"
+    ),
     # Amazon EC2 API Reference, CreateSecurityGroup: GroupName, "Up to 255 characters in length.
     # Cannot start with sg-." (EC2's model, 3 MB, is not loaded for it: it declares a plain string.)
     "security_group": NameRule(

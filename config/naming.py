@@ -308,6 +308,11 @@ class ServiceNames:
     def migration_task_family(self) -> str:
         return f"{self.prefix}-migrate"
 
+    # --- the task's grants (managed policies: names are the account's, not the role's) ---
+    def task_grants_policy(self, number: int) -> str:
+        """The ``number``-th (from 1) customer managed policy holding the service's config grants."""
+        return f"{self.prefix}-task-grants-{number}"
+
     # --- release ---
     @property
     def release_alarms_hook(self) -> str:
@@ -495,6 +500,9 @@ def _service_names(c: EnvironmentConfig, key: str) -> Iterator[PhysicalName]:
             purposes.append("load_test")
     for purpose in purposes:
         yield name("iam_role", n.role(purpose))
+    if any(grant.type != "service" for grant in spec.grants):
+        # The first of the (at most 4) grants policies: the others differ only in their last digit.
+        yield name("iam_policy", n.task_grants_policy(1))
     scaling = spec.autoscaling
     if scaling is not None:
         for metric, field in SCALING_POLICIES.items():

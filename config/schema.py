@@ -328,8 +328,9 @@ class NetworkingConfig(Section):
     interface_endpoints: bool = Field(
         True,
         description="Interface endpoints for what the tasks call (ECR, CloudWatch Logs, and Secrets Manager or SSM "
-        "where they read secrets in this region), each with a policy admitting only the stack's roles on the "
-        "account's resources; the tasks' HTTPS then reaches only these endpoints and S3's gateway, not the internet. "
+        "where they read secrets in this region, and SQS, SNS, SSM or KMS where a service's grants call them), each "
+        "with a policy admitting only the stack's roles on the account's (or the granted) resources; the tasks' HTTPS "
+        "then reaches only these endpoints and S3's gateway, not the internet. "
         "false: through NAT instead, saving each endpoint's hourly charge per AZ (about 0.01 USD).",
     )
     flow_log_retention_days: int = Field(365, description="Retention of VPC flow logs in CloudWatch Logs.")
@@ -943,7 +944,12 @@ class S3Grant(Section):
     """Read or write the objects of one bucket, or of one prefix in it."""
 
     type: Literal["s3"] = Field(description="Objects of an S3 bucket.")
-    bucket: str = Field(..., description="The bucket's name, or its ARN (arn:aws:s3:::<name>).")
+    bucket: str = Field(
+        ...,
+        description="The bucket's name, or its ARN (arn:aws:s3:::<name>). With interface endpoints the tasks reach "
+        "S3 only through the VPC's gateway endpoint, which carries the stack region's buckets only: the bucket must be "
+        "in that region.",
+    )
     prefix: str | None = Field(
         None,
         min_length=1,
@@ -1114,7 +1120,10 @@ class KmsGrant(Section):
 
     type: Literal["kms"] = Field(description="A KMS key.")
     key: str = Field(
-        ..., description="The key's ARN (arn:aws:kms:<region>:<account>:key/<key id>); IAM does not accept an alias."
+        ...,
+        description="The key's ARN (arn:aws:kms:<region>:<account>:key/<key id>); IAM does not accept an alias. The "
+        "key is not the stack's: its own key policy must also allow this service's task role (by its ARN, or the "
+        "account with IAM policies enabled), or KMS refuses every use whatever the grant says.",
     )
     use: Literal["encrypt", "decrypt", "encrypt_decrypt"] = Field(
         ...,
@@ -1223,7 +1232,10 @@ class ServiceConfig(Section):
         max_length=MAX_GRANTS,
         description="What the task may reach beyond the stack's own resources, each scoped to the resource named: "
         "s3 (bucket, prefix, access), sqs (queue, access), sns (topic), ssm (path), kms (key, use, via), and "
-        "service (another service's key: its security group admits this one's tasks).",
+        "service (another service's key: its security group admits this one's tasks). The IAM kinds become managed "
+        "policies on the task role; with interface endpoints, each granted service's endpoint admits the granted "
+        "calls of this task role (S3's gateway too), and an SQS, SNS, SSM or KMS (without via) grant adds that "
+        "service's endpoint (an hourly charge per AZ).",
     )
     stop_timeout_seconds: int = Field(
         30, ge=10, le=120, description="Grace between SIGTERM and SIGKILL; the app drains and stops inside it."
@@ -1469,6 +1481,17 @@ class LoadBalancerConfig(Section):
 BuildComputeType = Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"]
 
 
+#: CodePipeline V2 push triggers: each file path pattern is 1 to 255 characters (GitFilePathFilterCriteria).
+#: https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GitFilePathFilterCriteria.html
+TRIGGER_PATH_LENGTH = 255
+
+
+def _repository_relative(path: str) -> str:
+    """``path`` as the repository's file paths are written (no leading ./, no trailing /); "" for its root."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return "/".join(parts)
+
+
 class ServiceSource(Section):
     """Where a service's code lives and how its image is built."""
 
@@ -1481,9 +1504,13 @@ class ServiceSource(Section):
     app_path: str = Field(
         "app",
         description="Folder of the Dockerfile in the repository, relative to its root (the build runs "
-        "`docker build ... <app_path>`); in a monorepo, only pushes that change files under it start the "
-        "service's pipeline.",
+        "`docker build ... <app_path>`, so nothing outside it reaches the image).",
         json_schema_extra={"pattern": r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$"},
+    )
+    start_on: Literal["any_push", "app_path_changes"] = Field(
+        "any_push",
+        description="What starts the pipeline: any_push to branch, or (in a monorepo) app_path_changes, only pushes "
+        "that change a file under app_path (a CodePipeline V2 push trigger filtering on file paths).",
     )
     build_compute_type: BuildComputeType = Field(
         "BUILD_GENERAL1_SMALL", description="CodeBuild machine of the image build (small: 3 GB, 2 vCPUs)."
@@ -1497,6 +1524,41 @@ class ServiceSource(Section):
     def _app_path(cls, value: str) -> str:
         _refuse_all(commands.path_problems(value), value)
         return value
+
+    @property
+    def trigger_paths(self) -> tuple[str, ...]:
+        """The file paths whose change starts the pipeline (glob patterns); () for any push."""
+        return (f"{_repository_relative(self.app_path)}/**",) if self.start_on == "app_path_changes" else ()
+
+    @model_validator(mode="after")
+    def _start_on_app_path(self) -> ServiceSource:
+        if self.start_on != "app_path_changes":
+            return self
+        folder = _repository_relative(self.app_path)
+        if not folder:
+            raise_if_any(
+                [
+                    Problem(
+                        ("start_on",),
+                        f"filters on app_path, but app_path ({self.app_path!r}) is the whole repository",
+                        "leave start_on out (any push starts the pipeline), or set app_path to the service's folder",
+                        self.start_on,
+                    )
+                ]
+            )
+        elif len(folder) + len("/**") > TRIGGER_PATH_LENGTH:
+            raise_if_any(
+                [
+                    Problem(
+                        ("app_path",),
+                        f"is {len(folder)} characters; a trigger's file path is at most {TRIGGER_PATH_LENGTH} "
+                        "with the /** CodePipeline matches below it",
+                        f"use a folder of at most {TRIGGER_PATH_LENGTH - 3} characters, or leave start_on out",
+                        self.app_path,
+                    )
+                ]
+            )
+        return self
 
     @field_validator("branch")
     @classmethod

@@ -26,6 +26,7 @@ from cdktf_cdktf_provider_aws.codepipeline import (
     CodepipelineTriggerGitConfiguration,
     CodepipelineTriggerGitConfigurationPush,
     CodepipelineTriggerGitConfigurationPushBranches,
+    CodepipelineTriggerGitConfigurationPushFilePaths,
 )
 from constructs import Construct
 
@@ -53,6 +54,8 @@ class CodePipelineProps:
     source_provider: str
     repository: str
     branch: str
+    #: Only pushes changing a file matching one of these (glob patterns) start the pipeline; () any push.
+    trigger_paths: tuple[str, ...]
     #: The environment's CodeConnections connection (modules/platform.py source_connection).
     connection_arn: str
     # build
@@ -252,7 +255,15 @@ class CodePipeline(Construct):
                         source_action_name="Source",
                         push=[
                             CodepipelineTriggerGitConfigurationPush(
-                                branches=CodepipelineTriggerGitConfigurationPushBranches(includes=[p.branch])
+                                branches=CodepipelineTriggerGitConfigurationPushBranches(includes=[p.branch]),
+                                # A push trigger may filter on branches and file paths together; the
+                                # pipeline is V2 already (triggers need it), so adding this updates it
+                                # in place. https://docs.aws.amazon.com/codepipeline/latest/userguide/pipelines-filter.html
+                                file_paths=CodepipelineTriggerGitConfigurationPushFilePaths(
+                                    includes=list(p.trigger_paths)
+                                )
+                                if p.trigger_paths
+                                else None,
                             )
                         ],
                     ),

@@ -18,17 +18,22 @@ from outside it):
 - The load test's build (CodeBuild in the private subnets): its log, as its role.
 - The hook Lambdas: CodeDeploy, CodeBuild, ACM, ELB and CloudWatch, none of which has an
   endpoint here (they go through NAT; see modules/security/security_groups.py).
-- The app itself calls no AWS API (its IAM database token is signed locally).
+- The app itself, as its task role, makes only the calls of its config grants (``grants:``; its
+  IAM database token is signed locally): S3 through the gateway endpoint, SQS, SNS, SSM and KMS
+  through an interface endpoint of each service granted (``granted_services``), each endpoint
+  admitting exactly the granted actions on the granted resources for that role. A KMS grant
+  ``via`` a service is used by that service on the task's behalf, from AWS's side: no endpoint.
 
-Nothing in the VPC calls KMS itself: Secrets Manager, SSM, ECR, CloudWatch Logs and Lambda
-decrypt on the caller's behalf (the roles' KMS grants require ``kms:ViaService``), so there is
-no KMS endpoint.
+Otherwise nothing in the VPC calls KMS itself: Secrets Manager, SSM, ECR, CloudWatch Logs and
+Lambda decrypt on the caller's behalf (the roles' KMS grants require ``kms:ViaService``), so there
+is no KMS endpoint unless a grant uses a key directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from modules import iam
 
@@ -75,27 +80,41 @@ class VpcCallers:
     #: account's own are covered by the account's pattern; another account's are named.
     secret_arns: Sequence[str] = ()
     parameter_arns: Sequence[str] = ()
+    #: Task role ARN -> the statements of its service's config grants (modules/grants.py), for the
+    #: region the grants' resources are in (the primary; an endpoint serves its own region only).
+    granted: Mapping[str, Sequence[iam.Statement]] = field(default_factory=dict)
 
     def interface_services(self) -> tuple[str, ...]:
         """The interface endpoints these callers use, so the tasks need no NAT for AWS."""
-        return (
+        found = (
             *TASK_SERVICES,
             *(("secretsmanager",) if self.reads_database_secret or self.secret_arns else ()),
             *(("ssm",) if self.parameter_arns else ()),
         )
+        return (*found, *(s for s in self.granted_services() if s not in found and s != "s3"))
+
+    def granted_services(self) -> tuple[str, ...]:
+        """The services the tasks call from the VPC under their grants, sorted."""
+        found = {via_vpc(statement) for statements in self.granted.values() for statement in statements}
+        return tuple(sorted(s for s in found if s is not None))
 
     def interface_policy(self, service: str) -> str:
         """The endpoint policy of one interface endpoint."""
-        return iam.document(*self._statements(service))
+        return _bounded(service, iam.document(*self._statements(service), *self._granted(service)))
 
     def gateway_policy(self) -> str:
-        """The S3 gateway endpoint's policy: ECR's layers, and the account's own buckets for the
-        account's own principals (no role of the stack calls S3 from the VPC today; a bucket of
-        another account never passes). Every role's own policy still names its exact buckets."""
+        """The S3 gateway endpoint's policy: ECR's layers, the account's own buckets for the
+        account's own principals, and each task role's granted buckets (of whichever account the
+        grant names) for that role only; no other bucket of another account passes. Every role's
+        own policy still names its exact buckets."""
         account = {"aws:PrincipalAccount": self.account_id, "s3:ResourceAccount": self.account_id}
-        return iam.document(
-            _allow("EcrImageLayers", "*", ["s3:GetObject"], [f"{ecr_layer_bucket(self.partition, self.region)}/*"]),
-            _allow("TheAccountsOwnBuckets", "*", ACCOUNT_BUCKET_USE, ["*"], {"StringEquals": account}),
+        return _bounded(
+            "s3",
+            iam.document(
+                _allow("EcrImageLayers", "*", ["s3:GetObject"], [f"{ecr_layer_bucket(self.partition, self.region)}/*"]),
+                _allow("TheAccountsOwnBuckets", "*", ACCOUNT_BUCKET_USE, ["*"], {"StringEquals": account}),
+                *self._granted("s3"),
+            ),
         )
 
     def _arn(self, service: str, resource: str) -> str:
@@ -115,10 +134,66 @@ class VpcCallers:
         if service == "secretsmanager":
             secrets = [self._arn("secretsmanager", "secret:*"), *_foreign(self.secret_arns, self.account_id)]
             return [_allow("ReadTheTasksSecrets", execution, ["secretsmanager:GetSecretValue"], secrets)]
-        if service == "ssm":
+        if service == "ssm" and self.parameter_arns:
             parameters = [self._arn("ssm", "parameter/*"), *_foreign(self.parameter_arns, self.account_id)]
             return [_allow("ReadTheTasksParameters", execution, ["ssm:GetParameters"], parameters)]
+        if service in self.granted_services():
+            return []  # only the grants' statements
         raise ValueError(f"no endpoint policy for {service}: list who calls it from the VPC first")
+
+    def _granted(self, service: str) -> list[iam.Statement]:
+        """For each task role, its grants' statements on ``service``: the same actions and
+        resources, that role only. Of their conditions only the resource's owner is kept (an
+        endpoint policy only bounds; the role's own policy still holds the key prefix and the
+        service a key is used through)."""
+        found: list[iam.Statement] = []
+        for role, statements in self.granted.items():
+            for statement in statements:
+                if via_vpc(statement) != service:
+                    continue
+                owner = statement.get("Condition", {}).get("StringEquals", {}).get("s3:ResourceAccount")
+                conditions = {"StringEquals": {"s3:ResourceAccount": owner}} if owner else None
+                sid = f"Task{len(found) + 1}{statement['Sid']}"
+                found.append(_allow(sid, [role], statement["Action"], statement["Resource"], conditions))
+        return found
+
+
+#: An endpoint policy holds at most 20,480 characters, white space included; not adjustable.
+#: https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-limits-endpoints.html
+ENDPOINT_POLICY_CHARACTERS = 20480
+#: The longest role ARN a role reference resolves to (the partition with the longest name; a role
+#: name has at most 64 characters), which the size is counted with.
+LONGEST_ROLE_ARN = len("arn:aws-us-gov:iam::123456789012:role/") + 64
+_ROLE_REFERENCE = re.compile(r"\$\{aws_iam_role\.[A-Za-z0-9_-]+\.arn\}")
+
+
+def _bounded(service: str, document: str) -> str:
+    """``document``, refused when it could not fit an endpoint policy once its role references resolve:
+    only grants make a policy grow, one statement per granted statement."""
+    size = len(_ROLE_REFERENCE.sub("r" * LONGEST_ROLE_ARN, document))
+    if size > ENDPOINT_POLICY_CHARACTERS:
+        raise ValueError(
+            f"the {service} VPC endpoint's policy would hold up to {size} characters, over the "
+            f"{ENDPOINT_POLICY_CHARACTERS} AWS allows (not adjustable): grant fewer {service} resources "
+            "(a prefix or path covers everything under it), or set networking.interface_endpoints: false"
+        )
+    return document
+
+
+#: The services a task calls under its grants, through an endpoint of the same name (S3's is the gateway).
+GRANTED_SERVICES = ("s3", "sqs", "sns", "ssm", "kms")
+
+
+def via_vpc(statement: iam.Statement) -> str | None:
+    """The endpoint service that carries a grant statement's calls from the tasks, or None: a KMS
+    statement with kms:ViaService is used by that service from AWS's side, not from the VPC."""
+    services = {str(a).split(":")[0] for a in statement["Action"]}
+    if len(services) != 1 or not services <= set(GRANTED_SERVICES):
+        raise ValueError(f"a grant statement calls one of {GRANTED_SERVICES}: {statement['Action']}")
+    (service,) = services
+    if service == "kms" and "kms:ViaService" in statement.get("Condition", {}).get("StringEquals", {}):
+        return None
+    return service
 
 
 def _foreign(arns: Sequence[str], account_id: str) -> list[str]:

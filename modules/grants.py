@@ -74,6 +74,11 @@ def grant_statements(partition: str, region: str, account_id: str, grants: Itera
     return statements
 
 
+def iam_granted(c: EnvironmentConfig) -> bool:
+    """Whether any service of ``c`` has a grant that is IAM (not only service grants)."""
+    return any(not isinstance(g, ServiceGrant) for spec in c.all_services.values() for g in spec.grants)
+
+
 def grant_documents(statements: Sequence[iam.Statement]) -> list[str]:
     """``statements`` packed, in order, into as few policy documents as fit a managed policy each
     (none for no statement): what the stack attaches to the task role, so a service's grants never

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from config.schema import NetworkingConfig, ServiceConfig
-from modules import access_logs, security_wiring
+from modules import access_logs, grants, iam, security_wiring
 from modules.database import Database, DatabaseOutputs, DatabaseProps
 from modules.ecs import CapacityShare, Cluster, ClusterProps, ClusterRef
 from modules.endpoint_policies import VpcCallers
@@ -94,7 +94,19 @@ def vpc_callers(c: EnvironmentConfig, region: str, roles: EnvironmentRoles) -> V
         reads_database_secret=primary,
         secret_arns=tuple(a for a in here if ":secretsmanager:" in a),
         parameter_arns=tuple(a for a in here if ":ssm:" in a),
+        granted=granted(c, roles) if primary else {},
     )
+
+
+def granted(c: EnvironmentConfig, roles: EnvironmentRoles) -> dict[str, list[iam.Statement]]:
+    """Each task role with IAM grants -> their statements. The grants' resources are the primary
+    region's (config refuses others; a bucket is assumed there: a gateway endpoint carries only
+    its own region's buckets)."""
+    found = {
+        roles.services[key].task.role_arn: grants.grant_statements(c.partition, c.region, c.account_id, spec.grants)
+        for key, spec in c.all_services.items()
+    }
+    return {role: statements for role, statements in found.items() if statements}
 
 
 def task_apis(c: EnvironmentConfig, site: RegionSite, network: NetworkingOutputs) -> PrivateApis | ThroughNat:
@@ -105,6 +117,9 @@ def task_apis(c: EnvironmentConfig, site: RegionSite, network: NetworkingOutputs
     if any(s.source.split(":")[3] != site.region for s in secrets):
         # A VPC endpoint serves its own region only.
         return ThroughNat("HTTPS through NAT: service.secrets names a secret or parameter of another region")
+    if site.region != c.region and grants.iam_granted(c):
+        # The grants' resources are the primary region's: the DR region's endpoints cannot carry them.
+        return ThroughNat("HTTPS through NAT: the config grants of a service name resources of the primary region")
     return PrivateApis(network.endpoint_security_group_id, network.s3_prefix_list_id)
 
 

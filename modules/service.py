@@ -16,7 +16,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.naming import ALARM_SUFFIXES, ServiceNames
 from config.schema import DatabaseIdentity, ServiceConfig, ServiceSpec
-from modules import access_logs, deploy_specs, service_network
+from modules import access_logs, deploy_specs, service_network, task_grants
 from modules.alarms import (
     AlarmThresholds,
     AppErrors,
@@ -558,6 +558,7 @@ def pipeline(
             source_provider=pl.source_provider,
             repository=src.repository,
             branch=src.branch,
+            trigger_paths=src.trigger_paths,
             connection_arn=connection_arn,
             build_project_name=names.build_project,
             build_log_group_name=names.build_log_group,
@@ -749,6 +750,8 @@ def deliver(
         *platform.groups.tasks_egress_rules,
         *platform.vpc.endpoints,
         *delivery.own_egress,
+        # The app's calls under its config grants (none without grants).
+        *task_grants.attach(scope, s.c, s.key, roles.task),
     )
     pipe.start_after(pipeline=policies.codepipeline, deployer=policies.codedeploy)
     return Built(delivery.ecr, service, pipe, role_policies)

@@ -6,6 +6,7 @@ grants open network paths between services that exist; the config refuses what w
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,17 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aws_rules import grants as calls_of
 from aws_rules import iam as evaluator
-from config import ConfigError, load_config
+from aws_rules.network import broad_endpoint_statements, endpoint, needless_internet_egress, outbound, stuck
+from aws_rules.permissions import RUNTIME, denied
+from aws_rules.stack import Stack
+from config import ConfigError, aws_names, load_config, naming
 from config.schema import GRANT_TEXT, MAX_GRANTS, EnvironmentConfig, Grant
 from modules import grants, iam
+from modules.endpoint_policies import ENDPOINT_POLICY_CHARACTERS, VpcCallers
+from tests.conftest import SynthesizedStack, policy, synthesize_configs
+from tests.test_iam_lint import findings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
@@ -431,3 +439,259 @@ def test_packing_starts_a_new_policy_only_when_the_last_is_full() -> None:
     many = grants.grant_documents([one] * 100)  # the control: 100 statements cannot fit one policy
     assert len(many) > 1 and all(grants.size(d) <= grants.MANAGED_POLICY_CHARACTERS for d in many)
     assert grants.size(iam.document(*evaluator.statements(many[0]), one)) > grants.MANAGED_POLICY_CHARACTERS
+
+
+# --- synthesized: each service's grants on its own task role, and a way out of the VPC --------
+
+FIXTURE = ROOT / "tests" / "data" / "grants.yaml"
+#: The variants of tests/data/grants.yaml: interface endpoints (as staging and prod), NAT only
+#: (as dev), and endpoints with a pilot-light DR region whose tasks run as the same task roles.
+VARIANTS = ("endpoints", "nat", "dr")
+
+
+def variant(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(FIXTURE.read_text())
+    data["environment"] = {"endpoints": "grants", "nat": "grantsnat", "dr": "grantsdr"}[name]
+    if name == "nat":
+        data["networking"]["interface_endpoints"] = False
+    if name == "dr":
+        data["database"]["engine_version"] = "16.4"  # a global database names its minor version
+        data["dr"] = {
+            "region": "eu-central-1",
+            "posture": "pilot_light",
+            "networking": {"vpc_cidr": "10.130.0.0/16", "az_count": 2, "nat_mode": "single"},
+            "certificate_arn": "arn:aws:acm:eu-central-1:555555555555:certificate/00000000-0000-4000-8000-000000000015",
+        }
+    return data
+
+
+@pytest.fixture(scope="module")
+def granted_stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SynthesizedStack]:
+    folder = tmp_path_factory.mktemp("grants.config")
+    configs = {}
+    for name in VARIANTS:
+        file = folder / f"{name}.yaml"
+        file.write_text(yaml.safe_dump(variant(name)))
+        configs[name] = load_config(file)
+    return synthesize_configs(configs, tmp_path_factory.mktemp("grants.out"))
+
+
+@pytest.fixture(params=VARIANTS)
+def granted_stack(request: pytest.FixtureRequest, granted_stacks: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    return granted_stacks[request.param]
+
+
+def _calls(stack: SynthesizedStack) -> dict[str, tuple[Any, ...]]:
+    return calls_of.granted(stack.config)
+
+
+def _body(document: dict[str, Any], resource_type: str, path: str) -> dict[str, Any]:
+    (body,) = [
+        b for b in document["resource"][resource_type].values() if b["//"]["metadata"]["path"].split("/", 1)[1] == path
+    ]
+    return body
+
+
+def test_the_fixture_grants_every_iam_kind_to_api_only(granted_stacks: dict[str, SynthesizedStack]) -> None:
+    config = granted_stacks["endpoints"].config
+    kinds = {g.type for g in config.all_services["api"].grants}
+    assert kinds == {"s3", "sqs", "sns", "ssm", "kms"} and config.all_services["web"].grants == ()
+    assert config.networking.interface_endpoints and not granted_stacks["nat"].config.networking.interface_endpoints
+    assert granted_stacks["dr"].config.dr is not None
+
+
+def test_a_services_grants_are_its_task_roles_policies_exactly_and_no_other_roles(
+    granted_stack: SynthesizedStack,
+) -> None:
+    stack, config = granted_stack, granted_stack.config
+    api_role = stack.service("api").one("aws_iam_role", "roles/task").ref("name")
+    attached = [a for a in stack.of_type("aws_iam_role_policy_attachment") if a.path.startswith("services/api/grants/")]
+    assert attached and all(a.body["role"] == api_role for a in attached)
+    policies = {p.ref("arn"): p for p in stack.of_type("aws_iam_policy")}
+    assert sorted(a.body["policy_arn"] for a in attached) == sorted(policies)  # every policy is attached, once
+    documents = [policy(policies[a.body["policy_arn"]].body["policy"]) for a in sorted(attached, key=lambda a: a.path)]
+    found = [s for d in documents for s in d["Statement"]]
+    expected = grants.grant_statements(PARTITION, REGION, "555555555555", config.all_services["api"].grants)
+    assert found == expected  # scoped exactly to the ARNs the config names, in order
+    assert {p.body["name"] for p in policies.values()} == {config.names.service("api").task_grants_policy(1)}
+    # web's task role (and every other role) gets none of them.
+    others = [r for r in stack.of_type("aws_iam_role") if r.ref("name") != api_role]
+    assert all(a.body["role"] not in {r.ref("name") for r in others} for a in attached)
+
+
+def test_the_task_role_allows_every_call_of_its_grants(granted_stack: SynthesizedStack) -> None:
+    found = [str(d) for d in denied(Stack(granted_stack.json), _calls(granted_stack))]
+    assert found == [], "\n".join(found)
+
+
+def test_another_services_task_role_or_one_without_the_grants_policy_is_reported(
+    granted_stacks: dict[str, SynthesizedStack],
+) -> None:
+    stack = granted_stacks["endpoints"]
+    calls = _calls(stack)["api"]
+    # web's role is not granted api's calls: every one is refused.
+    assert len(list(denied(Stack(stack.json), {"web": calls}))) == len(calls)
+    detached = copy.deepcopy(stack.json)
+    attachments = detached["resource"]["aws_iam_role_policy_attachment"]
+    for name in [n for n, b in attachments.items() if "/grants/" in b["//"]["metadata"]["path"]]:
+        del attachments[name]
+    reported = list(denied(Stack(detached), {"api": calls}))
+    assert {d.call.action for d in reported} == {c.action for c in calls}
+
+
+def test_every_granted_call_gets_out_of_the_vpc_and_no_egress_is_needless(granted_stack: SynthesizedStack) -> None:
+    stack, calls = Stack(granted_stack.json), _calls(granted_stack)
+    found = [str(s) for s in stuck(stack, calls)]
+    assert found == [], "\n".join(found)
+    assert [r.path for r in needless_internet_egress(stack, calls)] == []
+    assert list(broad_endpoint_statements(stack)) == []
+    made = [o for o in outbound(stack, calls) if o.call.phase == calls_of.PHASE]
+    # Every call but the key used via SQS (SQS calls KMS itself) leaves from each site of api's tasks.
+    sites = {o.site.runner.path for o in made}
+    assert sites == {"services/api/ecs/service"} | (
+        {"dr/services/api/ecs/service"} if granted_stack.config.dr else set()
+    )
+    assert len(made) == len(sites) * (len(calls["api"]) - 1)
+    assert not any(o.call.via for o in made)
+
+
+def test_with_interface_endpoints_each_granted_service_has_its_endpoint(
+    granted_stacks: dict[str, SynthesizedStack],
+) -> None:
+    stack = Stack(granted_stacks["endpoints"].json)
+    region = granted_stacks["endpoints"].config.region
+    for service in ("sqs", "sns", "ssm", "kms"):
+        assert endpoint(stack, region, service) is not None, service
+    # The primary region's tasks need no NAT for their grants: each call has an endpoint there.
+    made = [o for o in outbound(stack, _calls(granted_stacks["endpoints"])) if o.call.phase == calls_of.PHASE]
+    assert made and all(endpoint(stack, region, str(o.call.endpoint)) is not None for o in made)
+    nat = Stack(granted_stacks["nat"].json)
+    assert [endpoint(nat, region, s) for s in ("sqs", "sns", "ssm", "kms")] == [None] * 4
+
+
+def test_a_key_used_through_a_service_gets_no_endpoint_statement(granted_stacks: dict[str, SynthesizedStack]) -> None:
+    stack = granted_stacks["endpoints"]
+    via_sqs = "arn:aws:kms:eu-west-1:555555555555:key/00000000-0000-4000-8000-000000000001"
+    kms = policy(_body(stack.json, "aws_vpc_endpoint", "networking/endpoint_kms")["policy"])
+    assert [s["Resource"] for s in kms["Statement"]] == [[via_sqs.replace("0001", "0002")]]
+
+
+@pytest.mark.parametrize("service", ["sqs", "sns", "ssm", "kms"])
+def test_a_granted_call_its_endpoint_does_not_admit_or_without_an_endpoint_is_reported(
+    service: str, granted_stacks: dict[str, SynthesizedStack]
+) -> None:
+    stack = granted_stacks["endpoints"]
+    calls, path = _calls(stack), f"networking/endpoint_{service}"
+    emptied = copy.deepcopy(stack.json)
+    _body(emptied, "aws_vpc_endpoint", path)["policy"] = json.dumps({"Version": "2012-10-17", "Statement": []})
+    refused = {s.call.action for s in stuck(Stack(emptied), calls) if path in s.why}
+    assert refused == {c.action for c in calls["api"] if c.endpoint == service}
+    without = _without_resource(stack.json, "aws_vpc_endpoint", path)
+    reasons = {s.why for s in stuck(Stack(without), calls) if s.call.action.startswith(f"{service}:")}
+    no_way_out = "in the caller's VPC, and its security groups allow no HTTPS to the internet"
+    assert reasons == {f"no {service} endpoint for eu-west-1 {no_way_out}"}
+
+
+def test_another_accounts_granted_bucket_needs_its_own_gateway_statement(
+    granted_stacks: dict[str, SynthesizedStack],
+) -> None:
+    stack = granted_stacks["endpoints"]
+    broken = copy.deepcopy(stack.json)
+    gateway = _body(broken, "aws_vpc_endpoint", "networking/s3_endpoint")
+    document = policy(gateway["policy"])
+    document["Statement"] = [s for s in document["Statement"] if "partner-exports" not in json.dumps(s["Resource"])]
+    gateway["policy"] = json.dumps(document)
+    refused = {(s.call.action, s.resource) for s in stuck(Stack(broken), _calls(stack))}
+    # The account's own-bucket statement does not admit a bucket of 666666666666.
+    assert refused == {
+        (a, f"arn:aws:s3:::partner-exports/{RUNTIME}")
+        for a in ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+    }
+
+
+def test_the_dr_regions_tasks_reach_the_granted_resources_through_nat(
+    granted_stacks: dict[str, SynthesizedStack],
+) -> None:
+    stack = granted_stacks["dr"]
+    rules = [
+        r
+        for r in stack.of_type("aws_vpc_security_group_egress_rule")
+        if r.path.startswith("dr/security_groups/tasks_out")
+    ]
+    assert any(r.body.get("cidr_ipv4") == "0.0.0.0/0" for r in rules), [r.path for r in rules]
+    (internet,) = [r for r in rules if r.body.get("cidr_ipv4") == "0.0.0.0/0"]
+    # EC2 takes only these characters in a rule's description (CreateSecurityGroup, GroupDescription).
+    assert re.fullmatch(r"[A-Za-z0-9. _\-:/()#,@\[\]+=&;{}!$*]*", internet.body["description"]), internet.body
+    assert "grants" in internet.body["description"]
+    without = _without_resource(stack.json, "aws_vpc_security_group_egress_rule", internet.path)
+    reported = {s.site.runner.path for s in stuck(Stack(without), _calls(stack)) if s.call.phase == calls_of.PHASE}
+    assert reported == {"dr/services/api/ecs/service"}
+    # Without the grants, that egress would be needless: the grants are what needs it.
+    assert internet.path in [r.path for r in needless_internet_egress(Stack(stack.json))]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda s: s.update(Principal="*"), "admits any principal"),
+        (lambda s: s.pop("Condition"), "outside the account's resources"),
+        (lambda s: s.update(Resource=["arn:aws:s3:::partner-*"]), "outside the account's resources"),
+    ],
+    ids=["any principal", "no owner", "bucket pattern"],
+)
+def test_a_granted_bucket_statement_broader_than_the_grant_is_reported(
+    change: Any, problem: str, granted_stacks: dict[str, SynthesizedStack]
+) -> None:
+    broken = copy.deepcopy(granted_stacks["endpoints"].json)
+    gateway = _body(broken, "aws_vpc_endpoint", "networking/s3_endpoint")
+    document = policy(gateway["policy"])
+    (statement,) = [s for s in document["Statement"] if "partner-exports" in json.dumps(s["Resource"])]
+    change(statement)
+    gateway["policy"] = json.dumps(document)
+    found = list(broad_endpoint_statements(Stack(broken)))
+    assert any(problem in f for f in found), found
+
+
+def test_the_grants_policies_pass_the_iam_audit(granted_stacks: dict[str, SynthesizedStack]) -> None:
+    audited = {
+        p.path: findings(policy(p.body["policy"])) for p in granted_stacks["endpoints"].of_type("aws_iam_policy")
+    }
+    assert audited and {path: found for path, found in audited.items() if found} == {}
+
+
+def _without_resource(document: dict[str, Any], resource_type: str, path: str) -> dict[str, Any]:
+    result = copy.deepcopy(document)
+    bodies = result["resource"][resource_type]
+    (name,) = [n for n, b in bodies.items() if b["//"]["metadata"]["path"].split("/", 1)[1] == path]
+    del bodies[name]
+    return result
+
+
+def test_the_grants_policies_names_are_derived_and_checked_in_config_naming(
+    granted_stacks: dict[str, SynthesizedStack],
+) -> None:
+    stack = granted_stacks["endpoints"]
+    derived = {n.value: n for n in naming.physical_names(stack.config) if n.kind == "iam_policy"}
+    assert {p.body["name"] for p in stack.of_type("aws_iam_policy")} == set(derived)
+    assert all(aws_names.check("iam_policy", name) == [] for name in derived)
+    # The control: a service with only service grants (or none) has no grants policy to name.
+    assert not [n for n in naming.physical_names(load_config(ROOT / "config" / "dev.yaml")) if n.kind == "iam_policy"]
+
+
+def test_an_endpoint_policy_the_grants_would_overfill_is_refused() -> None:
+    """An endpoint policy holds 20,480 characters (not adjustable); each granted statement adds one."""
+    role = "${aws_iam_role.services_api_roles_task_5345AE45.arn}"
+
+    def callers(count: int) -> VpcCallers:
+        written = [
+            {"type": "s3", "bucket": f"shop-data-{n}", "prefix": "p" * 100 + "/", "access": "read_write"}
+            for n in range(count)
+        ]
+        config = EnvironmentConfig.model_validate(single(*written))
+        found = grants.grant_statements(PARTITION, REGION, ACCOUNT, config.all_services["app"].grants)
+        return VpcCallers(PARTITION, REGION, ACCOUNT, task_execution_role_arns=[role], granted={role: found})
+
+    fits = callers(5).gateway_policy()
+    assert len(fits) < ENDPOINT_POLICY_CHARACTERS
+    with pytest.raises(ValueError, match=r"s3 VPC endpoint's policy would hold up to \d+ characters, over the 20480"):
+        callers(MAX_GRANTS).gateway_policy()

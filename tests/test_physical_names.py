@@ -141,6 +141,8 @@ REFUSED = [
     ("event_rule", "shop ended", "has a form AWS does not accept"),  # model pattern
     ("iam_role", "a" * 65, "over AWS's 64"),  # model max
     ("iam_role", "shop role", "has a form AWS does not accept"),  # model pattern
+    ("iam_policy", "a" * 129, "over AWS's 128"),  # model max
+    ("iam_policy", "shop/task-grants", "has a form AWS does not accept"),  # model pattern
     ("security_group", "sg-shop", "starts with 'sg-'"),
     ("security_group", "shop|alb", "contains '|'"),
     ("kms_alias", "shop/data", "does not start with 'alias/'"),
