@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from aws_rules import grants, keys, trust
+from aws_rules.listeners import plain_routes
 from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
 from aws_rules.ordering import literal_names
 from aws_rules.permissions import CALLS, Call, Lookup, denied, key_requests, services_of, stale
@@ -625,3 +626,23 @@ def test_an_endpoint_statement_broader_than_the_stack_needs_is_reported(
     missing_policy = copy.deepcopy(staging.json)
     del _at(missing_policy, "aws_vpc_endpoint", "networking/s3_endpoint")["policy"]
     assert [p for p in broad_endpoint_statements(Stack(missing_policy)) if "has no policy" in p]
+
+
+def test_every_http_target_group_is_reached_only_through_tls_listeners(stack: SynthesizedStack) -> None:
+    assert [str(r) for r in plain_routes(Stack(stack.json))] == []
+
+
+def test_a_target_group_behind_a_plain_listener_or_rule_or_none_is_reported(prod: SynthesizedStack) -> None:
+    """The controls: the production listener speaking HTTP (its default action), and a target group
+    nothing forwards to (a rule on a plain listener: tests/test_services.py)."""
+    document = copy.deepcopy(prod.json)
+    listeners = document["resource"]["aws_lb_listener"]
+    listeners[prod.one("aws_lb_listener", "load_balancer/prod_listener").id]["protocol"] = "HTTP"
+    found = [str(r) for r in plain_routes(Stack(document))]
+    assert found and all("load_balancer/prod_listener forwards to it over HTTP" in f for f in found), found
+    document = copy.deepcopy(prod.json)
+    groups = document["resource"]["aws_lb_target_group"]
+    groups["orphan"] = {**next(iter(groups.values())), "//": {"metadata": {"path": "x/orphan"}}}
+    assert [str(r) for r in plain_routes(Stack(document))] == [
+        "orphan: no listener forwards to it (nothing shows it is behind TLS)"
+    ]

@@ -1,4 +1,5 @@
-"""The policy gate: checkov over every environment's synthesized JSON, with the project's skip list."""
+"""The policy gate: checkov over every environment's synthesized JSON and the several-services
+fixtures', with the project's skip list."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SynthesizedStack
+from config import load_config
+from tests.conftest import ROOT, SynthesizedStack, synthesize_configs
 from tools import checkov_gate
 
 CHECKOV = Path(sys.executable).parent / "checkov"
@@ -23,10 +25,16 @@ def skip_list() -> list[str]:
     return list(yaml.safe_load(CONFIG.read_text())["skip-check"])
 
 
+#: Stacks of several services (routed by rules, unrouted, with grants), gated like the shipped ones.
+SEVERAL_SERVICES = ("two_services", "grants")
+
+
 @pytest.mark.slow
 def test_checkov_reports_no_failed_check(synthesized: dict[str, SynthesizedStack], tmp_path: Path) -> None:
     stacks = tmp_path / "stacks"
-    for stack in synthesized.values():
+    configs = {name: load_config(ROOT / "tests" / "data" / f"{name}.yaml") for name in SEVERAL_SERVICES}
+    several = synthesize_configs(configs, tmp_path / "several")
+    for stack in [*synthesized.values(), *several.values()]:
         (stacks / stack.file.parent.name).mkdir(parents=True)
         shutil.copy(stack.file, stacks / stack.file.parent.name / "cdk.tf.json")
     staged = checkov_gate.stage(stacks, tmp_path / "staged")

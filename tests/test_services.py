@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from aws_rules import trust
+from aws_rules.listeners import plain_routes
 from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
 from aws_rules.ordering import literal_names
 from aws_rules.permissions import denied
@@ -147,6 +148,7 @@ def test_a_policy_naming_another_services_target_group_is_reported_control(platf
 
 def test_every_aws_rule_holds_for_a_stack_of_several_services(platform: SynthesizedStack) -> None:
     stack = Stack(platform.json)
+    assert [str(r) for r in plain_routes(stack)] == []
     assert [str(f) for f in literal_names(stack)] == []
     assert [str(m) for m in missing(stack)] == []
     assert [str(d) for d in denied(stack)] == []
@@ -281,3 +283,13 @@ def test_a_group_that_admits_an_ungranted_caller_is_reported_control(platform: S
     }
     broken = SynthesizedStack(platform.env, platform.config, document, platform.file)
     assert admitted(broken)["worker"] == {"services/api/peers", "security_groups/tasks_sg"}
+
+
+def test_a_rule_that_forwards_from_a_plain_listener_is_reported_control(platform: SynthesizedStack) -> None:
+    """api is reached through rules only: moved to port 80's listener, its rule would carry HTTP."""
+    document = copy.deepcopy(platform.json)
+    redirect = platform.one("aws_lb_listener", "load_balancer/http_redirect")
+    api_rule = platform.service("api").one("aws_lb_listener_rule", "route/prod_rule")
+    document["resource"]["aws_lb_listener_rule"][api_rule.id]["listener_arn"] = redirect.ref("arn")
+    found = [str(r) for r in plain_routes(Stack(document))]
+    assert found == [f"services/api/route/blue: {redirect.path} forwards to it over HTTP"]
