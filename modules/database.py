@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf import ITerraformDependable, TerraformResourceLifecycle, TerraformStack
 from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
@@ -40,8 +41,43 @@ CLUSTER_PARAMETERS = {
 
 
 @dataclass(frozen=True)
+class Regional:
+    """A cluster of its own: RDS generates, stores and rotates the master password."""
+
+
+@dataclass(frozen=True)
+class GlobalPrimary:
+    """The writer of an Aurora global database.
+
+    Members of a global database cannot have RDS manage the password. Then Secrets Manager
+    generates it at apply time (an ephemeral value, sent write-only: never in the plan or state)
+    and this stack keeps it in its own secret; raising the version rotates it.
+    """
+
+    global_cluster_identifier: str
+    password_version: int
+    #: Regions (with their KMS keys) the password secret is replicated to.
+    secret_replicas: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class GlobalSecondary:
+    """A global database's DR member: replicates the primary, has no credentials of its own."""
+
+    global_cluster_identifier: str
+    #: It joins the global database only once the primary has an available instance.
+    #: https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-getting-started.html
+    primary_instances: Sequence[ITerraformDependable]
+
+
+#: Exactly one of these: which cluster this is decides who owns the credentials.
+DatabaseMode = Regional | GlobalPrimary | GlobalSecondary
+
+
+@dataclass(frozen=True)
 class DatabaseProps:
     cluster_identifier: str
+    mode: DatabaseMode
     #: The major version (AWS picks and upgrades the minor), or an exact one.
     engine_version: str
     auto_minor_version_upgrade: bool
@@ -70,19 +106,6 @@ class DatabaseProps:
     log_retention_days: int
     #: Terraform refuses to destroy the cluster (production data).
     prevent_destroy: bool = False
-    #: The Aurora global database this cluster belongs to (None: a regional cluster).
-    global_cluster_identifier: str | None = None
-    #: A global database's secondary: replicates the primary, has no credentials of its own.
-    secondary: bool = False
-    #: Members of a global database cannot have RDS manage the password. Then Secrets Manager
-    #: generates it at apply time (an ephemeral value, sent write-only: never in the plan or state)
-    #: and this stack keeps it in its own secret; raising the version rotates it.
-    password_version: int = 1
-    #: Regions (with their KMS keys) the password secret is replicated to.
-    secret_replicas: tuple[tuple[str, str], ...] = ()
-    #: A secondary joins the global database only once the primary has an available instance.
-    #: https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-global-database-getting-started.html
-    primary_instances: Sequence[ITerraformDependable] = ()
     #: The roles that read the master secret (the migration task's execution role), and the
     #: stack's other roles, which the secret's resource policy denies.
     secret_readers: tuple[str, ...] = ()
@@ -107,14 +130,14 @@ class DatabaseOutputs:
     instances: tuple[ITerraformDependable, ...] = ()
 
 
-def _global_member_owned(p: DatabaseProps) -> list[str]:
+def _global_member_owned(mode: DatabaseMode) -> list[str]:
     """What the global database, not Terraform, decides for its members."""
-    if p.global_cluster_identifier is None:
+    if isinstance(mode, Regional):
         return []
     # A global database is upgraded through its global cluster, which upgrades every member: the
     # members' versions follow it. After a failover the global database decides who replicates whom.
     # https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/rds_global_cluster#upgrading-engine-versions
-    return ["engine_version", *(["replication_source_identifier"] if p.secondary else [])]
+    return ["engine_version", *(["replication_source_identifier"] if isinstance(mode, GlobalSecondary) else [])]
 
 
 def master_secret_policy(readers: Sequence[str], denied: Sequence[str]) -> str:
@@ -150,22 +173,7 @@ class Database(Construct):
     def __init__(self, scope: Construct, id: str, props: DatabaseProps) -> None:
         super().__init__(scope, id)
         p = props
-        family = parameter_family(p.engine_version)
-        subnet_group = DbSubnetGroup(self, "subnet_group", name=p.cluster_identifier, subnet_ids=list(p.subnet_ids))
-        cluster_parameters = RdsClusterParameterGroup(
-            self,
-            "cluster_parameters",
-            name=f"{p.cluster_identifier}-cluster",
-            family=family,
-            parameter=[RdsClusterParameterGroupParameter(name=k, value=v) for k, v in CLUSTER_PARAMETERS.items()],
-        )
-        instance_parameters = DbParameterGroup(
-            self,
-            "instance_parameters",
-            name=f"{p.cluster_identifier}-instance",
-            family=family,
-            parameter=[DbParameterGroupParameter(name="log_lock_waits", value="1")],
-        )
+        subnet_group, cluster_parameters, instance_parameters = self._parameter_groups(p)
         # Created here (encrypted, with retention) so RDS does not create it unencrypted and kept forever.
         log_group = encrypted_log_group(
             self,
@@ -174,90 +182,13 @@ class Database(Construct):
             p.log_retention_days,
             p.logs_kms_key_arn,
         )
-        write_only = p.global_cluster_identifier is not None and not p.secondary
-        secret = self._write_only_secret(p) if write_only else None
-        # Otherwise RDS generates the password, stores it in Secrets Manager and rotates it; it
-        # never appears in this code, the plan or the state. A secondary has no credentials.
-        rds_managed = not write_only and not p.secondary
-        cluster = RdsCluster(
-            self,
-            "cluster",
-            cluster_identifier=p.cluster_identifier,
-            engine=ENGINE,
-            engine_version=p.engine_version,
-            global_cluster_identifier=p.global_cluster_identifier,
-            database_name=None if p.secondary else p.database_name,
-            master_username=None if p.secondary else p.master_username,
-            manage_master_user_password=True if rds_managed else None,
-            master_user_secret_kms_key_id=p.kms_key_arn if rds_managed else None,
-            master_password_wo=secret.password if secret else None,
-            master_password_wo_version=p.password_version if secret else None,
-            port=PORT,
-            db_subnet_group_name=subnet_group.name,
-            vpc_security_group_ids=[p.security_group_id],
-            db_cluster_parameter_group_name=cluster_parameters.name,
-            storage_encrypted=True,
-            kms_key_id=p.kms_key_arn,
-            iam_database_authentication_enabled=True,
-            backup_retention_period=p.backup_retention_days,
-            preferred_backup_window=p.preferred_backup_window,
-            preferred_maintenance_window=p.preferred_maintenance_window,
-            copy_tags_to_snapshot=True,
-            deletion_protection=p.deletion_protection,
-            # A secondary holds no data of its own to snapshot: the primary's final snapshot has it.
-            skip_final_snapshot=p.skip_final_snapshot or p.secondary,
-            final_snapshot_identifier=(
-                None if p.skip_final_snapshot or p.secondary else f"{p.cluster_identifier}-final"
-            ),
-            enabled_cloudwatch_logs_exports=["postgresql"],
-            serverlessv2_scaling_configuration=(
-                RdsClusterServerlessv2ScalingConfiguration(
-                    min_capacity=p.serverless_capacity[0],
-                    max_capacity=p.serverless_capacity[1],
-                    seconds_until_auto_pause=p.seconds_until_auto_pause,
-                )
-                if p.serverless_capacity
-                else None
-            ),
-            depends_on=[log_group, *p.primary_instances],
-            lifecycle=TerraformResourceLifecycle(
-                prevent_destroy=p.prevent_destroy or None,
-                ignore_changes=_global_member_owned(p) or None,
-            )
-            if p.prevent_destroy or p.global_cluster_identifier
-            else None,
+        credentials, secret = self._credentials(p)
+        cluster = self._cluster(p, credentials, subnet_group.name, cluster_parameters.name, log_group)
+        instances = tuple(
+            self._instance(p, index, cluster.id, subnet_group.name, instance_parameters.name)
+            for index in range(p.instance_count)
         )
-        instances = []
-        monitored = p.monitoring_interval_seconds > 0
-        for index in range(p.instance_count):
-            instance = RdsClusterInstance(
-                self,
-                f"instance_{index}",
-                identifier=f"{p.cluster_identifier}-{index + 1}",
-                cluster_identifier=cluster.id,
-                engine=ENGINE,
-                # No engine_version: an Aurora instance runs its cluster's, and AWS's minor
-                # upgrades then never show as a diff on the instance.
-                instance_class=p.instance_class,
-                # Spread writer and readers over the AZs so a failover lands in another zone.
-                availability_zone=p.availability_zones[index % len(p.availability_zones)],
-                db_subnet_group_name=subnet_group.name,
-                db_parameter_group_name=instance_parameters.name,
-                publicly_accessible=False,
-                auto_minor_version_upgrade=p.auto_minor_version_upgrade,
-                monitoring_interval=p.monitoring_interval_seconds,
-                monitoring_role_arn=p.monitoring_role.role_arn if monitored else None,
-                performance_insights_enabled=p.performance_insights,
-                performance_insights_kms_key_id=p.kms_key_arn if p.performance_insights else None,
-                ca_cert_identifier="rds-ca-rsa2048-g1",
-                copy_tags_to_snapshot=True,
-                promotion_tier=index,
-                depends_on=[p.monitoring_role.permissions] if monitored and p.monitoring_role.permissions else None,
-            )
-            instances.append(instance)
-        master_secret_arn = (
-            secret.arn if secret else (cluster.master_user_secret.get(0).secret_arn if rds_managed else None)
-        )
+        master_secret_arn = _master_secret_arn(p.mode, secret, cluster)
         if master_secret_arn is not None:
             SecretsmanagerSecretPolicy(
                 self,
@@ -278,10 +209,111 @@ class Database(Construct):
             database_name=p.database_name,
             master_secret_arn=master_secret_arn,
             master_secret_name=secret.name if secret else None,
-            instances=tuple(instances),
+            instances=instances,
         )
 
-    def _write_only_secret(self, p: DatabaseProps) -> _WriteOnlySecret:
+    def _parameter_groups(self, p: DatabaseProps) -> tuple[DbSubnetGroup, RdsClusterParameterGroup, DbParameterGroup]:
+        family = parameter_family(p.engine_version)
+        subnet_group = DbSubnetGroup(self, "subnet_group", name=p.cluster_identifier, subnet_ids=list(p.subnet_ids))
+        cluster_parameters = RdsClusterParameterGroup(
+            self,
+            "cluster_parameters",
+            name=f"{p.cluster_identifier}-cluster",
+            family=family,
+            parameter=[RdsClusterParameterGroupParameter(name=k, value=v) for k, v in CLUSTER_PARAMETERS.items()],
+        )
+        instance_parameters = DbParameterGroup(
+            self,
+            "instance_parameters",
+            name=f"{p.cluster_identifier}-instance",
+            family=family,
+            parameter=[DbParameterGroupParameter(name="log_lock_waits", value="1")],
+        )
+        return subnet_group, cluster_parameters, instance_parameters
+
+    def _cluster(
+        self,
+        p: DatabaseProps,
+        credentials: dict[str, Any],
+        subnet_group_name: str,
+        parameter_group_name: str,
+        log_group: ITerraformDependable,
+    ) -> RdsCluster:
+        secondary = isinstance(p.mode, GlobalSecondary)
+        return RdsCluster(
+            self,
+            "cluster",
+            cluster_identifier=p.cluster_identifier,
+            engine=ENGINE,
+            engine_version=p.engine_version,
+            **credentials,
+            port=PORT,
+            db_subnet_group_name=subnet_group_name,
+            vpc_security_group_ids=[p.security_group_id],
+            db_cluster_parameter_group_name=parameter_group_name,
+            storage_encrypted=True,
+            kms_key_id=p.kms_key_arn,
+            iam_database_authentication_enabled=True,
+            backup_retention_period=p.backup_retention_days,
+            preferred_backup_window=p.preferred_backup_window,
+            preferred_maintenance_window=p.preferred_maintenance_window,
+            copy_tags_to_snapshot=True,
+            deletion_protection=p.deletion_protection,
+            # A secondary holds no data of its own to snapshot: the primary's final snapshot has it.
+            skip_final_snapshot=p.skip_final_snapshot or secondary,
+            final_snapshot_identifier=None if p.skip_final_snapshot or secondary else f"{p.cluster_identifier}-final",
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            serverlessv2_scaling_configuration=_scaling(p),
+            depends_on=[log_group, *(p.mode.primary_instances if isinstance(p.mode, GlobalSecondary) else ())],
+            lifecycle=_lifecycle(p),
+        )
+
+    def _instance(
+        self, p: DatabaseProps, index: int, cluster_id: str, subnet_group_name: str, parameter_group_name: str
+    ) -> RdsClusterInstance:
+        monitored = p.monitoring_interval_seconds > 0
+        return RdsClusterInstance(
+            self,
+            f"instance_{index}",
+            identifier=f"{p.cluster_identifier}-{index + 1}",
+            cluster_identifier=cluster_id,
+            engine=ENGINE,
+            # No engine_version: an Aurora instance runs its cluster's, and AWS's minor
+            # upgrades then never show as a diff on the instance.
+            instance_class=p.instance_class,
+            # Spread writer and readers over the AZs so a failover lands in another zone.
+            availability_zone=p.availability_zones[index % len(p.availability_zones)],
+            db_subnet_group_name=subnet_group_name,
+            db_parameter_group_name=parameter_group_name,
+            publicly_accessible=False,
+            auto_minor_version_upgrade=p.auto_minor_version_upgrade,
+            monitoring_interval=p.monitoring_interval_seconds,
+            monitoring_role_arn=p.monitoring_role.role_arn if monitored else None,
+            performance_insights_enabled=p.performance_insights,
+            performance_insights_kms_key_id=p.kms_key_arn if p.performance_insights else None,
+            ca_cert_identifier="rds-ca-rsa2048-g1",
+            copy_tags_to_snapshot=True,
+            promotion_tier=index,
+            depends_on=[p.monitoring_role.permissions] if monitored and p.monitoring_role.permissions else None,
+        )
+
+    def _credentials(self, p: DatabaseProps) -> tuple[dict[str, Any], _WriteOnlySecret | None]:
+        """The cluster's membership and master credentials (and the secret holding them), by mode."""
+        mode = p.mode
+        if isinstance(mode, GlobalSecondary):
+            # It replicates the primary's database and credentials.
+            return {"global_cluster_identifier": mode.global_cluster_identifier}, None
+        named = {"database_name": p.database_name, "master_username": p.master_username}
+        if isinstance(mode, GlobalPrimary):
+            secret = self._write_only_secret(p, mode)
+            wo = {"master_password_wo": secret.password, "master_password_wo_version": mode.password_version}
+            return {"global_cluster_identifier": mode.global_cluster_identifier, **named, **wo}, secret
+        # RDS generates the password, stores it in Secrets Manager and rotates it; it never
+        # appears in this code, the plan or the state.
+        managed = {"manage_master_user_password": True, "master_user_secret_kms_key_id": p.kms_key_arn}
+        return {**named, **managed}, None
+
+    def _write_only_secret(self, p: DatabaseProps, mode: GlobalPrimary) -> _WriteOnlySecret:
         """The master password: generated by Secrets Manager at apply time and sent write-only."""
         ephemeral = f"{p.cluster_identifier.replace('-', '_')}_master_password"
         # cdktf 0.21 predates ephemeral resources; they are plain Terraform JSON (Terraform >= 1.10).
@@ -300,14 +332,14 @@ class Database(Construct):
             name=f"{p.cluster_identifier}/master",
             description=f"Master credentials of {p.cluster_identifier} (JSON: username, password)",
             kms_key_id=p.kms_key_arn,
-            replica=[SecretsmanagerSecretReplica(region=r, kms_key_id=k) for r, k in p.secret_replicas] or None,
+            replica=[SecretsmanagerSecretReplica(region=r, kms_key_id=k) for r, k in mode.secret_replicas] or None,
         )
         SecretsmanagerSecretVersion(
             self,
             "master_secret_value",
             secret_id=secret.id,
             secret_string_wo=document,
-            secret_string_wo_version=p.password_version,
+            secret_string_wo_version=mode.password_version,
         )
         return _WriteOnlySecret(arn=secret.arn, name=secret.name, password=password)
 
@@ -318,3 +350,28 @@ class _WriteOnlySecret:
     name: str
     #: A reference to the ephemeral value; it resolves only inside Terraform's apply.
     password: str
+
+
+def _master_secret_arn(mode: DatabaseMode, secret: _WriteOnlySecret | None, cluster: RdsCluster) -> str | None:
+    if secret is not None:
+        return secret.arn
+    return cluster.master_user_secret.get(0).secret_arn if isinstance(mode, Regional) else None
+
+
+def _scaling(p: DatabaseProps) -> RdsClusterServerlessv2ScalingConfiguration | None:
+    if p.serverless_capacity is None:
+        return None
+    return RdsClusterServerlessv2ScalingConfiguration(
+        min_capacity=p.serverless_capacity[0],
+        max_capacity=p.serverless_capacity[1],
+        seconds_until_auto_pause=p.seconds_until_auto_pause,
+    )
+
+
+def _lifecycle(p: DatabaseProps) -> TerraformResourceLifecycle | None:
+    if not p.prevent_destroy and isinstance(p.mode, Regional):
+        return None
+    return TerraformResourceLifecycle(
+        prevent_destroy=p.prevent_destroy or None,
+        ignore_changes=_global_member_owned(p.mode) or None,
+    )

@@ -17,7 +17,15 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.schema import NetworkingConfig, ServiceConfig
 from modules import access_logs, grants, iam, security_wiring
-from modules.database import Database, DatabaseOutputs, DatabaseProps
+from modules.database import (
+    Database,
+    DatabaseMode,
+    DatabaseOutputs,
+    DatabaseProps,
+    GlobalPrimary,
+    GlobalSecondary,
+    Regional,
+)
 from modules.ecs import CapacityShare, Cluster, ClusterProps, ClusterRef
 from modules.endpoint_policies import VpcCallers
 from modules.load_balancer import LoadBalancer, LoadBalancerOutputs, LoadBalancerProps, LoadBalancerSettings
@@ -220,6 +228,11 @@ def database(
 ) -> DatabaseOutputs:
     """The primary cluster, or (``secondary_instances`` set) a global database's DR member."""
     db = c.database
+    mode: DatabaseMode = Regional()
+    if global_cluster_identifier is not None and primary is not None:
+        mode = GlobalSecondary(global_cluster_identifier, primary_instances=primary.instances)
+    elif global_cluster_identifier is not None:
+        mode = GlobalPrimary(global_cluster_identifier, db.password_version, secret_replicas)
     # Only the migration tasks read the master secret; their execution roles are the services'.
     readers = tuple(service.task_execution.role_arn for service in roles.services.values())
     return Database(
@@ -227,6 +240,7 @@ def database(
         "database",
         DatabaseProps(
             cluster_identifier=c.names.db_cluster,
+            mode=mode,
             engine_version=db.engine_version,
             auto_minor_version_upgrade=db.auto_minor_version_upgrade,
             instance_class=db.effective_instance_class,
@@ -252,11 +266,6 @@ def database(
             performance_insights=db.performance_insights,
             log_retention_days=db.log_retention_days,
             prevent_destroy=c.production,
-            global_cluster_identifier=global_cluster_identifier,
-            secondary=secondary_instances is not None,
-            password_version=db.password_version,
-            secret_replicas=secret_replicas,
-            primary_instances=primary.instances if primary else (),
             secret_readers=readers,
             secret_denied_roles=tuple(a for a in security_wiring.role_arns(roles) if a not in readers),
         ),
