@@ -268,7 +268,8 @@ class Ecs(Construct):
             network_configuration=EcsServiceNetworkConfiguration(
                 subnets=list(p.private_subnet_ids), security_groups=list(p.security_group_ids), assign_public_ip=False
             ),
-            # ECS accepts a grace period only for a service behind a load balancer.
+            # The grace period delays the load balancer's health checks; without one, the container
+            # health check's own start period covers start-up.
             health_check_grace_period_seconds=p.reached.health_check_grace_period_seconds
             if isinstance(p.reached, BehindLoadBalancer)
             else None,

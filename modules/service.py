@@ -16,7 +16,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.naming import ALARM_SUFFIXES, ServiceNames
 from config.schema import DatabaseIdentity, ServiceConfig, ServiceSpec
-from modules import access_logs, deploy_specs, service_network, task_grants
+from modules import access_logs, deploy_specs, grants, service_network, task_grants
 from modules.alarms import (
     AlarmThresholds,
     AppErrors,
@@ -148,6 +148,16 @@ def service_autoscaling(svc: ServiceConfig, alb_arn_suffix: str) -> Autoscaling 
     )
 
 
+def callee_urls(s: ServiceContext) -> dict[str, str]:
+    """Where the services this one is granted to call answer: ``<KEY>_URL`` each, by its name in
+    the namespace (modules/service_network.py); the service's own environment may override it."""
+    c = s.c
+    return {
+        f"{key.upper()}_URL": f"http://{key}.{c.names.service_namespace}:{c.all_services[key].container_port}"
+        for key in grants.callees(s.spec.grants)
+    }
+
+
 def task_spec(
     s: ServiceContext, site: RegionSite, roles: ServiceRolesOutputs, database: DatabaseOutputs
 ) -> deploy_specs.TaskSpec:
@@ -164,6 +174,7 @@ def task_spec(
             name=svc.container_name,
             port=svc.container_port,
             environment={
+                **callee_urls(s),
                 **svc.environment,
                 "PORT": str(svc.container_port),
                 **app_shutdown_budget(svc.stop_timeout_seconds),

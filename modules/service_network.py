@@ -129,8 +129,11 @@ def _registries(stack: Construct, c: EnvironmentConfig, vpc_id: str, keys: list[
                 dns_records=[ServiceDiscoveryServiceDnsConfigDnsRecords(ttl=DNS_TTL_SECONDS, type="A")],
                 routing_policy="MULTIVALUE",
             ),
-            # ECS reports each task's health to Cloud Map (its container health check), so
-            # callers resolve only tasks that are healthy.
+            # ECS reports each task's health to Cloud Map (its container health check): a task that
+            # fails it leaves DNS. ECS registers a task as healthy at start, before its first check,
+            # so callers should retry a connection that fails. failure_threshold is deprecated and
+            # always 1, but removing the block makes the provider plan a change on every run
+            # (hashicorp/terraform-provider-aws#44285).
             health_check_custom_config=ServiceDiscoveryServiceHealthCheckCustomConfig(failure_threshold=1),
             # Registered instances would block deletion; they are ECS's tasks, gone with the service.
             force_destroy=True,

@@ -261,6 +261,12 @@ def test_only_the_granted_caller_reaches_a_service_without_a_route(platform: Syn
     assert outbound.path == "services/api/peers/to_worker"
     assert outbound.body["referenced_security_group_id"] == worker_group.ref("id")
     assert not platform.service("web").of_type("aws_security_group")
+    # ... and api is told where worker answers (by its name in the namespace).
+    (api_container,) = json.loads(platform.service("api").one("aws_ecs_task_definition").body["container_definitions"])
+    variables = {v["name"]: v["value"] for v in api_container["environment"]}
+    assert variables["WORKER_URL"] == "http://worker.shop-platform.internal:8080"
+    (web_container,) = json.loads(platform.service("web").one("aws_ecs_task_definition").body["container_definitions"])
+    assert "WORKER_URL" not in {v["name"] for v in web_container["environment"]}
     api = platform.service("api").one("aws_ecs_service").body["network_configuration"]["security_groups"]
     assert api[1] == platform.service("api").one("aws_security_group", "peers").ref("id")
     # CodeDeploy takes green's network from the appspec: each release carries api's own group too.
