@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -14,8 +15,8 @@ import jsonschema
 import pytest
 import yaml
 
-from config import shipped_environments
-from tests.conftest import ROOT, SynthesizedStack
+from config import load_config, shipped_environments
+from tests.conftest import ROOT, SynthesizedStack, synthesize_configs
 from tests.two_services import with_second_service
 from tools import docs
 from tools.stack_json import service_resources
@@ -141,6 +142,93 @@ def test_a_route_without_its_rule_is_not_drawn_as_the_default(prod: SynthesizedS
     del document["resource"]["aws_lb_listener_rule"]["services_api_route_prod_rule"]
     routes = {(e.source, e.target): e.label for e in diagram.model(document).edges if e.source == "prodL"}
     assert routes[("prodL", "api_blue")] == "no rule" and routes[("prodL", "app_blue")] == "default"
+
+
+#: Three services (tests/data/two_services.yaml): web the listener's default, api by host and granted
+#: to call worker, worker without a route (found by name in Cloud Map).
+SERVICES = ROOT / "tests" / "data" / "two_services.yaml"
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SynthesizedStack]:
+    """The three services as shipped, and (the control) the same without api's grant to call worker."""
+    folder = tmp_path_factory.mktemp("diagram.out")
+    document = yaml.safe_load(SERVICES.read_text())
+    ungranted = folder / "ungranted.yaml"
+    api = {**document["services"]["api"], "grants": []}
+    services = {**document["services"], "api": api}
+    ungranted.write_text(yaml.safe_dump({**document, "environment": "ungranted", "services": services}))
+    return synthesize_configs({"granted": load_config(SERVICES), "ungranted": load_config(ungranted)}, folder / "out")
+
+
+def _calls(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The diagram's edges from one service's tasks to another's."""
+    from tools import diagram
+
+    return [
+        (e.source, e.target, e.label)
+        for e in diagram.model(document).edges
+        if e.source.endswith("_ecs") and e.target.endswith("_ecs")
+    ]
+
+
+def test_the_diagram_shows_every_service_its_route_and_the_calls_between_services(
+    services: dict[str, SynthesizedStack],
+) -> None:
+    from tools import diagram
+
+    document = services["granted"].json
+    model = diagram.model(document)
+    groups = {member.id for member in model.members if isinstance(member, diagram.Cluster)}
+    assert {"web_service", "api_service", "worker_service"} <= groups
+    routes = {(e.source, e.target): e.label for e in model.edges if e.source in ("prodL", "testL")}
+    # Both routed services on the one listener pair; worker, without a route, is on neither.
+    assert routes == {
+        ("prodL", "api_blue"): "api.shop.example.com (priority 10)",
+        ("testL", "api_green"): "X-Bluegreen-Service: api (priority 10)",
+        ("prodL", "web_blue"): "default",
+        ("testL", "web_green"): "default",
+    }
+    nodes = {node.id for node in model.nodes()}
+    assert "worker_ecs" in nodes and not {"worker_blue", "worker_green"} & nodes
+    # api calls worker by its Cloud Map name on worker's container port, read from the peers
+    # groups' rules; nothing else calls another service, and nothing calls web or api.
+    assert _calls(document) == [("api_ecs", "worker_ecs", "worker.shop-platform.internal:8080")]
+    assert 'api_ecs -->|"worker.shop-platform.internal:8080"| worker_ecs' in diagram.mermaid(document)
+    assert 'api_ecs -> worker_ecs [label="worker.shop-platform.internal:8080"];' in diagram.dot(document, "p")
+
+
+def test_a_call_is_drawn_only_where_both_security_groups_allow_it(
+    services: dict[str, SynthesizedStack], prod: SynthesizedStack
+) -> None:
+    """Controls: the edge comes from the synthesized rules, not from the config's grants."""
+    granted = services["granted"].json
+    # Without the grant the stack has no peers groups, and the diagram no call.
+    assert _calls(services["ungranted"].json) == []
+    # Nor does a shipped single-service stack (its tasks' rules name the ALB and database only).
+    assert _calls(prod.json) == []
+
+    def without(resource_type: str, path: str) -> dict[str, Any]:
+        document = copy.deepcopy(granted)
+        bodies = document["resource"][resource_type]
+        (key,) = [k for k, b in bodies.items() if b["//"]["metadata"]["path"].endswith(path)]
+        del bodies[key]
+        return document
+
+    # Each direction is checked on its own side: either rule missing blocks the call.
+    assert _calls(without("aws_vpc_security_group_ingress_rule", "/worker/peers/from_api")) == []
+    assert _calls(without("aws_vpc_security_group_egress_rule", "/api/peers/to_worker")) == []
+    # Rules on different ports let nothing through.
+    moved = copy.deepcopy(granted)
+    for body in moved["resource"]["aws_vpc_security_group_ingress_rule"].values():
+        if body["//"]["metadata"]["path"].endswith("/worker/peers/from_api"):
+            body["from_port"] = body["to_port"] = 9090
+    assert _calls(moved) == []
+    # The name comes from worker's Cloud Map registration: without it, the port alone.
+    unregistered = copy.deepcopy(granted)
+    for body in unregistered["resource"]["aws_ecs_service"].values():
+        body.pop("service_registries", None)
+    assert _calls(unregistered) == [("api_ecs", "worker_ecs", "tcp 8080")]
 
 
 def test_dot_renders_to_a_png(prod: SynthesizedStack, tmp_path: Path) -> None:

@@ -111,6 +111,21 @@ def _reference(resource_type: str, body: dict[str, Any] | None, resources: Resou
     return f"${{{resource_type}.{ids[0]}.arn}}" if ids else None
 
 
+#: A whole-string reference to another resource's attribute, as cdktf writes it.
+_REFERENCE = re.compile(r"\$\{(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.[a-z_]+\}")
+
+
+def _referenced(resources: Resources, reference: object) -> dict[str, Any] | None:
+    """The resource a plain ``${type.id.attribute}`` reference names, or None."""
+    match = _REFERENCE.fullmatch(reference) if isinstance(reference, str) else None
+    return resources.get(match[1], {}).get(match[2]) if match else None
+
+
+def _blocks(value: Any) -> list[dict[str, Any]]:
+    """A nested block as a list, whether cdktf wrote it as one object or a list of them."""
+    return [] if value is None else list(value) if isinstance(value, list) else [value]
+
+
 def _conditions(rule: dict[str, Any]) -> str:
     """What a listener rule matches, as the console lists it: host, paths, header."""
     parts: list[str] = []
@@ -225,12 +240,99 @@ def _service(
     return group, edges
 
 
+_ALL_PORTS = (0, 65535)
+
+
+def _ports(rule: dict[str, Any]) -> tuple[str, tuple[int, int]]:
+    """A security group rule's protocol and port range; protocol "-1" is every protocol and port."""
+    protocol = str(rule["ip_protocol"])
+    return protocol, _ALL_PORTS if protocol == "-1" else (int(rule["from_port"]), int(rule["to_port"]))
+
+
+def _allowed(egress: dict[str, Any], ingress: dict[str, Any]) -> str | None:
+    """What both the caller's egress rule and the callee's ingress rule let through, or None."""
+    (out_protocol, (out_from, out_to)), (in_protocol, (in_from, in_to)) = _ports(egress), _ports(ingress)
+    if "-1" not in (out_protocol, in_protocol) and out_protocol != in_protocol:
+        return None
+    low, high = max(out_from, in_from), min(out_to, in_to)
+    if low > high:
+        return None
+    protocol = in_protocol if out_protocol == "-1" else out_protocol
+    if protocol == "-1":
+        return "all traffic"
+    return f"{protocol} {low}" if low == high else f"{protocol} {low}-{high}"
+
+
+def _discovery_name(resources: Resources, service: dict[str, Any]) -> str | None:
+    """The DNS name a service registers its tasks under in Cloud Map (``<name>.<namespace>``)."""
+    for registry in _blocks(service.get("service_registries")):
+        discovery = _referenced(resources, registry.get("registry_arn"))
+        if discovery is None:
+            continue
+        for dns in _blocks(discovery.get("dns_config")):
+            namespace = _referenced(resources, dns.get("namespace_id"))
+            if namespace is not None:
+                return f"{discovery['name']}.{namespace['name']}"
+    return None
+
+
+def _calls(document: dict[str, Any]) -> list[Edge]:
+    """Service-to-service calls, read from the security groups' rules (modules/service_network.py).
+
+    A caller reaches a callee when one of the caller's tasks' groups lets traffic out to one of the
+    callee's groups and that group lets the caller's group in, both by group reference (a rule to a
+    CIDR names no service). Both sides are needed: the caller's groups decide what leaves it, the
+    callee's what reaches it, the rules of all of a task's groups taken together; and Terraform
+    removes the allow-all egress rule AWS gives a new group, so no rule means no traffic.
+    https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html
+    The label is the name the caller resolves in Cloud Map, when the callee registers there, and
+    the port, or else what the rules allow.
+    """
+    resources: Resources = document["resource"]
+    services = {
+        key: service
+        for key in service_keys(document)
+        if (service := at(service_resources(document, key), "aws_ecs_service", "ecs/service")) is not None
+    }
+    members: dict[str, set[str]] = {}
+    for key, service in services.items():
+        for network in _blocks(service.get("network_configuration")):
+            for group in network.get("security_groups", []):
+                members.setdefault(group, set()).add(key)
+    ingress = list(resources.get("aws_vpc_security_group_ingress_rule", {}).values())
+    found: dict[tuple[str, str], set[str]] = {}
+    for out in resources.get("aws_vpc_security_group_egress_rule", {}).values():
+        source, target = out["security_group_id"], out.get("referenced_security_group_id")
+        for rule in ingress:
+            if rule["security_group_id"] != target or rule.get("referenced_security_group_id") != source:
+                continue
+            allowed = _allowed(out, rule)
+            if allowed is None:
+                continue
+            for caller in members.get(source, set()):
+                for callee in members.get(target, set()) - {caller}:
+                    found.setdefault((caller, callee), set()).add(allowed)
+    return [
+        Edge(f"{caller}_ecs", f"{callee}_ecs", _call_label(_discovery_name(resources, services[callee]), allowed))
+        for (caller, callee), allowed in sorted(found.items())
+    ]
+
+
+def _call_label(name: str | None, allowed: set[str]) -> str:
+    """``worker.shop-platform.internal:8080`` for one TCP port; otherwise the name and what is allowed."""
+    (only,) = allowed if len(allowed) == 1 else ("",)
+    if name and re.fullmatch(r"tcp \d+", only):
+        return f"{name}:{only.removeprefix('tcp ')}"
+    return " ".join(part for part in (name, ", ".join(sorted(allowed))) if part)
+
+
 def model(full_document: dict[str, Any]) -> Diagram:
     """Everything the diagram says about the stack (labels, counts, wiring) is decided here, once.
 
     It draws the primary region: the platform once (network, load balancer and listeners,
     database), then each service as its own group with its pipeline, deployer, tasks, target
-    groups and route. The DR region, when there is one, is one node summarising it.
+    groups and route, and the calls its security groups let one service make to another. The DR
+    region, when there is one, is one node summarising it.
     """
     document = primary_region(full_document)
     dr = _dr_summary(full_document)
@@ -281,6 +383,7 @@ def model(full_document: dict[str, Any]) -> Diagram:
             Edge("alb", "prodL", arrow=False),
             Edge("alb", "testL", arrow=False),
             *(edge for _, edges in services for edge in edges),
+            *_calls(document),
             *((Edge("aurora", "dr", "replicates", dotted=True),) if dr else ()),
             *(Edge(f"{key}_ecr", "dr", dotted=True) for key in service_keys(document) if dr),
         ),
