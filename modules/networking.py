@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from cdktf import TerraformResource
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -83,75 +84,15 @@ class Networking(Construct):
         private = self._subnets(vpc, "private", p.private_subnet_cidrs, p)
         database = self._subnets(vpc, "database", p.database_subnet_cidrs, p)
 
-        public_rt = RouteTable(self, "public_rt", vpc_id=vpc.id, tags={"Name": f"{p.name_prefix}-public"})
-        Route(
-            self, "public_default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0", gateway_id=igw.id
-        )
-        for index, subnet in enumerate(public):
-            RouteTableAssociation(self, f"public_rta_{index}", subnet_id=subnet.id, route_table_id=public_rt.id)
+        self._public_routes(vpc, igw, public, p)
+        eips, nats = self._nat_gateways(igw, public, p)
+        private_route_tables = self._private_routes(vpc, private, nats, p)
+        database_rt = self._database_routes(vpc, database, p)
 
-        nat_count = len(public) if p.nat_mode == "per_az" else 1
-        nats, eips = [], []
-        for index in range(nat_count):
-            eip = Eip(self, f"nat_eip_{index}", domain="vpc", tags={"Name": f"{p.name_prefix}-nat-{index}"})
-            eips.append(eip)
-            nats.append(
-                NatGateway(
-                    self,
-                    f"nat_{index}",
-                    allocation_id=eip.id,
-                    subnet_id=public[index].id,
-                    tags={"Name": f"{p.name_prefix}-nat-{index}"},
-                    depends_on=[igw],
-                )
-            )
-
-        private_route_tables = []
-        for index, subnet in enumerate(private):
-            table = RouteTable(
-                self, f"private_rt_{index}", vpc_id=vpc.id, tags={"Name": f"{p.name_prefix}-private-{index}"}
-            )
-            Route(
-                self,
-                f"private_default_{index}",
-                route_table_id=table.id,
-                destination_cidr_block="0.0.0.0/0",
-                nat_gateway_id=nats[index % nat_count].id,
-            )
-            RouteTableAssociation(self, f"private_rta_{index}", subnet_id=subnet.id, route_table_id=table.id)
-            private_route_tables.append(table)
-
-        # Database subnets have no route to the internet at all.
-        database_rt = RouteTable(self, "database_rt", vpc_id=vpc.id, tags={"Name": f"{p.name_prefix}-database"})
-        for index, subnet in enumerate(database):
-            RouteTableAssociation(self, f"database_rta_{index}", subnet_id=subnet.id, route_table_id=database_rt.id)
-
-        s3 = VpcEndpoint(
-            self,
-            "s3_endpoint",
-            vpc_id=vpc.id,
-            service_name=f"com.amazonaws.{p.region}.s3",
-            vpc_endpoint_type="Gateway",
-            route_table_ids=[t.id for t in private_route_tables] + [database_rt.id],
-            policy=p.gateway_policy,
-            tags={"Name": f"{p.name_prefix}-s3"},
-        )
+        s3 = self._s3_endpoint(vpc, [t.id for t in private_route_tables] + [database_rt.id], p)
         self._endpoints: list[TerraformResource] = [s3]
         endpoint_sg = self._interface_endpoints(vpc, private, p) if p.interface_endpoints else None
-
-        log_group = encrypted_log_group(
-            self, "flow_log_group", p.flow_log_group_name, p.flow_log_retention_days, p.logs_kms_key_arn
-        )
-        self._flow_log = FlowLog(
-            self,
-            "flow_log",
-            vpc_id=vpc.id,
-            traffic_type="ALL",
-            log_destination_type="cloud-watch-logs",
-            log_destination=log_group.arn,
-            iam_role_arn=p.flow_log_role_arn,
-            max_aggregation_interval=60,
-        )
+        log_group = self._flow_logs(vpc, p)
 
         self.outputs = NetworkingOutputs(
             vpc_id=vpc.id,
@@ -189,6 +130,92 @@ class Networking(Construct):
             )
             for index, (cidr, zone) in enumerate(zip(cidrs, p.availability_zones, strict=True))
         ]
+
+    def _public_routes(self, vpc: Vpc, igw: InternetGateway, public: list[Subnet], p: NetworkingProps) -> None:
+        """One route table for the public subnets, out through the internet gateway."""
+        public_rt = RouteTable(self, "public_rt", vpc_id=vpc.id, tags={"Name": f"{p.name_prefix}-public"})
+        Route(
+            self, "public_default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0", gateway_id=igw.id
+        )
+        for index, subnet in enumerate(public):
+            RouteTableAssociation(self, f"public_rta_{index}", subnet_id=subnet.id, route_table_id=public_rt.id)
+
+    def _nat_gateways(
+        self, igw: InternetGateway, public: list[Subnet], p: NetworkingProps
+    ) -> tuple[list[Eip], list[NatGateway]]:
+        """A NAT gateway (with its address) in each public subnet, or in the first only ("single")."""
+        nat_count = len(public) if p.nat_mode == "per_az" else 1
+        eips, nats = [], []
+        for index in range(nat_count):
+            eip = Eip(self, f"nat_eip_{index}", domain="vpc", tags={"Name": f"{p.name_prefix}-nat-{index}"})
+            eips.append(eip)
+            nats.append(
+                NatGateway(
+                    self,
+                    f"nat_{index}",
+                    allocation_id=eip.id,
+                    subnet_id=public[index].id,
+                    tags={"Name": f"{p.name_prefix}-nat-{index}"},
+                    depends_on=[igw],
+                )
+            )
+        return eips, nats
+
+    def _private_routes(
+        self, vpc: Vpc, private: list[Subnet], nats: list[NatGateway], p: NetworkingProps
+    ) -> list[RouteTable]:
+        """A route table per private subnet, out through its AZ's NAT gateway (or the only one)."""
+        tables = []
+        for index, subnet in enumerate(private):
+            table = RouteTable(
+                self, f"private_rt_{index}", vpc_id=vpc.id, tags={"Name": f"{p.name_prefix}-private-{index}"}
+            )
+            Route(
+                self,
+                f"private_default_{index}",
+                route_table_id=table.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nats[index % len(nats)].id,
+            )
+            RouteTableAssociation(self, f"private_rta_{index}", subnet_id=subnet.id, route_table_id=table.id)
+            tables.append(table)
+        return tables
+
+    def _database_routes(self, vpc: Vpc, database: list[Subnet], p: NetworkingProps) -> RouteTable:
+        # Database subnets have no route to the internet at all.
+        database_rt = RouteTable(self, "database_rt", vpc_id=vpc.id, tags={"Name": f"{p.name_prefix}-database"})
+        for index, subnet in enumerate(database):
+            RouteTableAssociation(self, f"database_rta_{index}", subnet_id=subnet.id, route_table_id=database_rt.id)
+        return database_rt
+
+    def _s3_endpoint(self, vpc: Vpc, route_table_ids: list[str], p: NetworkingProps) -> VpcEndpoint:
+        return VpcEndpoint(
+            self,
+            "s3_endpoint",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{p.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=route_table_ids,
+            policy=p.gateway_policy,
+            tags={"Name": f"{p.name_prefix}-s3"},
+        )
+
+    def _flow_logs(self, vpc: Vpc, p: NetworkingProps) -> CloudwatchLogGroup:
+        """All of the VPC's traffic, logged to an encrypted log group; returns the group."""
+        log_group = encrypted_log_group(
+            self, "flow_log_group", p.flow_log_group_name, p.flow_log_retention_days, p.logs_kms_key_arn
+        )
+        self._flow_log = FlowLog(
+            self,
+            "flow_log",
+            vpc_id=vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn,
+            iam_role_arn=p.flow_log_role_arn,
+            max_aggregation_interval=60,
+        )
+        return log_group
 
     def _interface_endpoints(self, vpc: Vpc, private: list[Subnet], p: NetworkingProps) -> SecurityGroup:
         endpoint_sg = SecurityGroup(

@@ -36,6 +36,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from modules import grants
 from modules.layout import service_scope
+from modules.security.security_groups import port_rule
 
 #: Seconds a resolver caches a task's address: short, as a rolling release replaces the tasks.
 DNS_TTL_SECONDS = 10
@@ -81,25 +82,23 @@ def build(stack: Construct, c: EnvironmentConfig, vpc_id: str) -> ServicePeering
         port = c.all_services[callee].container_port
         for caller in found:
             # On the callee's side the rule is its own; on the caller's, the caller's.
-            VpcSecurityGroupIngressRule(
+            port_rule(
+                VpcSecurityGroupIngressRule,
                 groups[callee],
                 f"from_{caller}",
-                security_group_id=groups[callee].id,
-                referenced_security_group_id=groups[caller].id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                description=f"From service {caller}, granted to call it",
+                groups[callee],
+                port,
+                f"From service {caller}, granted to call it",
+                group=groups[caller],
             )
-            rule = VpcSecurityGroupEgressRule(
+            rule = port_rule(
+                VpcSecurityGroupEgressRule,
                 groups[caller],
                 f"to_{callee}",
-                security_group_id=groups[caller].id,
-                referenced_security_group_id=groups[callee].id,
-                ip_protocol="tcp",
-                from_port=port,
-                to_port=port,
-                description=f"To service {callee}, which it is granted to call",
+                groups[caller],
+                port,
+                f"To service {callee}, which it is granted to call",
+                group=groups[callee],
             )
             egress.setdefault(caller, []).append(rule)
     return ServicePeering(

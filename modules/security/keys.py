@@ -125,28 +125,43 @@ def _service_name(service: str) -> str:
 class EncryptionKeys(Construct):
     def __init__(self, scope: Construct, id: str, props: EncryptionKeysProps) -> None:
         super().__init__(scope, id)
-        p = props
-        self._props = p
-        root = {"AWS": f"arn:{p.partition}:iam::{p.account_id}:root"}
+        self._props = props
+        root = {"AWS": f"arn:{props.partition}:iam::{props.account_id}:root"}
         # The administrators' statement (aws_rules/keys.py holds its actions and why); its
         # kms:PutKeyPolicy keeps KMS's policy-lockout safety check satisfied.
         admin = _named("AccountAdministersKey", root, ADMIN_ACTIONS)
+        self.outputs = EncryptionKeysOutputs(
+            logs_key_arn=self._key("logs", "CloudWatch Logs", iam.document(admin, *self._logs_users())),
+            data_key_arn=self._key("data", "Aurora and its master secret", iam.document(admin, *self._data_users())),
+            notifications_key_arn=self._key(
+                "notifications",
+                "pipeline and deployment notifications",
+                iam.document(admin, *self._notifications_users()),
+            ),
+            artifacts_key_arn=self._key(
+                "artifacts", "pipeline artifacts and images", iam.document(admin, *self._artifacts_users())
+            ),
+        )
 
-        logs = [admin]
-        if p.log_group_names:
-            # Exactly this Region's log groups, named as CloudWatch Logs puts them in the context.
-            # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-            arns = [f"arn:{p.partition}:logs:{p.region}:{p.account_id}:log-group:{n}" for n in p.log_group_names]
-            logs.append(
-                _named(
-                    "CloudWatchLogsUseKeyForTheProjectsLogGroups",
-                    {"Service": f"logs.{p.region}.amazonaws.com"},
-                    KEY_USER_ACTIONS,
-                    ArnEquals={"kms:EncryptionContext:aws:logs:arn": arns},
-                )
+    def _logs_users(self) -> list[iam.Statement]:
+        p = self._props
+        if not p.log_group_names:
+            return []
+        # Exactly this Region's log groups, named as CloudWatch Logs puts them in the context.
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+        arns = [f"arn:{p.partition}:logs:{p.region}:{p.account_id}:log-group:{n}" for n in p.log_group_names]
+        return [
+            _named(
+                "CloudWatchLogsUseKeyForTheProjectsLogGroups",
+                {"Service": f"logs.{p.region}.amazonaws.com"},
+                KEY_USER_ACTIONS,
+                ArnEquals={"kms:EncryptionContext:aws:logs:arn": arns},
             )
+        ]
 
-        data = [admin, *self._deployer(p.data_created)]
+    def _data_users(self) -> list[iam.Statement]:
+        p = self._props
+        data = self._deployer(p.data_created)
         if p.secret_reader_role_arns:
             data.append(
                 _named(
@@ -157,29 +172,33 @@ class EncryptionKeys(Construct):
                 )
             )
         if p.backup_role_arn:
-            # AWS Backup copies the database's snapshots with its role, through RDS, and keeps the
-            # copies in the vault; AWSBackupServiceRolePolicyForBackup allows the same, by service.
-            # https://docs.aws.amazon.com/aws-backup/latest/devguide/encryption.html
-            services = [self._via("backup"), self._via("rds")]
-            data.append(
-                _named(
-                    "BackupCopiesDatabaseBackups",
-                    {"AWS": [p.backup_role_arn]},
-                    KEY_USER_ACTIONS,
-                    StringEquals={"kms:ViaService": services},
-                )
-            )
-            data.append(
-                _named(
-                    "BackupGrantsKeyToAwsResources",
-                    {"AWS": [p.backup_role_arn]},
-                    ("kms:CreateGrant",),
-                    StringEquals={"kms:ViaService": services},
-                    Bool={"kms:GrantIsForAWSResource": "true"},
-                )
-            )
+            data.extend(self._backup_users(p.backup_role_arn))
+        return data
 
-        artifacts = [admin, *self._deployer(p.artifacts_created)]
+    def _backup_users(self, role_arn: str) -> list[iam.Statement]:
+        # AWS Backup copies the database's snapshots with its role, through RDS, and keeps the
+        # copies in the vault; AWSBackupServiceRolePolicyForBackup allows the same, by service.
+        # https://docs.aws.amazon.com/aws-backup/latest/devguide/encryption.html
+        services = [self._via("backup"), self._via("rds")]
+        return [
+            _named(
+                "BackupCopiesDatabaseBackups",
+                {"AWS": [role_arn]},
+                KEY_USER_ACTIONS,
+                StringEquals={"kms:ViaService": services},
+            ),
+            _named(
+                "BackupGrantsKeyToAwsResources",
+                {"AWS": [role_arn]},
+                ("kms:CreateGrant",),
+                StringEquals={"kms:ViaService": services},
+                Bool={"kms:GrantIsForAWSResource": "true"},
+            ),
+        ]
+
+    def _artifacts_users(self) -> list[iam.Statement]:
+        p = self._props
+        artifacts = self._deployer(p.artifacts_created)
         if p.pipeline_role_arns:
             artifacts.append(_named("PipelineRolesUseKey", {"AWS": list(p.pipeline_role_arns)}, KEY_USER_ACTIONS))
         for function in p.lambda_environments:
@@ -202,8 +221,11 @@ class EncryptionKeys(Construct):
                     Bool={"kms:GrantIsForAWSResource": "true"},
                 )
             )
+        return artifacts
 
-        notifications = [admin]
+    def _notifications_users(self) -> list[iam.Statement]:
+        p = self._props
+        notifications: list[iam.Statement] = []
         if p.topic:
             # SNS uses the key on behalf of whoever publishes to the encrypted topic; the topic policy
             # admits only this account's alarms and notification rules. aws:SourceAccount and
@@ -227,15 +249,7 @@ class EncryptionKeys(Construct):
                     StringEquals={"kms:ViaService": self._via("sns")},
                 )
             )
-
-        self.outputs = EncryptionKeysOutputs(
-            logs_key_arn=self._key("logs", "CloudWatch Logs", iam.document(*logs)),
-            data_key_arn=self._key("data", "Aurora and its master secret", iam.document(*data)),
-            notifications_key_arn=self._key(
-                "notifications", "pipeline and deployment notifications", iam.document(*notifications)
-            ),
-            artifacts_key_arn=self._key("artifacts", "pipeline artifacts and images", iam.document(*artifacts)),
-        )
+        return notifications
 
     def _via(self, service: str) -> str:
         return f"{service}.{self._props.region}.amazonaws.com"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from cdktf import TerraformResource
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
@@ -21,6 +21,9 @@ from constructs import Construct
 POSTGRES_PORT = 5432
 HTTPS = 443
 INTERNET = "0.0.0.0/0"
+
+#: A rule into or out of a security group, a resource of its own (not inline in the group).
+Rule = TypeVar("Rule", VpcSecurityGroupIngressRule, VpcSecurityGroupEgressRule)
 
 #: Why the hooks' group (the test-traffic and release-alarms Lambdas, the load test's build) may
 #: reach the internet, by port: "test_listener" or HTTPS. Rule descriptions carry these words.
@@ -170,36 +173,39 @@ class SecurityGroups(Construct):
     def _egress(
         self, source: SecurityGroup, id: str, port: int, description: str, **peer: Any
     ) -> VpcSecurityGroupEgressRule:
-        rule = self._rule(VpcSecurityGroupEgressRule, source, id, port, description, **peer)
-        assert isinstance(rule, VpcSecurityGroupEgressRule)
-        return rule
+        return self._rule(VpcSecurityGroupEgressRule, source, id, port, description, **peer)
 
-    def _rule(
-        self,
-        kind: type[VpcSecurityGroupIngressRule] | type[VpcSecurityGroupEgressRule],
-        owner: SecurityGroup,
-        id: str,
-        port: int,
-        description: str,
-        *,
-        cidr: str | None = None,
-        group: SecurityGroup | None = None,
-        group_id: str | None = None,
-        prefix_list_id: str | None = None,
-    ) -> VpcSecurityGroupIngressRule | VpcSecurityGroupEgressRule:
-        """One TCP port, to or from one peer: a CIDR, another security group or a prefix list."""
-        return kind(
-            self,
-            _safe(id),
-            security_group_id=owner.id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            description=description,
-            cidr_ipv4=cidr,
-            referenced_security_group_id=group.id if group else group_id,
-            prefix_list_id=prefix_list_id,
-        )
+    def _rule(self, kind: type[Rule], owner: SecurityGroup, id: str, port: int, description: str, **peer: Any) -> Rule:
+        return port_rule(kind, self, _safe(id), owner, port, description, **peer)
+
+
+def port_rule(
+    kind: type[Rule],
+    scope: Construct,
+    id: str,
+    owner: SecurityGroup,
+    port: int,
+    description: str,
+    *,
+    cidr: str | None = None,
+    group: SecurityGroup | None = None,
+    group_id: str | None = None,
+    prefix_list_id: str | None = None,
+) -> Rule:
+    """One TCP port into or out of ``owner``, to or from one peer: a CIDR, another security group
+    or a prefix list."""
+    return kind(
+        scope,
+        id,
+        security_group_id=owner.id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=description,
+        cidr_ipv4=cidr,
+        referenced_security_group_id=group.id if group else group_id,
+        prefix_list_id=prefix_list_id,
+    )
 
 
 def _safe(id: str) -> str:
