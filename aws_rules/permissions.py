@@ -210,6 +210,11 @@ def _service(look: Lookup) -> str | None:
     return look.ref("aws_ecs_service", "ecs/service", "id")  # the service's id is its ARN
 
 
+def _unless_ecs(presented: Callable[[Lookup], str | None]) -> Callable[[Lookup], str | None]:
+    """A call CodeDeploy's action makes, which the ECS controller's release step makes instead."""
+    return lambda look: None if _is_ecs_native(look) else presented(look)
+
+
 def _task_set(look: Lookup) -> str | None:
     cluster, service = (
         look.ref("aws_ecs_cluster", "cluster/cluster", "name"),
@@ -349,9 +354,15 @@ CALLS: dict[str, RoleCalls] = {
             Call("codebuild:BatchGetBuilds", "build", _ref("aws_codebuild_project", "codepipeline/build")),
             Call("codebuild:StartBuild", "migrate", _ref("aws_codebuild_project", "migrations/project")),
             Call("codebuild:BatchGetBuilds", "migrate", _ref("aws_codebuild_project", "migrations/project")),
-            Call("ecs:RegisterTaskDefinition", "deploy", _star),
-            Call("iam:PassRole", "deploy: the new revision's roles", _ref("aws_iam_role", "roles/task_execution")),
-            Call("iam:PassRole", "deploy: the new revision's roles", _ref("aws_iam_role", "roles/task")),
+            # CodeDeployToECS registers the build's taskdef.json itself.
+            Call("ecs:RegisterTaskDefinition", "deploy", lambda look: None if _is_ecs_native(look) else "*"),
+            *(
+                Call("iam:PassRole", "deploy: the new revision's roles", _unless_ecs(_ref("aws_iam_role", path)))
+                for path in ("roles/task_execution", "roles/task")
+            ),
+            # Under the ECS controller the release step does (roles/ecs_release).
+            Call("codebuild:StartBuild", "deploy", _ref("aws_codebuild_project", "ecs_release/project")),
+            Call("codebuild:BatchGetBuilds", "deploy", _ref("aws_codebuild_project", "ecs_release/project")),
             Call(
                 "sns:Publish",
                 "approval",
@@ -379,14 +390,30 @@ CALLS: dict[str, RoleCalls] = {
                 "codedeploy:GetApplicationRevision", "deploy", _ref("aws_codedeploy_app", "codepipeline/codedeploy_app")
             ),
             Call("codedeploy:GetDeploymentConfig", "deploy", _deployment_config),
-            # The ECS deploy action (ECS-native blue/green)
-            *(
-                Call(f"ecs:{a}", "deploy", lambda look: _service(look) if _is_ecs_native(look) else None)
-                for a in ("DescribeServices", "UpdateService")
-            ),
-            Call("ecs:DescribeTaskDefinition", "deploy", lambda look: "*" if _is_ecs_native(look) else None),
-            Call("ecs:ListTasks", "deploy: follow the new tasks", lambda look: "*" if _is_ecs_native(look) else None),
         ),
+    ),
+    "roles/ecs_release": RoleCalls(
+        "the CodeBuild service role policy, and what `aws ecs register-task-definition`, "
+        "`update-service` and `wait services-stable` need",
+        (
+            Call("logs:CreateLogStream", "deploy", lambda look: look.log_stream("ecs_release/log_group")),
+            Call("logs:PutLogEvents", "deploy", lambda look: look.log_stream("ecs_release/log_group")),
+            Call(
+                "s3:GetObject",
+                "deploy: imageDetail.json and taskdef.json",
+                lambda look: look.objects("codepipeline/artifacts/bucket"),
+                ARTIFACTS_KEY,
+                via="s3",
+            ),
+            Call("ecs:RegisterTaskDefinition", "deploy", _star),
+            Call("ecs:UpdateService", "deploy", _service),
+            Call("ecs:DescribeServices", "deploy: until ECS finishes or rolls back", _service),
+            *(
+                Call("iam:PassRole", "deploy: the new revision's roles", _ref("aws_iam_role", path))
+                for path in ("roles/task_execution", "roles/task")
+            ),
+        ),
+        applies=lambda look: look.at("aws_codebuild_project", "ecs_release/project") is not None,
     ),
     "roles/codedeploy": RoleCalls(
         "AWSCodeDeployRoleForECS",
@@ -643,6 +670,7 @@ def _database_user(look: Lookup) -> str | None:
 
 
 def _is_ecs_native(look: Lookup) -> bool:
+    """The ECS controller deploys the service (ECS-native blue/green, or a rolling release)."""
     service = look.at("aws_ecs_service", "ecs/service")
     return service is not None and service.body.get("deployment_controller", {}).get("type") == "ECS"
 

@@ -305,6 +305,15 @@ class ServiceNames:
         return f"/aws/codebuild/{self.migrate_project}"
 
     @property
+    def release_project(self) -> str:
+        """The pipeline's release step under the ECS controller (registers the task definition, rolls the service)."""
+        return f"{self.prefix}-release"
+
+    @property
+    def release_log_group(self) -> str:
+        return f"/aws/codebuild/{self.release_project}"
+
+    @property
     def migration_task_family(self) -> str:
         return f"{self.prefix}-migrate"
 
@@ -498,6 +507,11 @@ def _service_names(c: EnvironmentConfig, key: str) -> Iterator[PhysicalName]:
             purposes += ECS_NATIVE_ROLE_PURPOSES
         if spec.deployment.load_test is not None:
             purposes.append("load_test")
+    if spec.route is None or spec.deployment.controller == "ecs":
+        # The ECS controller's release step (modules/ecs_release.py).
+        yield name("codebuild", n.release_project)
+        yield name("log_group", n.release_log_group)
+        purposes.append("ecs_release")
     for purpose in purposes:
         yield name("iam_role", n.role(purpose))
     if any(grant.type != "service" for grant in spec.grants):

@@ -176,9 +176,7 @@ class CodePipeline(Construct):
             queued_timeout=60,
             source=CodebuildProjectSource(
                 type="CODEPIPELINE",
-                buildspec=deploy_specs.terraform_literal(
-                    deploy_specs.to_yaml(deploy_specs.buildspec(p.app_path, p.task.container.name))
-                ),
+                buildspec=deploy_specs.terraform_literal(deploy_specs.to_yaml(deploy_specs.buildspec(p.app_path))),
             ),
             artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
             environment=CodebuildProjectEnvironment(

@@ -17,12 +17,9 @@ import yaml
 #: Placeholders the CodeDeployToECS action substitutes (AWS-defined names).
 IMAGE_PLACEHOLDER = "<IMAGE1_NAME>"
 TASK_DEFINITION_PLACEHOLDER = "<TASK_DEFINITION>"
-#: Files the build leaves in its output artifact, and the pipeline reads.
-IMAGE_DETAIL_FILE = "imageDetail.json"
-#: What the ECS deploy action reads instead (ECS-native blue/green).
-#: The build action's output artifact: the deploy (and migrate) actions read these files from it.
+#: The build action's output artifact: the deploy, migrate and release steps read these files from it.
 BUILD_ARTIFACT = "build"
-IMAGE_DEFINITIONS_FILE = "imagedefinitions.json"
+IMAGE_DETAIL_FILE = "imageDetail.json"
 TASKDEF_FILE = "taskdef.json"
 APPSPEC_FILE = "appspec.yaml"
 #: Ephemeral volume for /tmp, so the root filesystem can stay read-only.
@@ -192,8 +189,8 @@ def appspec(
     return document
 
 
-def buildspec(app_path: str, container_name: str) -> dict[str, Any]:
-    """Build the image, push it under an immutable tag, and emit the three files the deploy needs.
+def buildspec(app_path: str) -> dict[str, Any]:
+    """Build the image, push it under an immutable tag, and emit the files the deploy needs.
 
     The build reads its inputs from the CodeBuild project's environment variables:
     REPOSITORY_URI, TASKDEF_TEMPLATE and APPSPEC_YAML.
@@ -219,13 +216,12 @@ def buildspec(app_path: str, container_name: str) -> dict[str, Any]:
                 "commands": [
                     f"docker push {image}",
                     f"jq -n --arg uri {image} '{{ImageURI: $uri}}' > {IMAGE_DETAIL_FILE}",
-                    f"jq -n --arg uri {image} --arg name {container_name} '[{{name: $name, imageUri: $uri}}]' > {IMAGE_DEFINITIONS_FILE}",  # noqa: E501
                     f"printf '%s' \"$TASKDEF_TEMPLATE\" > {TASKDEF_FILE}",
                     f"printf '%s' \"$APPSPEC_YAML\" > {APPSPEC_FILE}",
                 ]
             },
         },
-        "artifacts": {"files": [IMAGE_DETAIL_FILE, IMAGE_DEFINITIONS_FILE, TASKDEF_FILE, APPSPEC_FILE]},
+        "artifacts": {"files": [IMAGE_DETAIL_FILE, TASKDEF_FILE, APPSPEC_FILE]},
     }
 
 
@@ -266,6 +262,56 @@ def migrate_buildspec() -> dict[str, Any]:
                     " --query 'tasks[0].containers[0].exitCode' --output text)",
                     'echo "migration exited with $CODE"',
                     'test "$CODE" = 0',
+                ]
+            }
+        },
+    }
+
+
+#: How long one `aws ecs wait services-stable` polls before it gives up (40 checks, 15 s apart).
+STABLE_WAIT_MINUTES = 10
+
+
+def release_buildspec(wait_minutes: int) -> dict[str, Any]:
+    """Register this release's task definition and roll the service to it (ECS controller).
+
+    CodePipeline's ECS action would copy the revision the service runs and swap its image, so a
+    change Terraform made to the task definition (environment, health check, CPU, memory) would
+    never reach the service. This step registers the build's ``taskdef.json`` instead, the
+    stack's own definition, with the built image filled in.
+    https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECS.html
+
+    Reads CLUSTER and SERVICE from the project's environment, imageDetail.json and taskdef.json
+    from the build's output artifact. It waits until the service is stable (one deployment, all
+    tasks running), for at most ``wait_minutes``, and fails unless the revision it registered is
+    then the primary one: a release ECS rolled back (circuit breaker, alarms, a failed hook) ends
+    stable on the previous revision.
+    """
+    waits = max(1, -(-wait_minutes // STABLE_WAIT_MINUTES))
+    service = '--cluster "$CLUSTER" --services "$SERVICE"'
+    return {
+        "version": 0.2,
+        "env": {"shell": "bash"},
+        "phases": {
+            "build": {
+                "commands": [
+                    f"IMAGE=$(jq -r .ImageURI {IMAGE_DETAIL_FILE})",
+                    f"jq --arg image \"$IMAGE\" '.containerDefinitions[0].image = $image' {TASKDEF_FILE}"
+                    " > release-taskdef.json",
+                    "REVISION=$(aws ecs register-task-definition --cli-input-json file://release-taskdef.json"
+                    " --query taskDefinition.taskDefinitionArn --output text)",
+                    'echo "releasing $REVISION"',
+                    'aws ecs update-service --cluster "$CLUSTER" --service "$SERVICE" --task-definition "$REVISION"'
+                    " --query service.serviceArn --output text",
+                    "STABLE=no",
+                    f"for attempt in $(seq {waits}); do"
+                    f" if aws ecs wait services-stable {service}; then STABLE=yes; break; fi;"
+                    f' echo "still deploying ($attempt of {waits})"; done',
+                    'test "$STABLE" = yes || { echo "the service did not become stable"; exit 1; }',
+                    f"RUNNING=$(aws ecs describe-services {service}"
+                    " --query \"services[0].deployments[?status=='PRIMARY'] | [0].taskDefinition\" --output text)",
+                    'test "$RUNNING" = "$REVISION" || { echo "ECS rolled the release back to $RUNNING"; exit 1; }',
+                    'echo "released $REVISION"',
                 ]
             }
         },

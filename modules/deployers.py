@@ -11,7 +11,7 @@ and deployment group). No other module asks which controller is in use.
 - ``EcsNativeDeployer``: ECS's own blue/green (ECS controller): ECS rewrites one listener rule
   per listener through an infrastructure role and invokes the hooks as lifecycle hooks.
 - ``RollingReleaseDeployer``: a service without a route (a worker, an internal service): the
-  pipeline's ECS action rolls it, and ECS's circuit breaker rolls a release back whose tasks fail.
+  pipeline's release step rolls it, and ECS's circuit breaker rolls a release back whose tasks fail.
 - ``RollingDeployer``: a plain rolling ECS service, the DR region's standby (nothing deploys there
   until a failover; then operators roll it).
 """
@@ -104,6 +104,8 @@ class DeployTarget:
     service_name: str
     #: The blue/green release (None: a rolling release, which needs only the service).
     release: Release | None
+    #: The release step's CodeBuild project (modules/ecs_release.py), when the deployer has one.
+    release_project_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,15 @@ class RollingDeployer(ServiceDeployer):
         return ServiceDeployment("ECS", ("task_definition",))
 
 
+@dataclass(frozen=True)
+class ReleaseStep:
+    """The pipeline's own release step (modules/ecs_release.py): under the ECS controller nothing
+    else registers the stack's task definition for a release."""
+
+    #: How long one release may take ECS, rollback included, before the step gives up.
+    wait_minutes: int
+
+
 class ReleaseDeployer(ServiceDeployer):
     """Whoever a service's pipeline releases through."""
 
@@ -164,22 +175,32 @@ class ReleaseDeployer(ServiceDeployer):
     def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
         """The pipeline's deploy action, built in the pipeline's scope."""
 
+    def release_step(self) -> ReleaseStep | None:
+        """The release step the pipeline runs as its deploy action (None: the controller's own action)."""
+        return None
 
-def ecs_deploy_action(target: DeployTarget, name: str = "BlueGreenDeploy") -> CodepipelineStageAction:
-    """CodePipeline's ECS action: it registers a revision of the service's task definition with
-    the built image (imagedefinitions.json) and updates the service to it, then waits for the
-    deployment to finish.
+
+#: A rolling release: new tasks start, pass their health checks, old ones drain.
+ROLLING_RELEASE_MINUTES = 60
+#: ECS-native blue/green, besides its shift and bake: green's tasks start, the hooks run.
+BLUE_GREEN_START_MINUTES = 30
+
+
+def release_step_action(target: DeployTarget, name: str) -> CodepipelineStageAction:
+    """The release step as the pipeline's deploy action: a CodeBuild action reading the build's
+    taskdef.json and imageDetail.json. CodePipeline's ECS action is not used: it copies the
+    revision the service runs and would drop Terraform's changes to the task definition.
     https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECS.html
     """
-    return deploy_action(
-        "ECS",
-        {
-            "ClusterName": target.cluster_name,
-            "ServiceName": target.service_name,
-            "FileName": deploy_specs.IMAGE_DEFINITIONS_FILE,
-            "DeploymentTimeout": "60",
-        },
-        name,
+    assert target.release_project_name is not None, "the service has its release step"
+    return CodepipelineStageAction(
+        name=name,
+        category="Build",
+        owner="AWS",
+        provider="CodeBuild",
+        version="1",
+        input_artifacts=[deploy_specs.BUILD_ARTIFACT],
+        configuration={"ProjectName": target.release_project_name},
     )
 
 
@@ -197,7 +218,10 @@ class RollingReleaseDeployer(ReleaseDeployer):
         return ServiceDeployment("ECS", ("task_definition",), circuit_breaker_rollback=self.rollback)
 
     def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
-        return DeployStage(ecs_deploy_action(target, "RollingDeploy"))
+        return DeployStage(release_step_action(target, "RollingDeploy"))
+
+    def release_step(self) -> ReleaseStep:
+        return ReleaseStep(ROLLING_RELEASE_MINUTES)
 
 
 class Deployer(ReleaseDeployer):
@@ -349,8 +373,14 @@ class EcsNativeDeployer(Deployer):
         return RuleForward(route.rules.prod_rule_arn)
 
     def deploy_stage(self, scope: Construct, target: DeployTarget) -> DeployStage:
-        """ECS's deploy action; the service's blue/green deployment configuration does the rest."""
-        return DeployStage(ecs_deploy_action(target))
+        """The release step; the service's blue/green deployment configuration does the rest."""
+        return DeployStage(release_step_action(target, "BlueGreenDeploy"))
+
+    def release_step(self) -> ReleaseStep:
+        s = self.settings.shifting
+        # A canary waits once; a linear shift once per step after the first.
+        waits = {"all_at_once": 0, "canary": 1, "linear": -(-100 // s.percent) - 1}[s.kind]
+        return ReleaseStep(BLUE_GREEN_START_MINUTES + waits * s.interval_minutes + self.settings.bake_minutes)
 
 
 def deployer_for(c: EnvironmentConfig, key: str) -> ReleaseDeployer:

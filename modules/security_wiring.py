@@ -64,6 +64,8 @@ def service_trust_sources(c: EnvironmentConfig, key: str) -> dict[str, tuple[str
     }
     if c.all_services[key].deployment.load_test is not None:
         sources["load_test"] = codebuild(n.load_test)
+    # Only the roles a service has are built; a source for one it lacks is never read.
+    sources["ecs_release"] = codebuild(n.release_project)
     return sources
 
 
@@ -117,7 +119,13 @@ def key_users(c: EnvironmentConfig, region: str, roles: EnvironmentRoles) -> Enc
         pipeline_role_arns=tuple(
             role.role_arn
             for service in (services.values() if primary else ())
-            for role in (service.codepipeline, service.codebuild, service.migrate, service.load_test)
+            for role in (
+                service.codepipeline,
+                service.codebuild,
+                service.migrate,
+                service.load_test,
+                service.ecs_release,
+            )
             if role is not None
         ),
         secret_reader_role_arns=tuple(s.task_execution.role_arn for s in services.values()) if primary else (),

@@ -48,6 +48,7 @@ from modules.ecs import (
     Schedule,
     ServiceDeployment,
 )
+from modules.ecs_release import EcsRelease, EcsReleaseProps
 from modules.layout import service_scope
 from modules.load_balancer import (
     LAST_PRIORITY,
@@ -66,6 +67,7 @@ from modules.security import (
     BlueGreenAccess,
     CodeDeployAccess,
     EnvironmentRoles,
+    ReleaseStepAccess,
     RolePolicies,
     RolePoliciesProps,
     ServiceRolesOutputs,
@@ -513,6 +515,37 @@ def migrations(
     )
 
 
+def ecs_release(
+    scope: Construct, s: ServiceContext, platform: Platform, roles: ServiceRolesOutputs, ecs: EcsOutputs
+) -> EcsRelease | None:
+    """The release step, for a deployer that needs one (the ECS controller's)."""
+    step = s.deployer.release_step()
+    if step is None:
+        return None
+    c, keys = s.c, platform.site.keys
+    assert roles.ecs_release is not None, "a service the ECS controller deploys has the release step's role"
+    return EcsRelease(
+        scope,
+        "ecs_release",
+        EcsReleaseProps(
+            project_name=s.names.release_project,
+            log_group_name=s.names.release_log_group,
+            role=roles.ecs_release,
+            cluster_name=ecs.cluster_name,
+            service_name=ecs.service_name,
+            service_arn=ecs.service_arn,
+            task_role_arns=(roles.task_execution.role_arn, roles.task.role_arn),
+            wait_minutes=step.wait_minutes,
+            artifacts_kms_key_arn=keys.artifacts_key_arn,
+            logs_kms_key_arn=keys.logs_key_arn,
+            log_retention_days=c.pipeline.build_log_retention_days,
+            partition=c.partition,
+            region=c.region,
+            account_id=c.account_id,
+        ),
+    )
+
+
 def app_errors(scope: Construct, s: ServiceContext, ecs: EcsOutputs, topic: NotificationTopicOutputs) -> None:
     names = s.names
     AppErrors(
@@ -552,6 +585,7 @@ def pipeline(
     roles: ServiceRolesOutputs,
     connection_arn: str,
     d: Delivery,
+    release_step: EcsRelease | None,
 ) -> CodePipeline:
     c, names, svc, src, keys = s.c, s.names, s.spec, s.spec.source, platform.site.keys
     pl = c.pipeline
@@ -585,7 +619,12 @@ def pipeline(
             codebuild_role_arn=roles.codebuild.role_arn,
             codepipeline_role_arn=roles.codepipeline.role_arn,
             deployer=s.deployer,
-            deploy_target=DeployTarget(d.ecs.cluster_name, d.ecs.service_name, d.release),
+            deploy_target=DeployTarget(
+                d.ecs.cluster_name,
+                d.ecs.service_name,
+                d.release,
+                release_step.outputs.project_name if release_step else None,
+            ),
             test_hook_function_arn=d.hooks.test_traffic.function_arn if d.hooks and d.hooks.test_traffic else None,
             release_alarms_function_arn=d.hooks.release_alarms.function_arn if d.hooks else None,
             notification_topic_arn=d.topic.topic_arn,
@@ -615,6 +654,7 @@ def permissions(
     d: Delivery,
     delivered: CodePipelineOutputs,
     migrate_project_arn: str,
+    deploy: CodeDeployAccess | ReleaseStepAccess,
 ) -> RolePolicies:
     """The roles' permission policies, scoped to everything the service and its pipeline created."""
     c, keys, database, ecs = s.c, platform.site.keys, platform.database, d.ecs
@@ -645,22 +685,25 @@ def permissions(
             task_family=ecs.task_family,
             notification_topic_arn=d.topic.topic_arn,
             notifications_key_arn=keys.notifications_key_arn,
-            release=blue_green_access(s, d, delivered) if d.hooks and d.release else None,
+            deploy=deploy,
+            release=blue_green_access(s, d) if d.hooks and d.release else None,
         ),
     )
 
 
-def blue_green_access(s: ServiceContext, d: Delivery, delivered: CodePipelineOutputs) -> BlueGreenAccess:
+def codedeploy_access(delivered: CodePipelineOutputs) -> CodeDeployAccess:
+    """What the pipeline starts when CodeDeploy deploys (a deployer without a release step)."""
+    codedeploy = delivered.codedeploy
+    assert codedeploy is not None, "CodeDeploy's deployer built its application and group"
+    return CodeDeployAccess(codedeploy.app_arn, codedeploy.deployment_group_arn, codedeploy.deployment_config_name)
+
+
+def blue_green_access(s: ServiceContext, d: Delivery) -> BlueGreenAccess:
     """What the service's blue/green release acts on (its roles' policies are scoped to it)."""
     assert d.hooks is not None and d.release is not None
-    hooks, route, codedeploy = d.hooks, d.release.route, delivered.codedeploy
+    hooks, route = d.hooks, d.release.route
     test_hook = hooks.test_traffic
     return BlueGreenAccess(
-        codedeploy=CodeDeployAccess(
-            codedeploy.app_arn, codedeploy.deployment_group_arn, codedeploy.deployment_config_name
-        )
-        if codedeploy
-        else None,
         listener_arns=route.listener_arns,
         target_group_arns=[colour.arn for colour in route.colours],
         listener_rule_arns=[route.rules.prod_rule_arn, route.rules.test_rule_arn] if route.rules else [],
@@ -737,9 +780,12 @@ def deliver(
 ) -> Built:
     """The pipeline and its notifications, then every role's policy, and what waits for them."""
     platform, roles, topic = shared.platform, shared.roles.services[s.key], shared.topic
-    pipe = pipeline(scope, s, platform, roles, shared.connection_arn, delivery)
+    release_step = ecs_release(scope, s, platform, roles, delivery.ecs)
+    pipe = pipeline(scope, s, platform, roles, shared.connection_arn, delivery, release_step)
     delivered = pipe.outputs
     migration.read_build_output(delivered.artifact_bucket_arn)
+    if release_step is not None:
+        release_step.read_build_output(delivered.artifact_bucket_arn)
     NotificationRules(
         scope,
         "notification_rules",
@@ -750,7 +796,16 @@ def deliver(
             codedeploy_app_arn=delivered.codedeploy.app_arn if delivered.codedeploy else None,
         ),
     )
-    role_policies = permissions(scope, s, platform, roles, delivery, delivered, migration.outputs.project_arn)
+    role_policies = permissions(
+        scope,
+        s,
+        platform,
+        roles,
+        delivery,
+        delivered,
+        migration.outputs.project_arn,
+        ReleaseStepAccess(release_step.outputs.project_arn) if release_step else codedeploy_access(delivered),
+    )
     policies = role_policies.outputs
     # What AWS checks (or first uses) when these are created: their roles' policies.
     service.start_after(

@@ -79,6 +79,7 @@ class BlueGreenStack(TerraformStack):
                     account_id=c.account_id,
                     partition=c.partition,
                     ecs_native=deployer_for(c, key).uses_ecs_roles,
+                    ecs_release=deployer_for(c, key).release_step() is not None,
                     load_test=spec.deployment.load_test is not None,
                     blue_green=spec.route is not None,
                     source_arns=security_wiring.service_trust_sources(c, key),

@@ -174,7 +174,7 @@ def test_buildspec_is_yaml_that_emits_the_files_both_controllers_need(stack: Syn
     text = project["source"]["buildspec"]
     assert "${" not in text.replace("$${", ""), "unescaped ${ would be a Terraform interpolation"
     spec = yaml.safe_load(text.replace("$${", "${"))
-    assert spec["artifacts"]["files"] == ["imageDetail.json", "imagedefinitions.json", "taskdef.json", "appspec.yaml"]
+    assert spec["artifacts"]["files"] == ["imageDetail.json", "taskdef.json", "appspec.yaml"]
     commands = " ".join(c for phase in spec["phases"].values() for c in phase["commands"])
     assert "docker push" in commands and "imageDetail.json" in commands
     assert '--password-stdin "${REPOSITORY_URI%%/*}"' in commands
@@ -503,14 +503,61 @@ def test_ecs_native_runs_the_same_hook_and_alarms(ecs_stack: SynthesizedStack) -
     assert "ReportHookResult" not in {s["Sid"] for s in hook_role["Statement"]}, "ECS reads the hook's return value"
 
 
-def test_ecs_native_pipeline_deploys_with_the_ecs_action(ecs_stack: SynthesizedStack) -> None:
-    deploy = ecs_stack.one("aws_codepipeline").body["stage"][-1]["action"][0]
-    assert deploy["provider"] == "ECS"
-    assert deploy["configuration"]["FileName"] == "imagedefinitions.json"
-    assert deploy["configuration"]["ServiceName"] == ecs_stack.one("aws_ecs_service").ref("name")
-    pipeline_role = policy(ecs_stack.service().one("aws_iam_role_policy", "role_policies/codepipeline").body["policy"])
-    update = next(s for s in pipeline_role["Statement"] if s["Sid"] == "UpdateService")
-    assert update["Resource"] == [ecs_stack.one("aws_ecs_service").ref("id")]
+def release_step_of(stack: SynthesizedStack, key: str = "app") -> dict[str, Any]:
+    """What a service the ECS controller deploys releases through: the pipeline's deploy action,
+    the release step's project, its buildspec and the policies of its role and the pipeline's."""
+    service = stack.service(key)
+    (deploy,) = service.one("aws_codepipeline").body["stage"][-1]["action"]
+    project = service.one("aws_codebuild_project", "ecs_release/project")
+    return {
+        "deploy": deploy,
+        "project": project,
+        "spec": yaml.safe_load(project.body["source"]["buildspec"].replace("$${", "${")),
+        "variables": {v["name"]: v["value"] for v in project.body["environment"]["environment_variable"]},
+        "role": policy(service.one("aws_iam_role_policy", "ecs_release/release").body["policy"]),
+        "pipeline_role": policy(service.one("aws_iam_role_policy", "role_policies/codepipeline").body["policy"]),
+    }
+
+
+def test_ecs_controller_releases_register_the_stacks_task_definition(ecs_stack: SynthesizedStack) -> None:
+    """CodePipeline's ECS action would copy the running revision and swap its image, so Terraform's
+    changes to the task definition would never reach the service; the release step registers the
+    build's taskdef.json (the live definition, test above) with the built image instead."""
+    step = release_step_of(ecs_stack)
+    deploy, project = step["deploy"], step["project"]
+    assert (deploy["provider"], deploy["category"]) == ("CodeBuild", "Build")
+    assert deploy["configuration"] == {"ProjectName": project.ref("name")}
+    assert deploy["input_artifacts"] == [deploy_specs.BUILD_ARTIFACT]
+    service = ecs_stack.one("aws_ecs_service")
+    assert step["variables"] == {
+        "CLUSTER": ecs_stack.one("aws_ecs_cluster").ref("name"),
+        "SERVICE": service.ref("name"),
+    }
+    commands = step["spec"]["phases"]["build"]["commands"]
+    assert any("register-task-definition --cli-input-json file://release-taskdef.json" in c for c in commands)
+    assert any("'.containerDefinitions[0].image = $image' taskdef.json" in c for c in commands)
+    roll = next(s for s in step["role"]["Statement"] if s["Sid"] == "RollTheService")
+    assert roll["Resource"] == [service.ref("id")]
+    # The pipeline only starts the step: it can neither register revisions nor update the service.
+    pipeline_actions = {a for s in step["pipeline_role"]["Statement"] for a in as_list(s["Action"])}
+    assert not {a for a in pipeline_actions if a.startswith("ecs:")}
+    run = next(s for s in step["pipeline_role"]["Statement"] if s["Sid"] == "RunReleaseStep")
+    assert run["Resource"] == [project.ref("arn")]
+
+
+def test_the_release_step_waits_as_long_as_an_ecs_native_release_can_take(ecs_stack: SynthesizedStack) -> None:
+    """Its shift, its bake and the start of green, within CodeBuild's 8-hour limit."""
+    dep = ecs_stack.config.all_services["app"].deployment
+    timeout = release_step_of(ecs_stack)["project"].body["build_timeout"]
+    assert timeout >= dep.termination_wait_minutes + 30
+    assert timeout <= 480
+
+
+def test_codedeploy_registers_the_task_definition_itself_and_has_no_release_step(
+    codedeploy_stack: SynthesizedStack,
+) -> None:
+    assert not [p for p in codedeploy_stack.of_type("aws_codebuild_project") if p.path.endswith("ecs_release/project")]
+    assert codedeploy_stack.one("aws_codepipeline").body["stage"][-1]["action"][0]["provider"] == "CodeDeployToECS"
 
 
 # --- scale and cost ------------------------------------------------------------------------------

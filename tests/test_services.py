@@ -20,8 +20,11 @@ from aws_rules.prerequisites import missing
 from aws_rules.stack import Stack
 from config import load_config
 from hooks.load_test import ROUTE_HEADER
+from modules.deployers import ROLLING_RELEASE_MINUTES
+from modules.ecs_release import START_MINUTES
 from modules.load_balancer import TEST_ROUTE_HEADER
 from tests.conftest import SynthesizedStack, synthesize_configs
+from tests.test_bluegreen import release_step_of
 
 CONFIG = Path(__file__).parent / "data" / "two_services.yaml"
 
@@ -235,7 +238,9 @@ def test_a_service_without_a_route_is_rolled_by_ecs_and_found_by_name(platform: 
     for kind in ("aws_lb_target_group", "aws_lb_listener_rule", "aws_lambda_function", "aws_cloudwatch_metric_alarm"):
         assert not worker.of_type(kind), f"worker has no {kind}: nothing of blue/green"
     roles = {worker.local(r) for r in worker.of_type("aws_iam_role")}
-    assert roles == {f"roles/{p}" for p in ("task_execution", "task", "codebuild", "codepipeline", "migrate")}
+    assert roles == {
+        f"roles/{p}" for p in ("task_execution", "task", "codebuild", "codepipeline", "migrate", "ecs_release")
+    }
     # Nothing probes it but its own health check, which a rolling release's circuit breaker reads too.
     (container,) = json.loads(
         worker.one("aws_ecs_task_definition", "ecs/task_definition").body["container_definitions"]
@@ -243,9 +248,11 @@ def test_a_service_without_a_route_is_rolled_by_ecs_and_found_by_name(platform: 
     assert container["healthCheck"]["command"] == ["CMD", "python", "-m", "service.healthcheck"]
     web = json.loads(platform.service("web").one("aws_ecs_task_definition").body["container_definitions"])
     assert "healthCheck" not in web[0], "a routed service is probed by its target groups"
-    (deploy,) = worker.one("aws_codepipeline").body["stage"][-1]["action"]
-    assert (deploy["provider"], deploy["configuration"]["FileName"]) == ("ECS", "imagedefinitions.json")
-    assert deploy["configuration"]["ServiceName"] == worker.one("aws_ecs_service").ref("name")
+    # Each release registers the stack's task definition and rolls the service to it.
+    step = release_step_of(platform, "worker")
+    assert step["deploy"]["configuration"] == {"ProjectName": step["project"].ref("name")}
+    assert step["variables"]["SERVICE"] == worker.one("aws_ecs_service").ref("name")
+    assert step["project"].body["build_timeout"] == ROLLING_RELEASE_MINUTES + START_MINUTES
 
 
 def test_only_the_granted_caller_reaches_a_service_without_a_route(platform: SynthesizedStack) -> None:

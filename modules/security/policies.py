@@ -169,12 +169,18 @@ class CodeDeployAccess:
 
 
 @dataclass(frozen=True)
+class ReleaseStepAccess:
+    """The pipeline's release step (ECS controller): the CodeBuild project the pipeline starts,
+    which registers the task definition and rolls the service under its own role."""
+
+    project_arn: str
+
+
+@dataclass(frozen=True)
 class BlueGreenAccess:
     """What a blue/green release acts on: the shared listeners, the service's target groups, rules,
     alarms and hooks. A service without a route has none (ECS rolls it)."""
 
-    #: None with ECS-native blue/green.
-    codedeploy: CodeDeployAccess | None
     listener_arns: Sequence[str]
     #: Blue and green: ECS-native blue/green registers and drains tasks itself.
     target_group_arns: Sequence[str]
@@ -223,7 +229,9 @@ class RolePoliciesProps:
     #: the publisher's behalf, so the publisher needs the key too.
     notification_topic_arn: str
     notifications_key_arn: str
-    #: The blue/green release; None: the pipeline's ECS action rolls the service.
+    #: Who deploys: CodeDeploy (its application and group), or the release step (ECS controller).
+    deploy: CodeDeployAccess | ReleaseStepAccess
+    #: The blue/green release; None: a rolling release.
     release: BlueGreenAccess | None
 
 
@@ -346,7 +354,6 @@ class RolePolicies(Construct):
 
     def _attach_pipeline(self, p: RolePoliciesProps, shared: _SharedStatements) -> None:
         """The pipeline: source, builds, its deploy action, the approval notification."""
-        release, arn = p.release, f"arn:{p.partition}"
         self._attach(
             "codepipeline",
             p.roles.codepipeline.role_name,
@@ -365,18 +372,17 @@ class RolePolicies(Construct):
                     [p.build_project_arn, p.migrate_project_arn],
                 ),
                 *(
-                    self._deploy_with_codedeploy(p, release.codedeploy)
-                    if release and release.codedeploy
-                    else self._deploy_with_ecs(p)
+                    self._deploy_with_codedeploy(p, p.deploy, shared.pass_task_roles)
+                    if isinstance(p.deploy, CodeDeployAccess)
+                    else [
+                        # The release step registers the revision and rolls the service itself.
+                        iam.statement(
+                            "RunReleaseStep",
+                            ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
+                            [p.deploy.project_arn],
+                        )
+                    ]
                 ),
-                # RegisterTaskDefinition cannot be scoped to a resource; tagging the new revision can.
-                iam.statement("RegisterTaskDefinition", ["ecs:RegisterTaskDefinition"], ["*"]),
-                iam.statement(
-                    "TagTaskDefinition",
-                    ["ecs:TagResource"],
-                    [f"{arn}:ecs:{p.region}:{p.account_id}:task-definition/{p.task_family}:*"],
-                ),
-                shared.pass_task_roles,
                 iam.statement("NotifyApprovers", ["sns:Publish"], [p.notification_topic_arn]),
                 # The topic is encrypted: SNS uses the key on the publisher's behalf.
                 # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
@@ -397,18 +403,19 @@ class RolePolicies(Construct):
     ) -> None:
         """The blue/green controller's role, the test hook's and the load test's."""
         ecs = f"arn:{p.partition}:ecs:{p.region}:{p.account_id}"
-        if r.codedeploy:
+        codedeploy = isinstance(p.deploy, CodeDeployAccess)
+        if codedeploy:
             self._attach_codedeploy(p, r, ecs, pass_task_roles)
         else:
             self._attach_ecs_native(p, r)
         if r.test_hook_log_group_arn:
             assert p.roles.test_hook is not None, "a routed service has its hook's role"
-            self._attach("test_hook", p.roles.test_hook.role_name, self._test_hook_statements(r))
+            self._attach("test_hook", p.roles.test_hook.role_name, self._test_hook_statements(r, codedeploy))
         if r.load_test_project_arn:
             self._attach_load_test(p, r, artifacts_key)
 
     @staticmethod
-    def _test_hook_statements(r: BlueGreenAccess) -> list[iam.Statement]:
+    def _test_hook_statements(r: BlueGreenAccess, codedeploy: bool) -> list[iam.Statement]:
         assert r.test_hook_log_group_arn is not None
         return [
             *(
@@ -417,7 +424,7 @@ class RolePolicies(Construct):
                     # resource type, and the call needs the live deployment's hook id anyway.
                     iam.statement("ReportHookResult", ["codedeploy:PutLifecycleEventHookExecutionStatus"], ["*"])
                 ]
-                if r.codedeploy
+                if codedeploy
                 else []  # ECS reads the hook's result from its return value
             ),
             iam.statement("WriteHookLogs", LOG_WRITE, [f"{r.test_hook_log_group_arn}:*"]),
@@ -502,7 +509,10 @@ class RolePolicies(Construct):
         self._attach("ecs_hook_invoker", p.roles.ecs_hook_invoker.role_name, self._invoke_hook(r))
 
     @staticmethod
-    def _deploy_with_codedeploy(p: RolePoliciesProps, d: CodeDeployAccess) -> list[iam.Statement]:
+    def _deploy_with_codedeploy(
+        p: RolePoliciesProps, d: CodeDeployAccess, pass_task_roles: iam.Statement
+    ) -> list[iam.Statement]:
+        """The CodeDeployToECS action: it registers the build's taskdef.json, then starts CodeDeploy."""
         codedeploy = f"arn:{p.partition}:codedeploy:{p.region}:{p.account_id}"
         return [
             iam.statement(
@@ -522,23 +532,14 @@ class RolePolicies(Construct):
                 ["codedeploy:GetDeploymentConfig"],
                 [f"{codedeploy}:deploymentconfig:{d.deployment_config_name}"],
             ),
-        ]
-
-    @staticmethod
-    def _deploy_with_ecs(p: RolePoliciesProps) -> list[iam.Statement]:
-        ecs = f"arn:{p.partition}:ecs:{p.region}:{p.account_id}"
-        return [
-            iam.statement("UpdateService", ["ecs:DescribeServices", "ecs:UpdateService"], [p.ecs_service_arn]),
-            iam.statement("FollowDeployment", ["ecs:DescribeTasks"], [f"{ecs}:task/{p.ecs_cluster_name}/*"]),
-            # ListTasks is authorised on container instances, which Fargate has none of: "*", held
-            # to this cluster by its condition key.
+            # RegisterTaskDefinition cannot be scoped to a resource; tagging the new revision can.
+            iam.statement("RegisterTaskDefinition", ["ecs:RegisterTaskDefinition"], ["*"]),
             iam.statement(
-                "ListServiceTasks",
-                ["ecs:ListTasks"],
-                ["*"],
-                conditions={"ArnEquals": {"ecs:cluster": f"{ecs}:cluster/{p.ecs_cluster_name}"}},
+                "TagTaskDefinition",
+                ["ecs:TagResource"],
+                [f"arn:{p.partition}:ecs:{p.region}:{p.account_id}:task-definition/{p.task_family}:*"],
             ),
-            iam.statement("ReadTaskDefinition", ["ecs:DescribeTaskDefinition"], ["*"]),
+            pass_task_roles,
         ]
 
     @staticmethod

@@ -38,6 +38,9 @@ ECS_NATIVE_ROLE_SERVICES = {
     "ecs_infrastructure": "ecs.amazonaws.com",
     "ecs_hook_invoker": "ecs.amazonaws.com",
 }
+#: The ECS controller's release step: registers each release's task definition and rolls the
+#: service to it (modules/ecs_release.py). CodeDeploy registers it itself.
+ECS_RELEASE_ROLE_SERVICES = {"ecs_release": "codebuild.amazonaws.com"}
 #: The optional load test's own CodeBuild identity (it needs far less than the image build's).
 LOAD_TEST_ROLE_SERVICES = {"load_test": "codebuild.amazonaws.com"}
 #: AWS Backup's identity for backups copied to a DR region (backup_restore posture).
@@ -56,6 +59,7 @@ SOURCE_ARNS_DOCUMENTED = {
     "codebuild": "https://docs.aws.amazon.com/codebuild/latest/userguide/cross-service-confused-deputy-prevention.html",
     "migrate": "https://docs.aws.amazon.com/codebuild/latest/userguide/cross-service-confused-deputy-prevention.html",
     "load_test": "https://docs.aws.amazon.com/codebuild/latest/userguide/cross-service-confused-deputy-prevention.html",
+    "ecs_release": "https://docs.aws.amazon.com/codebuild/latest/userguide/cross-service-confused-deputy-prevention.html",
     # arn:aws:codedeploy:<region>:<account>:deploymentgroup:<application>/<group>
     "codedeploy": "https://docs.aws.amazon.com/codedeploy/latest/userguide/security_confused_deputy.html",
     # arn:aws:ec2:<region>:<account>:vpc-flow-log/<flow log id>
@@ -86,6 +90,8 @@ class ServiceRolesProps:
     partition: str
     ecs_native: bool = False
     load_test: bool = False
+    #: The ECS controller deploys the service: the pipeline's release step has a role of its own.
+    ecs_release: bool = False
     #: False for a service without a route: ECS rolls it, no controller or hook acts for it.
     blue_green: bool = True
     #: As PlatformRolesProps.source_arns, for this service's resources.
@@ -128,6 +134,8 @@ class ServiceRolesOutputs:
     ecs_hook_invoker: RoleOutputs | None = None
     #: Only with a load test configured.
     load_test: RoleOutputs | None = None
+    #: Only under the ECS controller (a rolling or ECS-native blue/green release).
+    ecs_release: RoleOutputs | None = None
 
     def all(self) -> tuple[RoleOutputs, ...]:
         found = (getattr(self, f.name) for f in fields(self))
@@ -169,6 +177,7 @@ class ServiceRoles(Construct):
             **{p: s for p, s in ROLE_SERVICES.items() if props.blue_green or p not in BLUE_GREEN_ROLES},
             **(ECS_NATIVE_ROLE_SERVICES if props.ecs_native else {}),
             **(LOAD_TEST_ROLE_SERVICES if props.load_test else {}),
+            **(ECS_RELEASE_ROLE_SERVICES if props.ecs_release else {}),
         }
         roles = _roles(self, services, props.name_prefix, props.account_id, props.source_arns)
         self.outputs = ServiceRolesOutputs(**roles)
