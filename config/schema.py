@@ -168,6 +168,16 @@ def _log_retention(value: int) -> int:
 #: stepBakeTimeInMinutes are 0 to 1440; LinearConfiguration: stepPercent is 3.0 to 100.0.
 ECS_MAX_BAKE_MINUTES = 1440
 ECS_MIN_LINEAR_PERCENT = 3
+#: CodeBuild stops a build after 8 hours (API_CreateProject, timeoutInMinutes 5 to 2160 for some
+#: fleets, 480 on demand: https://docs.aws.amazon.com/codebuild/latest/APIReference/API_CreateProject.html).
+#: The ECS controller's release step (modules/ecs_release.py) starts a release and waits for it.
+CODEBUILD_MAX_TIMEOUT_MINUTES = 480
+#: The release step's own work before it waits: registering the revision, updating the service.
+RELEASE_STEP_START_MINUTES = 10
+#: A rolling release: new tasks start, pass their health checks, old ones drain.
+ROLLING_RELEASE_MINUTES = 60
+#: An ECS-native blue/green release, besides its shift and bake: green's tasks start, the hooks run.
+ECS_BLUE_GREEN_START_MINUTES = 30
 #: Amazon VPC User Guide, "Amazon VPC quotas": inbound rules per security group (adjustable; the default).
 SECURITY_GROUP_RULES = 60
 #: A KMS key id (a UUID, or "mrk-" and 32 hex digits for a multi-Region key) or an alias name.
@@ -1742,6 +1752,19 @@ class DeploymentConfig(Section):
     )
 
 
+def ecs_native_release_minutes(deployment: DeploymentConfig) -> int:
+    """How long an ECS-native blue/green release may take: green starting, the shift, the bake."""
+    traffic = deployment.traffic
+    if isinstance(traffic, Canary):
+        shift = traffic.minutes
+    elif isinstance(traffic, Linear):
+        # One wait between each step and the next.
+        shift = (-(-100 // traffic.percent) - 1) * traffic.every_minutes
+    else:
+        shift = 0
+    return ECS_BLUE_GREEN_START_MINUTES + shift + deployment.termination_wait_minutes
+
+
 #: ALB rules: at most 5 condition values per rule (host and paths together), priorities 1 to 50000.
 #: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html
 RULE_CONDITION_VALUES = 5
@@ -2124,6 +2147,17 @@ class EnvironmentConfig(Section):
                 (*at, "termination_wait_minutes"),
                 f"is ECS's bake time with controller ecs, which is at most {ECS_MAX_BAKE_MINUTES} minutes",
                 f"use {ECS_MAX_BAKE_MINUTES} or less, or controller: codedeploy (which waits up to 2880)",
+                deployment.termination_wait_minutes,
+            )
+        longest = CODEBUILD_MAX_TIMEOUT_MINUTES - RELEASE_STEP_START_MINUTES
+        minutes = ecs_native_release_minutes(deployment)
+        if minutes > longest and deployment.termination_wait_minutes <= ECS_MAX_BAKE_MINUTES:
+            yield Problem(
+                (*at, "termination_wait_minutes"),
+                f"makes an ECS-native release last up to {minutes} minutes ({ECS_BLUE_GREEN_START_MINUTES} to start"
+                f" green, the traffic shift, then this bake), longer than the {longest} the pipeline's release"
+                " step can wait for it (CodeBuild stops a build after 8 hours)",
+                f"shorten the bake or the shift to fit {longest} minutes, or use controller: codedeploy",
                 deployment.termination_wait_minutes,
             )
         traffic = deployment.traffic

@@ -43,7 +43,7 @@ from cdktf_cdktf_provider_aws.codepipeline import CodepipelineStageAction
 from constructs import Construct
 
 from config import EnvironmentConfig
-from config.schema import Canary, Linear, Traffic
+from config.schema import ROLLING_RELEASE_MINUTES, Canary, Linear, Traffic, ecs_native_release_minutes
 from modules import deploy_specs
 from modules.deployment_hooks import ListenerForward, RuleForward
 from modules.ecs import NativeBlueGreen, ServiceDeployment
@@ -178,12 +178,6 @@ class ReleaseDeployer(ServiceDeployer):
     def release_step(self) -> ReleaseStep | None:
         """The release step the pipeline runs as its deploy action (None: the controller's own action)."""
         return None
-
-
-#: A rolling release: new tasks start, pass their health checks, old ones drain.
-ROLLING_RELEASE_MINUTES = 60
-#: ECS-native blue/green, besides its shift and bake: green's tasks start, the hooks run.
-BLUE_GREEN_START_MINUTES = 30
 
 
 def release_step_action(target: DeployTarget, name: str) -> CodepipelineStageAction:
@@ -338,6 +332,8 @@ class EcsNativeSettings:
     shifting: TrafficShifting
     #: Both revisions run this long after the shift, so rollback stays instant.
     bake_minutes: int
+    #: The longest a release takes, the shift and bake included (config.schema.ecs_native_release_minutes).
+    release_minutes: int
 
 
 class EcsNativeDeployer(Deployer):
@@ -377,10 +373,7 @@ class EcsNativeDeployer(Deployer):
         return DeployStage(release_step_action(target, "BlueGreenDeploy"))
 
     def release_step(self) -> ReleaseStep:
-        s = self.settings.shifting
-        # A canary waits once; a linear shift once per step after the first.
-        waits = {"all_at_once": 0, "canary": 1, "linear": -(-100 // s.percent) - 1}[s.kind]
-        return ReleaseStep(BLUE_GREEN_START_MINUTES + waits * s.interval_minutes + self.settings.bake_minutes)
+        return ReleaseStep(self.settings.release_minutes)
 
 
 def deployer_for(c: EnvironmentConfig, key: str) -> ReleaseDeployer:
@@ -392,7 +385,9 @@ def deployer_for(c: EnvironmentConfig, key: str) -> ReleaseDeployer:
         return RollingReleaseDeployer(rollback=dep.auto_rollback)
     shifting = traffic_shifting(dep.traffic)
     if dep.controller == "ecs":
-        return EcsNativeDeployer(EcsNativeSettings(shifting, dep.termination_wait_minutes))
+        return EcsNativeDeployer(
+            EcsNativeSettings(shifting, dep.termination_wait_minutes, ecs_native_release_minutes(dep))
+        )
     return CodeDeployDeployer(
         CodeDeploySettings(
             name_prefix=names.prefix,

@@ -20,16 +20,11 @@ from cdktf_cdktf_provider_aws.codebuild_project import (
 )
 from constructs import Construct
 
+from config.schema import CODEBUILD_MAX_TIMEOUT_MINUTES, RELEASE_STEP_START_MINUTES
 from modules import codebuild, deploy_specs, iam
 from modules.logs import encrypted_log_group
 from modules.security.policies import attach
 from modules.security.roles import RoleOutputs
-
-#: CodeBuild stops a build after at most 8 hours.
-#: https://docs.aws.amazon.com/codebuild/latest/APIReference/API_CreateProject.html
-MAX_TIMEOUT_MINUTES = 480
-#: Registering the revision and starting the deployment take seconds; this is spare.
-START_MINUTES = 10
 
 
 @dataclass(frozen=True)
@@ -72,7 +67,8 @@ class EcsRelease(Construct):
             description="Registers this release's task definition and rolls the service to it",
             service_role=p.role.role_arn,
             encryption_key=p.artifacts_kms_key_arn,
-            build_timeout=min(MAX_TIMEOUT_MINUTES, p.wait_minutes + START_MINUTES),
+            # --check holds an ECS-native release within CodeBuild's limit (config.schema).
+            build_timeout=min(CODEBUILD_MAX_TIMEOUT_MINUTES, p.wait_minutes + RELEASE_STEP_START_MINUTES),
             queued_timeout=30,
             source=CodebuildProjectSource(
                 type="CODEPIPELINE",

@@ -351,6 +351,8 @@ CASES: list[Case] = [
     Case("limits", "ECS bake time over a day", "deployment.termination_wait_minutes", ("is ECS's bake time with controller ecs, which is at most 1440 minutes",), set_("deployment.termination_wait_minutes", 1441), base="sandbox",),
     Case("limits", "ECS linear step of 2 percent", "deployment.traffic.percent", ("is below the 3 percent ECS's linear deployments shift at least per step",), set_("deployment.traffic", {"type": "linear", "percent": 2, "every_minutes": 1}), base="sandbox",),
     Case("limits", "ECS linear step bake over a day", "deployment.traffic.every_minutes", ("is over the 1440 minutes ECS waits at most between linear steps",), set_("deployment.traffic", {"type": "linear", "percent": 10, "every_minutes": 1500}), base="sandbox",),
+    Case("limits", "ECS-native release longer than the release step waits", "deployment.termination_wait_minutes", ("makes an ECS-native release last up to 471 minutes", "longer than the 470 the pipeline's release step can wait"), chain(("deployment.traffic", {"type": "all_at_once"}), ("deployment.termination_wait_minutes", 441)), base="sandbox",),
+    Case("limits", "ECS linear shift longer than the release step waits", "deployment.termination_wait_minutes", ("makes an ECS-native release last up to 525 minutes",), chain(("deployment.traffic", {"type": "linear", "percent": 3, "every_minutes": 15}), ("deployment.termination_wait_minutes", 0)), base="sandbox",),
     Case("limits", "ECS canary bake over a day", "deployment.traffic.minutes", ("is over the 1440 minutes ECS bakes a canary at most",), set_("deployment.traffic", {"type": "canary", "percent": 10, "minutes": 2000}), base="sandbox",),
     Case("limits", "ECS approval wait", "deployment.approval_timeout_minutes", ("only CodeDeploy can do",), set_("deployment.approval_timeout_minutes", 30), base="sandbox",),
     Case("limits", "CodeDeploy termination wait over two days", "deployment.termination_wait_minutes", ("is above the maximum of 2880", "use a value from 0 to 2880"), set_("deployment.termination_wait_minutes", 2881),),
@@ -642,12 +644,21 @@ CONTROLS: list[tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]]]] = [
         chain(("database.engine_version", "17.5"), ("database.auto_minor_version_upgrade", False)),
     ),
     ("YAML anchors and merge keys", "dev", lambda d: d),
+    # ECS accepts bakes and steps of up to a day; the release step follows a release for up to
+    # 470 minutes, so the longest accepted are those that fit (the refusals above hold the rest).
     (
         "ECS linear step of 3 percent",
         "sandbox",
-        set_("deployment.traffic", {"type": "linear", "percent": 3, "every_minutes": 1440}),
+        chain(
+            ("deployment.traffic", {"type": "linear", "percent": 3, "every_minutes": 13}),
+            ("deployment.termination_wait_minutes", 11),
+        ),
     ),
-    ("ECS bake time of a day", "sandbox", set_("deployment.termination_wait_minutes", 1440)),
+    (
+        "ECS-native release as long as the release step waits",
+        "sandbox",
+        chain(("deployment.traffic", {"type": "all_at_once"}), ("deployment.termination_wait_minutes", 440)),
+    ),
     (
         "60 security group rules exactly",
         "dev",

@@ -19,9 +19,8 @@ from aws_rules.permissions import denied
 from aws_rules.prerequisites import missing
 from aws_rules.stack import Stack
 from config import load_config
+from config.schema import RELEASE_STEP_START_MINUTES, ROLLING_RELEASE_MINUTES
 from hooks.load_test import ROUTE_HEADER
-from modules.deployers import ROLLING_RELEASE_MINUTES
-from modules.ecs_release import START_MINUTES
 from modules.load_balancer import TEST_ROUTE_HEADER
 from tests.conftest import SynthesizedStack, synthesize_configs
 from tests.test_bluegreen import release_step_of
@@ -252,7 +251,7 @@ def test_a_service_without_a_route_is_rolled_by_ecs_and_found_by_name(platform: 
     step = release_step_of(platform, "worker")
     assert step["deploy"]["configuration"] == {"ProjectName": step["project"].ref("name")}
     assert step["variables"]["SERVICE"] == worker.one("aws_ecs_service").ref("name")
-    assert step["project"].body["build_timeout"] == ROLLING_RELEASE_MINUTES + START_MINUTES
+    assert step["project"].body["build_timeout"] == ROLLING_RELEASE_MINUTES + RELEASE_STEP_START_MINUTES
 
 
 def test_only_the_granted_caller_reaches_a_service_without_a_route(platform: SynthesizedStack) -> None:
