@@ -503,11 +503,11 @@ def _service_names(c: EnvironmentConfig, key: str) -> Iterator[PhysicalName]:
     if spec.route is not None:
         yield from _release_names(c, key, name)
         purposes += ["codedeploy", "test_hook", "release_alarms"]
-        if spec.deployment.controller == "ecs":
+        if spec.released_by == "ecs_native":
             purposes += ECS_NATIVE_ROLE_PURPOSES
         if spec.deployment.load_test is not None:
             purposes.append("load_test")
-    if spec.route is None or spec.deployment.controller == "ecs":
+    if spec.released_by != "codedeploy":
         # The ECS controller's release step (modules/ecs_release.py).
         yield name("codebuild", n.release_project)
         yield name("log_group", n.release_log_group)
@@ -554,9 +554,9 @@ def _release_names(c: EnvironmentConfig, key: str, name: Callable[..., PhysicalN
     if deployment.load_test is not None:
         yield name("codebuild", n.load_test)
         yield name("log_group", n.load_test_log_group)
-        if deployment.controller == "codedeploy":
+        if spec.released_by == "codedeploy":
             yield name("event_rule", n.load_test_ended_rule)
-    if deployment.controller != "codedeploy":
+    if spec.released_by != "codedeploy":
         return
     yield name("codedeploy_app", n.codedeploy_app)
     yield name("deployment_group", n.deployment_group)

@@ -1831,6 +1831,18 @@ class ServiceSpec(ServiceConfig):
         default_factory=DeploymentConfig, description="How releases shift traffic to green and roll back."
     )
 
+    @property
+    def released_by(self) -> ReleasedBy:
+        """How the service is released, read once from its route and controller (deployer_for,
+        the names and the tools ask this): by rolling update without a route, else blue/green."""
+        if self.route is None:
+            return "rolling"
+        return "ecs_native" if self.deployment.controller == "ecs" else "codedeploy"
+
+
+#: CodeDeploy blue/green, ECS-native blue/green, or a rolling update (a service without a route).
+ReleasedBy = Literal["codedeploy", "ecs_native", "rolling"]
+
 
 @dataclass(frozen=True)
 class DatabaseIdentity:

@@ -381,10 +381,10 @@ def deployer_for(c: EnvironmentConfig, key: str) -> ReleaseDeployer:
     rolled; any other is released blue/green by its configured controller."""
     spec, names = c.all_services[key], c.names.service(key)
     dep = spec.deployment
-    if spec.route is None:
+    if spec.released_by == "rolling":
         return RollingReleaseDeployer(rollback=dep.auto_rollback)
     shifting = traffic_shifting(dep.traffic)
-    if dep.controller == "ecs":
+    if spec.released_by == "ecs_native":
         return EcsNativeDeployer(
             EcsNativeSettings(shifting, dep.termination_wait_minutes, ecs_native_release_minutes(dep))
         )

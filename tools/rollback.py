@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None, client: Any = None) -> int:
         print(error, file=sys.stderr)
         return 2
     names = config.names.service(key)
-    if config.all_services[key].route is None:
+    if config.all_services[key].released_by == "rolling":
         print(
             f"{key} has no route: it is released by rolling update, which ECS rolls back by itself (circuit "
             f"breaker); to go back by hand, redeploy its previous task definition with `aws ecs update-service "
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None, client: Any = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if config.all_services[key].deployment.controller == "ecs":
+    if config.all_services[key].released_by == "ecs_native":
         # ECS-native blue/green rolls back on its alarms by itself; by hand, ECS's own API does it.
         print(
             f"{args.env} uses ECS-native blue/green: roll back the deployment in flight with "
