@@ -209,7 +209,8 @@ def build(
     global_cluster: RdsGlobalCluster | None,
     repositories: Sequence[EcrOutputs],
 ) -> dict[str, str | None]:
-    """``keys``: the primary region's and the DR region's. Returns the stack outputs DR adds."""
+    """``keys``: the primary region's and the DR region's; ``global_cluster``: the database both
+    regions' clusters join (None: backups only, nothing runs there). Returns the stack outputs DR adds."""
     dr = _dr(c)
     primary_keys, dr_keys = keys
     template = replicate_images(at, c, roles.platform, dr_keys, repositories)
@@ -217,8 +218,9 @@ def build(
     if dr.posture == "backup_restore":
         outputs["dr_backup_vault_arn"] = copy_backups(at, c, roles.platform, primary_keys, dr_keys, primary)
     standby = None
-    if dr.runs_compute:
-        assert global_cluster is not None
+    # The postures that run a standby are those that replicate the database into its region
+    # (DisasterRecoveryConfig.runs_compute and .global_database): the global cluster says which.
+    if global_cluster is not None:
         site = platforms.dr_site(c, dr_keys)
         instances = 1 if dr.posture == "warm_standby" else 0
         there = platforms.build_secondary(

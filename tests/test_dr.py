@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
 
 from config import EnvironmentConfig
+from config.schema import DisasterRecoveryConfig
 from tests.conftest import ROOT, Resource, SynthesizedStack, policy, synthesize_configs
 
 
@@ -289,3 +290,13 @@ def test_each_posture_adds_more_in_the_dr_region(
         return sum(1 for r in stack.all_resources() if in_dr(r))
 
     assert count(backup_restore) < count(pilot_light) < count(warm_standby)
+
+
+def test_a_posture_runs_a_standby_exactly_when_it_replicates_the_database() -> None:
+    """modules/recovery.py builds the standby where the global cluster exists; for that to be
+    right, each posture must run compute in the DR region exactly when it replicates there."""
+    postures = get_args(DisasterRecoveryConfig.model_fields["posture"].annotation)
+    assert set(postures) == {"backup_restore", "pilot_light", "warm_standby"}
+    for posture in postures:
+        dr = DisasterRecoveryConfig.model_construct(posture=posture)
+        assert dr.runs_compute == dr.global_database, posture
