@@ -727,16 +727,6 @@ class Shared:
     connection_arn: str
 
 
-@dataclass(frozen=True)
-class Built:
-    """A service's own resources as its pipeline and policies connect them."""
-
-    ecr: EcrOutputs
-    service: Ecs
-    pipeline: CodePipeline
-    policies: RolePolicies
-
-
 def build(
     scope: Construct, s: ServiceContext, shared: Shared, routed: ServiceRouteOutputs, network: TaskPlacement
 ) -> ServiceOutputs:
@@ -752,11 +742,9 @@ def build(
     delivery = Delivery(
         ecr, service.outputs, around, shift, migration.outputs.project_name, topic, network.subnets, network.egress
     )
-    built = deliver(scope, s, shared, delivery, service, migration)
+    delivered = deliver(scope, s, shared, delivery, service, migration)
     prod_url = listener_url(s.c, platform, s.c.load_balancer.effective_prod_port)
-    return ServiceOutputs(
-        s.key, ecr, service.outputs, built.pipeline.outputs, around, test_url(s.c, platform), prod_url
-    )
+    return ServiceOutputs(s.key, ecr, service.outputs, delivered, around, test_url(s.c, platform), prod_url)
 
 
 def build_rolling(
@@ -771,13 +759,13 @@ def build_rolling(
     delivery = Delivery(
         ecr, service.outputs, None, None, migration.outputs.project_name, topic, network.subnets, network.egress
     )
-    built = deliver(scope, s, shared, delivery, service, migration)
-    return ServiceOutputs(s.key, ecr, service.outputs, built.pipeline.outputs, None, None, None)
+    delivered = deliver(scope, s, shared, delivery, service, migration)
+    return ServiceOutputs(s.key, ecr, service.outputs, delivered, None, None, None)
 
 
 def deliver(
     scope: Construct, s: ServiceContext, shared: Shared, delivery: Delivery, service: Ecs, migration: Migrations
-) -> Built:
+) -> CodePipelineOutputs:
     """The pipeline and its notifications, then every role's policy, and what waits for them."""
     platform, roles, topic = shared.platform, shared.roles.services[s.key], shared.topic
     release_step = ecs_release(scope, s, platform, roles, delivery.ecs)
@@ -820,7 +808,7 @@ def deliver(
         *task_grants.attach(scope, s.c, s.key, roles.task),
     )
     pipe.start_after(pipeline=policies.codepipeline, deployer=policies.codedeploy)
-    return Built(delivery.ecr, service, pipe, role_policies)
+    return delivered
 
 
 def contexts(c: EnvironmentConfig) -> dict[str, ServiceContext]:
