@@ -215,6 +215,14 @@ def _unless_ecs(presented: Callable[[Lookup], str | None]) -> Callable[[Lookup],
     return lambda look: None if _is_ecs_native(look) else presented(look)
 
 
+def _service_deployment(look: Lookup) -> str | None:
+    cluster, service = (
+        look.ref("aws_ecs_cluster", "cluster/cluster", "name"),
+        look.ref("aws_ecs_service", "ecs/service", "name"),
+    )
+    return look.arn("ecs", f"service-deployment/{cluster}/{service}/{RUNTIME}") if cluster and service else None
+
+
 def _task_set(look: Lookup) -> str | None:
     cluster, service = (
         look.ref("aws_ecs_cluster", "cluster/cluster", "name"),
@@ -254,6 +262,14 @@ def _replica_repository(look: Lookup) -> str | None:
     if repository is None or not look.dr_region():
         return None
     return f"arn:aws:ecr:{look.dr_region()}:{look.account()}:repository/{repository.body['name']}"
+
+
+#: A CodeBuild step reading the pipeline's artifacts: CodeBuild locates the bucket and checks its
+#: owner (the documented minimum service role).
+_BUCKET_IDENTITY = tuple(
+    Call(action, "download the build's output", _ref("aws_s3_bucket", "codepipeline/artifacts/bucket"))
+    for action in ("s3:GetBucketAcl", "s3:GetBucketLocation")
+)
 
 
 @dataclass(frozen=True)
@@ -407,7 +423,13 @@ CALLS: dict[str, RoleCalls] = {
             ),
             Call("ecs:RegisterTaskDefinition", "deploy", _star),
             Call("ecs:UpdateService", "deploy", _service),
-            Call("ecs:DescribeServices", "deploy: until ECS finishes or rolls back", _service),
+            Call("ecs:ListServiceDeployments", "deploy: find the update's service deployment", _service),
+            Call(
+                "ecs:DescribeServiceDeployments",
+                "deploy: until it ends (SUCCESSFUL, rolled back or stopped)",
+                lambda look: _service_deployment(look),
+            ),
+            *_BUCKET_IDENTITY,
             *(
                 Call("iam:PassRole", "deploy: the new revision's roles", _ref("aws_iam_role", path))
                 for path in ("roles/task_execution", "roles/task")
@@ -584,6 +606,7 @@ CALLS: dict[str, RoleCalls] = {
                 ARTIFACTS_KEY,
                 via="s3",
             ),
+            *_BUCKET_IDENTITY,
             Call("ecs:RegisterTaskDefinition", "migrate", _star),
             Call("ecs:RunTask", "migrate", lambda look: _migration_task(look)),
             Call("ecs:DescribeTasks", "migrate: wait for the exit code", lambda look: _cluster_task(look)),

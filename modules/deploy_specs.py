@@ -268,12 +268,15 @@ def migrate_buildspec() -> dict[str, Any]:
     }
 
 
-#: How long one `aws ecs wait services-stable` polls before it gives up (40 checks, 15 s apart).
-STABLE_WAIT_MINUTES = 10
+#: How often the release step asks ECS how its deployment is going.
+RELEASE_POLL_SECONDS = 15
+#: Where a service deployment ends: only SUCCESSFUL is a release.
+#: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-deployment.html
+SERVICE_DEPLOYMENT_ENDS = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
 
 
-def release_buildspec(wait_minutes: int) -> dict[str, Any]:
-    """Register this release's task definition and roll the service to it (ECS controller).
+def release_buildspec(wait_seconds: int) -> dict[str, Any]:
+    """Register this release's task definition, roll the service to it, and follow ECS to the end.
 
     CodePipeline's ECS action would copy the revision the service runs and swap its image, so a
     change Terraform made to the task definition (environment, health check, CPU, memory) would
@@ -282,36 +285,46 @@ def release_buildspec(wait_minutes: int) -> dict[str, Any]:
     https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECS.html
 
     Reads CLUSTER and SERVICE from the project's environment, imageDetail.json and taskdef.json
-    from the build's output artifact. It waits until the service is stable (one deployment, all
-    tasks running), for at most ``wait_minutes``, and fails unless the revision it registered is
-    then the primary one: a release ECS rolled back (circuit breaker, alarms, a failed hook) ends
-    stable on the previous revision.
+    from the build's output artifact. It then follows the service deployment ECS records for the
+    update (found by the deployment's id, as the Terraform provider's own wait does:
+    hashicorp/terraform-provider-aws#43434) until it ends, for at most ``wait_seconds``, and
+    fails unless it ended SUCCESSFUL: a release ECS rolled back (circuit breaker, alarms, a failed
+    hook) or one an operator stopped ends otherwise. ``services-stable`` is not enough: it can
+    hold before the circuit breaker has judged the new tasks, and it says nothing of a rollback.
     """
-    waits = max(1, -(-wait_minutes // STABLE_WAIT_MINUTES))
-    service = '--cluster "$CLUSTER" --services "$SERVICE"'
+    service = '--cluster "$CLUSTER" --service "$SERVICE"'
+    ends = "|".join(SERVICE_DEPLOYMENT_ENDS)
     return {
         "version": 0.2,
         "env": {"shell": "bash"},
         "phases": {
             "build": {
                 "commands": [
+                    f"DEADLINE=$((SECONDS + {wait_seconds}))",
                     f"IMAGE=$(jq -r .ImageURI {IMAGE_DETAIL_FILE})",
                     f"jq --arg image \"$IMAGE\" '.containerDefinitions[0].image = $image' {TASKDEF_FILE}"
                     " > release-taskdef.json",
                     "REVISION=$(aws ecs register-task-definition --cli-input-json file://release-taskdef.json"
                     " --query taskDefinition.taskDefinitionArn --output text)",
-                    'echo "releasing $REVISION"',
-                    'aws ecs update-service --cluster "$CLUSTER" --service "$SERVICE" --task-definition "$REVISION"'
-                    " --query service.serviceArn --output text",
-                    "STABLE=no",
-                    f"for attempt in $(seq {waits}); do"
-                    f" if aws ecs wait services-stable {service}; then STABLE=yes; break; fi;"
-                    f' echo "still deploying ($attempt of {waits})"; done',
-                    'test "$STABLE" = yes || { echo "the service did not become stable"; exit 1; }',
-                    f"RUNNING=$(aws ecs describe-services {service}"
-                    " --query \"services[0].deployments[?status=='PRIMARY'] | [0].taskDefinition\" --output text)",
-                    'test "$RUNNING" = "$REVISION" || { echo "ECS rolled the release back to $RUNNING"; exit 1; }',
-                    'echo "released $REVISION"',
+                    # A margin for the clock: ECS stamps the record, not this host.
+                    "STARTED=$(date -u -d '-5 minutes' +%Y-%m-%dT%H:%M:%SZ)",
+                    f'DEPLOYMENT=$(aws ecs update-service {service} --task-definition "$REVISION"'
+                    " --query \"service.deployments[?status=='PRIMARY'] | [0].id\" --output text)",
+                    'echo "releasing $REVISION as $DEPLOYMENT"',
+                    "ARN=None",
+                    'while [ "$ARN" = None ] && [ "$SECONDS" -lt "$DEADLINE" ]; do'
+                    f' ARN=$(aws ecs list-service-deployments {service} --created-at "after=$STARTED"'
+                    " --query \"serviceDeployments[?ends_with(targetServiceRevisionArn, '/${DEPLOYMENT#ecs-svc/}')]"
+                    ' | [0].serviceDeploymentArn" --output text);'
+                    f' if [ "$ARN" = None ]; then sleep {RELEASE_POLL_SECONDS}; fi; done',
+                    'test "$ARN" != None || { echo "ECS recorded no service deployment for $DEPLOYMENT"; exit 1; }',
+                    "STATUS=PENDING",
+                    'while [ "$SECONDS" -lt "$DEADLINE" ]; do'
+                    ' STATUS=$(aws ecs describe-service-deployments --service-deployment-arns "$ARN"'
+                    " --query 'serviceDeployments[0].status' --output text);"
+                    f' case "$STATUS" in {ends}) break;; esac; sleep {RELEASE_POLL_SECONDS}; done',
+                    'echo "$ARN: $STATUS"',
+                    'test "$STATUS" = SUCCESSFUL || { echo "the release did not succeed: $STATUS"; exit 1; }',
                 ]
             }
         },

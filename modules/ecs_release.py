@@ -73,7 +73,7 @@ class EcsRelease(Construct):
             source=CodebuildProjectSource(
                 type="CODEPIPELINE",
                 buildspec=deploy_specs.terraform_literal(
-                    deploy_specs.to_yaml(deploy_specs.release_buildspec(p.wait_minutes))
+                    deploy_specs.to_yaml(deploy_specs.release_buildspec(p.wait_minutes * 60))
                 ),
             ),
             artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
@@ -88,6 +88,7 @@ class EcsRelease(Construct):
             ),
             logs_config=codebuild.cloudwatch_logs(log_group.name),
         )
+        ecs = f"arn:{p.partition}:ecs:{p.region}:{p.account_id}"
         attach(
             self,
             "release",
@@ -100,7 +101,12 @@ class EcsRelease(Construct):
                 # RegisterTaskDefinition has no resource type. taskdef.json carries no tags (the
                 # provider's default tags are Terraform's), so the call needs no ecs:TagResource.
                 iam.statement("RegisterRelease", ["ecs:RegisterTaskDefinition"], ["*"]),
-                iam.statement("RollTheService", ["ecs:UpdateService", "ecs:DescribeServices"], [p.service_arn]),
+                iam.statement("RollTheService", ["ecs:UpdateService", "ecs:ListServiceDeployments"], [p.service_arn]),
+                iam.statement(
+                    "FollowTheRelease",
+                    ["ecs:DescribeServiceDeployments"],
+                    [f"{ecs}:service-deployment/{p.cluster_name}/{p.service_name}/*"],
+                ),
                 iam.statement(
                     "PassTaskRoles",
                     ["iam:PassRole"],
@@ -118,5 +124,11 @@ class EcsRelease(Construct):
             self,
             "release_artifacts",
             self._role_name,
-            [iam.statement("ReadBuildOutput", ["s3:GetObject", "s3:GetObjectVersion"], [f"{artifact_bucket_arn}/*"])],
+            [
+                iam.statement("ReadBuildOutput", ["s3:GetObject", "s3:GetObjectVersion"], [f"{artifact_bucket_arn}/*"]),
+                # CodeBuild's documented minimum service role also reads the bucket's location and
+                # ACL (its ownership check of the artifact bucket).
+                # https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html
+                iam.statement("LocateBuildOutput", ["s3:GetBucketAcl", "s3:GetBucketLocation"], [artifact_bucket_arn]),
+            ],
         )

@@ -124,5 +124,11 @@ class Migrations(Construct):
             self,
             "migrate_artifacts",
             self._role_name,
-            [iam.statement("ReadBuildOutput", ["s3:GetObject", "s3:GetObjectVersion"], [f"{artifact_bucket_arn}/*"])],
+            [
+                iam.statement("ReadBuildOutput", ["s3:GetObject", "s3:GetObjectVersion"], [f"{artifact_bucket_arn}/*"]),
+                # CodeBuild's documented minimum service role also reads the bucket's location and
+                # ACL (its ownership check of the artifact bucket).
+                # https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html
+                iam.statement("LocateBuildOutput", ["s3:GetBucketAcl", "s3:GetBucketLocation"], [artifact_bucket_arn]),
+            ],
         )
