@@ -456,3 +456,20 @@ def _broad(statement: dict[str, Any], region: str, account: str, roles: set[str]
         in_region = resource.split(":")[3:4] == [region]
         if not in_region or not (resource.split(":")[4] == account or "*" not in resource):
             yield f"allows {resource}, outside the account's resources in {region}"
+
+
+def namespaces_without_vpc_dns(stack: Stack) -> Iterator[str]:
+    """Private DNS namespaces in a VPC that does not resolve them: Cloud Map answers through a
+    Route 53 private hosted zone, and Route 53 resolves a private zone only in a VPC whose
+    ``enableDnsSupport`` and ``enableDnsHostnames`` are both true. Neither API refuses the
+    namespace otherwise; callers' lookups just fail.
+    https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/hosted-zone-private-considerations.html
+    """
+    for namespace in stack.of_type("aws_service_discovery_private_dns_namespace"):
+        vpc = iam.target(stack, namespace.body.get("vpc"))
+        if vpc is None or vpc.type != "aws_vpc":
+            yield f"{namespace.path}: its VPC is not one of the stack's, so its DNS settings cannot be read"
+            continue
+        off = [a for a in ("enable_dns_support", "enable_dns_hostnames") if vpc.body.get(a) is not True]
+        if off:
+            yield f"{namespace.path}: {vpc.path} does not set {' and '.join(off)}, so nothing in it resolves the names"

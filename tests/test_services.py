@@ -13,7 +13,7 @@ import yaml
 
 from aws_rules import trust
 from aws_rules.listeners import plain_routes
-from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
+from aws_rules.network import broad_endpoint_statements, namespaces_without_vpc_dns, needless_internet_egress, stuck
 from aws_rules.ordering import literal_names
 from aws_rules.permissions import denied
 from aws_rules.prerequisites import missing
@@ -160,6 +160,7 @@ def violations(platform: SynthesizedStack) -> list[str]:
         *(r.path for r in needless_internet_egress(stack)),
         *(str(b) for b in broad_endpoint_statements(stack)),
         *(str(u) for u in trust.untrusted(stack)),
+        *namespaces_without_vpc_dns(stack),
     ]
 
 
@@ -305,3 +306,16 @@ def test_a_rule_that_forwards_from_a_plain_listener_is_reported_control(platform
     document["resource"]["aws_lb_listener_rule"][api_rule.id]["listener_arn"] = redirect.ref("arn")
     found = [str(r) for r in plain_routes(Stack(document))]
     assert found == [f"services/api/route/blue: {redirect.path} forwards to it over HTTP"]
+
+
+def test_the_namespace_is_in_a_vpc_that_resolves_private_dns_names(platform: SynthesizedStack) -> None:
+    """The rule holds on the stack (violations() above runs it); a VPC without DNS hostnames breaks it."""
+    stack = Stack(platform.json)
+    assert list(namespaces_without_vpc_dns(stack)) == []
+    document = copy.deepcopy(platform.json)
+    (vpc,) = [
+        v for v in document["resource"]["aws_vpc"].values() if v["//"]["metadata"]["path"].endswith("/networking/vpc")
+    ]
+    vpc["enable_dns_hostnames"] = False
+    (found,) = namespaces_without_vpc_dns(Stack(document))
+    assert "does not set enable_dns_hostnames" in found
