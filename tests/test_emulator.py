@@ -3,8 +3,9 @@
 What a real account already holds (the ACM certificate, the CodeConnections connection) is created
 in the emulator first; moto's defects that the real provider trips over are patched in the harness
 (tools/harness/emulator_patches.py), never in the product. Skipped, with the reason shown, where Terraform,
-the provider mirror or moto is missing. The logs of each step (and moto's) are kept in the test's
-temporary folder: tail -f <tmp>/emulator-<env>*/terraform/apply.log to watch a run.
+the provider mirror or moto is missing. Two cycles run at once (PARALLEL_CYCLES), each with its
+own emulator. The logs of each step (and moto's) are kept in the session's temporary folder:
+tail -f <tmp>/emulator-<env>*/terraform/apply.log to watch a run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-from collections.abc import Iterator
+import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,11 +66,17 @@ def preflight_reads_real_plans(cycle: Cycle) -> None:
     assert review(plan) == [], "a new image is a release, not a refused change"
 
 
+#: Cycles run two at a time: a cycle spends about half its time waiting on the provider's polls
+#: (dev: 126 s of CPU in 255 s), so two share this machine's two cores well.
+PARALLEL_CYCLES = 2
+
+
 @dataclass(frozen=True)
-class Running:
-    target: Target
-    emulator: Emulator
-    folder: Path
+class Outcome:
+    summary: str
+    patches: tuple[str, ...]
+    #: What went wrong, with the step's log tail; None when every step passed.
+    failure: str | None
 
 
 @pytest.fixture(scope="module")
@@ -87,53 +95,99 @@ def targets(toolchain: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> d
     return synthesize(ENVIRONMENTS, tmp_path_factory.mktemp("emulator-synth"))
 
 
-@pytest.fixture(params=ENVIRONMENTS, ids=ENVIRONMENTS)
-def running(
-    request: pytest.FixtureRequest,
-    targets: dict[str, Target],
-    tmp_path_factory: pytest.TempPathFactory,
-    record_property: pytest.RecordProperty,
-) -> Iterator[Running]:
-    """A fresh emulator on a free loopback port, for the environment's account; stopped afterwards."""
-    target = targets[request.param]
-    toolchain = request.getfixturevalue("toolchain")
-    reason = needs_newer_provider(json.loads(target.stack.read_text()), toolchain.provider_version)
-    if reason:
-        pytest.skip(f"{target.env}: {reason}")
-    folder = tmp_path_factory.mktemp(f"emulator-{target.env}")
-    emulator = Emulator(target.account_id, folder / "moto.log")
-    emulator.start()
+def newer_provider_needed(target: Target, toolchain: Toolchain) -> str | None:
+    return needs_newer_provider(json.loads(target.stack.read_text()), toolchain.provider_version)
+
+
+def cycle_steps(cycle: Cycle, env: str) -> str | None:
+    """apply, re-plan, (preflight,) destroy; the first failure, or None."""
+    init = cycle.prepare()
+    if init.returncode != 0:
+        return f"terraform init failed:\n{init.tail()}"
+    apply = cycle.apply()
+    if apply.returncode != 0:
+        return f"terraform apply failed (log: {apply.log}):\n{apply.tail()}"
+    replan = cycle.replan()
+    if replan.returncode != 0:
+        return (
+            f"re-plan after apply is not empty (exit {replan.returncode}; log: {replan.log}):\n"
+            f"{plan_diff(replan.log.read_text()) or replan.tail()}"
+        )
+    if env == PREFLIGHT_ENVIRONMENT:
+        try:
+            preflight_reads_real_plans(cycle)
+        except AssertionError:
+            return f"preflight on the applied stack:\n{traceback.format_exc()}"
+    destroy = cycle.destroy()
+    if destroy.returncode != 0:
+        return f"terraform {destroy.name} failed (log: {destroy.log}):\n{destroy.tail()}"
+    return None
+
+
+def run_cycle(toolchain: Toolchain, target: Target, emulator: Emulator, folder: Path) -> Outcome:
+    """One environment's cycle in its own, already listening, emulator; stops it at the end. Any
+    error is the environment's own outcome (its test reports it), never the other cycles'."""
     try:
-        patches = emulator.patches()
-        print(f"\n{target.env}: emulator on {emulator.endpoint}, patches: {', '.join(patches) or 'none'}")
-        record_property("emulator_patches", ",".join(patches))
-        yield Running(target, emulator, folder)
+        cycle = Cycle(toolchain, target, emulator, folder / "terraform")
+        try:
+            failure = cycle_steps(cycle, target.env)
+        except Exception:
+            failure = traceback.format_exc()
+        return Outcome(cycle.result.summary(), tuple(emulator.patches()), failure)
+    except Exception:
+        return Outcome(f"{target.env}: the cycle did not start", (), traceback.format_exc())
     finally:
         emulator.stop()
 
 
-def test_apply_then_replan_shows_no_changes_then_destroy(
-    running: Running, toolchain: Toolchain, record_property: pytest.RecordProperty
-) -> None:
-    cycle = Cycle(toolchain, running.target, running.emulator, running.folder / "terraform")
+@pytest.fixture(scope="module")
+def cycles(
+    request: pytest.FixtureRequest,
+    toolchain: Toolchain,
+    targets: dict[str, Target],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Outcome]:
+    """The cycles of the environments this session tests, PARALLEL_CYCLES at a time. Each has a
+    fresh emulator on a free loopback port for its account, started here one after another (so
+    no two pick the same port); the logs stay in emulator-<env>*/ of the session's temp folder."""
+    selected = {
+        item.callspec.params["env"]
+        for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec") and "env" in item.callspec.params
+    }
+    runnable = [e for e in ENVIRONMENTS if e in selected and not newer_provider_needed(targets[e], toolchain)]
+    started: dict[str, tuple[Emulator, Path]] = {}
     try:
-        init = cycle.prepare()
-        assert init.returncode == 0, init.tail()
+        for env in runnable:
+            folder = tmp_path_factory.mktemp(f"emulator-{env}")
+            emulator = Emulator(targets[env].account_id, folder / "moto.log")
+            emulator.start()
+            started[env] = (emulator, folder)
+    except BaseException:
+        for emulator, _ in started.values():
+            emulator.stop()
+        raise
+    with ThreadPoolExecutor(PARALLEL_CYCLES) as pool:
+        futures = {
+            env: pool.submit(run_cycle, toolchain, targets[env], emulator, folder)
+            for env, (emulator, folder) in started.items()
+        }
+        return {env: future.result() for env, future in futures.items()}
 
-        apply = cycle.apply()
-        assert apply.returncode == 0, f"terraform apply failed (log: {apply.log}):\n{apply.tail()}"
 
-        replan = cycle.replan()
-        assert replan.returncode == 0, (
-            f"re-plan after apply is not empty (exit {replan.returncode}; log: {replan.log}):\n"
-            f"{plan_diff(replan.log.read_text()) or replan.tail()}"
-        )
-
-        if running.target.env == PREFLIGHT_ENVIRONMENT:
-            preflight_reads_real_plans(cycle)
-
-        destroy = cycle.destroy()
-        assert destroy.returncode == 0, f"terraform {destroy.name} failed (log: {destroy.log}):\n{destroy.tail()}"
-    finally:
-        print(cycle.result.summary())
-        record_property("emulator_cycle", cycle.result.summary())
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_apply_then_replan_shows_no_changes_then_destroy(
+    env: str,
+    toolchain: Toolchain,
+    targets: dict[str, Target],
+    cycles: dict[str, Outcome],
+    record_property: pytest.RecordProperty,
+) -> None:
+    reason = newer_provider_needed(targets[env], toolchain)
+    if reason:
+        pytest.skip(f"{env}: {reason}")
+    outcome = cycles[env]
+    print(f"\n{outcome.summary}\npatches: {', '.join(outcome.patches) or 'none'}")
+    record_property("emulator_patches", ",".join(outcome.patches))
+    record_property("emulator_cycle", outcome.summary)
+    assert outcome.failure is None, outcome.failure
