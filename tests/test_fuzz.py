@@ -15,8 +15,17 @@ from hypothesis import strategies as st
 from aws_rules.network import broad_endpoint_statements, needless_internet_egress, stuck
 from aws_rules.stack import Stack
 from config import ConfigError, aws_names, load_config, naming
-from config.schema import FARGATE_SIZES, EnvironmentConfig
+from config.schema import (
+    CODEBUILD_MAX_TIMEOUT_MINUTES,
+    ECS_BLUE_GREEN_START_MINUTES,
+    FARGATE_SIZES,
+    RELEASE_STEP_START_MINUTES,
+    DeploymentConfig,
+    EnvironmentConfig,
+)
 
+#: The bake an ECS-native release takes when the config sets none.
+DEFAULT_BAKE = DeploymentConfig.model_fields["termination_wait_minutes"].default
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -38,6 +47,12 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
             ),
         )
     )
+    if controller == "ecs" and traffic["type"] == "linear":
+        # The release step follows an ECS-native release for a bounded time (config.schema): green's
+        # start, the shift's waits and the (default) bake must fit in it.
+        waits = -(-100 // traffic["percent"]) - 1
+        room = CODEBUILD_MAX_TIMEOUT_MINUTES - RELEASE_STEP_START_MINUTES - ECS_BLUE_GREEN_START_MINUTES - DEFAULT_BAKE
+        traffic["every_minutes"] = min(traffic["every_minutes"], room // waits)
     prod_port, test_port = draw(st.lists(st.integers(1024, 65535), min_size=2, max_size=2, unique=True))
     desired = draw(st.integers(2, 6))
     account = draw(st.from_regex(r"[0-9]{12}", fullmatch=True))
