@@ -109,11 +109,14 @@ checkov: venv-dev ## synthesize, then run the checkov gate over the stacks (fail
 docs: venv ## regenerate config/schema.json (editor validation) and docs/configuration.md
 	$(BIN)/python -m tools.docs
 
-diagram: ## regenerate docs/architecture.md (Mermaid) and .dot from synthesized prod; the .png too with Graphviz
-	$(MAKE) --no-print-directory synth ENV=prod > /dev/null
-	stack=$(OUT)/stacks/$$($(BIN)/python main.py --env prod --list-stacks)/cdk.tf.json; \
-	  $(BIN)/python -m tools.diagram $$stack > docs/architecture.md; \
-	  $(BIN)/python -m tools.diagram --format dot $$stack > docs/architecture.dot
+diagram: ## regenerate docs/architecture.md (prod) and docs/architecture-platform.md (several services), Mermaid and .dot; the .png too with Graphviz
+	$(MAKE) --no-print-directory synth > /dev/null
+	for pair in prod:architecture platform:architecture-platform; do \
+	  env=$${pair%%:*}; page=$${pair#*:}; \
+	  stack=$(OUT)/stacks/$$($(BIN)/python main.py --env $$env --list-stacks)/cdk.tf.json; \
+	  $(BIN)/python -m tools.diagram $$stack > docs/$$page.md; \
+	  $(BIN)/python -m tools.diagram --format dot $$stack > docs/$$page.dot; \
+	done
 	@# The PNG is not committed: its bytes change with the Graphviz version.
 	@if command -v dot > /dev/null; then dot -Tpng docs/architecture.dot -o docs/architecture.png && echo "wrote docs/architecture.png"; \
 	  else echo "skipped docs/architecture.png: Graphviz (dot) is not installed"; fi

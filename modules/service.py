@@ -756,6 +756,8 @@ def build_rolling(
     deployment = s.deployer.service_deployment(None)
     service = runtime(scope, s, platform, roles, ecr, InNamespace(registry_arn), network.subnets, deployment)
     migration = migrations(scope, s, platform, roles, service.outputs, network.subnets)
+    # Its own errors still page the team; only the release alarms are blue/green's.
+    app_errors(scope, s, service.outputs, topic)
     delivery = Delivery(
         ecr, service.outputs, None, None, migration.outputs.project_name, topic, network.subnets, network.egress
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from config import EnvironmentConfig, load_config, shipped_environments
+from config.schema import ServiceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.app_support"]
@@ -79,6 +80,8 @@ class SynthesizedStack:
     config: EnvironmentConfig
     json: dict[str, Any]
     file: Path
+    #: The service a test looks at (``service()`` without a key); None: the environment's only one.
+    focus: str | None = None
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return [Resource(resource_type, k, v) for k, v in self.json.get("resource", {}).get(resource_type, {}).items()]
@@ -100,15 +103,25 @@ class SynthesizedStack:
         return Scope(self, "")
 
     def service(self, key: str | None = None) -> Scope:
-        """One service's resources in the primary region; ``key`` defaults to the only service."""
-        return Scope(self, f"services/{self.config.pick_service(key)}/")
+        """One service's resources in the primary region; ``key`` defaults to the focus, or the only service."""
+        return Scope(self, f"services/{self.config.pick_service(key or self.focus)}/")
+
+    @property
+    def focused(self) -> str:
+        """The key of the service ``service()`` looks at."""
+        return self.config.pick_service(self.focus)
+
+    @property
+    def spec(self) -> ServiceSpec:
+        """The config of the service in focus."""
+        return self.config.all_services[self.focused]
 
     @property
     def dr(self) -> Scope:
         return Scope(self, "dr/")
 
     def dr_service(self, key: str | None = None) -> Scope:
-        return Scope(self, f"dr/services/{self.config.pick_service(key)}/")
+        return Scope(self, f"dr/services/{self.config.pick_service(key or self.focus)}/")
 
     def in_region(self, resource_type: str, *, dr: bool) -> list[Resource]:
         """Resources of a type in the primary region, or (``dr``) in the DR region."""
@@ -156,29 +169,55 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesiz
     return _synthesize(tmp_path_factory.mktemp("cdktf.out"))
 
 
-@pytest.fixture(params=shipped_environments())
+def _shipped() -> dict[str, EnvironmentConfig]:
+    return {env: load_config(ROOT / "config" / f"{env}.yaml") for env in shipped_environments()}
+
+
+def service_params(*released_by: str) -> list[Any]:
+    """(environment, service) pairs of the shipped environments, for services released so (any,
+    when none is named). An environment of one service keeps its own name as the test id."""
+    params = []
+    for env, config in _shipped().items():
+        keys = [k for k, spec in config.all_services.items() if not released_by or spec.released_by in released_by]
+        for key in keys:
+            params.append(pytest.param((env, key), id=env if len(config.all_services) == 1 else f"{env}-{key}"))
+    return params
+
+
+def every_service(synthesized: dict[str, SynthesizedStack]) -> Iterator[tuple[str, SynthesizedStack]]:
+    """(environment, the stack focused on one of its services), for each service of each environment."""
+    for env, stack in synthesized.items():
+        for key in stack.config.all_services:
+            yield env, replace(stack, focus=key)
+
+
+def _focused(request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    env, key = request.param
+    return replace(synthesized[env], focus=key)
+
+
+@pytest.fixture(params=service_params("codedeploy", "ecs_native"))
 def stack(request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
-    return synthesized[request.param]
+    """Each blue/green service of each environment (``stack.service()`` is that service)."""
+    return _focused(request, synthesized)
 
 
-def _environments_with(controller: str) -> list[str]:
-    return [
-        e
-        for e in shipped_environments()
-        if load_config(ROOT / "config" / f"{e}.yaml").deployment.controller == controller
-    ]
+@pytest.fixture(params=service_params())
+def any_service(request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
+    """Each service of each environment, with or without a route."""
+    return _focused(request, synthesized)
 
 
-@pytest.fixture(params=_environments_with("codedeploy"))
+@pytest.fixture(params=service_params("codedeploy"))
 def codedeploy_stack(request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
-    """Each environment whose deployments CodeDeploy controls."""
-    return synthesized[request.param]
+    """Each service whose deployments CodeDeploy controls."""
+    return _focused(request, synthesized)
 
 
-@pytest.fixture(params=_environments_with("ecs"))
+@pytest.fixture(params=service_params("ecs_native"))
 def ecs_stack(request: pytest.FixtureRequest, synthesized: dict[str, SynthesizedStack]) -> SynthesizedStack:
-    """Each environment deployed by ECS's own blue/green."""
-    return synthesized[request.param]
+    """Each service deployed by ECS's own blue/green."""
+    return _focused(request, synthesized)
 
 
 @pytest.fixture

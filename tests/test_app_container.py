@@ -176,7 +176,7 @@ def test_dockerignore_sends_only_the_service(dockerfile: DockerfileParser) -> No
 
 
 def container(stack: SynthesizedStack) -> dict[str, Any]:
-    (definition,) = json.loads(stack.one("aws_ecs_task_definition").body["container_definitions"])
+    (definition,) = json.loads(stack.service().one("aws_ecs_task_definition").body["container_definitions"])
     return dict(definition)
 
 
@@ -185,7 +185,9 @@ def test_task_definition_provides_everything_the_app_reads(stack: SynthesizedSta
     provided = {e["name"] for e in definition["environment"]} | {s["name"] for s in definition.get("secrets", [])}
     assert set(settings.REQUIRED_VARIABLES) <= provided
     unknown = provided - set(settings.REQUIRED_VARIABLES) - set(settings.OPTIONAL_VARIABLES)
-    assert unknown <= set(stack.config.service.environment), f"the app never reads {unknown}"
+    # Besides the config's own: the URL of each service it is granted to call (modules/service_network.py).
+    callees = {f"{g.service.upper()}_URL" for g in stack.spec.grants if g.type == "service"}
+    assert unknown <= set(stack.spec.environment) | callees, f"the app never reads {unknown}"
     environment = {e["name"]: e["value"] for e in definition["environment"]}
     assert environment.get("DB_AUTH") == "iam", "the service authenticates with IAM tokens"
     assert environment.get("DB_SSLMODE", "verify-full") == "verify-full"
@@ -201,7 +203,7 @@ def test_port_health_path_and_container_name_agree(stack: SynthesizedStack) -> N
     for colour in ("blue", "green"):
         health = stack.service().one("aws_lb_target_group", f"route/{colour}").body["health_check"]
         assert health["path"] == "/ready" and health["path"] in app_paths
-    assert definition["name"] == stack.one("aws_ecs_service").body["load_balancer"][0]["container_name"]
+    assert definition["name"] == stack.service().one("aws_ecs_service").body["load_balancer"][0]["container_name"]
 
 
 def test_shutdown_fits_inside_the_ecs_stop_timeout(stack: SynthesizedStack) -> None:

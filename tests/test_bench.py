@@ -39,7 +39,7 @@ def test_bench_config_passes_the_check_users_run(
     count: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main.main(["--check", "--config", str(write_services_config(count, tmp_path / "bench.yaml"))]) == 0
-    assert capsys.readouterr().out.strip() == "ok: shop-bench"
+    assert capsys.readouterr().out.strip() == "ok: bluegreen-bench"
 
 
 def test_bench_config_would_be_refused_if_its_services_were_not_routed_apart(tmp_path: Path) -> None:

@@ -12,18 +12,18 @@ from typing import Any
 import yaml
 
 from modules import deploy_specs
-from tests.conftest import ROOT, SynthesizedStack, as_list, policy
+from tests.conftest import ROOT, SynthesizedStack, as_list, every_service, policy
 
 
 def test_service_is_fargate_and_controlled_by_codedeploy(codedeploy_stack: SynthesizedStack) -> None:
-    service = codedeploy_stack.one("aws_ecs_service").body
+    service = codedeploy_stack.service().one("aws_ecs_service").body
     assert service["deployment_controller"] == {"type": "CODE_DEPLOY"}
     assert {s["capacity_provider"] for s in service["capacity_provider_strategy"]} <= {"FARGATE", "FARGATE_SPOT"}
-    assert service["desired_count"] == codedeploy_stack.config.service.desired_count
+    assert service["desired_count"] == codedeploy_stack.spec.desired_count
 
 
 def test_codedeploy_owned_service_fields_are_ignored_by_terraform(stack: SynthesizedStack) -> None:
-    ignored = stack.one("aws_ecs_service").body["lifecycle"]["ignore_changes"]
+    ignored = stack.service().one("aws_ecs_service").body["lifecycle"]["ignore_changes"]
     assert {"task_definition", "load_balancer"} <= set(ignored)
 
 
@@ -35,13 +35,23 @@ def test_listeners_default_actions_are_ignored_because_codedeploy_swaps_them(sta
 def test_prod_listener_starts_on_blue_and_test_listener_on_green(stack: SynthesizedStack) -> None:
     blue = stack.service().one("aws_lb_target_group", "route/blue")
     green = stack.service().one("aws_lb_target_group", "route/green")
-    prod = stack.one("aws_lb_listener", "load_balancer/prod_listener").body
-    test = stack.one("aws_lb_listener", "load_balancer/test_listener").body
-    assert prod["default_action"][0]["target_group_arn"] == blue.ref("arn")
-    assert test["default_action"][0]["target_group_arn"] == green.ref("arn")
+    prod_listener = stack.one("aws_lb_listener", "load_balancer/prod_listener")
+    test_listener = stack.one("aws_lb_listener", "load_balancer/test_listener")
+    prod, test = prod_listener.body, test_listener.body
+    route = stack.spec.route
+    assert route is not None
+    if route.is_default:
+        assert prod["default_action"][0]["target_group_arn"] == blue.ref("arn")
+        assert test["default_action"][0]["target_group_arn"] == green.ref("arn")
+    else:
+        # A service routed by host or path: its rule on each listener, forwarding the same way.
+        for rule, listener, colour in (("prod_rule", prod_listener, blue), ("test_rule", test_listener, green)):
+            body = stack.service().one("aws_lb_listener_rule", f"route/{rule}").body
+            assert body["listener_arn"] == listener.ref("arn")
+            assert body["action"][0]["target_group_arn"] == colour.ref("arn")
     assert prod["port"] == stack.config.load_balancer.effective_prod_port
     assert test["port"] == stack.config.load_balancer.test_listener_port != prod["port"]
-    service = stack.one("aws_ecs_service").body
+    service = stack.service().one("aws_ecs_service").body
     assert service["load_balancer"][0]["target_group_arn"] == blue.ref("arn")
 
 
@@ -50,8 +60,8 @@ def test_target_groups_register_fargate_tasks_by_ip_and_probe_readiness(stack: S
     for colour in ("blue", "green"):
         group = stack.service().one("aws_lb_target_group", f"route/{colour}").body
         assert group["target_type"] == "ip"
-        assert group["port"] == stack.config.service.container_port
-        assert group["health_check"]["path"] == stack.config.service.health_check_path
+        assert group["port"] == stack.spec.container_port
+        assert group["health_check"]["path"] == stack.spec.health_check_path
         assert group["health_check"]["interval"] == lb.health_check_interval_seconds
         assert group["deregistration_delay"] == str(lb.deregistration_delay_seconds)
         assert len(group["name"]) <= 32
@@ -72,21 +82,25 @@ def test_https_listeners_and_http_redirect_when_a_certificate_is_configured(stac
 
 
 def test_deployment_group_is_ecs_blue_green_with_traffic_control(codedeploy_stack: SynthesizedStack) -> None:
-    app = codedeploy_stack.one("aws_codedeploy_app").body
-    group = codedeploy_stack.one("aws_codedeploy_deployment_group").body
+    app = codedeploy_stack.service().one("aws_codedeploy_app").body
+    group = codedeploy_stack.service().one("aws_codedeploy_deployment_group").body
     assert app["compute_platform"] == "ECS"
     assert group["deployment_style"] == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
     assert group["deployment_config_name"] in {
         "CodeDeployDefault.ECSAllAtOnce",
         "CodeDeployDefault.ECSCanary10Percent5Minutes",
-    } or group["deployment_config_name"] == codedeploy_stack.one("aws_codedeploy_deployment_config").ref(
+    } or group["deployment_config_name"] == codedeploy_stack.service().one("aws_codedeploy_deployment_config").ref(
         "deployment_config_name"
     )
-    assert group["ecs_service"]["service_name"] == codedeploy_stack.one("aws_ecs_service").ref("name")
+    assert group["ecs_service"]["service_name"] == codedeploy_stack.service().one("aws_ecs_service").ref("name")
 
 
 def test_deployment_group_names_both_target_groups_and_both_listeners(codedeploy_stack: SynthesizedStack) -> None:
-    pair = codedeploy_stack.one("aws_codedeploy_deployment_group").body["load_balancer_info"]["target_group_pair_info"]
+    pair = (
+        codedeploy_stack.service()
+        .one("aws_codedeploy_deployment_group")
+        .body["load_balancer_info"]["target_group_pair_info"]
+    )
     assert [t["name"] for t in pair["target_group"]] == [
         codedeploy_stack.service().one("aws_lb_target_group", "route/blue").ref("name"),
         codedeploy_stack.service().one("aws_lb_target_group", "route/green").ref("name"),
@@ -100,20 +114,24 @@ def test_deployment_group_names_both_target_groups_and_both_listeners(codedeploy
 
 
 def test_blue_is_terminated_after_the_configured_wait(codedeploy_stack: SynthesizedStack) -> None:
-    config = codedeploy_stack.one("aws_codedeploy_deployment_group").body["blue_green_deployment_config"]
+    config = codedeploy_stack.service().one("aws_codedeploy_deployment_group").body["blue_green_deployment_config"]
     assert config["terminate_blue_instances_on_deployment_success"] == {
         "action": "TERMINATE",
-        "termination_wait_time_in_minutes": codedeploy_stack.config.deployment.termination_wait_minutes,
+        "termination_wait_time_in_minutes": codedeploy_stack.spec.deployment.termination_wait_minutes,
     }
 
 
 def test_rollback_is_automatic_on_failure_and_on_alarm(codedeploy_stack: SynthesizedStack) -> None:
-    group = codedeploy_stack.one("aws_codedeploy_deployment_group").body
+    group = codedeploy_stack.service().one("aws_codedeploy_deployment_group").body
     assert group["auto_rollback_configuration"] == {
         "enabled": True,
         "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
     }
-    release = [a for a in codedeploy_stack.of_type("aws_cloudwatch_metric_alarm") if a.path.split("/")[-2] == "alarms"]
+    release = [
+        a
+        for a in codedeploy_stack.service().of_type("aws_cloudwatch_metric_alarm")
+        if a.path.split("/")[-2] == "alarms"
+    ]
     assert group["alarm_configuration"]["enabled"] is True
     assert sorted(group["alarm_configuration"]["alarms"]) == sorted(a.ref("alarm_name") for a in release)
     app = codedeploy_stack.service().one("aws_cloudwatch_metric_alarm", "app_errors/app_5xx").ref("alarm_name")
@@ -125,7 +143,7 @@ def test_release_alarms_judge_green_alone(stack: SynthesizedStack) -> None:
     the release-alarms hook moves them on each deployment), never blue's and never the whole ALB."""
     green = stack.service().one("aws_lb_target_group", "route/green").ref("arn_suffix")
     alb = stack.one("aws_lb").ref("arn_suffix")
-    release = [a for a in stack.of_type("aws_cloudwatch_metric_alarm") if a.path.split("/")[-2] == "alarms"]
+    release = [a for a in stack.service().of_type("aws_cloudwatch_metric_alarm") if a.path.split("/")[-2] == "alarms"]
     assert len(release) == 3
     for alarm in release:
         metrics = [q["metric"] for q in alarm.body["metric_query"] if "metric" in q]
@@ -136,7 +154,7 @@ def test_release_alarms_judge_green_alone(stack: SynthesizedStack) -> None:
 
 
 def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(codedeploy_stack: SynthesizedStack) -> None:
-    pipeline = codedeploy_stack.one("aws_codepipeline").body
+    pipeline = codedeploy_stack.service().one("aws_codepipeline").body
     stages = [(s["name"], [a["provider"] for a in s["action"]]) for s in pipeline["stage"] if s["name"] != "Approve"]
     assert stages == [
         ("Source", ["CodeStarSourceConnection"]),
@@ -145,14 +163,14 @@ def test_pipeline_is_source_then_build_then_codedeploy_to_ecs(codedeploy_stack: 
         ("Deploy", ["CodeDeployToECS"]),
     ]
     source = pipeline["stage"][0]["action"][0]["configuration"]
-    assert source["FullRepositoryId"] == codedeploy_stack.config.pipeline.repository
-    assert source["BranchName"] == codedeploy_stack.config.pipeline.branch
+    assert source["FullRepositoryId"] == codedeploy_stack.spec.source.repository
+    assert source["BranchName"] == codedeploy_stack.spec.source.branch
     assert source["ConnectionArn"] == codedeploy_stack.one("aws_codeconnections_connection").ref("arn")
 
 
 def test_deploy_action_reads_taskdef_appspec_and_image_from_the_build(codedeploy_stack: SynthesizedStack) -> None:
-    deploy = codedeploy_stack.one("aws_codepipeline").body["stage"][-1]["action"][0]
-    build = codedeploy_stack.one("aws_codepipeline").body["stage"][1]["action"][0]
+    deploy = codedeploy_stack.service().one("aws_codepipeline").body["stage"][-1]["action"][0]
+    build = codedeploy_stack.service().one("aws_codepipeline").body["stage"][1]["action"][0]
     config = deploy["configuration"]
     assert deploy["input_artifacts"] == build["output_artifacts"]
     artifact = build["output_artifacts"][0]
@@ -161,7 +179,7 @@ def test_deploy_action_reads_taskdef_appspec_and_image_from_the_build(codedeploy
     assert config["AppSpecTemplatePath"] == "appspec.yaml"
     assert config["Image1ArtifactName"] == artifact
     assert config["Image1ContainerName"] == "IMAGE1_NAME"
-    assert config["ApplicationName"] == codedeploy_stack.one("aws_codedeploy_app").ref("name")
+    assert config["ApplicationName"] == codedeploy_stack.service().one("aws_codedeploy_app").ref("name")
 
 
 def build_environment(stack: SynthesizedStack) -> dict[str, str]:
@@ -179,12 +197,12 @@ def test_buildspec_is_yaml_that_emits_the_files_both_controllers_need(stack: Syn
     assert "docker push" in commands and "imageDetail.json" in commands
     assert '--password-stdin "${REPOSITORY_URI%%/*}"' in commands
     assert project["environment"]["privileged_mode"] is True
-    assert build_environment(stack)["REPOSITORY_URI"] == stack.one("aws_ecr_repository").ref("repository_url")
+    assert build_environment(stack)["REPOSITORY_URI"] == stack.service().one("aws_ecr_repository").ref("repository_url")
 
 
 def test_taskdef_template_has_the_image_placeholder_and_matches_the_live_task(stack: SynthesizedStack) -> None:
     template = json.loads(build_environment(stack)["TASKDEF_TEMPLATE"])
-    task = stack.one("aws_ecs_task_definition")
+    task = stack.service().one("aws_ecs_task_definition")
     live = task.body
     (container,) = template["containerDefinitions"]
     assert container["image"] == "<IMAGE1_NAME>"
@@ -192,7 +210,7 @@ def test_taskdef_template_has_the_image_placeholder_and_matches_the_live_task(st
     assert {**live_container, "image": "<IMAGE1_NAME>"} == container
     # The live family, by reference: the build's revisions join the family Terraform created.
     assert template["family"] == task.ref("family")
-    assert live["family"] == stack.config.names.service("app").task_family
+    assert live["family"] == stack.config.names.service(stack.focused).task_family
     assert live_container["logConfiguration"]["options"]["awslogs-group"] == stack.service().one(
         "aws_cloudwatch_log_group", "ecs/log_group"
     ).ref("name")
@@ -210,7 +228,7 @@ def test_appspec_targets_the_service_container_with_the_task_definition_placehol
     target = appspec["Resources"][0]["TargetService"]
     assert target["Type"] == "AWS::ECS::Service"
     assert target["Properties"]["TaskDefinition"] == "<TASK_DEFINITION>"
-    service_lb = stack.one("aws_ecs_service").body["load_balancer"][0]
+    service_lb = stack.service().one("aws_ecs_service").body["load_balancer"][0]
     assert target["Properties"]["LoadBalancerInfo"] == {
         "ContainerName": service_lb["container_name"],
         "ContainerPort": service_lb["container_port"],
@@ -219,7 +237,7 @@ def test_appspec_targets_the_service_container_with_the_task_definition_placehol
 
 def test_every_role_touching_artifacts_can_use_the_artifact_key_by_iam_and_key_policy(stack: SynthesizedStack) -> None:
     artifact_key = stack.one("aws_kms_key", "keys/artifacts_key")
-    store = as_list(stack.one("aws_codepipeline").body["artifact_store"])[0]
+    store = as_list(stack.service().one("aws_codepipeline").body["artifact_store"])[0]
     assert store["encryption_key"] == {"id": artifact_key.ref("arn"), "type": "KMS"}
     assert stack.service().one("aws_codebuild_project", "codepipeline/build").body[
         "encryption_key"
@@ -251,9 +269,9 @@ def test_artifact_bucket_is_encrypted_with_the_artifact_key(stack: SynthesizedSt
 
 def test_traffic_shifting_matches_each_environment(synthesized: dict[str, SynthesizedStack]) -> None:
     configs = {
-        env: s.one("aws_codedeploy_deployment_group").body["deployment_config_name"]
-        for env, s in synthesized.items()
-        if s.config.deployment.controller == "codedeploy"
+        env: s.service().one("aws_codedeploy_deployment_group").body["deployment_config_name"]
+        for env, s in every_service(synthesized)
+        if s.spec.released_by == "codedeploy" and len(s.config.all_services) == 1
     }
     # Predefined configs where the config matches one: no extra resource.
     assert configs["dev"] == "CodeDeployDefault.ECSAllAtOnce"
@@ -270,11 +288,11 @@ def test_traffic_shifting_matches_each_environment(synthesized: dict[str, Synthe
 
 
 def test_green_waits_for_an_operator_only_where_configured(synthesized: dict[str, SynthesizedStack]) -> None:
-    for env, stack in synthesized.items():
-        if stack.config.deployment.controller != "codedeploy":
+    for env, stack in every_service(synthesized):
+        if stack.spec.released_by != "codedeploy":
             continue
-        ready = stack.one("aws_codedeploy_deployment_group").body["blue_green_deployment_config"]
-        timeout = stack.config.deployment.approval_timeout_minutes
+        ready = stack.service().one("aws_codedeploy_deployment_group").body["blue_green_deployment_config"]
+        timeout = stack.spec.deployment.approval_timeout_minutes
         expected = (
             {"action_on_timeout": "CONTINUE_DEPLOYMENT"}
             if timeout is None
@@ -356,9 +374,9 @@ def test_hook_runs_privately_and_can_do_exactly_its_job(codedeploy_stack: Synthe
 
 
 def test_rollback_alarms_watch_green_rates_latency_health_and_the_apps_own_errors(stack: SynthesizedStack) -> None:
-    thresholds = stack.config.deployment.alarms
-    alarms = {a.body["alarm_name"]: a.body for a in stack.of_type("aws_cloudwatch_metric_alarm")}
-    prefix = stack.config.names.prefix
+    thresholds = stack.spec.deployment.alarms
+    alarms = {a.body["alarm_name"]: a.body for a in stack.service().of_type("aws_cloudwatch_metric_alarm")}
+    prefix = stack.config.names.service(stack.focused).prefix
     rate = alarms[f"{prefix}-release-5xx-rate"]
     assert rate["threshold"] == thresholds.target_5xx_percent
     verdict = next(q for q in rate["metric_query"] if q.get("return_data"))["expression"]
@@ -368,7 +386,7 @@ def test_rollback_alarms_watch_green_rates_latency_health_and_the_apps_own_error
     assert (latency["metric_name"], latency["stat"]) == ("TargetResponseTime", "p99")
     assert p99["threshold"] == thresholds.p99_latency_ms / 1000
     assert alarms[f"{prefix}-release-unhealthy-hosts"]["threshold"] == thresholds.unhealthy_hosts
-    metric_filter = stack.one("aws_cloudwatch_log_metric_filter").body
+    metric_filter = stack.service().one("aws_cloudwatch_log_metric_filter").body
     # By reference: PutMetricFilter fails for a log group that does not exist yet.
     assert metric_filter["log_group_name"] == stack.service().one("aws_cloudwatch_log_group", "ecs/log_group").ref(
         "name"
@@ -387,10 +405,11 @@ def test_releases_are_announced_on_an_encrypted_topic(codedeploy_stack: Synthesi
     topic = codedeploy_stack.one("aws_sns_topic")
     assert topic.body["kms_master_key_id"] == codedeploy_stack.one("aws_kms_key", "keys/notifications_key").ref("arn")
     rules = {
-        r.path.split("/")[-1]: r.body for r in codedeploy_stack.of_type("aws_codestarnotifications_notification_rule")
+        r.path.split("/")[-1]: r.body
+        for r in codedeploy_stack.service().of_type("aws_codestarnotifications_notification_rule")
     }
-    assert rules["pipeline"]["resource"] == codedeploy_stack.one("aws_codepipeline").ref("arn")
-    assert rules["deployment"]["resource"] == codedeploy_stack.one("aws_codedeploy_app").ref("arn")
+    assert rules["pipeline"]["resource"] == codedeploy_stack.service().one("aws_codepipeline").ref("arn")
+    assert rules["deployment"]["resource"] == codedeploy_stack.service().one("aws_codedeploy_app").ref("arn")
     assert "codedeploy-application-deployment-failed" in rules["deployment"]["event_type_ids"]
     assert all(r["target"] == [{"address": topic.ref("arn"), "type": "SNS"}] for r in rules.values())
     statements = policy(codedeploy_stack.one("aws_sns_topic_policy").body["policy"])["Statement"]
@@ -405,12 +424,12 @@ def test_releases_are_announced_on_an_encrypted_topic(codedeploy_stack: Synthesi
 
 
 def test_production_waits_for_a_manual_approval_before_deploying(synthesized: dict[str, SynthesizedStack]) -> None:
-    for env, stack in synthesized.items():
-        stages = [s["name"] for s in stack.one("aws_codepipeline").body["stage"]]
+    for env, stack in every_service(synthesized):
+        stages = [s["name"] for s in stack.service().one("aws_codepipeline").body["stage"]]
         if env == "prod":
             # Approved before anything changes: the migration runs after the approval.
             assert stages == ["Source", "Build", "Approve", "Migrate", "Deploy"]
-            action = stack.one("aws_codepipeline").body["stage"][2]["action"][0]
+            action = stack.service().one("aws_codepipeline").body["stage"][2]["action"][0]
             assert (action["category"], action["provider"]) == ("Approval", "Manual")
             assert action["configuration"]["NotificationArn"] == stack.one("aws_sns_topic").ref("arn")
         else:
@@ -420,7 +439,7 @@ def test_production_waits_for_a_manual_approval_before_deploying(synthesized: di
 def test_each_release_migrates_the_database_as_its_owner_before_green_exists(stack: SynthesizedStack) -> None:
     """The Migrate stage runs this release's image once, as a one-off task holding the master's secret,
     and fails the release unless it exits 0; the service's own task never holds that secret."""
-    pipeline = stack.one("aws_codepipeline").body
+    pipeline = stack.service().one("aws_codepipeline").body
     (migrate,) = [s for s in pipeline["stage"] if s["name"] == "Migrate"]
     (action,) = migrate["action"]
     project = stack.service().one("aws_codebuild_project", "migrations/project")
@@ -431,11 +450,11 @@ def test_each_release_migrates_the_database_as_its_owner_before_green_exists(sta
     assert container["command"] == ["python", "-m", "service.migrate"] and container["portMappings"] == []
     assert [s["valueFrom"] for s in container["secrets"]] == [stack.database_secret]
     environment = {e["name"]: e["value"] for e in container["environment"]}
-    database = stack.config.database
-    assert (environment["DB_USER"], environment["DB_OWNER_ROLE"]) == (database.app_username, database.owner_role)
+    database = stack.config.database_identity(stack.focused)
+    assert (environment["DB_USER"], environment["DB_OWNER_ROLE"]) == (database.user, database.owner)
     assert "taskRoleArn" not in template, "the migration calls no AWS API"
     assert variables["CLUSTER"] == stack.one("aws_ecs_cluster").ref("name")
-    service = stack.one("aws_ecs_service").body["network_configuration"]
+    service = stack.service().one("aws_ecs_service").body["network_configuration"]
     assert all(subnet in variables["NETWORK"] for subnet in service["subnets"])
     assert service["security_groups"][0] in variables["NETWORK"]
     commands = " ".join(yaml.safe_load(project.body["source"]["buildspec"])["phases"]["build"]["commands"])
@@ -447,14 +466,14 @@ def test_each_release_migrates_the_database_as_its_owner_before_green_exists(sta
 
 
 def test_ecs_native_service_runs_its_own_blue_green(ecs_stack: SynthesizedStack) -> None:
-    service = ecs_stack.one("aws_ecs_service").body
-    traffic = ecs_stack.config.deployment.traffic
+    service = ecs_stack.service().one("aws_ecs_service").body
+    traffic = ecs_stack.spec.deployment.traffic
     assert service["deployment_controller"] == {"type": "ECS"}
     configuration = service["deployment_configuration"]
     assert (
         configuration["strategy"] == {"all_at_once": "BLUE_GREEN", "canary": "CANARY", "linear": "LINEAR"}[traffic.type]
     )
-    assert configuration["bake_time_in_minutes"] == str(ecs_stack.config.deployment.termination_wait_minutes)
+    assert configuration["bake_time_in_minutes"] == str(ecs_stack.spec.deployment.termination_wait_minutes)
     if traffic.type == "linear":
         assert configuration["linear_configuration"] == {
             "step_percent": traffic.percent,
@@ -465,7 +484,7 @@ def test_ecs_native_service_runs_its_own_blue_green(ecs_stack: SynthesizedStack)
 
 
 def test_ecs_native_switches_listener_rules_it_owns(ecs_stack: SynthesizedStack) -> None:
-    service = ecs_stack.one("aws_ecs_service").body
+    service = ecs_stack.service().one("aws_ecs_service").body
     advanced = service["load_balancer"][0]["advanced_configuration"]
     prod_rule = ecs_stack.service().one("aws_lb_listener_rule", "route/prod_rule")
     test_rule = ecs_stack.service().one("aws_lb_listener_rule", "route/test_rule")
@@ -486,7 +505,7 @@ def test_ecs_native_switches_listener_rules_it_owns(ecs_stack: SynthesizedStack)
 
 
 def test_ecs_native_runs_the_same_hook_and_alarms(ecs_stack: SynthesizedStack) -> None:
-    service = ecs_stack.one("aws_ecs_service").body
+    service = ecs_stack.service().one("aws_ecs_service").body
     hooks = {h["lifecycle_stages"][0]: h for h in service["deployment_configuration"]["lifecycle_hook"]}
     assert sorted(hooks) == ["POST_TEST_TRAFFIC_SHIFT", "PRE_SCALE_UP"]
     test = ecs_stack.service().one("aws_lambda_function", "deployment_hooks/test_traffic").ref("arn")
@@ -497,7 +516,7 @@ def test_ecs_native_runs_the_same_hook_and_alarms(ecs_stack: SynthesizedStack) -
     assert all(h["role_arn"] == invoker for h in hooks.values())
     alarm_names = sorted(
         a.ref("alarm_name")
-        for a in ecs_stack.of_type("aws_cloudwatch_metric_alarm")
+        for a in ecs_stack.service().of_type("aws_cloudwatch_metric_alarm")
         if a.path.split("/")[-2] == "alarms"
     )
     assert service["alarms"]["enable"] is True and service["alarms"]["rollback"] is True
@@ -531,7 +550,7 @@ def test_ecs_controller_releases_register_the_stacks_task_definition(ecs_stack: 
     assert (deploy["provider"], deploy["category"]) == ("CodeBuild", "Build")
     assert deploy["configuration"] == {"ProjectName": project.ref("name")}
     assert deploy["input_artifacts"] == [deploy_specs.BUILD_ARTIFACT]
-    service = ecs_stack.one("aws_ecs_service")
+    service = ecs_stack.service().one("aws_ecs_service")
     assert step["variables"] == {
         "CLUSTER": ecs_stack.one("aws_ecs_cluster").ref("name"),
         "SERVICE": service.ref("name"),
@@ -559,16 +578,23 @@ def test_the_release_step_waits_as_long_as_an_ecs_native_release_can_take(ecs_st
 def test_codedeploy_registers_the_task_definition_itself_and_has_no_release_step(
     codedeploy_stack: SynthesizedStack,
 ) -> None:
-    assert not [p for p in codedeploy_stack.of_type("aws_codebuild_project") if p.path.endswith("ecs_release/project")]
-    assert codedeploy_stack.one("aws_codepipeline").body["stage"][-1]["action"][0]["provider"] == "CodeDeployToECS"
+    assert not [
+        p for p in codedeploy_stack.service().of_type("aws_codebuild_project") if p.path.endswith("ecs_release/project")
+    ]
+    assert (
+        codedeploy_stack.service().one("aws_codepipeline").body["stage"][-1]["action"][0]["provider"]
+        == "CodeDeployToECS"
+    )
 
 
 # --- scale and cost ------------------------------------------------------------------------------
 
 
 def test_spot_capacity_outside_production_only(synthesized: dict[str, SynthesizedStack]) -> None:
-    for env, stack in synthesized.items():
-        strategy = {s["capacity_provider"]: s for s in stack.one("aws_ecs_service").body["capacity_provider_strategy"]}
+    for env, stack in every_service(synthesized):
+        strategy = {
+            s["capacity_provider"]: s for s in stack.service().one("aws_ecs_service").body["capacity_provider_strategy"]
+        }
         assert strategy["FARGATE"]["base"] == 1, env
         assert ("FARGATE_SPOT" in strategy) is (not stack.config.production), env
         providers = stack.one("aws_ecs_cluster_capacity_providers").body["capacity_providers"]
@@ -578,22 +604,22 @@ def test_spot_capacity_outside_production_only(synthesized: dict[str, Synthesize
 def test_green_task_sets_use_the_services_capacity_strategy(codedeploy_stack: SynthesizedStack) -> None:
     appspec = yaml.safe_load(build_environment(codedeploy_stack)["APPSPEC_YAML"])
     in_appspec = appspec["Resources"][0]["TargetService"]["Properties"]["CapacityProviderStrategy"]
-    service = codedeploy_stack.one("aws_ecs_service").body["capacity_provider_strategy"]
+    service = codedeploy_stack.service().one("aws_ecs_service").body["capacity_provider_strategy"]
     assert [(s["CapacityProvider"], s["Weight"], s["Base"]) for s in in_appspec] == [
         (s["capacity_provider"], s["weight"], s["base"]) for s in service
     ]
 
 
 def test_autoscaling_owns_the_task_count_where_configured(stack: SynthesizedStack) -> None:
-    scaling = stack.config.service.autoscaling
-    ignored = stack.one("aws_ecs_service").body["lifecycle"]["ignore_changes"]
+    scaling = stack.spec.autoscaling
+    ignored = stack.service().one("aws_ecs_service").body["lifecycle"]["ignore_changes"]
     if scaling is None:
         assert not stack.of_type("aws_appautoscaling_target")
         assert "desired_count" not in ignored
         return
     assert "desired_count" in ignored
-    target = stack.one("aws_appautoscaling_target").body
-    cluster, service = stack.one("aws_ecs_cluster").ref("name"), stack.one("aws_ecs_service").ref("name")
+    target = stack.service().one("aws_appautoscaling_target").body
+    cluster, service = stack.one("aws_ecs_cluster").ref("name"), stack.service().one("aws_ecs_service").ref("name")
     # The scalable target is the service, not a task set: scaling survives blue/green deployments.
     assert target["resource_id"] == f"service/{cluster}/{service}"
     assert (target["min_capacity"], target["max_capacity"]) == (scaling.min_tasks, scaling.max_tasks)
@@ -699,7 +725,7 @@ def test_the_hook_reserves_no_concurrency_a_new_account_may_not_have(stack: Synt
 def test_the_deployment_controller_owns_what_only_a_deployment_can_change(stack: SynthesizedStack) -> None:
     """UpdateService refuses a CODE_DEPLOY service's network, platform and capacity changes; each release's
     AppSpec carries them to green instead, so Terraform leaves them to CodeDeploy."""
-    service = stack.one("aws_ecs_service").body
+    service = stack.service().one("aws_ecs_service").body
     ignored = set(service["lifecycle"]["ignore_changes"])
     owned = {"network_configuration", "platform_version", "capacity_provider_strategy"}
     if service["deployment_controller"]["type"] == "CODE_DEPLOY":

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from config import shipped_environments
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
@@ -65,15 +67,17 @@ def test_unknown_environment_names_the_choices() -> None:
     result = run("--env", "qa")
     assert result.returncode == 2
     assert (
-        "qa.yaml: (top level): file not found; create it or pick one of: dev, prod, sandbox, staging" in result.stderr
+        f"qa.yaml: (top level): file not found; create it or pick one of: {', '.join(shipped_environments())}"
+        in result.stderr
     )
 
 
 def test_check_and_list_stacks_do_not_synthesize() -> None:
     checked = run("--check")
     assert checked.returncode == 0
-    assert checked.stdout.splitlines()[:4] == [
+    assert checked.stdout.splitlines()[:5] == [
         "ok: bluegreen-dev",
+        "ok: bluegreen-platform",
         "ok: bluegreen-prod",
         "ok: bluegreen-sandbox",
         "ok: bluegreen-staging",

@@ -427,7 +427,8 @@ def test_unreadable_files_are_refused(tmp_path: Path, raw: str, expected: str) -
 def test_missing_file_names_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.yaml")
-    assert "file not found; create it or pick one of: dev, prod, sandbox, staging" in caught.value.render()
+    choices = ", ".join(shipped_environments())
+    assert f"file not found; create it or pick one of: {choices}" in caught.value.render()
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

@@ -49,14 +49,20 @@ def test_reference_documents_every_key() -> None:
         assert key in reference
 
 
-def test_architecture_diagram_is_current(prod: SynthesizedStack) -> None:
+#: The drawn environments: prod (one service, with DR), and platform (several services) -> their page.
+DIAGRAMS = {"prod": "architecture", "platform": "architecture-platform"}
+
+
+@pytest.mark.parametrize("env", sorted(DIAGRAMS))
+def test_architecture_diagram_is_current(synthesized: dict[str, SynthesizedStack], env: str) -> None:
     from tools import diagram
 
-    stack = prod.file.parent.name
-    committed = (ROOT / "docs" / "architecture.md").read_text()
-    assert committed == diagram.page(prod.json, stack), "run `make diagram` and commit the result"
-    committed_dot = (ROOT / "docs" / "architecture.dot").read_text()
-    assert committed_dot == diagram.dot(prod.json, stack), "run `make diagram` and commit docs/architecture.dot"
+    drawn = synthesized[env]
+    stack, page = drawn.file.parent.name, DIAGRAMS[env]
+    committed = (ROOT / "docs" / f"{page}.md").read_text()
+    assert committed == diagram.page(drawn.json, stack), "run `make diagram` and commit the result"
+    committed_dot = (ROOT / "docs" / f"{page}.dot").read_text()
+    assert committed_dot == diagram.dot(drawn.json, stack), f"run `make diagram` and commit docs/{page}.dot"
 
 
 def test_diagram_follows_the_stack(synthesized: dict[str, SynthesizedStack]) -> None:
@@ -144,9 +150,9 @@ def test_a_route_without_its_rule_is_not_drawn_as_the_default(prod: SynthesizedS
     assert routes[("prodL", "api_blue")] == "no rule" and routes[("prodL", "app_blue")] == "default"
 
 
-#: Three services (tests/data/two_services.yaml): web the listener's default, api by host and granted
+#: Three services (config/platform.yaml): web the listener's default, api by host and granted
 #: to call worker, worker without a route (found by name in Cloud Map).
-SERVICES = ROOT / "tests" / "data" / "two_services.yaml"
+SERVICES = ROOT / "config" / "platform.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -193,9 +199,9 @@ def test_the_diagram_shows_every_service_its_route_and_the_calls_between_service
     assert "worker_ecs" in nodes and not {"worker_blue", "worker_green"} & nodes
     # api calls worker by its Cloud Map name on worker's container port, read from the peers
     # groups' rules; nothing else calls another service, and nothing calls web or api.
-    assert _calls(document) == [("api_ecs", "worker_ecs", "worker.shop-platform.internal:8080")]
-    assert 'api_ecs -->|"worker.shop-platform.internal:8080"| worker_ecs' in diagram.mermaid(document)
-    assert 'api_ecs -> worker_ecs [label="worker.shop-platform.internal:8080"];' in diagram.dot(document, "p")
+    assert _calls(document) == [("api_ecs", "worker_ecs", "worker.bluegreen-platform.internal:8080")]
+    assert 'api_ecs -->|"worker.bluegreen-platform.internal:8080"| worker_ecs' in diagram.mermaid(document)
+    assert 'api_ecs -> worker_ecs [label="worker.bluegreen-platform.internal:8080"];' in diagram.dot(document, "p")
 
 
 def test_a_call_is_drawn_only_where_both_security_groups_allow_it(

@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 from hooks import load_test
 from modules.load_test import build_timeout_minutes
 from tests.app_support import ServiceProcess, free_port
-from tests.conftest import ROOT, SynthesizedStack, policy
+from tests.conftest import ROOT, SynthesizedStack, every_service, policy
 
 QUICK = load_test.Limits(duration_seconds=2, concurrency=3, max_error_percent=1.0, max_p99_ms=2000)
 
@@ -274,7 +274,8 @@ def test_the_load_test_verifies_green_for_test_hostname(green: ServiceProcess, c
 
 
 def load_test_stacks(synthesized: dict[str, SynthesizedStack]) -> list[SynthesizedStack]:
-    return [s for s in synthesized.values() if s.config.deployment.load_test is not None]
+    """Every service with a load test, its stack focused on it."""
+    return [s for _, s in every_service(synthesized) if s.spec.deployment.load_test is not None]
 
 
 def project(stack: SynthesizedStack) -> dict[str, object]:
@@ -289,11 +290,11 @@ def buildspec_command(stack: SynthesizedStack) -> str:
 
 
 def test_shipped_configs_cover_both_controllers(synthesized: dict[str, SynthesizedStack]) -> None:
-    controllers = {s.config.deployment.controller for s in load_test_stacks(synthesized)}
+    controllers = {s.spec.deployment.controller for s in load_test_stacks(synthesized)}
     assert controllers == {"codedeploy", "ecs"}
     assert synthesized["prod"].config.deployment.load_test is None  # prod's canary and alarms guard it
-    for stack in synthesized.values():
-        if stack.config.deployment.load_test is None:
+    for _, stack in every_service(synthesized):
+        if stack.spec.route is not None and stack.spec.deployment.load_test is None:
             assert not [
                 p for p in stack.of_type("aws_codebuild_project") if stack.service().local(p).startswith("load_test/")
             ]
@@ -309,7 +310,7 @@ def test_the_build_runs_the_repositorys_script_with_the_configured_budget(
     synthesized: dict[str, SynthesizedStack],
 ) -> None:
     for stack in load_test_stacks(synthesized):
-        config = stack.config.deployment.load_test
+        config = stack.spec.deployment.load_test
         assert config is not None
         body = project(stack)
         command = buildspec_command(stack)
@@ -400,7 +401,7 @@ def test_under_codedeploy_the_builds_end_reaches_the_hook(synthesized: dict[str,
         rules = [
             r for r in stack.of_type("aws_cloudwatch_event_rule") if stack.service().local(r).startswith("load_test/")
         ]
-        if stack.config.deployment.controller == "ecs":
+        if stack.spec.deployment.controller == "ecs":
             assert rules == []  # the hook polls the build itself
             continue
         (rule,) = rules

@@ -15,12 +15,12 @@ from config import ConfigError, load_config
 from tests.conftest import SynthesizedStack, synthesize_configs
 
 ROOT = Path(__file__).resolve().parent.parent
-TWO = yaml.safe_load((ROOT / "tests" / "data" / "two_services.yaml").read_text())
+TWO = yaml.safe_load((ROOT / "config" / "platform.yaml").read_text())
 DEV = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
 
 
 def monorepo() -> dict[str, Any]:
-    """tests/data/two_services.yaml with web and api in one repository, web filtered on its folder."""
+    """config/platform.yaml with web and api in one repository, web filtered on its folder."""
     data = copy.deepcopy(TWO)
     data["environment"] = "monorepo"
     for key, folder in (("web", "./services/web/"), ("api", "services/api")):

@@ -95,7 +95,7 @@ class Alarm:
 def release_alarms(stack: SynthesizedStack) -> dict[str, Alarm]:
     found = {
         a.path.rsplit("/", 1)[-1]: Alarm(a.body)
-        for a in stack.of_type("aws_cloudwatch_metric_alarm")
+        for a in stack.service().of_type("aws_cloudwatch_metric_alarm")
         if a.path.split("/")[-2] == "alarms"
     }
     assert sorted(found) == ["release_5xx_rate", "release_p99_latency", "release_unhealthy_hosts"]
@@ -122,7 +122,7 @@ def traffic(requests: float, errors: float = 0, p99: float = 0.05, unhealthy: fl
 def test_a_burst_of_failing_requests_below_the_minimum_is_not_a_rate(stack: SynthesizedStack) -> None:
     """Three minutes in which every request to green fails, but too few to count: no rollback."""
     blue, green = colours(stack)
-    few = stack.config.deployment.alarms.min_requests_per_minute - 1
+    few = stack.spec.deployment.alarms.min_requests_per_minute - 1
     minutes: list[Minute] = [{green: traffic(few, errors=few, p99=60), blue: traffic(500)}] * 3
     fired = [name for name, alarm in release_alarms(stack).items() if alarm.fires(minutes)]
     assert fired == []
@@ -139,7 +139,7 @@ def test_blues_errors_never_roll_green_back(stack: SynthesizedStack) -> None:
 def test_green_failing_a_share_of_real_traffic_rolls_back(stack: SynthesizedStack) -> None:
     """Control of the two above: the same alarms do fire on green's own failure."""
     blue, green = colours(stack)
-    thresholds = stack.config.deployment.alarms
+    thresholds = stack.spec.deployment.alarms
     enough = thresholds.min_requests_per_minute
     failing = enough * thresholds.target_5xx_percent / 100
     minutes: list[Minute] = [{green: traffic(enough, errors=failing), blue: traffic(500)}] * 3
@@ -151,7 +151,7 @@ def test_green_failing_a_share_of_real_traffic_rolls_back(stack: SynthesizedStac
 
 def test_green_answering_slowly_or_unhealthy_rolls_back(stack: SynthesizedStack) -> None:
     _, green = colours(stack)
-    thresholds = stack.config.deployment.alarms
+    thresholds = stack.spec.deployment.alarms
     slow = thresholds.p99_latency_ms / 1000
     alarms = release_alarms(stack)
     minutes: list[Minute] = [{green: traffic(thresholds.min_requests_per_minute, p99=slow)}] * 2
@@ -168,12 +168,12 @@ def test_the_hook_is_given_exactly_the_alarms_that_roll_back(stack: SynthesizedS
         stack.service().one("aws_lambda_function", "release_alarms/release_alarms").body["environment"]["variables"]
     )
     names = json.loads(variables["ALARM_NAMES"])
-    release = [a for a in stack.of_type("aws_cloudwatch_metric_alarm") if a.path.split("/")[-2] == "alarms"]
+    release = [a for a in stack.service().of_type("aws_cloudwatch_metric_alarm") if a.path.split("/")[-2] == "alarms"]
     assert sorted(names) == sorted(a.ref("alarm_name") for a in release)
-    if stack.config.deployment.controller == "ecs":
-        rolls_back = stack.one("aws_ecs_service").body["alarms"]["alarm_names"]
+    if stack.spec.deployment.controller == "ecs":
+        rolls_back = stack.service().one("aws_ecs_service").body["alarms"]["alarm_names"]
     else:
-        rolls_back = stack.one("aws_codedeploy_deployment_group").body["alarm_configuration"]["alarms"]
+        rolls_back = stack.service().one("aws_codedeploy_deployment_group").body["alarm_configuration"]["alarms"]
     assert sorted(rolls_back) == sorted(names)
     groups = json.loads(variables["TARGET_GROUPS"])
     blue, green = (stack.service().one("aws_lb_target_group", f"route/{c}") for c in ("blue", "green"))

@@ -46,22 +46,25 @@ UNSCOPABLE_ACTIONS = {
 
 
 def role_policies(stack: SynthesizedStack) -> dict[str, dict[str, object]]:
-    """Every role policy by its path, a service's relative to the service (role_policies/task)."""
+    """Every role policy of the environment and of the service in focus, by its path (the
+    service's relative to it: role_policies/task)."""
+    own = f"services/{stack.focused}/"
     return {
-        r.path.split("/", 2)[2] if r.path.startswith("services/") else r.path: policy(r.body["policy"])
+        r.path.removeprefix(own): policy(r.body["policy"])
         for r in stack.of_type("aws_iam_role_policy")
+        if r.path.startswith(own) or not r.path.startswith("services/")
     }
 
 
-def test_no_iam_policy_grants_every_action(stack: SynthesizedStack) -> None:
-    for path, document in role_policies(stack).items():
+def test_no_iam_policy_grants_every_action(any_service: SynthesizedStack) -> None:
+    for path, document in role_policies(any_service).items():
         for statement in document["Statement"]:  # type: ignore[attr-defined]
             for action in as_list(statement["Action"]):
                 assert action != "*" and not action.endswith(":*"), f"{path}: {action}"
 
 
-def test_star_resources_only_for_actions_aws_cannot_scope(stack: SynthesizedStack) -> None:
-    for path, document in role_policies(stack).items():
+def test_star_resources_only_for_actions_aws_cannot_scope(any_service: SynthesizedStack) -> None:
+    for path, document in role_policies(any_service).items():
         for statement in document["Statement"]:  # type: ignore[attr-defined]
             if "*" in as_list(statement["Resource"]):
                 assert set(as_list(statement["Action"])) <= UNSCOPABLE_ACTIONS, f"{path}: {statement}"
@@ -88,22 +91,24 @@ def test_every_key_rotates_and_has_an_explicit_policy(stack: SynthesizedStack) -
         assert policy(key.body["policy"])["Statement"]
 
 
-def test_service_roles_trust_only_their_service_in_this_account(stack: SynthesizedStack) -> None:
+def test_service_roles_trust_only_their_service_in_this_account(any_service: SynthesizedStack) -> None:
     """Where AWS documents that a service sends aws:SourceAccount, it is required; elsewhere it is
     enforced whenever present (a service that omits it could otherwise never assume the role).
     Where AWS documents aws:SourceArn for the role, the resources that use it are required too
     (aws_rules/trust.py checks each against the synthesized resources), and nowhere else: a
     condition on a key the service does not send would lock it out."""
-    for role in stack.of_type("aws_iam_role"):
+    for role in any_service.of_type("aws_iam_role"):
         (statement,) = policy(role.body["assume_role_policy"])["Statement"]
         assert set(statement["Principal"]) == {"Service"}
         service = statement["Principal"]["Service"]
         operator = "StringEquals" if service in SOURCE_ACCOUNT_DOCUMENTED else "StringEqualsIfExists"
         purpose = role.path.rsplit("/", 1)[-1]  # roles/<purpose> or services/<key>/roles/<purpose>
-        expected: dict[str, object] = {operator: {"aws:SourceAccount": stack.config.account_id}}
+        expected: dict[str, object] = {operator: {"aws:SourceAccount": any_service.config.account_id}}
         if purpose in SOURCE_ARNS_DOCUMENTED:
             sources = statement["Condition"]["ArnLike"]["aws:SourceArn"]
-            assert sources and all(s.startswith("arn:aws:") and f":{stack.config.account_id}:" in s for s in sources)
+            assert sources and all(
+                s.startswith("arn:aws:") and f":{any_service.config.account_id}:" in s for s in sources
+            )
             expected["ArnLike"] = {"aws:SourceArn": sources}
         assert statement["Condition"] == expected, role.path
 
@@ -111,7 +116,7 @@ def test_service_roles_trust_only_their_service_in_this_account(stack: Synthesiz
 def test_roles_are_scoped_to_their_own_resources(codedeploy_stack: SynthesizedStack) -> None:
     stack = codedeploy_stack
     policies = role_policies(stack)
-    ecr = stack.one("aws_ecr_repository").ref("arn")
+    ecr = stack.service().one("aws_ecr_repository", "ecr/repository").ref("arn")
     secret = stack.database_secret
     execution = {s["Sid"]: s for s in policies["role_policies/task_execution"]["Statement"]}  # type: ignore[index]
     assert execution["PullImages"]["Resource"] == [ecr]
@@ -126,18 +131,18 @@ def test_roles_are_scoped_to_their_own_resources(codedeploy_stack: SynthesizedSt
         assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
 
 
-def test_the_application_task_role_may_only_sign_in_as_the_apps_database_user(stack: SynthesizedStack) -> None:
-    (statement,) = role_policies(stack)["role_policies/task"]["Statement"]  # type: ignore[index]
-    cluster = stack.one("aws_rds_cluster", "database/cluster")
-    user = stack.config.database.app_username
+def test_the_application_task_role_may_only_sign_in_as_the_apps_database_user(any_service: SynthesizedStack) -> None:
+    (statement,) = role_policies(any_service)["role_policies/task"]["Statement"]  # type: ignore[index]
+    cluster = any_service.one("aws_rds_cluster", "database/cluster")
+    user = any_service.config.database_identity(any_service.focused).user
     assert statement["Action"] == ["rds-db:connect"]
     assert statement["Resource"] == [
-        f"arn:aws:rds-db:{stack.config.region}:{stack.config.account_id}:dbuser:"
+        f"arn:aws:rds-db:{any_service.config.region}:{any_service.config.account_id}:dbuser:"
         f"{cluster.ref('cluster_resource_id')}/{user}"
     ]
-    assert user not in (stack.config.database.master_username, stack.config.database.owner_role)
-    task_role = stack.service().one("aws_iam_role", "roles/task").ref("name")
-    assert all(a.body["role"] != task_role for a in stack.of_type("aws_iam_role_policy_attachment"))
+    assert user not in (any_service.config.database.master_username, any_service.config.database.owner_role)
+    task_role = any_service.service().one("aws_iam_role", "roles/task").ref("name")
+    assert all(a.body["role"] != task_role for a in any_service.of_type("aws_iam_role_policy_attachment"))
     assert cluster.body["iam_database_authentication_enabled"] is True
 
 
@@ -178,7 +183,7 @@ def test_security_groups_chain_alb_to_tasks_to_database(stack: SynthesizedStack)
     tasks_in = [b for b in ingress.values() if b["security_group_id"] == sg["tasks"]]
     db_in = [b for b in ingress.values() if b["security_group_id"] == sg["database"]]
     assert [(b["referenced_security_group_id"], b["from_port"]) for b in tasks_in] == [
-        (sg["alb"], stack.config.service.container_port)
+        (sg["alb"], stack.spec.container_port)
     ]
     assert [(b["referenced_security_group_id"], b["from_port"]) for b in db_in] == [(sg["tasks"], 5432)]
     for rule in list(stack.of_type("aws_vpc_security_group_ingress_rule")) + list(
@@ -294,15 +299,15 @@ def test_default_security_group_allows_nothing(stack: SynthesizedStack) -> None:
     assert default["ingress"] == [] and default["egress"] == []
 
 
-def test_tasks_and_database_live_in_private_subnets(stack: SynthesizedStack) -> None:
-    service = stack.one("aws_ecs_service").body["network_configuration"]
+def test_tasks_and_database_live_in_private_subnets(any_service: SynthesizedStack) -> None:
+    service = any_service.service().one("aws_ecs_service").body["network_configuration"]
     assert service["assign_public_ip"] is False
     assert all("networking_private_" in s for s in service["subnets"])
-    group = stack.one("aws_db_subnet_group").body
+    group = any_service.one("aws_db_subnet_group").body
     assert all("networking_database_" in s for s in group["subnet_ids"])
-    for instance in stack.of_type("aws_rds_cluster_instance"):
+    for instance in any_service.of_type("aws_rds_cluster_instance"):
         assert instance.body["publicly_accessible"] is False
-    for subnet in stack.of_type("aws_subnet"):
+    for subnet in any_service.of_type("aws_subnet"):
         assert subnet.body["map_public_ip_on_launch"] is False
 
 
@@ -311,20 +316,20 @@ def test_database_subnets_have_no_route_out(stack: SynthesizedStack) -> None:
     assert all(route.body["route_table_id"] != table for route in stack.of_type("aws_route"))
 
 
-def test_no_secret_is_written_into_code_or_state(stack: SynthesizedStack) -> None:
-    cluster = stack.one("aws_rds_cluster").body
+def test_no_secret_is_written_into_code_or_state(any_service: SynthesizedStack) -> None:
+    cluster = any_service.one("aws_rds_cluster").body
     assert "master_password" not in cluster
-    if stack.config.dr is not None and stack.config.dr.global_database:
+    if any_service.config.dr is not None and any_service.config.dr.global_database:
         # RDS cannot manage a global member's password: generated at apply, sent write-only.
         assert cluster["master_password_wo"].startswith("${ephemeral.aws_secretsmanager_random_password.")
     else:
         assert cluster["manage_master_user_password"] is True and "master_password_wo" not in cluster
-    text = stack.file.read_text()
+    text = any_service.file.read_text()
     assert not re.search(r'"(master_)?password"\s*:', text, re.I)
     assert not re.search(r"AKIA[0-9A-Z]{16}", text)
-    (container,) = json.loads(stack.one("aws_ecs_task_definition").body["container_definitions"])
+    (container,) = json.loads(any_service.service().one("aws_ecs_task_definition").body["container_definitions"])
     # The service signs in with IAM tokens: it receives no database secret at all.
-    assert [s["name"] for s in container["secrets"]] == sorted(stack.config.service.secrets)
+    assert [s["name"] for s in container["secrets"]] == sorted(any_service.spec.secrets)
     assert not any(re.search("PASSWORD|SECRET", e["name"]) for e in container["environment"])
 
 
@@ -344,7 +349,7 @@ def test_everything_that_stores_data_is_encrypted_with_a_customer_key(stack: Syn
     for secret in stack.of_type("aws_secretsmanager_secret"):
         assert secret.body["kms_key_id"] == keys["keys/data_key"]
         assert all(r["kms_key_id"] == keys["dr/keys/data_key"] for r in secret.body.get("replica", []))
-    ecr = stack.one("aws_ecr_repository").body
+    ecr = stack.service().one("aws_ecr_repository").body
     assert ecr["encryption_configuration"] == [{"encryption_type": "KMS", "kms_key": keys["keys/artifacts_key"]}]
     for group in stack.of_type("aws_cloudwatch_log_group"):
         assert group.body["kms_key_id"] == key(group.path, "logs"), group.path
@@ -356,8 +361,9 @@ def test_everything_that_stores_data_is_encrypted_with_a_customer_key(stack: Syn
 
 def test_buckets_are_private_versioned_and_tls_only(stack: SynthesizedStack) -> None:
     buckets = stack.of_type("aws_s3_bucket")
-    # Artifacts and access logs; the DR region's ALB has its own access-log bucket.
-    assert len(buckets) == 2 + (1 if stack.config.dr and stack.config.dr.runs_compute else 0)
+    # Access logs and each service's artifacts; the DR region's ALB has its own access-log bucket.
+    dr_logs = 1 if stack.config.dr and stack.config.dr.runs_compute else 0
+    assert len(buckets) == 1 + len(stack.config.all_services) + dr_logs
     for block in stack.of_type("aws_s3_bucket_public_access_block"):
         assert all(
             block.body[k] is True
@@ -371,14 +377,14 @@ def test_buckets_are_private_versioned_and_tls_only(stack: SynthesizedStack) -> 
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_ecr_is_immutable_scanned_and_pruned(stack: SynthesizedStack) -> None:
-    repository = stack.one("aws_ecr_repository").body
+def test_ecr_is_immutable_scanned_and_pruned(any_service: SynthesizedStack) -> None:
+    repository = any_service.service().one("aws_ecr_repository").body
     assert repository["image_tag_mutability"] == "IMMUTABLE"
     assert repository["image_scanning_configuration"] == {"scan_on_push": True}
-    rules = json.loads(stack.one("aws_ecr_lifecycle_policy").body["policy"])["rules"]
+    rules = json.loads(any_service.service().one("aws_ecr_lifecycle_policy").body["policy"])["rules"]
     assert [r["selection"]["tagStatus"] for r in rules] == ["tagged", "untagged", "any"]
-    # The image the stack's own task definition names outlives any number of releases.
-    assert rules[0]["selection"]["tagPatternList"] == [stack.config.service.initial_image_tag]
+    # The image the any_service's own task definition names outlives any number of releases.
+    assert rules[0]["selection"]["tagPatternList"] == [any_service.spec.initial_image_tag]
     assert rules[0]["selection"]["countNumber"] >= 1
 
 
@@ -459,9 +465,10 @@ def test_flow_log_role_writes_only_to_the_flow_log_group(stack: SynthesizedStack
 
 
 def master_secret_policy_problems(stack: SynthesizedStack) -> list[str]:
-    """The master secret admits its reader (the migration task's execution role), refuses every
-    other role of the stack, blocks public policies, and refuses nobody outside the stack's roles
-    (the deployer, who reads a stack-created secret back on refresh, and the account's admins)."""
+    """The master secret admits its readers (each service's migration task's execution role),
+    refuses every other role of the stack, blocks public policies, and refuses nobody outside the
+    stack's roles (the deployer, who reads a stack-created secret back on refresh, and the
+    account's admins)."""
     secret = stack.database_secret
     policies = [p for p in stack.of_type("aws_secretsmanager_secret_policy") if p.body["secret_arn"] == secret]
     if len(policies) != 1:
@@ -469,17 +476,20 @@ def master_secret_policy_problems(stack: SynthesizedStack) -> list[str]:
     body = policies[0].body
     problems = [] if body.get("block_public_policy") is True else ["block_public_policy is not set"]
     statements = {s["Sid"]: s for s in policy(body["policy"])["Statement"]}
-    reader = stack.service().one("aws_iam_role", "roles/task_execution").ref("arn")
+    readers = {
+        stack.service(key).one("aws_iam_role", "roles/task_execution").ref("arn") for key in stack.config.all_services
+    }
     roles = {r.ref("arn") for r in stack.of_type("aws_iam_role")}
     read = statements.get("ReadersOfTheMasterSecret", {})
-    if read.get("Effect") != "Allow" or read.get("Principal") != {"AWS": [reader]}:
-        problems.append(f"the reader statement admits {read.get('Principal')}, not the execution role")
+    admitted = read.get("Principal", {}).get("AWS") if isinstance(read.get("Principal"), dict) else None
+    if read.get("Effect") != "Allow" or sorted(as_list(admitted)) != sorted(readers):
+        problems.append(f"the reader statement admits {read.get('Principal')}, not the execution roles")
     refuse = statements.get("NoOtherRoleOfTheStack", {})
     refused = set(as_list(refuse.get("Condition", {}).get("ArnEquals", {}).get("aws:PrincipalArn", [])))
     if refuse.get("Effect") != "Deny" or refuse.get("Action") != ["secretsmanager:*"]:
         problems.append("the refusal is not a Deny of every Secrets Manager action")
-    if refused != roles - {reader}:
-        problems.append(f"refuses {sorted(refused)}, not exactly the stack's other roles {sorted(roles - {reader})}")
+    if refused != roles - readers:
+        problems.append(f"refuses {sorted(refused)}, not exactly the stack's other roles {sorted(roles - readers)}")
     if set(refuse.get("Condition", {})) != {"ArnEquals"}:
         problems.append(f"the refusal has other conditions: {refuse.get('Condition')}")
     if set(statements) != {"ReadersOfTheMasterSecret", "NoOtherRoleOfTheStack"}:
@@ -515,8 +525,10 @@ def test_only_the_migration_task_receives_the_master_secret(stack: SynthesizedSt
             for s in policy(p.body["policy"])["Statement"]
         )
     ]
-    assert readers == [f"{stack.service().prefix}role_policies/task_execution"]
-    (container,) = json.loads(stack.one("aws_ecs_task_definition").body["container_definitions"])
+    assert sorted(readers) == sorted(
+        f"{stack.service(key).prefix}role_policies/task_execution" for key in stack.config.all_services
+    )
+    (container,) = json.loads(stack.service().one("aws_ecs_task_definition").body["container_definitions"])
     assert secret not in json.dumps(container)
     project = (
         stack.service().one("aws_codebuild_project", "migrations/project").body["environment"]["environment_variable"]
@@ -537,7 +549,7 @@ def topic_publishers_outside_its_policy(stack: SynthesizedStack) -> list[str]:
     statements = {s["Sid"]: s for s in policy(topic_policy.body["policy"])["Statement"]}
     alarms = statements["AlarmsPublish"]
     problems = []
-    for alarm in stack.of_type("aws_cloudwatch_metric_alarm"):
+    for alarm in stack.service().of_type("aws_cloudwatch_metric_alarm"):
         if topic not in alarm.body.get("alarm_actions", []) + alarm.body.get("ok_actions", []):
             continue
         arn = f"arn:aws:cloudwatch:{stack.config.region}:{stack.config.account_id}:alarm:{alarm.body['alarm_name']}"

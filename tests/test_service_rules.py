@@ -15,7 +15,7 @@ import yaml
 from config import ConfigError, load_config
 from config.schema import ALB_TARGET_GROUPS, RULE_CONDITION_VALUES
 
-BASE = yaml.safe_load((Path(__file__).parent / "data" / "two_services.yaml").read_text())
+BASE = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "platform.yaml").read_text())
 
 
 def services(**routes: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Several services per environment (tests/data/two_services.yaml: web is the listener's default
+"""Several services per environment (config/platform.yaml: web is the listener's default
 route, api takes its host): one ALB and listener, each service its own target groups, rule,
 roles, pipeline and hooks, and every AWS rule of aws_rules holds for the whole stack."""
 
@@ -25,7 +25,7 @@ from modules.load_balancer import TEST_ROUTE_HEADER
 from tests.conftest import SynthesizedStack, synthesize_configs
 from tests.test_bluegreen import release_step_of
 
-CONFIG = Path(__file__).parent / "data" / "two_services.yaml"
+CONFIG = Path(__file__).resolve().parent.parent / "config" / "platform.yaml"
 
 
 #: The same services with a pilot-light DR region (a standby of each service there).
@@ -198,7 +198,7 @@ def test_a_standby_whose_image_is_not_replicated_is_reported_control(platform_dr
     rule["repository_filter"] = [f for f in rule["repository_filter"] if "services_api_" not in f["filter"]]
     broken = SynthesizedStack(platform_dr.env, platform_dr.config, document, platform_dr.file)
     assert unreplicated_images(broken) == [
-        "dr/services/api/ecs/task_definition runs shop/platformdr/api, which is not replicated to the DR region"
+        "dr/services/api/ecs/task_definition runs bluegreen/platformdr/api, which is not replicated to the DR region"
     ]
 
 
@@ -233,10 +233,12 @@ def test_a_service_without_a_route_is_rolled_by_ecs_and_found_by_name(platform: 
     assert service["service_registries"] == {"registry_arn": registry.ref("arn")}
     namespace = platform.one("aws_service_discovery_private_dns_namespace")
     assert registry.body["dns_config"]["namespace_id"] == namespace.ref("id")
-    assert namespace.body["name"] == "shop-platform.internal" and registry.body["name"] == "worker"
+    assert namespace.body["name"] == "bluegreen-platform.internal" and registry.body["name"] == "worker"
     assert namespace.body["vpc"] == platform.one("aws_vpc").ref("id")
-    for kind in ("aws_lb_target_group", "aws_lb_listener_rule", "aws_lambda_function", "aws_cloudwatch_metric_alarm"):
+    for kind in ("aws_lb_target_group", "aws_lb_listener_rule", "aws_lambda_function"):
         assert not worker.of_type(kind), f"worker has no {kind}: nothing of blue/green"
+    # No release alarms: only its app's own errors alarm (from its logs), as every service has.
+    assert [worker.local(a) for a in worker.of_type("aws_cloudwatch_metric_alarm")] == ["app_errors/app_5xx"]
     roles = {worker.local(r) for r in worker.of_type("aws_iam_role")}
     assert roles == {
         f"roles/{p}" for p in ("task_execution", "task", "codebuild", "codepipeline", "migrate", "ecs_release")
@@ -271,7 +273,7 @@ def test_only_the_granted_caller_reaches_a_service_without_a_route(platform: Syn
     # ... and api is told where worker answers (by its name in the namespace).
     (api_container,) = json.loads(platform.service("api").one("aws_ecs_task_definition").body["container_definitions"])
     variables = {v["name"]: v["value"] for v in api_container["environment"]}
-    assert variables["WORKER_URL"] == "http://worker.shop-platform.internal:8080"
+    assert variables["WORKER_URL"] == "http://worker.bluegreen-platform.internal:8080"
     (web_container,) = json.loads(platform.service("web").one("aws_ecs_task_definition").body["container_definitions"])
     assert "WORKER_URL" not in {v["name"] for v in web_container["environment"]}
     api = platform.service("api").one("aws_ecs_service").body["network_configuration"]["security_groups"]

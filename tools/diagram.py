@@ -319,7 +319,7 @@ def _calls(document: dict[str, Any]) -> list[Edge]:
 
 
 def _call_label(name: str | None, allowed: set[str]) -> str:
-    """``worker.shop-platform.internal:8080`` for one TCP port; otherwise the name and what is allowed."""
+    """``worker.bluegreen-platform.internal:8080`` for one TCP port; otherwise the name and what is allowed."""
     (only,) = allowed if len(allowed) == 1 else ("",)
     if name and re.fullmatch(r"tcp \d+", only):
         return f"{name}:{only.removeprefix('tcp ')}"

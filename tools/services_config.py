@@ -1,6 +1,6 @@
 """An environment config with N services, for `make bench` and its test (issue 15, Performance).
 
-Made from tests/data/two_services.yaml: its environment-level sections as they are, and N copies
+Made from config/platform.yaml: its environment-level sections as they are, and N copies
 of its first service, keyed s1..sN, each with its own repository. s1 is the listener's default
 route; every other service is routed by its own host (s<i>.example.com), so each adds what a
 routed service adds (target groups, listener rules, hooks, pipeline, roles).
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-BASE = Path(__file__).resolve().parent.parent / "tests" / "data" / "two_services.yaml"
+BASE = Path(__file__).resolve().parent.parent / "config" / "platform.yaml"
 
 
 def services_config(count: int, base: Path = BASE) -> dict[str, Any]:
