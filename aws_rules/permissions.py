@@ -272,6 +272,24 @@ _BUCKET_IDENTITY = tuple(
 )
 
 
+def _ecs_api_step(log_group: str, phase: str, reads: str) -> tuple[Call, ...]:
+    """What the role of every step that calls only the ECS API (modules/codebuild.ecs_api_project)
+    is called for: its log, the build's output and its bucket, registering a task definition."""
+    return (
+        Call("logs:CreateLogStream", phase, lambda look: look.log_stream(log_group)),
+        Call("logs:PutLogEvents", phase, lambda look: look.log_stream(log_group)),
+        Call(
+            "s3:GetObject",
+            f"{phase}: {reads}",
+            lambda look: look.objects("codepipeline/artifacts/bucket"),
+            ARTIFACTS_KEY,
+            via="s3",
+        ),
+        *_BUCKET_IDENTITY,
+        Call("ecs:RegisterTaskDefinition", phase, _star),
+    )
+
+
 @dataclass(frozen=True)
 class RoleCalls:
     #: AWS's managed policy for that service role, which the calls were compared with.
@@ -410,18 +428,9 @@ CALLS: dict[str, RoleCalls] = {
     ),
     "roles/ecs_release": RoleCalls(
         "the CodeBuild service role policy, and what `aws ecs register-task-definition`, "
-        "`update-service` and `wait services-stable` need",
+        "`update-service`, `list-service-deployments` and `describe-service-deployments` need",
         (
-            Call("logs:CreateLogStream", "deploy", lambda look: look.log_stream("ecs_release/log_group")),
-            Call("logs:PutLogEvents", "deploy", lambda look: look.log_stream("ecs_release/log_group")),
-            Call(
-                "s3:GetObject",
-                "deploy: imageDetail.json and taskdef.json",
-                lambda look: look.objects("codepipeline/artifacts/bucket"),
-                ARTIFACTS_KEY,
-                via="s3",
-            ),
-            Call("ecs:RegisterTaskDefinition", "deploy", _star),
+            *_ecs_api_step("ecs_release/log_group", "deploy", "imageDetail.json and taskdef.json"),
             Call("ecs:UpdateService", "deploy", _service),
             Call("ecs:ListServiceDeployments", "deploy: find the update's service deployment", _service),
             Call(
@@ -429,7 +438,6 @@ CALLS: dict[str, RoleCalls] = {
                 "deploy: until it ends (SUCCESSFUL, rolled back or stopped)",
                 lambda look: _service_deployment(look),
             ),
-            *_BUCKET_IDENTITY,
             *(
                 Call("iam:PassRole", "deploy: the new revision's roles", _ref("aws_iam_role", path))
                 for path in ("roles/task_execution", "roles/task")
@@ -597,17 +605,7 @@ CALLS: dict[str, RoleCalls] = {
     "roles/migrate": RoleCalls(
         "the CodeBuild service role policy, and what `aws ecs register-task-definition` and `run-task` need",
         (
-            Call("logs:CreateLogStream", "migrate", lambda look: look.log_stream("migrations/log_group")),
-            Call("logs:PutLogEvents", "migrate", lambda look: look.log_stream("migrations/log_group")),
-            Call(
-                "s3:GetObject",
-                "migrate: imageDetail.json",
-                lambda look: look.objects("codepipeline/artifacts/bucket"),
-                ARTIFACTS_KEY,
-                via="s3",
-            ),
-            *_BUCKET_IDENTITY,
-            Call("ecs:RegisterTaskDefinition", "migrate", _star),
+            *_ecs_api_step("migrations/log_group", "migrate", "imageDetail.json"),
             Call("ecs:RunTask", "migrate", lambda look: _migration_task(look)),
             Call("ecs:DescribeTasks", "migrate: wait for the exit code", lambda look: _cluster_task(look)),
             Call("iam:PassRole", "migrate: the task's execution role", _ref("aws_iam_role", "roles/task_execution")),

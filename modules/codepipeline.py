@@ -236,13 +236,13 @@ class CodePipeline(Construct):
                 CodepipelineStage(name="Source", action=[self._source(p, connection_arn)]),
                 CodepipelineStage(
                     name="Build",
-                    action=[_build_action("Build", build.name, SOURCE_ARTIFACT, output=BUILD_ARTIFACT)],
+                    action=[codebuild.build_action("Build", build.name, SOURCE_ARTIFACT, output=BUILD_ARTIFACT)],
                 ),
                 *([self._approval_stage(p)] if p.approval_stage else []),
                 # After the approval, before green exists: the schema green needs, migrated by its owner.
                 CodepipelineStage(
                     name="Migrate",
-                    action=[_build_action("MigrateDatabase", p.migrate_project_name, BUILD_ARTIFACT)],
+                    action=[codebuild.build_action("MigrateDatabase", p.migrate_project_name, BUILD_ARTIFACT)],
                 ),
                 CodepipelineStage(name="Deploy", action=[deploy]),
             ],
@@ -286,17 +286,3 @@ class CodePipeline(Construct):
                 "DetectChanges": "true",
             },
         )
-
-
-def _build_action(name: str, project_name: str, source: str, *, output: str | None = None) -> CodepipelineStageAction:
-    """A CodeBuild action reading ``source`` (and writing ``output``, when it has one)."""
-    return CodepipelineStageAction(
-        name=name,
-        category="Build",
-        owner="AWS",
-        provider="CodeBuild",
-        version="1",
-        input_artifacts=[source],
-        output_artifacts=[output] if output else None,
-        configuration={"ProjectName": project_name},
-    )

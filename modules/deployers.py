@@ -44,7 +44,7 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from config.schema import ROLLING_RELEASE_MINUTES, Canary, Linear, Traffic, ecs_native_release_minutes
-from modules import deploy_specs
+from modules import codebuild, deploy_specs
 from modules.deployment_hooks import ListenerForward, RuleForward
 from modules.ecs import NativeBlueGreen, ServiceDeployment
 from modules.load_balancer import TrafficRoute
@@ -187,15 +187,7 @@ def release_step_action(target: DeployTarget, name: str) -> CodepipelineStageAct
     https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECS.html
     """
     assert target.release_project_name is not None, "the service has its release step"
-    return CodepipelineStageAction(
-        name=name,
-        category="Build",
-        owner="AWS",
-        provider="CodeBuild",
-        version="1",
-        input_artifacts=[deploy_specs.BUILD_ARTIFACT],
-        configuration={"ProjectName": target.release_project_name},
-    )
+    return codebuild.build_action(name, target.release_project_name, deploy_specs.BUILD_ARTIFACT)
 
 
 class RollingReleaseDeployer(ReleaseDeployer):

@@ -12,12 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.codebuild_project import (
-    CodebuildProject,
-    CodebuildProjectArtifacts,
-    CodebuildProjectEnvironment,
-    CodebuildProjectSource,
-)
 from constructs import Construct
 
 from config.schema import CODEBUILD_MAX_TIMEOUT_MINUTES, RELEASE_STEP_START_MINUTES
@@ -59,34 +53,19 @@ class EcsRelease(Construct):
         super().__init__(scope, id)
         p = props
         log_group = encrypted_log_group(self, "log_group", p.log_group_name, p.log_retention_days, p.logs_kms_key_arn)
-        environment_type, image = codebuild.BUILD_IMAGES["X86_64"]  # it only calls the ECS API
-        project = CodebuildProject(
+        project = codebuild.ecs_api_project(
             self,
-            "project",
-            name=p.project_name,
-            description="Registers this release's task definition and rolls the service to it",
-            service_role=p.role.role_arn,
-            encryption_key=p.artifacts_kms_key_arn,
-            # --check holds an ECS-native release within CodeBuild's limit (config.schema).
-            build_timeout=min(CODEBUILD_MAX_TIMEOUT_MINUTES, p.wait_minutes + RELEASE_STEP_START_MINUTES),
-            queued_timeout=30,
-            source=CodebuildProjectSource(
-                type="CODEPIPELINE",
-                buildspec=deploy_specs.terraform_literal(
-                    deploy_specs.to_yaml(deploy_specs.release_buildspec(p.wait_minutes * 60))
-                ),
+            codebuild.EcsApiStep(
+                name=p.project_name,
+                description="Registers this release's task definition and rolls the service to it",
+                role_arn=p.role.role_arn,
+                artifacts_kms_key_arn=p.artifacts_kms_key_arn,
+                # --check holds an ECS-native release within CodeBuild's limit (config.schema).
+                timeout_minutes=min(CODEBUILD_MAX_TIMEOUT_MINUTES, p.wait_minutes + RELEASE_STEP_START_MINUTES),
+                buildspec=deploy_specs.release_buildspec(p.wait_minutes * 60),
+                variables={"CLUSTER": p.cluster_name, "SERVICE": p.service_name},
+                log_group_name=log_group.name,
             ),
-            artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
-            environment=CodebuildProjectEnvironment(
-                compute_type="BUILD_GENERAL1_SMALL",
-                image=image,
-                type=environment_type,
-                image_pull_credentials_type="CODEBUILD",
-                environment_variable=codebuild.plaintext_variables(
-                    {"CLUSTER": p.cluster_name, "SERVICE": p.service_name}
-                ),
-            ),
-            logs_config=codebuild.cloudwatch_logs(log_group.name),
         )
         ecs = f"arn:{p.partition}:ecs:{p.region}:{p.account_id}"
         attach(
@@ -120,15 +99,4 @@ class EcsRelease(Construct):
 
     def read_build_output(self, artifact_bucket_arn: str) -> None:
         """The step reads imageDetail.json and taskdef.json from the pipeline's artifacts."""
-        attach(
-            self,
-            "release_artifacts",
-            self._role_name,
-            [
-                iam.statement("ReadBuildOutput", ["s3:GetObject", "s3:GetObjectVersion"], [f"{artifact_bucket_arn}/*"]),
-                # CodeBuild's documented minimum service role also reads the bucket's location and
-                # ACL (its ownership check of the artifact bucket).
-                # https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html
-                iam.statement("LocateBuildOutput", ["s3:GetBucketAcl", "s3:GetBucketLocation"], [artifact_bucket_arn]),
-            ],
-        )
+        codebuild.read_build_output(self, "release_artifacts", self._role_name, artifact_bucket_arn)

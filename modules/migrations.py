@@ -10,12 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.codebuild_project import (
-    CodebuildProject,
-    CodebuildProjectArtifacts,
-    CodebuildProjectEnvironment,
-    CodebuildProjectSource,
-)
 from constructs import Construct
 
 from modules import codebuild, deploy_specs, iam
@@ -58,35 +52,22 @@ class Migrations(Construct):
         super().__init__(scope, id)
         p = props
         log_group = encrypted_log_group(self, "log_group", p.log_group_name, p.log_retention_days, p.logs_kms_key_arn)
-        environment_type, image = codebuild.BUILD_IMAGES["X86_64"]  # it only calls the ECS API
-        project = CodebuildProject(
+        project = codebuild.ecs_api_project(
             self,
-            "project",
-            name=p.project_name,
-            description="Runs this release's database migration as a one-off ECS task, before green exists",
-            service_role=p.role_arn,
-            encryption_key=p.artifacts_kms_key_arn,
-            build_timeout=TIMEOUT_MINUTES,
-            queued_timeout=30,
-            source=CodebuildProjectSource(
-                type="CODEPIPELINE",
-                buildspec=deploy_specs.terraform_literal(deploy_specs.to_yaml(deploy_specs.migrate_buildspec())),
+            codebuild.EcsApiStep(
+                name=p.project_name,
+                description="Runs this release's database migration as a one-off ECS task, before green exists",
+                role_arn=p.role_arn,
+                artifacts_kms_key_arn=p.artifacts_kms_key_arn,
+                timeout_minutes=TIMEOUT_MINUTES,
+                buildspec=deploy_specs.migrate_buildspec(),
+                variables={
+                    "MIGRATE_TASKDEF": deploy_specs.taskdef_template(p.task),
+                    "CLUSTER": p.cluster_name,
+                    "NETWORK": deploy_specs.awsvpc_shorthand(p.network),
+                },
+                log_group_name=log_group.name,
             ),
-            artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
-            environment=CodebuildProjectEnvironment(
-                compute_type="BUILD_GENERAL1_SMALL",
-                image=image,
-                type=environment_type,
-                image_pull_credentials_type="CODEBUILD",
-                environment_variable=codebuild.plaintext_variables(
-                    {
-                        "MIGRATE_TASKDEF": deploy_specs.taskdef_template(p.task),
-                        "CLUSTER": p.cluster_name,
-                        "NETWORK": deploy_specs.awsvpc_shorthand(p.network),
-                    }
-                ),
-            ),
-            logs_config=codebuild.cloudwatch_logs(log_group.name),
         )
         ecs = f"arn:{p.partition}:ecs:{p.region}:{p.account_id}"
         self._role_name = p.role_name
@@ -119,16 +100,5 @@ class Migrations(Construct):
         self.outputs = MigrationsOutputs(project_arn=project.arn, project_name=project.name)
 
     def read_build_output(self, artifact_bucket_arn: str) -> None:
-        """The step reads imageDetail.json from the pipeline's artifacts (the bucket is the pipeline's)."""
-        attach(
-            self,
-            "migrate_artifacts",
-            self._role_name,
-            [
-                iam.statement("ReadBuildOutput", ["s3:GetObject", "s3:GetObjectVersion"], [f"{artifact_bucket_arn}/*"]),
-                # CodeBuild's documented minimum service role also reads the bucket's location and
-                # ACL (its ownership check of the artifact bucket).
-                # https://docs.aws.amazon.com/codebuild/latest/userguide/setting-up-service-role.html
-                iam.statement("LocateBuildOutput", ["s3:GetBucketAcl", "s3:GetBucketLocation"], [artifact_bucket_arn]),
-            ],
-        )
+        """The step reads imageDetail.json from the pipeline's artifacts."""
+        codebuild.read_build_output(self, "migrate_artifacts", self._role_name, artifact_bucket_arn)
